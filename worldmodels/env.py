@@ -1,0 +1,408 @@
+"""CarRacing-v3 with three interchangeable renderers for the 96x96 state.
+
+``make_env(seed, renderer)`` returns gymnasium's ``CarRacing-v3`` (continuous
+actions, ``TimeLimit`` of 1000 steps) whose physics, rewards, termination,
+truncation and ``info`` are gymnasium's own: only ``_render`` is replaced.
+
+renderers
+    ``stock``  gymnasium's env, untouched.
+    ``exact``  the same pygame drawing calls on the same 1000x800 surface, but the
+               ~730 polygon transforms and off-screen culls are done at once in
+               numpy, the Font and the reward text are cached. Frames are
+               bit-identical to stock (tested).
+    ``fast``   the state is drawn with OpenCV on a 384x384 canvas (4x4 samples per
+               output pixel, the vertical flip folded into the transform) and
+               box-averaged to 96x96. Same scene, same colours, same draw order;
+               edges differ by sub-pixel amounts from pygame's rasteriser (mean
+               absolute difference well under 1/255 per pixel, tested). ``render()``
+               for videos (``rgb_array``) still uses the exact path.
+
+The renderers rely on private drawing methods of gymnasium's CarRacing, so the
+gymnasium version is pinned in ``pyproject.toml`` and checked here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import cv2
+import gymnasium as gym
+import numpy as np
+import pygame
+from gymnasium.envs.box2d import car_racing as cr
+from gymnasium.envs.box2d.car_dynamics import SIZE, WHEEL_R, WHEEL_W, WHEEL_WHITE
+
+ENV_ID = "CarRacing-v3"
+GYMNASIUM_VERSION = "1.4.0"
+RENDERERS = ("stock", "exact", "fast")
+STATE_SIZE = cr.STATE_W  # 96
+CROP_ROWS = 84  # rows above the indicator bar (the paper crops to these)
+_TWO_PI = 2.0 * math.pi
+SMOOTHSCALE_BIAS = 2  # pygame.transform.smoothscale(1000x800 -> 96x96) darkens flat colours by 2
+REWARD_TEXT_CENTER = (60, cr.WINDOW_H - cr.WINDOW_H * 2.5 / 40.0)
+_EPSILON = 1e-6  # pygame.math.Vector2's default epsilon for its 90-degree special case
+MAX_CAR_VERTICES = 8  # Box2D polygons have at most 8 vertices
+
+
+def _grass_polygons() -> np.ndarray:
+    """The 400 grass squares of ``CarRacing._render_road`` as float64 (400, 4, 2)."""
+    g = cr.GRASS_DIM
+    polys = [
+        [(g * x + g, g * y), (g * x, g * y), (g * x, g * y + g), (g * x + g, g * y + g)]
+        for x in range(-20, 20, 2)
+        for y in range(-20, 20, 2)
+    ]
+    return np.asarray(polys, dtype=np.float64)
+
+
+def _field_polygon() -> np.ndarray:
+    b = cr.PLAYFIELD
+    return np.asarray([[(b, b), (b, -b), (-b, -b), (-b, b)]], dtype=np.float64)
+
+
+def rotation(angle: float) -> tuple[float, float]:
+    """(cos, sin) exactly as ``pygame.math.Vector2.rotate_rad`` computes them.
+
+    pygame first wraps the angle into [0, 2 pi) and special-cases multiples of 90
+    degrees; reproducing both keeps transformed coordinates bit-identical.
+    """
+    angle = math.fmod(angle, _TWO_PI)
+    if angle < 0.0:
+        angle += _TWO_PI
+    if math.fmod(angle + _EPSILON, math.pi / 2) < 2 * _EPSILON:
+        quarter = int((angle + _EPSILON) / (math.pi / 2)) % 4
+        return ((1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0))[quarter]
+    return math.cos(angle), math.sin(angle)
+
+
+def transform(points: np.ndarray, cos_sin: tuple[float, float], zoom: float, trans) -> np.ndarray:
+    """World (..., 2) -> window pixel coordinates (..., 2), float64.
+
+    The same operations in the same order as the stock env (rotate, then scale,
+    then translate), so the results match to the last bit.
+    """
+    c, s = cos_sin
+    x, y = points[..., 0], points[..., 1]
+    out = np.empty_like(points)
+    out[..., 0] = (c * x - s * y) * zoom + trans[0]
+    out[..., 1] = (s * x + c * y) * zoom + trans[1]
+    return out
+
+
+def padded_cull(window_points: np.ndarray) -> np.ndarray:
+    """Stock culling: a polygon (P, 4, 2) is drawn if any vertex lies in the padded window."""
+    m = cr.MAX_SHAPE_DIM
+    x, y = window_points[..., 0], window_points[..., 1]
+    inside = (x >= -m) & (x <= cr.WINDOW_W + m) & (y >= -m) & (y <= cr.WINDOW_H + m)
+    return inside.any(axis=-1)
+
+
+def tight_cull(window_points: np.ndarray) -> np.ndarray:
+    """A polygon (P, 4, 2) is kept if its bounding box meets the window (for ``fast``)."""
+    lo, hi = window_points.min(axis=-2), window_points.max(axis=-2)  # (P, 2) each
+    return (hi[:, 0] >= 0) & (lo[:, 0] <= cr.WINDOW_W) & (hi[:, 1] >= 0) & (lo[:, 1] <= cr.WINDOW_H)
+
+
+def _near_window(centers: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """Polygons (P,) whose bounding circle (window centres (P, 2), radii (P,)) meets the padded window.
+
+    Every vertex lies within the circle, so a polygon failing this also fails
+    ``padded_cull`` and ``tight_cull``: a cheap, exact pre-filter.
+    """
+    pad = cr.MAX_SHAPE_DIM + radii
+    x, y = centers[:, 0], centers[:, 1]
+    return (x >= -pad) & (x <= cr.WINDOW_W + pad) & (y >= -pad) & (y <= cr.WINDOW_H + pad)
+
+
+class ExactCarRacing(cr.CarRacing):
+    """CarRacing whose pygame drawing is fed by vectorised transforms; frames equal stock."""
+
+    _grass = _grass_polygons()
+    _field = _field_polygon()
+
+    def reset(self, *, seed=None, options=None):
+        self._scene_cache = None  # road_poly is rebuilt by reset
+        return super().reset(seed=seed, options=options)
+
+    # -- scene geometry ---------------------------------------------------------
+    def _static_polygons(self):
+        """Grass then road polygons (G + R, 4, 2), colour objects, bounding circles; once per track.
+
+        Tile colours are numpy arrays that the contact listener mutates when a
+        tile is visited, so the colour objects (not their values) are kept.
+        """
+        cache = self.__dict__.get("_scene_cache")
+        if cache is None or cache[0] is not self.road_poly:
+            road = np.asarray([poly for poly, _ in self.road_poly], dtype=np.float64).reshape(-1, 4, 2)
+            points = np.concatenate([self._grass, road])
+            colors = [self.grass_color] * len(self._grass) + [color for _, color in self.road_poly]
+            centers = points.mean(axis=1)  # (G + R, 2)
+            radii = np.linalg.norm(points - centers[:, None], axis=-1).max(axis=1)  # (G + R,)
+            cache = self._scene_cache = (self.road_poly, points, colors, centers, radii)
+        return cache[1:]
+
+    def _camera(self):
+        """(cos_sin, zoom, translation) of the stock camera for the current step."""
+        angle = -self.car.hull.angle
+        zoom = 0.1 * cr.SCALE * max(1 - self.t, 0) + cr.ZOOM * cr.SCALE * min(self.t, 1)
+        scroll_x = -(self.car.hull.position[0]) * zoom
+        scroll_y = -(self.car.hull.position[1]) * zoom
+        trans = pygame.math.Vector2((scroll_x, scroll_y)).rotate_rad(angle)
+        trans = (cr.WINDOW_W / 2 + trans[0], cr.WINDOW_H / 4 + trans[1])
+        return rotation(angle), zoom, trans
+
+    def _scene(self, cos_sin, zoom, trans, cull=padded_cull):
+        """Background, grass and road in stock draw order, culled.
+
+        Args:
+            cull: ``padded_cull`` (stock's test, for bit-identical frames) or
+                ``tight_cull``; only polygons whose bounding circle can reach the
+                padded window are transformed in full and tested.
+
+        Returns:
+            polygons: float64 (P, 4, 2) window coordinates (before the vertical flip).
+            colors: P lists of 3 ints, truncated from the stock colours as stock does.
+        """
+        points, colors, centers, radii = self._static_polygons()
+        near = np.flatnonzero(_near_window(transform(centers, cos_sin, zoom, trans), radii * zoom))
+        window = transform(points[near], cos_sin, zoom, trans)  # (P', 4, 2)
+        keep = np.flatnonzero(cull(window))
+        polygons = np.concatenate([transform(self._field, cos_sin, zoom, trans), window[keep]])
+        rgb = np.asarray([self.bg_color] + [colors[i] for i in near[keep]], dtype=np.float64)
+        return polygons, rgb.astype(np.int64).tolist()
+
+    # -- drawing ----------------------------------------------------------------
+    def _render(self, mode: str):
+        if mode == "human":
+            return super()._render(mode)
+        assert mode in self.metadata["render_modes"]
+        if "t" not in self.__dict__:
+            return None  # reset() not called yet
+        return self._render_exact(mode)
+
+    def _render_exact(self, mode: str):
+        self.surf = pygame.Surface((cr.WINDOW_W, cr.WINDOW_H))
+        cos_sin, zoom, trans = self._camera()
+        polygons, colors = self._scene(cos_sin, zoom, trans)
+        aapolygon, filled_polygon = pygame.gfxdraw.aapolygon, pygame.gfxdraw.filled_polygon
+        for points, color in zip(polygons.tolist(), colors):
+            aapolygon(self.surf, points, color)
+            filled_polygon(self.surf, points, color)
+        self.car.draw(self.surf, zoom, trans, -self.car.hull.angle, mode not in ["state_pixels_list", "state_pixels"])
+        self.surf = pygame.transform.flip(self.surf, False, True)
+        self._render_indicators(cr.WINDOW_W, cr.WINDOW_H)
+        text = self._reward_text()
+        rect = text.get_rect()
+        rect.center = REWARD_TEXT_CENTER
+        self.surf.blit(text, rect)
+        size = (cr.VIDEO_W, cr.VIDEO_H) if mode == "rgb_array" else (cr.STATE_W, cr.STATE_H)
+        return self._create_image_array(self.surf, size)
+
+    def _reward_text(self) -> pygame.Surface:
+        """The reward counter surface, rendered once per distinct string."""
+        cache = self.__dict__.setdefault("_text_cache", {})
+        label = f"{self.reward:04.0f}"
+        if label not in cache:
+            font = self.__dict__.get("_font")
+            if font is None:
+                pygame.font.init()
+                font = self._font = pygame.font.Font(pygame.font.get_default_font(), 42)
+            if len(cache) > 4096:
+                cache.clear()
+            cache[label] = font.render(label, True, (255, 255, 255), (0, 0, 0))
+        return cache[label]
+
+
+class FastCarRacing(ExactCarRacing):
+    """CarRacing whose 96x96 state is drawn with OpenCV on a supersampled canvas."""
+
+    SUPERSAMPLE = 4  # canvas side = 96 * 4, halved twice down to 96
+    _SHIFT = 4  # fixed-point bits for sub-pixel polygon vertices in cv2
+
+    def _render(self, mode: str):
+        if mode != "state_pixels" or "t" not in self.__dict__:
+            return super()._render(mode)
+        return self._render_fast()
+
+    def _render_fast(self) -> np.ndarray:
+        side = STATE_SIZE * self.SUPERSAMPLE
+        cos_sin, zoom, trans = self._camera()
+        scene, scene_colors = self._scene(cos_sin, zoom, trans, cull=tight_cull)
+        car, car_colors = self._car_polygons(cos_sin, zoom, trans)
+        bar, bar_colors = self._indicator_polygons()
+        canvas = np.zeros((side, side, 3), dtype=np.uint8)
+        scale = np.array([side / cr.WINDOW_W, side / cr.WINDOW_H]) * (1 << self._SHIFT)
+        half = 0.5 * (1 << self._SHIFT)
+        # the stock image is flipped vertically after the road and the car are
+        # drawn: y -> WINDOW_H - y for those, not for the indicator bar.
+        for window, colors, flipped in ((scene, scene_colors, True), (car, car_colors, True), (bar, bar_colors, False)):
+            if flipped:
+                window[..., 1] = cr.WINDOW_H - window[..., 1]
+            # cv2 fills a pixel whose centre (integer coordinates) is inside; pixel p
+            # spans [p, p + 1) of the continuous canvas: shift by half a pixel.
+            canvas_points = (window * scale - half).astype(np.int32)  # (P, V, 2) fixed point
+            for points, color in zip(canvas_points, colors):
+                cv2.fillConvexPoly(canvas, points, color, cv2.LINE_8, self._SHIFT)
+        self._blit_reward(canvas, side / cr.WINDOW_W, side / cr.WINDOW_H)
+        state = _halve(_halve(canvas))  # (96, 96, 3): a 4x4 box average
+        # pygame's smoothscale maps a flat colour v to max(v - 2, 0) (fixed-point
+        # truncation); match it so flat regions agree exactly.
+        return cv2.subtract(state, SMOOTHSCALE_BIAS)
+
+    def _car_polygons(self, cos_sin, zoom, trans):
+        """Hull and wheel polygons and wheel stripes of ``Car.draw``.
+
+        Returns (C, MAX_CAR_VERTICES, 2) window coordinates and C colours.
+        """
+        car = self.car
+        cache = self.__dict__.get("_car_cache")
+        if cache is None or cache[0] is not car:
+            # body-frame vertices of every fixture, padded to a fixed vertex count
+            local = [np.asarray([_pad(list(f.shape.vertices)) for f in obj.fixtures]) for obj in car.drawlist]
+            colors = [[int(c * 255) for c in obj.color] for obj in car.drawlist]
+            cache = self._car_cache = (car, local, colors)
+        _, local, body_colors = cache
+        polygons, colors = [], []
+        for obj, vertices, color in zip(car.drawlist, local, body_colors):
+            c, s = math.cos(obj.angle), math.sin(obj.angle)
+            rot = np.array([[c, s], [-s, c]])  # row vectors: v @ rot == R v
+            pos = np.array(obj.position)
+            polygons.append(vertices @ rot + pos)  # (F, V, 2)
+            colors += [color] * len(vertices)
+            stripe = _wheel_stripe(obj.phase) if "phase" in obj.__dict__ else None
+            if stripe is not None:
+                polygons.append(np.asarray([_pad(stripe)]) @ rot + pos)
+                colors.append(list(WHEEL_WHITE))
+        world = np.concatenate(polygons)  # (C, MAX_CAR_VERTICES, 2)
+        return transform(world, cos_sin, zoom, trans), colors
+
+    def _indicator_polygons(self):
+        """The indicator bar of ``CarRacing._render_indicators``: (I, 4, 2) window coords, colours."""
+        W, H = cr.WINDOW_W, cr.WINDOW_H
+        s, h = W / 40.0, H / 40.0
+        car = self.car
+        v = car.hull.linearVelocity
+        true_speed = np.sqrt(np.square(v[0]) + np.square(v[1]))
+        bars = [
+            (true_speed, "v", 5, 0.02 * true_speed, (255, 255, 255)),
+            (car.wheels[0].omega, "v", 7, 0.01 * car.wheels[0].omega, (0, 0, 255)),
+            (car.wheels[1].omega, "v", 8, 0.01 * car.wheels[1].omega, (0, 0, 255)),
+            (car.wheels[2].omega, "v", 9, 0.01 * car.wheels[2].omega, (51, 0, 255)),
+            (car.wheels[3].omega, "v", 10, 0.01 * car.wheels[3].omega, (51, 0, 255)),
+            (car.wheels[0].joint.angle, "h", 20, -10.0 * car.wheels[0].joint.angle, (0, 255, 0)),
+            (car.hull.angularVelocity, "h", 30, -0.8 * car.hull.angularVelocity, (255, 0, 0)),
+        ]
+        polygons = [[(W, H), (W, H - 5 * h), (0, H - 5 * h), (0, H)]]
+        colors = [[0, 0, 0]]
+        for value, kind, place, val, color in bars:
+            if abs(value) <= 1e-4:
+                continue
+            if kind == "v":
+                x0, x1, y0, y1 = place * s, (place + 1) * s, H - (h + h * val), H - h
+            else:
+                x0, x1, y0, y1 = place * s, (place + val) * s, H - 4 * h, H - 2 * h
+            # pygame.draw.polygon also fills the far boundary pixels: one pixel wider
+            x0, x1 = min(x0, x1), max(x0, x1) + 1.0
+            y0, y1 = min(y0, y1), max(y0, y1) + 1.0
+            polygons.append([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+            colors.append(list(color))
+        return np.asarray(polygons, dtype=np.float64), colors
+
+    def _blit_reward(self, canvas: np.ndarray, sx: float, sy: float) -> None:
+        """Paste the reward counter, downscaled once per distinct string and cached."""
+        cache = self.__dict__.setdefault("_small_text_cache", {})
+        label = f"{self.reward:04.0f}"
+        if label not in cache:
+            text = self._reward_text()
+            rect = text.get_rect()
+            rect.center = REWARD_TEXT_CENTER
+            x0, y0 = round(rect.left * sx), round(rect.top * sy)
+            x1, y1 = round(rect.right * sx), round(rect.bottom * sy)
+            pixels = np.ascontiguousarray(pygame.surfarray.array3d(text).transpose(1, 0, 2))
+            small = cv2.resize(pixels, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+            if len(cache) > 4096:
+                cache.clear()
+            cache[label] = (x0, y0, small)
+        x0, y0, small = cache[label]
+        canvas[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
+
+
+def _halve(image: np.ndarray) -> np.ndarray:
+    """(2H, 2W, C) -> (H, W, C) 2x2 mean (bilinear at exactly half size samples between the
+    four pixels); two of these cost a quarter of one ``INTER_AREA`` resize by 4."""
+    return cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
+
+
+def _pad(vertices: list) -> list:
+    """Repeat the last vertex up to MAX_CAR_VERTICES (a convex fill ignores repeats)."""
+    return vertices + [vertices[-1]] * (MAX_CAR_VERTICES - len(vertices))
+
+
+def _wheel_stripe(phase: float):
+    """The white stripe drawn on a wheel in ``Car.draw`` (body-frame polygon), or None."""
+    a1, a2 = phase, phase + 1.2
+    s1, s2, c1, c2 = math.sin(a1), math.sin(a2), math.cos(a1), math.cos(a2)
+    if s1 > 0 and s2 > 0:
+        return None
+    if s1 > 0:
+        c1 = np.sign(c1)
+    if s2 > 0:
+        c2 = np.sign(c2)
+    return [
+        (-WHEEL_W * SIZE, +WHEEL_R * c1 * SIZE),
+        (+WHEEL_W * SIZE, +WHEEL_R * c1 * SIZE),
+        (+WHEEL_W * SIZE, +WHEEL_R * c2 * SIZE),
+        (-WHEEL_W * SIZE, +WHEEL_R * c2 * SIZE),
+    ]
+
+
+_ENTRY_POINTS = {"stock": cr.CarRacing, "exact": ExactCarRacing, "fast": FastCarRacing}
+
+
+def check_gymnasium_version() -> None:
+    if gym.__version__ != GYMNASIUM_VERSION:
+        raise RuntimeError(
+            f"worldmodels.env needs gymnasium=={GYMNASIUM_VERSION} (its renderers reuse CarRacing's "
+            f"private drawing methods), found {gym.__version__}; run: pip install 'gymnasium[box2d]=={GYMNASIUM_VERSION}'"
+        )
+
+
+def make_env(seed: int | None = None, renderer: str = "fast", render_mode: str | None = None, **kwargs) -> gym.Env:
+    """gymnasium ``CarRacing-v3`` (continuous) with the chosen state renderer.
+
+    Args:
+        seed: if given, the env is reset once with it (tracks depend only on the
+            seed passed to ``reset``); pass ``seed`` to ``reset`` again per episode.
+        renderer: ``"stock"``, ``"exact"`` or ``"fast"`` (see the module docstring).
+        render_mode: gymnasium's, e.g. ``"rgb_array"`` for 600x400 video frames.
+        kwargs: forwarded to CarRacing (``lap_complete_percent``, ``domain_randomize``).
+
+    Returns:
+        the env wrapped exactly like ``gym.make("CarRacing-v3")`` (TimeLimit 1000).
+    """
+    if renderer not in _ENTRY_POINTS:
+        raise ValueError(f"renderer={renderer!r}: expected one of {RENDERERS}")
+    check_gymnasium_version()
+    spec = dataclasses.replace(gym.spec(ENV_ID), entry_point=_ENTRY_POINTS[renderer])
+    env = gym.make(spec, render_mode=render_mode, continuous=True, **kwargs)
+    if seed is not None:
+        env.reset(seed=seed)
+    return env
+
+
+def preprocess(frame: np.ndarray, size: int = 64, crop: bool = False) -> np.ndarray:
+    """A (96, 96, 3) uint8 state -> (size, size, 3) uint8, area-resampled.
+
+    Args:
+        frame: uint8 (96, 96, 3) from the env.
+        size: output side (64 in the paper).
+        crop: keep only the top 84 rows (drops the indicator bar, as the paper does).
+    """
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"preprocess: expected a uint8 (H, W, 3) frame, got {frame.dtype} {frame.shape}")
+    if crop:
+        frame = frame[:CROP_ROWS]
+    if frame.shape[:2] == (size, size):
+        return np.ascontiguousarray(frame)
+    return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
