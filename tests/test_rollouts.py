@@ -1,0 +1,132 @@
+"""Collection: file format, determinism, backends, resume after a kill, bad folders."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from worldmodels import get_config, paths
+from worldmodels.data import load_episode, verify
+from worldmodels.rollouts import BrownianPolicy, RandomRefreshPolicy, collect, episode_path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def small(**overrides):
+    return get_config("smoke", collect={"episodes": 3, "steps": 25, **overrides}).collect
+
+
+def test_collect_writes_one_valid_file_per_seeded_episode(wm_root):
+    cfg = small(seed=10)
+    files = collect(cfg, progress=False)
+    assert files == [paths.rollout_dir("smoke") / f"{s:06d}.npz" for s in (10, 11, 12)]
+    for seed, f in zip((10, 11, 12), files):
+        ep = load_episode(f, frame_size=64)
+        assert ep["obs"].shape == (26, 64, 64, 3) and ep["obs"].dtype == np.uint8
+        assert ep["action"].shape == (25, 3) and int(ep["seed"]) == seed
+        assert np.all(ep["action"] >= [-1, 0, 0]) and np.all(ep["action"] <= [1, 1, 1])
+    manifest = json.loads((files[0].parent / "manifest.json").read_text())
+    assert manifest["env_id"] == "CarRacing-v3" and manifest["data"]["renderer"] == "fast"
+    assert manifest["versions"]["gymnasium"] == "1.4.0"
+    assert not list(files[0].parent.glob(".*.tmp"))
+
+
+def test_process_pool_and_serial_give_identical_episodes(wm_root):
+    a = collect(small(name="a", workers=2, backend="process"), progress=False)
+    b = collect(small(name="b", backend="serial"), progress=False)
+    for fa, fb in zip(a, b):
+        ea, eb = load_episode(fa), load_episode(fb)
+        for key in ea:
+            assert np.array_equal(ea[key], eb[key]), key
+
+
+def test_ray_backend_gives_the_same_episodes(wm_root):
+    pytest.importorskip("ray")
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        a = collect(small(name="ray", backend="ray", workers=2), progress=False)
+    finally:
+        ray.shutdown()
+    b = collect(small(name="serial", backend="serial"), progress=False)
+    for fa, fb in zip(a, b):
+        assert np.array_equal(load_episode(fa)["obs"], load_episode(fb)["obs"])
+
+
+def test_resume_keeps_finished_episodes_and_fills_gaps(wm_root):
+    cfg = small(backend="serial")
+    files = collect(cfg, progress=False)
+    stamps = {f: f.stat().st_mtime_ns for f in files}
+    files[1].unlink()
+    (files[0].parent / ".000001.npz.abc.tmp").write_bytes(b"half a file")  # left by a killed writer
+    again = collect(cfg, progress=False)
+    assert again == files
+    assert files[0].stat().st_mtime_ns == stamps[files[0]] and files[2].stat().st_mtime_ns == stamps[files[2]]
+    assert files[1].exists() and not list(files[0].parent.glob(".*.tmp"))
+    bigger = collect(small(backend="serial", episodes=5), progress=False)
+    assert len(bigger) == 5 and verify(bigger[0].parent) == []
+
+
+def test_damaged_file_is_set_aside_and_collected_again(wm_root):
+    cfg = small(backend="serial")
+    files = collect(cfg, progress=False)
+    good = files[2].read_bytes()
+    files[2].write_bytes(good[: len(good) // 2])
+    collect(cfg, progress=False)
+    assert files[2].read_bytes() == good  # deterministic: the same episode again
+    assert files[2].with_suffix(".npz.corrupt").exists()
+
+
+def test_folder_with_other_settings_is_refused(wm_root):
+    collect(small(backend="serial"), progress=False)
+    with pytest.raises(ValueError, match="steps: folder has 25, asked 30"):
+        collect(small(backend="serial", steps=30), progress=False)
+
+
+def test_killed_collection_resumes_to_exactly_the_requested_episodes(wm_root):
+    command = [sys.executable, "-m", "worldmodels", "collect", "--scale", "smoke", "--episodes", "8",
+               "--steps", "60", "--workers", "2", "--quiet"]
+    env = {**os.environ, "WM_ROOT": str(wm_root)}
+    folder = wm_root / "data" / "rollouts" / "smoke"
+    proc = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(folder.glob("*.npz"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the main process and its workers, mid-episode
+    proc.wait()
+    time.sleep(0.5)
+    done_before = len(list(folder.glob("[0-9]*.npz")))
+    assert 2 <= done_before < 8, "the kill should land in the middle of the run"
+    assert all(load_episode(f) for f in folder.glob("[0-9]*.npz"))  # no partial file is visible
+    subprocess.run(command, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    files = sorted(folder.glob("[0-9]*.npz"))
+    assert [f.name for f in files] == [f"{s:06d}.npz" for s in range(8)]
+    assert verify(folder) == [] and not list(folder.glob(".*.tmp"))
+
+
+def test_random_policy_holds_each_action_for_the_refresh_period():
+    policy = RandomRefreshPolicy(refresh=20)
+    policy.reset(np.random.default_rng(0))
+    actions = np.stack([policy.act(None, t).copy() for t in range(60)])
+    assert np.all(actions[:20] == actions[0]) and not np.all(actions[20] == actions[0])
+
+
+def test_brownian_policy_is_smooth_and_inside_the_action_space():
+    policy = BrownianPolicy()
+    policy.reset(np.random.default_rng(1))
+    actions = np.stack([policy.act(None, t).copy() for t in range(500)])
+    assert np.all(actions >= [-1, 0, 0]) and np.all(actions <= [1, 1, 1])
+    assert np.abs(np.diff(actions, axis=0)).max() < 1.5  # steps of a few sigma, not jumps across the range
+    assert actions[:, 0].std() > 0.2  # it does explore steering
+
+
+def test_episode_path_pattern():
+    assert episode_path(Path("x"), 42) == Path("x/000042.npz")
