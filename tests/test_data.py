@@ -79,14 +79,14 @@ def test_stream_yields_every_frame_once_per_epoch(episodes):
     frames = np.stack(list(ds))
     expected = np.concatenate([load_episode(f)["obs"] for f in episodes])
     assert frames.shape == expected.shape == (5 * 13, 64, 64, 3)
-    key = lambda a: sorted(x.tobytes() for x in a)  # noqa: E731
+    key = lambda a: sorted(x.tobytes() for x in a)
     assert key(frames) == key(expected)
     ds.set_epoch(1)
     assert not np.array_equal(np.stack(list(ds)), frames)  # a new shuffle each epoch
 
 
 def test_stream_holds_a_bounded_number_of_episodes(episodes, monkeypatch):
-    import worldmodels.data as data
+    from worldmodels import data
 
     loaded, real = [], data.load_episode
     monkeypatch.setattr(data, "load_episode", lambda f: loaded.append(f) or real(f))

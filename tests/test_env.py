@@ -70,7 +70,7 @@ def test_fast_matches_stock_physics_and_stays_close_in_pixels(stock_runs, seed, 
 
 class _FastWithoutCar(FastCarRacing):
     def _car_polygons(self, cos_sin, zoom, trans):
-        polygons, colors = super()._car_polygons(cos_sin, zoom, trans)
+        polygons, _colors = super()._car_polygons(cos_sin, zoom, trans)
         return polygons[:0], []
 
 
@@ -89,7 +89,7 @@ def test_leaving_the_playfield_terminates_like_stock(renderer):
         env.unwrapped.car.hull.position = (cr.PLAYFIELD + 5.0, 0.0)
         results.append(env.step(np.array([0.0, 0.5, 0.0], dtype=np.float32))[1:])
     assert results[0] == results[1]
-    reward, terminated, truncated, info = results[0]
+    reward, terminated, _truncated, info = results[0]
     assert reward == -100 and terminated and info == {"lap_finished": False}
 
 

@@ -15,4 +15,4 @@ Modules, one idea each:
 from .config import get_config
 
 __version__ = "0.1.0"
-__all__ = ["get_config", "__version__"]
+__all__ = ["__version__", "get_config"]

@@ -92,7 +92,7 @@ def split_by_episode(files: Sequence[Path], validation_fraction: float, seed: in
     """Split episode files (not frames) into train and validation sets, reproducibly."""
     files = list(files)
     order = np.random.default_rng(seed).permutation(len(files))
-    n_val = int(round(validation_fraction * len(files)))
+    n_val = round(validation_fraction * len(files))
     if 0 < validation_fraction and n_val == 0 and len(files) > 1:
         n_val = 1
     val = sorted(files[i] for i in order[:n_val])

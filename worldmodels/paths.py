@@ -31,5 +31,6 @@ def checkpoint_dir() -> Path:
     return root() / "checkpoints"
 
 
-def figure_dir() -> Path:
-    return root() / "figures"
+def figure_dir(scale: str = "book") -> Path:
+    """``figures/``, or ``figures/smoke/`` for smoke runs (git-ignored) so tests never overwrite the real ones."""
+    return root() / "figures" / "smoke" if scale == "smoke" else root() / "figures"

@@ -1,0 +1,42 @@
+# make run   : set up .venv, collect the rollouts, execute the notebooks headless (figures -> figures/)
+# make test  : set up .venv and run the tests, notebooks included at smoke scale
+# SCALE=smoke|book|paper picks the preset for `make run` (default book).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SCALE ?= book
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+
+.PHONY: setup run test lint bench sync clean-data
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev,ray,video]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(PY) -m worldmodels collect --scale $(SCALE)
+	mkdir -p notebooks/executed
+	for nb in $(NOTEBOOKS); do \
+		WM_SCALE=$(SCALE) $(PY) -m jupyter nbconvert --to notebook --execute "$$nb" \
+			--output-dir notebooks/executed --ExecutePreprocessor.timeout=1800 || exit 1; \
+	done
+	@echo "executed notebooks in notebooks/executed/, figures in figures/"
+
+test: setup
+	WM_SCALE=smoke $(PY) -m pytest -q --nbmake tests $(NOTEBOOKS)
+
+lint: setup
+	$(PY) -m ruff check worldmodels tests benchmarks notebooks/*.py
+
+bench: setup
+	$(PY) benchmarks/renderers.py
+	$(PY) benchmarks/collection.py
+
+# after editing a notebook's .py (or .ipynb), bring its pair up to date
+sync: setup
+	$(PY) -m jupytext --sync notebooks/[0-9]*.py
