@@ -1,8 +1,11 @@
 """Command line: ``python -m worldmodels <command> --scale smoke|book|paper``.
 
 Commands:
-    collect   collect rollouts in parallel (resumes if interrupted)
-    verify    read every episode of a rollout folder and list the bad ones
+    collect        collect rollouts in parallel (resumes if interrupted)
+    verify         read every episode of a rollout folder and list the bad ones
+    train-vae      train the paper's Gaussian VAE on the rollouts (resumes)
+    train-gumbel   train the Gumbel-softmax VAE on the rollouts (resumes)
+    encode         encode all rollouts with a trained V, for the MDN-RNN
 """
 
 from __future__ import annotations
@@ -43,6 +46,31 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _train_vision(args: argparse.Namespace) -> int:
+    from . import vision
+
+    training = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
+                                  "learning_rate": args.learning_rate, "bf16": args.bf16}.items() if v is not None}
+    collect = {"name": args.rollouts} if args.rollouts else {}
+    cfg = get_config(args.scale, vae_training=training, collect=collect)
+    _, history = vision.train(args.kind, cfg, progress=not args.quiet)
+    print(f"{args.kind}: {len(history)} epochs, last: {history[-1]}")
+    if args.release:
+        path = vision.release(args.kind, cfg, args.release)
+        print(f"released {path} and {path.with_suffix('.json')}")
+    return 0
+
+
+def _encode(args: argparse.Namespace) -> int:
+    from . import vision
+
+    cfg = get_config(args.scale, collect={"name": args.rollouts} if args.rollouts else {})
+    source = args.checkpoint or vision.run_dir(args.model, cfg) / "last.pt"
+    model = vision.load(source, kind=args.model)
+    vision.encode(model, args.model, cfg.collect.name, progress=not args.quiet)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m worldmodels", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -66,6 +94,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_collect)
 
+    for command, kind in (("train-vae", "vae"), ("train-gumbel", "gumbel")):
+        p = sub.add_parser(command, help=f"train the {kind} (resumes a killed run)")
+        p.add_argument("--scale", choices=SCALES, default="book")
+        p.add_argument("--rollouts", help="folder under data/rollouts (default: the scale's)")
+        p.add_argument("--epochs", type=int)
+        p.add_argument("--batch-size", type=int)
+        p.add_argument("--learning-rate", type=float)
+        p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast")
+        p.add_argument("--release", metavar="NAME", help="then ship it as checkpoints/<kind>/NAME.pt with a card")
+        p.add_argument("--quiet", action="store_true")
+        p.set_defaults(run=_train_vision, kind=kind)
+
+    p = sub.add_parser("encode", help="encode rollouts into latents for the MDN-RNN")
+    p.add_argument("--model", choices=["vae", "gumbel"], required=True)
+    p.add_argument("--scale", choices=SCALES, default="book")
+    p.add_argument("--rollouts", help="folder under data/rollouts (default: the scale's)")
+    p.add_argument("--checkpoint", type=Path, help="a release (checkpoints/<kind>/<name>.pt); default: the run's last.pt")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=_encode)
+
     p = sub.add_parser("verify", help="list unreadable episode files")
     p.add_argument("folder", nargs="?", help="rollout folder (default: the scale's)")
     p.add_argument("--scale", choices=SCALES, default="book")
@@ -78,6 +126,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, FloatingPointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -100,3 +100,110 @@ def save_figure(fig, name: str, scale: str) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     return atomic_write(paths.figure_dir(scale) / f"{name}.png", lambda f: f.write(buffer.getvalue()))
+
+
+def loss_curves(history: list[dict], parts: Sequence[str] = ("loss", "reconstruction", "kl"), title: str = ""):
+    """Train and validation curves per epoch from a training history (``train.fit``)."""
+    fig, axes = plt.subplots(1, len(parts), figsize=(3.6 * len(parts), 3))
+    epochs = [row["epoch"] for row in history]
+    for ax, part in zip(np.atleast_1d(axes), parts):
+        for split, style in (("train", "-o"), ("val", "--s")):
+            key = f"{split}_{part}"
+            if key in history[0]:
+                ax.plot(epochs, [row[key] for row in history], style, ms=3, label=split)
+        ax.set_title(part)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def reconstruction_pairs(frames: np.ndarray, reconstructions: np.ndarray, ncols: int = 8,
+                         labels=("frame", "reconstruction")):
+    """Originals (top) above their reconstructions (bottom), uint8 (N, H, W, 3) each."""
+    n = min(len(frames), ncols)
+    fig, axes = plt.subplots(2, n, figsize=(1.5 * n, 3.3), squeeze=False)
+    for i in range(n):
+        for row, images in enumerate((frames, reconstructions)):
+            axes[row, i].imshow(images[i], interpolation="nearest")
+            axes[row, i].axis("off")
+        if i == 0:
+            axes[0, 0].set_title(labels[0], fontsize=8, loc="left")
+            axes[1, 0].set_title(labels[1], fontsize=8, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def latent_heatmaps(frames: np.ndarray, z: np.ndarray, reconstructions: np.ndarray, shape=(4, 8), limit: float = 3.0):
+    """Seed 004's picture: each frame, its z as a 4x8 heat map, and its reconstruction. z (N, 32)."""
+    n = len(frames)
+    fig, axes = plt.subplots(3, n, figsize=(1.5 * n, 4.2), squeeze=False)
+    for i in range(n):
+        axes[0, i].imshow(frames[i], interpolation="nearest")
+        image = axes[1, i].imshow(z[i].reshape(shape), cmap="coolwarm", vmin=-limit, vmax=limit)
+        axes[2, i].imshow(reconstructions[i], interpolation="nearest")
+        for ax in axes[:, i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("frame")
+    axes[1, 0].set_ylabel("z (4x8)")
+    axes[2, 0].set_ylabel("decoded")
+    fig.colorbar(image, ax=axes[1, :].tolist(), shrink=0.8, pad=0.01)
+    return fig
+
+
+def traversal_grid(images: np.ndarray, row_labels: Sequence[str], column_labels: Sequence[str]):
+    """A grid of decoded frames (R, C, H, W, 3): one latent dimension per row, one value per column."""
+    R, C = images.shape[:2]
+    fig, axes = plt.subplots(R, C, figsize=(1.2 * C, 1.25 * R), squeeze=False)
+    for r in range(R):
+        for c in range(C):
+            axes[r, c].imshow(images[r, c], interpolation="nearest")
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+            if c == 0:
+                axes[r, c].set_ylabel(row_labels[r], fontsize=8)
+            if r == 0:
+                axes[r, c].set_title(column_labels[c], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def gumbel_panels(frame, reconstruction, logits, softmax, sample, hard, title: str = ""):
+    """Seed 004's per-frame figure: input, reconstruction, logits, softmax, Gumbel sample, hard sample.
+
+    The (N, K) arrays are drawn as images: one row per categorical variable, one column per class.
+    """
+    fig, axes = plt.subplots(1, 6, figsize=(15, 2.8))
+    axes[0].imshow(frame, interpolation="nearest")
+    axes[1].imshow(reconstruction, interpolation="nearest")
+    for ax, array, name, cmap in ((axes[2], logits, "logits", "viridis"), (axes[3], softmax, "softmax", "magma"),
+                                  (axes[4], sample, "Gumbel sample", "magma"), (axes[5], hard, "hard sample", "gray")):
+        ax.imshow(array, cmap=cmap, interpolation="nearest", aspect="auto")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("class")
+    axes[0].set_title("input", fontsize=9)
+    axes[1].set_title("reconstruction (hard)", fontsize=9)
+    axes[2].set_ylabel("variable")
+    for ax in axes[:2]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def code_trajectories(vae_codes: np.ndarray, gumbel_classes: np.ndarray):
+    """How codes move along one episode: VAE mu (T, Z) and Gumbel argmax classes (T, N), as images over time."""
+    fig, axes = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
+    axes[0].imshow(vae_codes.T, aspect="auto", cmap="coolwarm", vmin=-3, vmax=3, interpolation="nearest")
+    axes[0].set_ylabel("z dimension")
+    axes[0].set_title("continuous: mu over time")
+    axes[1].imshow(gumbel_classes.T, aspect="auto", cmap="tab20", interpolation="nearest")
+    axes[1].set_ylabel("variable")
+    axes[1].set_title("discrete: argmax class over time")
+    axes[1].set_xlabel("step")
+    fig.tight_layout()
+    return fig

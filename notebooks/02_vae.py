@@ -1,0 +1,124 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+# Parameters. WM_SCALE picks the rollouts shown (and trained on when TRAIN); TRAIN=False loads the shipped
+# checkpoint checkpoints/vae/<RELEASE>.pt (training at book scale takes about half an hour on 2 cores).
+import os
+
+SCALE = os.environ.get("WM_SCALE", "book")
+TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
+RELEASE = "book"
+
+# %% [markdown]
+# # 02 · V: the variational autoencoder
+#
+# V compresses each 64x64 frame into a 32-number code z, the paper's ConvVAE: four stride-2 convolutions
+# down to 1024 features, a Gaussian posterior N(mu, sigma) over z, and transposed convolutions back up.
+# Its loss is the summed squared reconstruction error plus the KL to N(0, I), with 0.5 free nats per
+# dimension (the paper's KL tolerance).
+
+# %%
+import numpy as np
+from IPython.display import display
+
+import worldmodels as wm
+from worldmodels import checkpoint, data, rollouts, vision, viz, widgets
+
+cfg = wm.get_config(SCALE)
+files = rollouts.collect(cfg.collect)  # loads what is on disk, collects what is missing
+train_files, held_out = vision.split(cfg, "vae")
+print(f"{len(train_files)} training and {len(held_out)} held-out episodes")
+
+# %% [markdown]
+# ## Train, or load the shipped model
+
+# %%
+if TRAIN:
+    model, history = vision.train("vae", cfg)
+else:
+    path = vision.release_path("vae", RELEASE)
+    model = vision.load(path, kind="vae")
+    history = checkpoint.load(path)["history"]
+    print(f"loaded {path}: {sum(p.numel() for p in model.parameters()):,} parameters")
+
+# %%
+fig = viz.loss_curves(history, title="ConvVAE")
+viz.save_figure(fig, "02_vae_loss", SCALE)
+
+# %% [markdown]
+# ## Reconstructions of held-out frames
+#
+# The decoder sees only mu, the mean code. Road, grass and the car's position survive; fine texture does not.
+
+# %%
+rng = np.random.default_rng(1)
+frames = np.concatenate([data.load_episode(f)["obs"] for f in held_out[:4]])
+frames = frames[rng.choice(len(frames), size=8, replace=False)]
+fig = viz.reconstruction_pairs(frames, vision.reconstruct(model, frames))
+viz.save_figure(fig, "02_vae_reconstructions", SCALE)
+
+# %% [markdown]
+# ## The code of a sequence, as a 4x8 heat map
+#
+# Seed 004's picture: consecutive frames of one episode, their mu drawn as a 4x8 grid, and the decoded frame.
+
+# %%
+episode = data.load_episode(held_out[0])["obs"]
+sequence = episode[40:200:20] if len(episode) > 200 else episode[:: max(1, len(episode) // 8)][:8]
+codes = vision.encode_frames(model, sequence)
+fig = viz.latent_heatmaps(sequence, codes["mu"], vision.reconstruct(model, sequence))
+viz.save_figure(fig, "02_vae_z_heatmaps", SCALE)
+
+# %% [markdown]
+# ## Samples from the prior
+#
+# Decoding z ~ N(0, I): what V believes a frame can look like.
+
+# %%
+fig = viz.frame_grid(vision.sample_prior(model, 16, seed=0), ncols=8)
+viz.save_figure(fig, "02_vae_prior_samples", SCALE)
+
+# %% [markdown]
+# ## Latent traversals
+#
+# Starting from a real frame's mu, one dimension at a time is swept from -3 to 3. The dimensions with the
+# largest spread of mu over the held-out frames are shown: those are the ones V uses.
+
+# %%
+spread = vision.encode_frames(model, frames)["mu"].std(axis=0)
+dims = [int(d) for d in np.argsort(spread)[::-1][:6]]
+values = [-3, -2, -1, 0, 1, 2, 3]
+fig = viz.traversal_grid(vision.traverse(model, frames[0], dims, values), [f"z[{d}]" for d in dims],
+                         [f"{v:+d}" for v in values])
+viz.save_figure(fig, "02_vae_traversals", SCALE)
+
+# %% [markdown]
+# ## Explore the latent space
+#
+# Pick dimensions, move the sliders, and the frame is decoded in place. "back to the frame" resets z.
+
+# %%
+explorer = widgets.LatentExplorer(model, frames[0], dims=dims)
+display(explorer.widget)
+
+# %% [markdown]
+# The same controls from code (this is how the tests drive them):
+
+# %%
+before = explorer.decoded.copy()
+explorer.set(dims[0], 2.5)
+print(f"moving z[{dims[0]}] to 2.5 changed {np.mean(np.any(before != explorer.decoded, axis=-1)):.0%} of the pixels")
+explorer.reset()

@@ -1,0 +1,107 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+# Parameters. TRAIN=False loads checkpoints/gumbel/<RELEASE>.pt and checkpoints/vae/<RELEASE>.pt.
+import os
+
+SCALE = os.environ.get("WM_SCALE", "book")
+TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
+RELEASE = "book"
+
+# %% [markdown]
+# # 03 · A discrete V: the Gumbel-softmax VAE, and continuous vs discrete
+#
+# Seed 004 asks whether World Models works with a *discrete* code, a step towards symbolic planning. The
+# encoder is the same conv stack as the ConvVAE; the code is N = 32 categorical variables of K = 32 classes.
+# Training samples it with the Gumbel-softmax relaxation (temperature tau annealed from 1 to 0.5); acting
+# uses the hard one-hot of each variable's most likely class.
+
+# %%
+import numpy as np
+from IPython.display import Markdown, display
+
+import worldmodels as wm
+from worldmodels import checkpoint, compare, data, rollouts, vision, viz, widgets
+
+cfg = wm.get_config(SCALE)
+files = rollouts.collect(cfg.collect)
+train_files, held_out = vision.split(cfg, "gumbel")
+
+# %%
+if TRAIN:
+    model, history = vision.train("gumbel", cfg)
+else:
+    path = vision.release_path("gumbel", RELEASE)
+    model = vision.load(path, kind="gumbel")
+    history = checkpoint.load(path)["history"]
+    print(f"loaded {path}: {sum(p.numel() for p in model.parameters()):,} parameters")
+fig = viz.loss_curves(history, parts=("loss", "reconstruction", "kl", "tau"), title="Gumbel-softmax VAE")
+viz.save_figure(fig, "03_gumbel_loss", SCALE)
+
+# %% [markdown]
+# ## Inside one frame
+#
+# Seed 004's figure: the input, the reconstruction from the hard code, and the N x K arrays of logits,
+# softmax probabilities, a relaxed Gumbel sample (tau = 0.5) and the hard one-hot sample.
+
+# %%
+frames = np.concatenate([data.load_episode(f)["obs"] for f in held_out[:4]])
+frames = frames[np.random.default_rng(1).choice(len(frames), size=8, replace=False)]
+for i in (0, 1):
+    d = vision.gumbel_details(model, frames[i], tau=0.5, seed=i)
+    fig = viz.gumbel_panels(frames[i], d["reconstruction"], d["logits"], d["softmax"], d["sample"], d["hard"])
+    viz.save_figure(fig, f"03_gumbel_panels_{i}", SCALE)
+
+# %%
+fig = viz.reconstruction_pairs(frames, vision.reconstruct(model, frames), labels=("frame", "hard-code reconstruction"))
+viz.save_figure(fig, "03_gumbel_reconstructions", SCALE)
+
+# %%
+fig = viz.frame_grid(vision.sample_prior(model, 16, seed=0), ncols=8)
+viz.save_figure(fig, "03_gumbel_prior_samples", SCALE)
+
+# %% [markdown]
+# ## Explore the code: one class picker per variable
+
+# %%
+explorer = widgets.CategoryExplorer(model, frames[0])
+display(explorer.widget)
+
+# %%
+before = explorer.decoded.copy()
+explorer.set(0, (int(explorer.classes[0]) + 1) % model.cfg.num_classes)
+print(f"changing variable 0's class changed {np.mean(np.any(before != explorer.decoded, axis=-1)):.0%} of the pixels")
+explorer.reset()
+
+# %% [markdown]
+# ## Continuous vs discrete on the same held-out episodes
+#
+# - **mse_per_pixel**: reconstruction error (frames in [0, 1]); VAE from mu, Gumbel VAE from the hard code.
+# - **rate_bits**: KL to the prior per frame, in bits: how much the encoder says about each frame.
+#   **capacity_bits**: the most a code can hold (32 x log2 32 = 160 bits for the discrete one).
+# - **smoothness**: code change between consecutive frames relative to two random frames (0 frozen, 1 random);
+#   **flips_per_step**: variables whose class changes from one frame to the next.
+
+# %%
+vae = vision.load(vision.release_path("vae", RELEASE), kind="vae") if not TRAIN else vision.train("vae", cfg)[0]
+results = compare.comparison(vae, model, held_out)
+display(Markdown(compare.markdown_table(results)))
+
+# %%
+episode = data.load_episode(held_out[0])["obs"]
+fig = viz.code_trajectories(vision.encode_frames(vae, episode)["mu"],
+                            vision.encode_frames(model, episode)["logits"].argmax(-1))
+viz.save_figure(fig, "03_code_trajectories", SCALE)

@@ -1,0 +1,77 @@
+"""The shared training loop, on a tiny model and synthetic data (plumbing), and checkpoints."""
+
+import pytest
+import torch
+
+from worldmodels import checkpoint
+from worldmodels.config import TrainConfig
+from worldmodels.train import fit
+
+X = torch.linspace(-1, 1, 64).reshape(64, 1)
+Y = 3 * X + 0.5
+
+
+def batches(epoch):
+    order = torch.randperm(64, generator=torch.Generator().manual_seed(epoch))
+    return [(X[order[i:i + 16]], Y[order[i:i + 16]]) for i in range(0, 64, 16)]
+
+
+def mse_step(model, batch, step):
+    x, y = batch
+    loss = (model(x) - y).pow(2).mean()
+    return loss, {"mse": loss.detach()}
+
+
+def run(tmp_path, epochs, name="run", lr=0.05, model=None):
+    torch.manual_seed(0)
+    model = model or torch.nn.Linear(1, 1)
+    cfg = TrainConfig(epochs=epochs, learning_rate=lr, batch_size=16)
+    history = fit(model, mse_step, batches, lambda: batches(99), cfg, tmp_path / name,
+                  {"kind": "toy", "config": {"lr": lr}}, device=torch.device("cpu"), progress=False)
+    return model, history
+
+
+def test_fit_learns_and_writes_history_and_checkpoint(tmp_path):
+    _, history = run(tmp_path, epochs=30)
+    assert history[-1]["val_mse"] < 0.01 < history[0]["val_mse"]
+    assert (tmp_path / "run" / "history.csv").read_text().splitlines()[0].startswith("epoch,step,seconds")
+    state = checkpoint.load(tmp_path / "run" / "last.pt", kind="toy")
+    assert state["epoch"] == 30 and len(state["history"]) == 30
+
+
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    straight, _ = run(tmp_path, epochs=6, name="straight")
+    run(tmp_path, epochs=3, name="resumed")  # "killed" after 3 epochs
+    resumed, history = run(tmp_path, epochs=6, name="resumed", model=torch.nn.Linear(1, 1))
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5, 6]
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_resume_with_another_config_is_refused(tmp_path):
+    run(tmp_path, epochs=1, lr=0.05)
+    with pytest.raises(checkpoint.CheckpointError, match="another config"):
+        run(tmp_path, epochs=2, lr=0.01)
+
+
+def test_nan_loss_stops_with_a_clear_error(tmp_path):
+    def nan_step(model, batch, step):
+        loss = model(batch[0]).mean() * float("nan")
+        return loss, {}
+
+    cfg = TrainConfig(epochs=1)
+    with pytest.raises(FloatingPointError, match=r"loss became nan at epoch 1, step 0.*lower learning_rate"):
+        fit(torch.nn.Linear(1, 1), nan_step, batches, lambda: batches(0), cfg, tmp_path / "nan",
+            {"kind": "toy", "config": {}}, device=torch.device("cpu"), progress=False)
+
+
+def test_checkpoint_errors_name_the_file(tmp_path):
+    with pytest.raises(checkpoint.CheckpointError, match="missing.pt: no such checkpoint"):
+        checkpoint.load(tmp_path / "missing.pt")
+    path = checkpoint.save(tmp_path / "model.pt", {"kind": "vae", "model": {"w": torch.ones(3)}})
+    with pytest.raises(checkpoint.CheckpointError, match="holds a 'vae' model, expected 'gumbel'"):
+        checkpoint.load(path, kind="gumbel")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(checkpoint.CheckpointError, match="model.pt: unreadable checkpoint"):
+        checkpoint.load(path)

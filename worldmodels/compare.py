@@ -1,0 +1,95 @@
+"""Continuous vs discrete latents on the same frames: reconstruction, information, smoothness.
+
+Measures (all on held-out episodes, frames in [0, 1]):
+
+- ``mse_per_pixel``: squared error of the deterministic reconstruction (VAE: decode mu;
+  Gumbel VAE: decode the hard argmax code, as when acting).
+- ``rate_bits``: KL(q(z|x) || prior) per frame in bits, the information the encoder
+  sends about a frame (an upper bound on I(x; z)). ``capacity_bits``: the most the code
+  can hold (Gumbel: N log2 K; the Gaussian code has no finite capacity).
+- ``smoothness``: how much the code moves between consecutive frames, relative to two
+  random frames of the same episodes (0: frozen, 1: as different as unrelated frames).
+  Distance: Euclidean between mu for the VAE, the fraction of variables whose argmax
+  class differs for the Gumbel VAE; ``flips_per_step`` is the latter in variables.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import load_episode
+from .gumbel_vae import GumbelVAE, categorical_kl_to_uniform
+from .vae import ConvVAE, gaussian_kl
+from .vision import encode_frames, held_out_metrics
+
+
+def _episode_codes(model, files: list[Path]) -> list[dict[str, np.ndarray]]:
+    return [encode_frames(model, load_episode(f)["obs"]) for f in files]
+
+
+def _smoothness(codes: list[np.ndarray], distance, seed: int = 0) -> tuple[float, float]:
+    """(mean consecutive distance, same relative to random pairs within the episodes)."""
+    rng = np.random.default_rng(seed)
+    steps, randoms = [], []
+    for c in codes:  # (T + 1, ...)
+        steps.append(distance(c[1:], c[:-1]))
+        i, j = rng.integers(len(c), size=(2, len(c)))
+        randoms.append(distance(c[i], c[j]))
+    step, random = float(np.concatenate(steps).mean()), float(np.concatenate(randoms).mean())
+    return step, step / max(random, 1e-12)
+
+
+def vae_summary(model: ConvVAE, files: list[Path]) -> dict[str, float]:
+    codes = _episode_codes(model, files)
+    mu = [c["mu"] for c in codes]
+    kl = np.concatenate([gaussian_kl(torch.from_numpy(c["mu"]), torch.from_numpy(c["logvar"])).numpy()
+                         for c in codes])
+    step, relative = _smoothness(mu, lambda a, b: np.linalg.norm(a - b, axis=-1))
+    return {
+        "mse_per_pixel": held_out_metrics(model, files)["mse_per_pixel"],
+        "rate_bits": float(kl.mean() / math.log(2)),
+        "capacity_bits": float("inf"),
+        "smoothness": relative,
+        "step_distance": step,
+    }
+
+
+def gumbel_summary(model: GumbelVAE, files: list[Path]) -> dict[str, float]:
+    codes = _episode_codes(model, files)
+    logits = [c["logits"] for c in codes]  # (T + 1, N, K) each
+    kl = np.concatenate([categorical_kl_to_uniform(torch.from_numpy(c)).numpy() for c in logits])
+    classes = [c.argmax(-1) for c in logits]  # (T + 1, N)
+    step, relative = _smoothness(classes, lambda a, b: (a != b).mean(axis=-1))
+    N, K = model.cfg.num_vars, model.cfg.num_classes
+    return {
+        "mse_per_pixel": held_out_metrics(model, files)["mse_per_pixel"],
+        "rate_bits": float(kl.mean() / math.log(2)),
+        "capacity_bits": N * math.log2(K),
+        "smoothness": relative,
+        "step_distance": step,
+        "flips_per_step": step * N,
+        "classes_used_per_variable": float(np.mean([len(np.unique(np.concatenate(classes)[:, n])) for n in range(N)])),
+    }
+
+
+def comparison(vae: ConvVAE, gumbel: GumbelVAE, files: list[Path]) -> dict[str, dict[str, float]]:
+    """Both summaries on the same episode files: {"continuous": ..., "discrete": ...}."""
+    return {"continuous (VAE, z=32)": vae_summary(vae, files),
+            f"discrete (Gumbel, {gumbel.cfg.num_vars}x{gumbel.cfg.num_classes})": gumbel_summary(gumbel, files)}
+
+
+def markdown_table(results: dict[str, dict[str, float]]) -> str:
+    """The comparison as a markdown table, one row per model."""
+    columns = ["mse_per_pixel", "rate_bits", "capacity_bits", "smoothness", "flips_per_step"]
+    lines = ["| latent | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, row in results.items():
+        cells = []
+        for c in columns:
+            v = row.get(c)
+            cells.append("-" if v is None else ("inf" if v == float("inf") else f"{v:.4g}"))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,186 @@
+"""One training loop for every model (VAE, Gumbel VAE, MDN-RNN); it knows nothing of the model.
+
+``fit`` takes a model, a ``loss_step(model, batch, step) -> (loss, parts)`` function and
+batch sources, and provides the rest: Adam, gradient clipping, optional bf16 autocast,
+a progress bar, validation, a CSV history, and a checkpoint after every epoch (written
+atomically) from which a killed run resumes exactly where its last epoch ended.
+
+Run folder (``data/runs/<name>/``)::
+
+    last.pt       model, optimiser, epoch, step, history, RNG state, config
+    history.csv   one row per epoch: train and validation parts, seconds, samples/s
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import checkpoint
+from .config import TrainConfig
+from .storage import atomic_write
+
+LossStep = Callable[[torch.nn.Module, Any, int], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _to(batch, device):
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: _to(v, device) for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_to(v, device) for v in batch)
+    return batch
+
+
+def _batch_size(batch) -> int:
+    if isinstance(batch, torch.Tensor):
+        return batch.shape[0]
+    if isinstance(batch, dict):
+        return _batch_size(next(iter(batch.values())))
+    return _batch_size(batch[0])
+
+
+def evaluate(model: torch.nn.Module, loss_step: LossStep, batches: Iterable, step: int,
+             device: torch.device, bf16: bool = False) -> dict[str, float]:
+    """Sample-weighted mean of the loss and its parts over ``batches``, without gradients."""
+    model.eval()
+    totals: dict[str, float] = {}
+    count = 0
+    with torch.no_grad(), _autocast(device, bf16):
+        for batch in batches:
+            batch = _to(batch, device)
+            n = _batch_size(batch)
+            loss, parts = loss_step(model, batch, step)
+            for key, value in {"loss": loss, **parts}.items():
+                totals[key] = totals.get(key, 0.0) + float(value) * n
+            count += n
+    model.train()
+    return {k: v / max(count, 1) for k, v in totals.items()}
+
+
+def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
+    columns = list(dict.fromkeys(k for row in history for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write(path, lambda f: f.write(buffer.getvalue()), binary=False)
+
+
+def fit(
+    model: torch.nn.Module,
+    loss_step: LossStep,
+    train_batches: Callable[[int], Iterable],
+    val_batches: Callable[[], Iterable],
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    meta: dict[str, Any],
+    device: torch.device | None = None,
+    progress: bool = True,
+    steps_per_epoch: int | None = None,
+) -> list[dict[str, Any]]:
+    """Train ``model`` for ``cfg.epochs`` epochs, resuming from ``run_dir/last.pt`` if present.
+
+    Args:
+        model: any module; moved to ``device``.
+        loss_step: ``(model, batch, step) -> (scalar loss, {name: scalar tensor})``.
+        train_batches: ``epoch -> iterable of batches`` (reshuffled per epoch by the caller).
+        val_batches: ``() -> iterable of batches`` for validation after each epoch.
+        cfg: optimiser and loop settings.
+        run_dir: folder for ``last.pt`` and ``history.csv``.
+        meta: plain-typed facts stored in the checkpoint (``kind``, ``config``, data...);
+            a resumed run must have the same ``kind`` and ``config``.
+        steps_per_epoch: for the progress bar, if known.
+
+    Returns:
+        the history: one dict per epoch.
+
+    Raises:
+        FloatingPointError: a non-finite loss, naming the epoch, step and run folder.
+        checkpoint.CheckpointError: ``last.pt`` belongs to a run with another config.
+    """
+    device = device or default_device()
+    run_dir = Path(run_dir)
+    last = run_dir / "last.pt"
+    torch.manual_seed(cfg.seed)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    history: list[dict[str, Any]] = []
+    epoch, step = 0, 0
+    if last.exists():
+        state = checkpoint.load(last, kind=meta.get("kind"), map_location=device)
+        if state.get("config") != meta.get("config"):
+            raise checkpoint.CheckpointError(
+                f"{last}: was trained with another config; delete {run_dir} to start over, or resume with the "
+                f"same settings")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        epoch, step, history = state["epoch"], state["step"], list(state["history"])
+        torch.set_rng_state(state["rng"])
+    generator = torch.Generator(device=device)
+    model.train()
+    while epoch < cfg.epochs:
+        generator.manual_seed(cfg.seed * 1_000_003 + epoch)
+        start, samples, sums = time.perf_counter(), 0, {}
+        batches = train_batches(epoch)
+        if progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, total=steps_per_epoch, desc=f"{meta.get('kind', 'train')} epoch "
+                           f"{epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
+        for i, batch in enumerate(batches):
+            if cfg.max_steps_per_epoch and i >= cfg.max_steps_per_epoch:
+                break
+            batch = _to(batch, device)
+            with _autocast(device, cfg.bf16):
+                loss, parts = loss_step(model, batch, step)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"{run_dir}: loss became {float(loss.detach())} at epoch {epoch + 1}, step {step} "
+                    f"(parts {({k: float(v) for k, v in parts.items()})}); lower learning_rate, turn bf16 off, "
+                    f"or check the data with `python -m worldmodels verify`. The last good epoch is in {last}.")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            n = _batch_size(batch)
+            samples += n
+            step += 1
+            for key, value in {"loss": loss.detach(), **parts}.items():
+                sums[key] = sums.get(key, 0.0) + float(value) * n
+            if progress:
+                batches.set_postfix(loss=f"{float(loss):.1f}")
+        seconds = time.perf_counter() - start
+        val = evaluate(model, loss_step, val_batches(), step, device, cfg.bf16)
+        row = {"epoch": epoch + 1, "step": step, "seconds": round(seconds, 2),
+               "samples_per_s": round(samples / max(seconds, 1e-9), 1)}
+        row.update({f"train_{k}": round(v / max(samples, 1), 5) for k, v in sums.items()})
+        row.update({f"val_{k}": round(v, 5) for k, v in val.items()})
+        if not all(math.isfinite(v) for v in val.values()):
+            raise FloatingPointError(f"{run_dir}: validation loss is not finite after epoch {epoch + 1}: {val}")
+        history.append(row)
+        epoch += 1
+        checkpoint.save(last, {**meta, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                               "epoch": epoch, "step": step, "history": history, "rng": torch.get_rng_state()})
+        _write_history(run_dir / "history.csv", history)
+        if progress:
+            print(f"epoch {epoch}/{cfg.epochs}: " + ", ".join(f"{k} {v}" for k, v in row.items() if k != "epoch"))
+    return history
