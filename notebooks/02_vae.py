@@ -35,7 +35,7 @@ import numpy as np
 from IPython.display import display
 
 import worldmodels as wm
-from worldmodels import checkpoint, data, rollouts, vision, viz, widgets
+from worldmodels import data, rollouts, vision, viz, widgets
 
 cfg = wm.get_config(SCALE)
 files = rollouts.collect(cfg.collect)  # loads what is on disk, collects what is missing
@@ -46,13 +46,8 @@ print(f"{len(train_files)} training and {len(held_out)} held-out episodes")
 # ## Train, or load the shipped model
 
 # %%
-if TRAIN:
-    model, history = vision.train("vae", cfg)
-else:
-    path = vision.release_path("vae", RELEASE)
-    model = vision.load(path, kind="vae")
-    history = checkpoint.load(path)["history"]
-    print(f"loaded {path}: {sum(p.numel() for p in model.parameters()):,} parameters")
+model, history = vision.train_or_load("vae", cfg, train_now=TRAIN, release_name=RELEASE)
+print(f"{sum(p.numel() for p in model.parameters()):,} parameters, {len(history)} epochs")
 
 # %%
 fig = viz.loss_curves(history, title="ConvVAE")

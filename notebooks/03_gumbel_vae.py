@@ -34,20 +34,15 @@ import numpy as np
 from IPython.display import Markdown, display
 
 import worldmodels as wm
-from worldmodels import checkpoint, compare, data, rollouts, vision, viz, widgets
+from worldmodels import compare, data, rollouts, vision, viz, widgets
 
 cfg = wm.get_config(SCALE)
 files = rollouts.collect(cfg.collect)
 train_files, held_out = vision.split(cfg, "gumbel")
 
 # %%
-if TRAIN:
-    model, history = vision.train("gumbel", cfg)
-else:
-    path = vision.release_path("gumbel", RELEASE)
-    model = vision.load(path, kind="gumbel")
-    history = checkpoint.load(path)["history"]
-    print(f"loaded {path}: {sum(p.numel() for p in model.parameters()):,} parameters")
+model, history = vision.train_or_load("gumbel", cfg, train_now=TRAIN, release_name=RELEASE)
+print(f"{sum(p.numel() for p in model.parameters()):,} parameters, {len(history)} epochs")
 fig = viz.loss_curves(history, parts=("loss", "reconstruction", "kl", "tau"), title="Gumbel-softmax VAE")
 viz.save_figure(fig, "03_gumbel_loss", SCALE)
 
@@ -96,7 +91,7 @@ explorer.reset()
 #   **flips_per_step**: variables whose class changes from one frame to the next.
 
 # %%
-vae = vision.load(vision.release_path("vae", RELEASE), kind="vae") if not TRAIN else vision.train("vae", cfg)[0]
+vae, _ = vision.train_or_load("vae", cfg, train_now=TRAIN, release_name=RELEASE)
 results = compare.comparison(vae, model, held_out)
 display(Markdown(compare.markdown_table(results)))
 

@@ -9,7 +9,13 @@ Modules, one idea each:
 - ``data``      validated episode loading, streaming frame dataset, ``verify``
 - ``parallel``  serial / process / Ray task backends
 - ``storage``   atomic file writes
-- ``viz``       plotting functions for the notebooks
+- ``vae``       the paper's ConvVAE and the conv stack both VAEs share
+- ``gumbel_vae``  the Gumbel-softmax VAE (N categoricals x K classes)
+- ``train``     one training loop for every model: checkpoints, history, resume
+- ``checkpoint``  atomic save / safe load of model files
+- ``vision``    V end to end: train, release, load, reconstruct, encode
+- ``compare``   continuous vs discrete latents: reconstruction, information, smoothness
+- ``viz``, ``widgets``  plotting functions and ipywidgets explorers for the notebooks
 """
 
 from .config import get_config

@@ -101,9 +101,24 @@ def train(kind: str, cfg: Config, progress: bool = True, device: torch.device | 
         return data.batches(t.batch_size)
 
     model = build(kind, cfg)
+    estimate = -(-len(train_files) * (cfg.collect.steps + 1) // t.batch_size)  # for the progress bar only
+    if t.max_steps_per_epoch:
+        estimate = min(estimate, t.max_steps_per_epoch)
     history = fit(model, loss_step(kind), train_batches, lambda: held_out.batches(t.batch_size), t,
-                  run_dir(kind, cfg), _meta(kind, cfg), device=device, progress=progress)
+                  run_dir(kind, cfg), _meta(kind, cfg), device=device, progress=progress, steps_per_epoch=estimate)
     return model.eval(), history
+
+
+def train_or_load(kind: str, cfg: Config, train_now: bool, release_name: str = "book", progress: bool = True):
+    """What the notebooks do: train V (resuming) when ``train_now``, else load the shipped release.
+
+    Returns:
+        (model in eval mode, its training history).
+    """
+    if train_now:
+        return train(kind, cfg, progress=progress)
+    path = release_path(kind, release_name)
+    return load(path, kind=kind), checkpoint.load(path, kind=kind)["history"]
 
 
 # -- releases -----------------------------------------------------------------------
