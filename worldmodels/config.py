@@ -88,6 +88,34 @@ class GumbelConfig:
 
 
 @dataclass(frozen=True)
+class MDNRNNConfig:
+    """M: the LSTM with a mixture-density head (``worldmodels.mdnrnn``)."""
+
+    latent: str = "vae"
+    """``vae``: Gaussian mixtures over a continuous z; ``gumbel``: a categorical head over N x K codes"""
+    z_size: int = 32
+    """Z, the continuous latent size (for ``latent="vae"``)"""
+    num_vars: int = 32
+    """N categorical variables (for ``latent="gumbel"``)"""
+    num_classes: int = 32
+    """K classes per variable (for ``latent="gumbel"``)"""
+    action_size: int = 3
+    """steer, gas, brake"""
+    hidden_size: int = 256
+    """LSTM units H"""
+    num_mixtures: int = 5
+    """Gaussian components M per latent dimension"""
+    reward_head: bool = True
+    """predict the reward of each step"""
+    done_head: bool = True
+    """predict the end of the episode (a logit)"""
+    log_sigma_min: float = -7.0
+    """log sigma is clamped to [log_sigma_min, log_sigma_max] so the loss stays finite"""
+    log_sigma_max: float = 3.0
+    """upper clamp of log sigma"""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """The shared training loop (``worldmodels.train``)."""
 
@@ -122,6 +150,7 @@ class Config:
     gumbel: GumbelConfig = field(default_factory=GumbelConfig)
     vae_training: TrainConfig = field(default_factory=TrainConfig)
     """training of both V models"""
+    mdnrnn: MDNRNNConfig = field(default_factory=MDNRNNConfig)
 
 
 _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -163,7 +192,8 @@ def to_dict(cfg) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-_STAGE_TYPES = {"collect": CollectConfig, "vae": VAEConfig, "gumbel": GumbelConfig, "vae_training": TrainConfig}
+_STAGE_TYPES = {"collect": CollectConfig, "vae": VAEConfig, "gumbel": GumbelConfig, "vae_training": TrainConfig,
+                "mdnrnn": MDNRNNConfig}
 
 
 def from_dict(d: dict[str, Any]) -> Config:

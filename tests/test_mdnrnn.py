@@ -1,0 +1,91 @@
+"""M: the MDN-RNN's shapes, its log-space mixture loss against torch.distributions, and sampling."""
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Categorical, MixtureSameFamily, Normal
+
+from worldmodels.config import MDNRNNConfig
+from worldmodels.mdnrnn import MDNRNN, mdnrnn_loss, mixture_log_prob, sample_next
+
+
+def test_parameter_count_and_shapes():
+    model = MDNRNN(MDNRNNConfig())
+    assert sum(p.numel() for p in model.parameters()) == 423_906
+    out, (h, c) = model(torch.randn(4, 7, 32), torch.rand(4, 7, 3))
+    assert out["log_pi"].shape == out["mu"].shape == out["log_sigma"].shape == (4, 7, 32, 5)
+    assert out["reward"].shape == out["done_logit"].shape == (4, 7) and out["h"].shape == (4, 7, 256)
+    assert h.shape == c.shape == (1, 4, 256)
+    assert torch.allclose(out["log_pi"].exp().sum(-1), torch.ones(4, 7, 32), atol=1e-5)
+
+
+def test_heads_can_be_switched_off_and_discrete_head():
+    model = MDNRNN(MDNRNNConfig(latent="gumbel", num_vars=4, num_classes=6, reward_head=False, done_head=False))
+    out, _ = model(torch.rand(2, 3, 4, 6), torch.rand(2, 3, 3))
+    assert out["logits"].shape == (2, 3, 4, 6) and "reward" not in out and "done_logit" not in out
+
+
+def test_stepping_one_at_a_time_equals_the_whole_sequence():
+    torch.manual_seed(0)
+    model = MDNRNN(MDNRNNConfig())
+    z, a = torch.randn(2, 6, 32), torch.rand(2, 6, 3)
+    full, _ = model(z, a)
+    state, mus = None, []
+    for t in range(6):
+        out, state = model(z[:, t : t + 1], a[:, t : t + 1], state)
+        mus.append(out["mu"])
+    assert torch.allclose(torch.cat(mus, dim=1), full["mu"], atol=1e-5)
+
+
+def test_mixture_log_prob_matches_torch_distributions():
+    torch.manual_seed(1)
+    z = torch.randn(3, 5, 32) * 2
+    log_pi = torch.log_softmax(torch.randn(3, 5, 32, 5), -1)
+    mu, log_sigma = torch.randn(3, 5, 32, 5), torch.randn(3, 5, 32, 5).clamp(-3, 2)
+    reference = MixtureSameFamily(Categorical(logits=log_pi), Normal(mu, log_sigma.exp())).log_prob(z)
+    assert torch.allclose(mixture_log_prob(z, log_pi, mu, log_sigma), reference, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3, 1e6])
+def test_loss_and_gradients_stay_finite_for_extreme_inputs(scale):
+    torch.manual_seed(2)
+    model = MDNRNN(MDNRNNConfig())
+    with torch.no_grad():
+        model.head.weight.mul_(scale)  # extreme log sigma, mu and mixture logits
+    z, a = torch.randn(2, 4, 32) * scale, torch.rand(2, 4, 3)
+    out, _ = model(z, a)
+    loss, parts = mdnrnn_loss(out, torch.randn(2, 4, 32) * scale, reward=torch.randn(2, 4) * scale,
+                              done=torch.zeros(2, 4))
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(v) for v in parts.values())
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_discrete_loss_is_cross_entropy_and_mask_drops_padding():
+    logits = torch.randn(2, 3, 4, 6)
+    target = torch.randint(6, (2, 3, 4))
+    loss, _ = mdnrnn_loss({"logits": logits}, target)
+    expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 6), target.reshape(-1))
+    assert torch.allclose(loss, expected)
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    masked, _ = mdnrnn_loss({"logits": logits}, target, mask=mask)
+    keep = mask.bool()
+    expected = torch.nn.functional.cross_entropy(logits[keep].reshape(-1, 6), target[keep].reshape(-1))
+    assert torch.allclose(masked, expected)
+
+
+def test_sampling_with_temperature():
+    B, Z, M = 4000, 2, 3
+    log_pi = torch.log(torch.tensor([0.6, 0.3, 0.1])).expand(B, 1, Z, M)
+    mu = torch.tensor([-5.0, 0.0, 5.0]).expand(B, 1, Z, M)
+    log_sigma = torch.full((B, 1, Z, M), math.log(0.1))
+    g = torch.Generator().manual_seed(0)
+    z = sample_next({"log_pi": log_pi, "mu": mu, "log_sigma": log_sigma}, tau=1.0, generator=g)
+    assert z.shape == (B, Z)
+    share = torch.stack([(z - m).abs() < 1 for m in (-5.0, 0.0, 5.0)]).float().mean((1, 2))
+    assert torch.allclose(share, torch.tensor([0.6, 0.3, 0.1]), atol=0.03)
+    cold = sample_next({"log_pi": log_pi, "mu": mu, "log_sigma": log_sigma}, tau=0.01, generator=g)
+    assert (cold + 5).abs().max() < 0.1  # tau -> 0: the most likely component's mean
+    code = sample_next({"logits": torch.randn(3, 1, 4, 6)}, tau=0.5, generator=g)
+    assert code.shape == (3, 4, 6) and torch.all(code.sum(-1) == 1)
