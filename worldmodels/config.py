@@ -151,6 +151,11 @@ class Config:
     vae_training: TrainConfig = field(default_factory=TrainConfig)
     """training of both V models"""
     mdnrnn: MDNRNNConfig = field(default_factory=MDNRNNConfig)
+    mdnrnn_training: TrainConfig = field(default_factory=lambda: TrainConfig(
+        epochs=40, batch_size=32, learning_rate=1e-3, validation_fraction=0.1))
+    """training of M (batch = sequences of ``sequence_length`` steps)"""
+    sequence_length: int = 100
+    """steps per training sequence of M"""
 
 
 _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -158,6 +163,9 @@ _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "collect": {"name": "smoke", "episodes": 4, "steps": 40, "workers": 2},
         "gumbel": {"kl_warmup_steps": 2},
         "vae_training": {"epochs": 2, "batch_size": 16, "validation_fraction": 0.25, "max_steps_per_epoch": 4},
+        "mdnrnn": {"hidden_size": 32},
+        "mdnrnn_training": {"epochs": 2, "batch_size": 4, "validation_fraction": 0.25},
+        "scalars": {"sequence_length": 16},
     },
     "book": {"collect": {"name": "book", "episodes": 200, "steps": 300}},
     "paper": {"collect": {"name": "paper", "episodes": 10_000, "steps": 1_000}},
@@ -170,13 +178,14 @@ def get_config(scale: str = "book", **overrides: dict[str, Any]) -> Config:
         raise ValueError(f"unknown scale {scale!r}: expected one of {SCALES}")
     stages = {}
     for f in dataclasses.fields(Config):
-        if f.name == "scale":
+        if f.name not in _STAGE_TYPES:
             continue
         values = {**_PRESETS[scale].get(f.name, {}), **(overrides.pop(f.name, None) or {})}
         stages[f.name] = _build(_STAGE_TYPES[f.name], values)
+    scalars = {k: overrides.pop(k) for k in list(overrides) if k in _SCALARS}
     if overrides:
         raise ValueError(f"unknown config sections {sorted(overrides)}; expected {sorted(_STAGE_TYPES)}")
-    return Config(scale=scale, **stages)
+    return Config(scale=scale, **stages, **{**_PRESETS[scale].get("scalars", {}), **scalars})
 
 
 def _build(cls, values: dict[str, Any]):
@@ -193,7 +202,10 @@ def to_dict(cfg) -> dict[str, Any]:
 
 
 _STAGE_TYPES = {"collect": CollectConfig, "vae": VAEConfig, "gumbel": GumbelConfig, "vae_training": TrainConfig,
-                "mdnrnn": MDNRNNConfig}
+                "mdnrnn": MDNRNNConfig, "mdnrnn_training": TrainConfig}
+
+
+_SCALARS = ("sequence_length",)
 
 
 def from_dict(d: dict[str, Any]) -> Config:
@@ -205,4 +217,5 @@ def from_dict(d: dict[str, Any]) -> Config:
             if isinstance(values.get(f.name), list):
                 values[f.name] = tuple(values[f.name])
         stages[name] = _build(cls, values)
-    return Config(scale=d.get("scale", "book"), **stages)
+    scalars = {k: d[k] for k in _SCALARS if k in d}
+    return Config(scale=d.get("scale", "book"), **stages, **scalars)

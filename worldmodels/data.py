@@ -160,3 +160,99 @@ class FrameDataset(torch.utils.data.IterableDataset):
                 buffer = []
         if buffer:
             yield frames_to_tensor(np.stack(buffer))
+
+
+class LatentSequences:
+    """Fixed-length windows of encoded episodes (``vision.encode`` output) for training M.
+
+    Each epoch the windows start at a new random offset and, for the continuous VAE, z is
+    re-sampled from N(mu, exp(logvar)) as in the paper; for the Gumbel VAE the code is the
+    hard one-hot of the logits' argmax (the acting-time code). Step t's input is
+    (latent_t, action_t); its targets are latent_{t+1}, reward_t and done_t.
+
+    Batches are dicts of tensors::
+
+        latent (B, L, Z) | (B, L, N, K) float     action (B, L, 3)
+        target (B, L, Z) float | (B, L, N) long    reward (B, L), done (B, L), mask (B, L) (0 on padding)
+    """
+
+    def __init__(self, latents: dict[str, np.ndarray], episodes: Sequence[int], seq_len: int, seed: int = 0):
+        self.kind = "vae" if "mu" in latents else "gumbel"
+        self.latents = latents
+        self.episodes = list(episodes)
+        self.seq_len = seq_len
+        self.seed = seed
+        if not self.episodes:
+            raise ValueError("LatentSequences: no episodes given")
+
+    @staticmethod
+    def load(path: str | Path) -> dict[str, np.ndarray]:
+        """Read and check a latents file; errors name the file and the command that makes it."""
+        path = Path(path)
+        fix = "run `python -m worldmodels encode` to (re)make it"
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                latents = {k: npz[k] for k in npz.files}
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"{path}: no latents file; {fix}") from e
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
+            raise RolloutError(f"{path}: corrupt or truncated latents file ({e}); {fix}") from e
+        needed = {"action", "reward", "done", "length"} | ({"mu", "logvar"} if "mu" in latents else {"logits"})
+        missing = needed - set(latents)
+        if missing:
+            raise RolloutError(f"{path}: missing arrays {sorted(missing)}; {fix}")
+        E, T = latents["action"].shape[:2]
+        first = latents["mu"] if "mu" in latents else latents["logits"]
+        if first.shape[:2] != (E, T + 1):
+            raise RolloutError(f"{path}: latents have shape {first.shape}, expected ({E}, {T + 1}, ...); {fix}")
+        return latents
+
+    def _codes(self, e: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(inputs (T + 1, ...) float32, targets (T + 1, ...)) of episode e for one epoch."""
+        if self.kind == "vae":
+            mu, logvar = self.latents["mu"][e], self.latents["logvar"][e]  # (T + 1, Z)
+            z = mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape, dtype=np.float32)
+            return z.astype(np.float32), z.astype(np.float32)
+        classes = self.latents["logits"][e].argmax(-1)  # (T + 1, N)
+        K = self.latents["logits"].shape[-1]
+        return np.eye(K, dtype=np.float32)[classes], classes.astype(np.int64)  # (T + 1, N, K), (T + 1, N)
+
+    def windows(self, epoch: int, shuffle: bool = True) -> list[dict[str, np.ndarray]]:
+        """All windows of one epoch (numpy, unbatched)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        L = self.seq_len
+        out = []
+        for e in self.episodes:
+            T = int(self.latents["length"][e])
+            inputs, targets = self._codes(e, rng)
+            offset = int(rng.integers(L)) if shuffle and T > L else 0
+            for start in range(offset - L if offset else 0, T, L):
+                s, stop = max(start, 0), min(start + L, T)
+                n = stop - s
+                if n <= 0:
+                    continue
+                window = {
+                    "latent": np.zeros((L, *inputs.shape[1:]), np.float32),
+                    "target": np.zeros((L, *targets.shape[1:]), targets.dtype),
+                    "action": np.zeros((L, 3), np.float32),
+                    "reward": np.zeros(L, np.float32),
+                    "done": np.zeros(L, np.float32),
+                    "mask": np.zeros(L, np.float32),
+                }
+                window["latent"][:n] = inputs[s:stop]
+                window["target"][:n] = targets[s + 1 : stop + 1]
+                window["action"][:n] = self.latents["action"][e, s:stop]
+                window["reward"][:n] = self.latents["reward"][e, s:stop]
+                window["done"][:n] = self.latents["done"][e, s:stop]
+                window["mask"][:n] = 1.0
+                out.append(window)
+        if shuffle:
+            out = [out[i] for i in rng.permutation(len(out))]
+        return out
+
+    def batches(self, batch_size: int, epoch: int = 0, shuffle: bool = True) -> Iterator[dict[str, torch.Tensor]]:
+        """Batches of windows as dicts of tensors (see the class docstring)."""
+        windows = self.windows(epoch, shuffle)
+        for i in range(0, len(windows), batch_size):
+            chunk = windows[i : i + batch_size]
+            yield {k: torch.from_numpy(np.stack([w[k] for w in chunk])) for k in chunk[0]}

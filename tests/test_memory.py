@@ -1,0 +1,120 @@
+"""M end to end on real smoke-scale latents: windows, training, release, dreams."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from worldmodels import get_config, memory, vision
+from worldmodels.checkpoint import CheckpointError
+from worldmodels.data import LatentSequences, RolloutError
+from worldmodels.dream import DreamEnv, decode, dream, start_latents, write_video
+from worldmodels.rollouts import collect
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """Smoke rollouts, both V models trained briefly and encoded, under a private WM_ROOT."""
+    root = tmp_path_factory.mktemp("root")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WM_ROOT", str(root))
+        cfg = get_config("smoke", collect={"backend": "serial"})
+        collect(cfg.collect, progress=False)
+        models = {}
+        for kind in vision.KINDS:
+            models[kind], _ = vision.train(kind, cfg, progress=False)
+            vision.encode(models[kind], kind, "smoke", progress=False)
+    return root, cfg, models
+
+
+@pytest.fixture
+def env_root(smoke, monkeypatch):
+    monkeypatch.setenv("WM_ROOT", str(smoke[0]))
+    return smoke
+
+
+def test_windows_cover_every_step_once_with_next_step_targets(env_root):
+    _, cfg, _ = env_root
+    latents = LatentSequences.load(vision.latents_path("vae", "smoke"))
+    data = LatentSequences(latents, [0, 1], seq_len=16, seed=0)
+    windows = data.windows(epoch=3)
+    assert sum(w["mask"].sum() for w in windows) == 2 * cfg.collect.steps
+    e0 = LatentSequences(latents, [0], seq_len=cfg.collect.steps)
+    (w,) = e0.windows(0, shuffle=False)
+    assert np.array_equal(w["action"], latents["action"][0])
+    # z is re-sampled each epoch around mu: close to mu, not equal to it
+    diff = w["latent"] - latents["mu"][0, :-1]
+    assert 0 < np.abs(diff).mean() < 5 * np.exp(0.5 * latents["logvar"][0, :-1]).mean()
+    assert np.array_equal(w["target"][:-1], w["latent"][1:])  # target t is the input at t + 1
+
+
+def test_discrete_windows_are_hard_codes(env_root):
+    latents = LatentSequences.load(vision.latents_path("gumbel", "smoke"))
+    batch = next(LatentSequences(latents, [0], seq_len=8).batches(4))
+    real = batch["mask"].bool()
+    assert batch["latent"].shape[-2:] == (32, 32) and torch.all(batch["latent"][real].sum(-1) == 1)
+    assert batch["target"].dtype == torch.int64 and batch["target"].shape[-1] == 32
+
+
+def test_corrupt_latents_file_names_the_file(env_root, tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(vision.latents_path("vae", "smoke").read_bytes()[:500])
+    with pytest.raises(RolloutError, match="bad.npz: corrupt or truncated latents file.*encode"):
+        LatentSequences.load(bad)
+    with pytest.raises(FileNotFoundError, match="encode"):
+        LatentSequences.load(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize("latent", ["vae", "gumbel"])
+def test_train_release_load_and_dream(env_root, latent):
+    _, cfg, models = env_root
+    _, history = memory.train(latent, cfg, progress=False)
+    assert len(history) == cfg.mdnrnn_training.epochs and np.isfinite(history[-1]["val_loss"])
+    path = memory.release(latent, cfg, "smoke-test", command="pytest")
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["metrics"]["held_out"]["steps"] > 0 and "done_accuracy" in card["metrics"]["held_out"]
+    loaded = memory.load(path)
+    latents = LatentSequences.load(vision.latents_path(latent, "smoke"))
+    env = DreamEnv(loaded, start_latents(latents), tau=1.15, seed=0, max_steps=5)
+    env.reset(256)
+    for _ in range(5):
+        _, h, reward, done = env.step(torch.rand(256, 3))
+    assert h.shape == (256, cfg.mdnrnn.hidden_size) and reward.shape == done.shape == (256,)
+    assert done.all()  # max_steps reached
+    frames = decode(models[latent], dream(loaded, start_latents(latents)[0], torch.zeros(6, 3), tau=1.0))
+    assert frames.shape == (7, 64, 64, 3) and frames.dtype == np.uint8
+
+
+def test_dream_is_reproducible_and_tau_matters(env_root):
+    _, cfg, _ = env_root
+    model, _ = memory.train("vae", cfg, progress=False)
+    start = start_latents(LatentSequences.load(vision.latents_path("vae", "smoke")))[0]
+    actions = torch.zeros(10, 3)
+    a, b = dream(model, start, actions, tau=1.0, seed=3), dream(model, start, actions, tau=1.0, seed=3)
+    assert torch.equal(a, b)
+    cold = dream(model, start, actions, tau=0.01, seed=3)
+    assert not torch.equal(a, cold)
+
+
+def test_dream_rejects_bad_actions(env_root):
+    _, cfg, _ = env_root
+    model, _ = memory.train("vae", cfg, progress=False)
+    env = DreamEnv(model, start_latents(LatentSequences.load(vision.latents_path("vae", "smoke"))))
+    env.reset(4)
+    with pytest.raises(ValueError, match="finite actions"):
+        env.step(torch.full((4, 3), float("nan")))
+    with pytest.raises(ValueError, match=r"shape \(4, 3\)"):
+        env.step(torch.zeros(3, 3))
+
+
+def test_loading_a_vae_as_mdnrnn_is_refused(env_root):
+    _, cfg, _ = env_root
+    with pytest.raises(CheckpointError, match="expected 'mdnrnn'"):
+        memory.load(vision.run_dir("vae", cfg) / "last.pt")
+
+
+def test_video_writer(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, (5, 64, 64, 3), dtype=np.uint8)
+    path = write_video(frames, tmp_path / "dream.mp4")
+    assert path.stat().st_size > 1000

@@ -1,0 +1,123 @@
+"""Dreams: a batched environment that steps inside the MDN-RNN, for either latent type.
+
+B dreams advance together (B from 1 to thousands): each step feeds (latent, action) to the
+LSTM, samples the next latent with temperature tau, and takes the reward from the reward
+head and the episode end from the done head. Start latents come from real episodes.
+
+    env = DreamEnv(mdnrnn, start_latents, tau=1.15, seed=0)
+    z, h = env.reset(batch_size=64)               # z (B, Z) or code (B, N, K); h (B, H)
+    z, h, reward, done = env.step(actions)        # actions (B, 3) -> reward (B,), done (B,) bool
+
+Dream frames: ``decode(vae, latents)`` turns dream latents into uint8 frames through V, and
+``write_video`` saves frames as an mp4 (imageio-ffmpeg, no system ffmpeg needed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .mdnrnn import MDNRNN, sample_next
+from .storage import atomic_write
+
+
+def start_latents(latents: dict[str, np.ndarray], episodes: list[int] | None = None, step: int = 0) -> torch.Tensor:
+    """Real latents to start dreams from: z = mu (E, Z), or hard codes (E, N, K), at ``step`` of each episode."""
+    episodes = list(range(len(latents["length"]))) if episodes is None else episodes
+    if "mu" in latents:
+        return torch.from_numpy(latents["mu"][episodes, step].astype(np.float32))
+    classes = latents["logits"][episodes, step].argmax(-1)  # (E, N)
+    K = latents["logits"].shape[-1]
+    return torch.from_numpy(np.eye(K, dtype=np.float32)[classes])
+
+
+class DreamEnv:
+    """B dream episodes stepping at once inside an MDN-RNN."""
+
+    def __init__(self, model: MDNRNN, starts: torch.Tensor, tau: float = 1.0, seed: int = 0,
+                 done_threshold: float = 0.5, max_steps: int = 1000):
+        self.model = model.eval()
+        self.device = next(model.parameters()).device
+        self.starts = starts.to(self.device)
+        self.tau = tau
+        self.done_threshold = done_threshold
+        self.max_steps = max_steps
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.latent = self.state = self.h = None
+        self.t = 0
+
+    @torch.no_grad()
+    def reset(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Start ``batch_size`` dreams from randomly drawn real start latents; h starts at zero."""
+        pick = torch.randint(len(self.starts), (batch_size,), generator=self.generator, device=self.device)
+        self.latent = self.starts[pick]  # (B, Z) or (B, N, K)
+        H = self.model.cfg.hidden_size
+        zeros = torch.zeros(1, batch_size, H, device=self.device)
+        self.state = (zeros, zeros.clone())
+        self.h = zeros[0]  # (B, H)
+        self.done = torch.zeros(batch_size, dtype=torch.bool, device=self.device)
+        self.t = 0
+        return self.latent, self.h
+
+    @torch.no_grad()
+    def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Advance every dream by one step.
+
+        Args:
+            action: (B, 3) finite actions.
+
+        Returns:
+            next latent (B, Z) | (B, N, K), h (B, H), reward (B,), done (B,) bool (stays True once True).
+        """
+        action = torch.as_tensor(action, dtype=torch.float32, device=self.device)
+        B = self.latent.shape[0]
+        if action.shape != (B, 3) or not torch.isfinite(action).all():
+            raise ValueError(f"DreamEnv.step: expected {B} finite actions of shape ({B}, 3), got "
+                             f"{tuple(action.shape)} (finite: {bool(torch.isfinite(action).all())})")
+        out, self.state = self.model(self.latent.unsqueeze(1), action.unsqueeze(1), self.state)  # L = 1
+        self.h = out["h"][:, -1]  # (B, H)
+        reward = out["reward"][:, -1] if "reward" in out else torch.zeros(B, device=self.device)
+        done = out["done_logit"][:, -1].sigmoid() > self.done_threshold if "done_logit" in out else \
+            torch.zeros(B, dtype=torch.bool, device=self.device)
+        self.t += 1
+        self.done = self.done | done | (self.t >= self.max_steps)
+        self.latent = sample_next(out, self.tau, self.generator)
+        return self.latent, self.h, reward.masked_fill(self.done & ~done, 0.0), self.done.clone()
+
+
+@torch.no_grad()
+def decode(vision_model: torch.nn.Module, latents: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    """Dream latents (T, Z) or (T, N, K) -> uint8 frames (T, 64, 64, 3) through V's decoder."""
+    device = next(vision_model.parameters()).device
+    frames = []
+    for i in range(0, len(latents), batch_size):
+        out = vision_model.decode(latents[i : i + batch_size].to(device))
+        frames.append((out.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+    return np.concatenate(frames)
+
+
+def dream(model: MDNRNN, start: torch.Tensor, actions: torch.Tensor, tau: float, seed: int = 0) -> torch.Tensor:
+    """One dream from one start latent under a fixed action sequence (T, 3): latents (T + 1, ...)."""
+    env = DreamEnv(model, start[None], tau=tau, seed=seed, max_steps=len(actions) + 1)
+    latent, _ = env.reset(1)
+    out = [latent[0]]
+    for a in actions:
+        latent, *_ = env.step(a[None])
+        out.append(latent[0])
+    return torch.stack(out)
+
+
+def write_video(frames: np.ndarray, path: str | Path, fps: int = 25, scale: int = 4) -> Path:
+    """uint8 frames (T, H, W, 3) -> an mp4 at ``path`` (enlarged ``scale`` times), written atomically."""
+    import imageio.v2 as imageio
+
+    frames = np.repeat(np.repeat(frames, scale, axis=1), scale, axis=2)
+
+    def write(f):
+        with imageio.get_writer(f, format="mp4", fps=fps, codec="libx264", macro_block_size=1) as writer:
+            for frame in frames:
+                writer.append_data(frame)
+
+    return atomic_write(path, write)

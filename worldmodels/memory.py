@@ -1,0 +1,156 @@
+"""M end to end: train the MDN-RNN on encoded rollouts (through ``train.fit``), release and load it.
+
+Files::
+
+    data/latents/<rollouts>_<latent>.npz                      from ``vision.encode`` (latent: vae | gumbel)
+    data/runs/mdnrnn_<latent>_<rollouts>/last.pt, history.csv  training runs (resumable)
+    checkpoints/mdnrnn/<latent>_<release>.pt + .json          shipped releases and cards
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import checkpoint, paths
+from .config import Config, MDNRNNConfig, from_dict, to_dict
+from .data import LatentSequences, split_by_episode
+from .mdnrnn import MDNRNN, mdnrnn_loss
+from .rollouts import versions
+from .storage import save_json
+from .train import default_device, evaluate, fit
+from .vision import latents_path
+
+
+def model_config(cfg: Config, latent: str, latents: dict[str, np.ndarray]) -> MDNRNNConfig:
+    """The M config for ``latent``, with the code sizes read from the latents file."""
+    if latent == "vae":
+        return dataclasses.replace(cfg.mdnrnn, latent="vae", z_size=latents["mu"].shape[-1])
+    N, K = latents["logits"].shape[-2:]
+    return dataclasses.replace(cfg.mdnrnn, latent="gumbel", num_vars=N, num_classes=K)
+
+
+def mdnrnn_step(model: MDNRNN, batch: dict[str, torch.Tensor], step: int):
+    """One loss evaluation for the training loop: a batch of ``LatentSequences`` windows -> (loss, parts)."""
+    out, _ = model(batch["latent"], batch["action"])
+    return mdnrnn_loss(out, batch["target"], batch["reward"], batch["done"], batch["mask"])
+
+
+def run_dir(latent: str, cfg: Config) -> Path:
+    return paths.data_dir() / "runs" / f"mdnrnn_{latent}_{cfg.collect.name}"
+
+
+def split(cfg: Config, latents: dict[str, np.ndarray]) -> tuple[list[int], list[int]]:
+    """Train and held-out episode indices of a latents file (by episode, reproducible)."""
+    t = cfg.mdnrnn_training
+    episodes = list(range(len(latents["length"])))
+    return split_by_episode(episodes, t.validation_fraction, t.seed)
+
+
+def train(latent: str, cfg: Config, progress: bool = True, device: torch.device | None = None):
+    """Train M on ``data/latents/<cfg.collect.name>_<latent>.npz``, resuming a killed run.
+
+    Returns:
+        (model in eval mode, history).
+    """
+    path = latents_path(latent, cfg.collect.name)
+    latents = LatentSequences.load(path)
+    mcfg = model_config(cfg, latent, latents)
+    train_eps, val_eps = split(cfg, latents)
+    t = cfg.mdnrnn_training
+    data = LatentSequences(latents, train_eps, cfg.sequence_length, seed=t.seed)
+    held_out = LatentSequences(latents, val_eps or train_eps[:1], cfg.sequence_length, seed=t.seed)
+    torch.manual_seed(t.seed)
+    model = MDNRNN(mcfg)
+    meta = {"kind": "mdnrnn", "config": {"model": to_dict(mcfg), "sequence_length": cfg.sequence_length,
+                                         "training": {k: v for k, v in to_dict(t).items() if k != "epochs"},
+                                         "latents": str(path.relative_to(paths.root()))}}
+    history = fit(model, mdnrnn_step, lambda epoch: data.batches(t.batch_size, epoch),
+                  lambda: held_out.batches(t.batch_size, 0, shuffle=False), t, run_dir(latent, cfg), meta,
+                  device=device, progress=progress)
+    return model.eval(), history
+
+
+@torch.no_grad()
+def held_out_metrics(model: MDNRNN, latents: dict[str, np.ndarray], episodes: list[int], seq_len: int) -> dict:
+    """Loss parts on held-out episodes (z sampled once, seed 0), and reward and done accuracy.
+
+    ``done_accuracy`` counts a step right when sigmoid(done_logit) > 0.5 matches the truth;
+    ``done_recall`` is the share of true episode ends predicted; ``reward_sign_accuracy`` the
+    share of steps whose predicted reward has the sign of the true one (tile or no tile).
+    """
+    device = next(model.parameters()).device
+    data = LatentSequences(latents, episodes, seq_len, seed=0)
+    parts = evaluate(model, mdnrnn_step, data.batches(64, 0, shuffle=False), 0, device)
+    right = ends = ends_found = signs = steps = 0
+    for batch in data.batches(64, 0, shuffle=False):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        out, _ = model(batch["latent"], batch["action"])
+        mask = batch["mask"].bool()
+        if "done_logit" in out:
+            predicted = out["done_logit"].sigmoid() > 0.5
+            truth = batch["done"] > 0.5
+            right += int((predicted == truth)[mask].sum())
+            ends += int(truth[mask].sum())
+            ends_found += int((predicted & truth)[mask].sum())
+        if "reward" in out:
+            signs += int(((out["reward"] > 0) == (batch["reward"] > 0))[mask].sum())
+        steps += int(mask.sum())
+    metrics = {k: round(v, 5) for k, v in parts.items()}
+    metrics.update(steps=steps, done_accuracy=round(right / max(steps, 1), 5),
+                   done_recall=round(ends_found / ends, 5) if ends else None,
+                   reward_sign_accuracy=round(signs / max(steps, 1), 5))
+    return metrics
+
+
+def release_path(latent: str, name: str) -> Path:
+    return paths.checkpoint_dir() / "mdnrnn" / f"{latent}_{name}.pt"
+
+
+def release(latent: str, cfg: Config, name: str, command: str | None = None) -> Path:
+    """Ship the finished run as ``checkpoints/mdnrnn/<latent>_<name>.pt`` (fp32: it is small) with a card."""
+    run = checkpoint.load(run_dir(latent, cfg) / "last.pt", kind="mdnrnn")
+    latents = LatentSequences.load(latents_path(latent, cfg.collect.name))
+    mcfg = model_config(cfg, latent, latents)
+    model = MDNRNN(mcfg)
+    model.load_state_dict(run["model"])
+    _, val_eps = split(cfg, latents)
+    metrics = held_out_metrics(model.eval(), latents, val_eps, cfg.sequence_length)
+    history = run["history"]
+    card = {
+        "kind": "mdnrnn", "latent": latent, "release": name,
+        "config": {**to_dict(cfg), "mdnrnn": to_dict(mcfg)},
+        "data": {"latents": f"data/latents/{cfg.collect.name}_{latent}.npz", "episodes": len(latents["length"]),
+                 "held_out_episodes": len(val_eps), "sequence_length": cfg.sequence_length},
+        "training": {"epochs": run["epoch"], "steps": run["step"],
+                     "seconds": round(sum(r["seconds"] for r in history), 1),
+                     "device": str(default_device()), "final": history[-1]},
+        "metrics": {"held_out": metrics},
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "command": command or " ".join(["python -m worldmodels"] + sys.argv[1:]),
+        "versions": versions(),
+        "weights": "float32",
+    }
+    path = release_path(latent, name)
+    checkpoint.save(path, {"kind": "mdnrnn", "model": run["model"], "config": card["config"], "history": history,
+                           "card": card})
+    save_json(path.with_suffix(".json"), card)
+    return path
+
+
+def load(path: str | Path, device: torch.device | str = "cpu") -> MDNRNN:
+    """An MDN-RNN from a run (``last.pt``) or a release, eval mode."""
+    payload = checkpoint.load(path, kind="mdnrnn")
+    config: dict[str, Any] = payload["config"]
+    section = config["model"] if "model" in config and "training" in config else config["mdnrnn"]
+    model = MDNRNN(from_dict({"mdnrnn": section}).mdnrnn)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as e:
+        raise checkpoint.CheckpointError(f"{path}: weights do not fit an MDN-RNN built from its config: {e}") from e
+    return model.to(device).eval()
