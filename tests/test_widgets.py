@@ -6,7 +6,7 @@ import torch
 from worldmodels.config import GumbelConfig, VAEConfig
 from worldmodels.gumbel_vae import GumbelVAE
 from worldmodels.vae import ConvVAE
-from worldmodels.widgets import CategoryExplorer, LatentExplorer
+from worldmodels.widgets import CategoryExplorer, DreamViewer, LatentExplorer
 
 FRAME = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
 
@@ -42,3 +42,18 @@ def test_category_pickers_decode_in_place_and_reset():
     assert explorer.classes[3] == new_class and not np.array_equal(explorer.decoded, start)
     explorer.reset()
     assert np.array_equal(explorer.classes, explorer.start) and np.array_equal(explorer.decoded, start)
+
+
+def test_dream_viewer_redreams_when_tau_moves():
+    from worldmodels.config import MDNRNNConfig
+    from worldmodels.mdnrnn import MDNRNN
+
+    torch.manual_seed(0)
+    viewer = DreamViewer(MDNRNN(MDNRNNConfig(hidden_size=16)), ConvVAE(VAEConfig()), torch.randn(32),
+                         torch.zeros(12, 3), tau=1.0, every=4)
+    assert viewer.frames.shape == (13, 64, 64, 3)
+    first = viewer.frames.copy()
+    viewer.tau.value = 0.05
+    assert not np.array_equal(viewer.frames, first)
+    viewer.tau.value = 1.0
+    assert np.array_equal(viewer.frames, first)  # same seed, same tau: the same dream

@@ -6,6 +6,7 @@ Commands:
     train-vae      train the paper's Gaussian VAE on the rollouts (resumes)
     train-gumbel   train the Gumbel-softmax VAE on the rollouts (resumes)
     encode         encode all rollouts with a trained V, for the MDN-RNN
+    train-mdnrnn   train the MDN-RNN on encoded rollouts (resumes)
 """
 
 from __future__ import annotations
@@ -71,6 +72,20 @@ def _encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_mdnrnn(args: argparse.Namespace) -> int:
+    from . import memory
+
+    training = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
+                                  "learning_rate": args.learning_rate}.items() if v is not None}
+    cfg = get_config(args.scale, mdnrnn_training=training, collect={"name": args.rollouts} if args.rollouts else {})
+    _, history = memory.train(args.latent, cfg, progress=not args.quiet)
+    print(f"mdnrnn ({args.latent}): {len(history)} epochs, last: {history[-1]}")
+    if args.release:
+        path = memory.release(args.latent, cfg, args.release)
+        print(f"released {path} and {path.with_suffix('.json')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m worldmodels", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -113,6 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, help="a release (checkpoints/<kind>/<name>.pt); default: the run's last.pt")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=_encode)
+
+    p = sub.add_parser("train-mdnrnn", help="train M on encoded rollouts (resumes a killed run)")
+    p.add_argument("--latent", choices=["vae", "gumbel"], default="vae", help="which V's latents")
+    p.add_argument("--scale", choices=SCALES, default="book")
+    p.add_argument("--rollouts", help="rollout name of the latents (default: the scale's)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--release", metavar="NAME", help="then ship it as checkpoints/mdnrnn/<latent>_NAME.pt")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=_train_mdnrnn)
 
     p = sub.add_parser("verify", help="list unreadable episode files")
     p.add_argument("folder", nargs="?", help="rollout folder (default: the scale's)")

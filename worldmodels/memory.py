@@ -76,6 +76,36 @@ def train(latent: str, cfg: Config, progress: bool = True, device: torch.device 
     return model.eval(), history
 
 
+def train_or_load(latent: str, cfg: Config, train_now: bool, release_name: str = "book", progress: bool = True):
+    """What the notebooks do: train M (resuming) when ``train_now``, else load the shipped release."""
+    if train_now:
+        return train(latent, cfg, progress=progress)
+    path = release_path(latent, release_name)
+    return load(path), checkpoint.load(path, kind="mdnrnn")["history"]
+
+
+@torch.no_grad()
+def predict_next(model: MDNRNN, latents: dict[str, np.ndarray], episode: int) -> torch.Tensor:
+    """M's most likely next latent at every step of a real episode (teacher forcing on the real codes).
+
+    Returns:
+        (T, Z): the mean of each dimension's most likely component, or (T, N, K) one-hot argmax codes;
+        entry t predicts the latent of step t + 1.
+    """
+    from .dream import start_latents
+
+    T = int(latents["length"][episode])
+    real = torch.stack([start_latents(latents, [episode], t)[0] for t in range(T)])  # (T, ...)
+    action = torch.from_numpy(latents["action"][episode, :T].astype(np.float32))
+    device = next(model.parameters()).device
+    out, _ = model(real[None].to(device), action[None].to(device))
+    if "log_pi" in out:
+        best = out["log_pi"][0].argmax(-1, keepdim=True)  # (T, Z, 1)
+        return out["mu"][0].gather(-1, best).squeeze(-1).cpu()
+    logits = out["logits"][0]
+    return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float().cpu()
+
+
 @torch.no_grad()
 def held_out_metrics(model: MDNRNN, latents: dict[str, np.ndarray], episodes: list[int], seq_len: int) -> dict:
     """Loss parts on held-out episodes (z sampled once, seed 0), and reward and done accuracy.

@@ -2,6 +2,7 @@
 
 ``LatentExplorer``    sliders over chosen z dimensions of the Gaussian VAE, decoding in place
 ``CategoryExplorer``  one class picker per categorical variable of the Gumbel VAE
+``DreamViewer``       a dream under fixed actions, re-dreamt when the tau or seed slider moves
 
 Both start from a real frame's code, keep the current code in ``.code`` and the decoded
 frame in ``.decoded`` (uint8 (64, 64, 3)), and show them in ``.widget``.
@@ -148,4 +149,32 @@ class CategoryExplorer:
         return self.decoded
 
 
-__all__ = ["CategoryExplorer", "LatentExplorer", "hard_code", "png"]
+class DreamViewer:
+    """A dream from a real start latent under fixed actions, re-dreamt when tau or the seed changes.
+
+    Shows every ``every``-th decoded dream frame in a row; ``.frames`` holds all of them.
+    """
+
+    def __init__(self, mdnrnn, vision_model, start: torch.Tensor, actions: torch.Tensor, tau: float = 1.0,
+                 every: int = 10):
+        self.mdnrnn, self.vision_model, self.start, self.actions = mdnrnn, vision_model, start, actions
+        self.every = every
+        self.tau = widgets.FloatSlider(value=tau, min=0.05, max=2.0, step=0.05, description="tau",
+                                       continuous_update=False)
+        self.seed = widgets.IntSlider(value=0, min=0, max=20, description="seed", continuous_update=False)
+        self.image = widgets.Image(format="png")
+        for control in (self.tau, self.seed):
+            control.observe(lambda change: self.redream(), names="value")
+        self.widget = widgets.VBox([widgets.HBox([self.tau, self.seed]), self.image])
+        self.redream()
+
+    def redream(self) -> np.ndarray:
+        from .dream import decode, dream
+
+        latents = dream(self.mdnrnn, self.start, self.actions, tau=self.tau.value, seed=self.seed.value)
+        self.frames = decode(self.vision_model, latents)  # (T + 1, 64, 64, 3)
+        self.image.value = png(np.concatenate(list(self.frames[:: self.every]), axis=1), scale=2)
+        return self.frames
+
+
+__all__ = ["CategoryExplorer", "DreamViewer", "LatentExplorer", "hard_code", "png"]

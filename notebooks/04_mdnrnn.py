@@ -1,0 +1,120 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+# Parameters. TRAIN=False loads checkpoints/mdnrnn/<latent>_<RELEASE>.pt and the V releases it was trained on.
+import os
+
+SCALE = os.environ.get("WM_SCALE", "book")
+TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
+RELEASE = "book"
+
+# %% [markdown]
+# # 04 · M: the MDN-RNN, and dreams
+#
+# M is an LSTM (256 units) that reads the current latent z and action and predicts the next z as a mixture
+# of 5 Gaussians per dimension, plus the reward and whether the episode ends. Run on its own samples, it
+# *dreams*: a CarRacing that exists only inside the model. tau scales the dream's randomness.
+
+# %%
+import numpy as np
+import torch
+from IPython.display import display
+
+import worldmodels as wm
+from worldmodels import data, dream, memory, paths, rollouts, vision, viz, widgets
+
+cfg = wm.get_config(SCALE)
+rollouts.collect(cfg.collect)
+vae, _ = vision.train_or_load("vae", cfg, train_now=TRAIN, release_name=RELEASE)
+latents_file = vision.latents_path("vae", cfg.collect.name)
+if TRAIN or not latents_file.exists():
+    vision.encode(vae, "vae", cfg.collect.name)  # mu and logvar of every frame, for M
+latents = data.LatentSequences.load(latents_file)
+print({k: v.shape for k, v in latents.items()})
+
+# %%
+model, history = memory.train_or_load("vae", cfg, train_now=TRAIN, release_name=RELEASE)
+fig = viz.loss_curves(history, parts=("loss", "latent_nll", "reward_mse", "done_bce"), title="MDN-RNN (continuous z)")
+viz.save_figure(fig, "04_mdnrnn_loss", SCALE)
+
+# %% [markdown]
+# ## Predicting the next frame
+#
+# Fed the real codes of a held-out episode, M predicts each next z (the mean of its most likely component);
+# decoded through V, the predictions sit beside the real next frames.
+
+# %%
+_, held_out = memory.split(cfg, latents)
+episode = held_out[0]
+predicted = dream.decode(vae, memory.predict_next(model, latents, episode))
+seed = int(latents["seed"][episode])
+real = data.load_episode(rollouts.episode_path(paths.rollout_dir(cfg.collect.name), seed))["obs"][1:]
+steps = np.linspace(0, len(predicted) - 1, 8).astype(int)
+fig = viz.reconstruction_pairs(real[steps], predicted[steps], labels=("real next frame", "M's prediction"))
+viz.save_figure(fig, "04_next_frame_predictions", SCALE)
+
+# %% [markdown]
+# ## Dreams at several temperatures
+#
+# The same start frame and the real episode's actions, dreamt at tau = 0.1, 0.75 and 1.25: cold dreams are
+# smooth and confident, hot ones wander (the paper trains its controller at tau = 1.15 so that it cannot
+# exploit a too-predictable dream).
+
+# %%
+starts = dream.start_latents(latents, held_out, step=50 if latents["length"][held_out[0]] > 60 else 0)
+actions = torch.from_numpy(latents["action"][episode, :100])
+rows = []
+for tau in (0.1, 0.75, 1.25):
+    frames = dream.decode(vae, dream.dream(model, starts[0], actions, tau=tau, seed=0))
+    rows.append(frames[:: max(1, len(frames) // 10)][:10])
+fig = viz.traversal_grid(np.stack(rows), [f"tau {t}" for t in (0.1, 0.75, 1.25)],
+                         [f"t={i * max(1, len(frames) // 10)}" for i in range(len(rows[0]))])
+viz.save_figure(fig, "04_dreams_by_tau", SCALE)
+
+# %% [markdown]
+# Move tau and the seed to re-dream:
+
+# %%
+viewer = widgets.DreamViewer(model, vae, starts[0], actions, tau=1.0)
+display(viewer.widget)
+
+# %% [markdown]
+# ## Turning in the dream
+#
+# The book's experiment: hold a fixed action, steer left with a little gas, and watch the dreamt road bend.
+
+# %%
+turn = torch.tensor([[-1.0, 0.3, 0.0]]).repeat(80, 1)
+frames = dream.decode(vae, dream.dream(model, starts[0], turn, tau=0.5, seed=1))
+fig = viz.filmstrip(frames, every=8, max_frames=10)
+viz.save_figure(fig, "04_turning_in_the_dream", SCALE)
+path = dream.write_video(frames, paths.figure_dir(SCALE) / "04_turning_in_the_dream.mp4")
+print(f"video: {path}")
+
+# %% [markdown]
+# ## Many dreams at once
+#
+# The dream environment steps a whole batch together: this is what lets a CMA-ES population be evaluated
+# in one pass later. 256 dreams with random actions:
+
+# %%
+env = dream.DreamEnv(model, dream.start_latents(latents), tau=1.15, seed=0, max_steps=100)
+z, h = env.reset(256)
+returns = torch.zeros(256)
+while not env.done.all():
+    z, h, reward, done = env.step(torch.rand(256, 3) * torch.tensor([2.0, 1.0, 1.0]) - torch.tensor([1.0, 0, 0]))
+    returns += reward
+print(f"256 dreams x {env.t} steps; dreamt return: mean {returns.mean():.1f}, max {returns.max():.1f}")
