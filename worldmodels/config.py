@@ -152,8 +152,8 @@ class Config:
     """training of both V models"""
     mdnrnn: MDNRNNConfig = field(default_factory=MDNRNNConfig)
     mdnrnn_training: TrainConfig = field(default_factory=lambda: TrainConfig(
-        epochs=40, batch_size=32, learning_rate=1e-3, validation_fraction=0.1))
-    """training of M (batch = sequences of ``sequence_length`` steps)"""
+        epochs=20, batch_size=32, learning_rate=1e-3, validation_fraction=0.1))
+    """training of M (batch = sequences of ``sequence_length`` steps; 20 epochs as in the paper)"""
     sequence_length: int = 100
     """steps per training sequence of M"""
 
@@ -167,7 +167,11 @@ _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "mdnrnn_training": {"epochs": 2, "batch_size": 4, "validation_fraction": 0.25},
         "scalars": {"sequence_length": 16},
     },
-    "book": {"collect": {"name": "book", "episodes": 200, "steps": 300}},
+    "book": {
+        "collect": {"name": "book", "episodes": 200, "steps": 300},
+        # 200 episodes give 17 optimiser steps an epoch: more epochs for a comparable number of steps
+        "mdnrnn_training": {"epochs": 200},
+    },
     "paper": {"collect": {"name": "paper", "episodes": 10_000, "steps": 1_000}},
 }
 
@@ -181,7 +185,7 @@ def get_config(scale: str = "book", **overrides: dict[str, Any]) -> Config:
         if f.name not in _STAGE_TYPES:
             continue
         values = {**_PRESETS[scale].get(f.name, {}), **(overrides.pop(f.name, None) or {})}
-        stages[f.name] = _build(_STAGE_TYPES[f.name], values)
+        stages[f.name] = _build(_STAGE_TYPES[f.name], {**to_dict(getattr(_DEFAULT, f.name)), **values})
     scalars = {k: overrides.pop(k) for k in list(overrides) if k in _SCALARS}
     if overrides:
         raise ValueError(f"unknown config sections {sorted(overrides)}; expected {sorted(_STAGE_TYPES)}")
@@ -206,6 +210,7 @@ _STAGE_TYPES = {"collect": CollectConfig, "vae": VAEConfig, "gumbel": GumbelConf
 
 
 _SCALARS = ("sequence_length",)
+_DEFAULT = Config()
 
 
 def from_dict(d: dict[str, Any]) -> Config:
