@@ -39,10 +39,8 @@ from worldmodels import data, dream, memory, paths, rollouts, vision, viz, widge
 cfg = wm.get_config(SCALE)
 rollouts.collect(cfg.collect)
 vae, _ = vision.train_or_load("vae", cfg, train_now=TRAIN, release_name=RELEASE)
-latents_file = vision.latents_path("vae", cfg.collect.name)
-if TRAIN or not latents_file.exists():
-    vision.encode(vae, "vae", cfg.collect.name)  # mu and logvar of every frame, for M
-latents = data.LatentSequences.load(latents_file)
+source = vision.run_dir("vae", cfg) / "last.pt" if TRAIN else vision.release_path("vae", RELEASE)
+latents = data.LatentSequences.load(vision.latents_for(vae, "vae", cfg.collect.name, source))  # mu, logvar per frame
 print({k: v.shape for k, v in latents.items()})
 
 # %%

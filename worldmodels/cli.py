@@ -68,7 +68,7 @@ def _encode(args: argparse.Namespace) -> int:
     cfg = get_config(args.scale, collect={"name": args.rollouts} if args.rollouts else {})
     source = args.checkpoint or vision.run_dir(args.model, cfg) / "last.pt"
     model = vision.load(source, kind=args.model)
-    vision.encode(model, args.model, cfg.collect.name, progress=not args.quiet)
+    vision.encode(model, args.model, cfg.collect.name, progress=not args.quiet, source=str(source))
     return 0
 
 

@@ -155,7 +155,9 @@ def release(latent: str, cfg: Config, name: str, command: str | None = None) -> 
     card = {
         "kind": "mdnrnn", "latent": latent, "release": name,
         "config": {**to_dict(cfg), "mdnrnn": to_dict(mcfg)},
-        "data": {"latents": f"data/latents/{cfg.collect.name}_{latent}.npz", "episodes": len(latents["length"]),
+        "data": {"latents": f"data/latents/{cfg.collect.name}_{latent}.npz",
+                 "encoded_by": str(latents["source"]) if "source" in latents else "unknown",
+                 "episodes": len(latents["length"]),
                  "held_out_episodes": len(val_eps), "sequence_length": cfg.sequence_length},
         "training": {"epochs": run["epoch"], "steps": run["step"],
                      "seconds": round(sum(r["seconds"] for r in history), 1),

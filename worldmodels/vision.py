@@ -286,13 +286,14 @@ def latents_path(kind: str, rollouts: str) -> Path:
     return paths.data_dir() / "latents" / f"{rollouts}_{kind}.npz"
 
 
-def encode(model: torch.nn.Module, kind: str, rollouts: str, progress: bool = True) -> Path:
+def encode(model: torch.nn.Module, kind: str, rollouts: str, progress: bool = True, source: str = "") -> Path:
     """Encode every episode of ``data/rollouts/<rollouts>`` into ``data/latents/<rollouts>_<kind>.npz``.
 
     Episodes are padded to the longest; ``length`` (E,) gives each one's number of steps T::
 
         mu, logvar float32 (E, T + 1, Z)  |  logits float32 (E, T + 1, N, K)
         action float32 (E, T, 3), reward float32 (E, T), done bool (E, T), length int64 (E,), seed int64 (E,)
+        source str ()   the V checkpoint that encoded them (``""`` if not given)
     """
     files = episode_files(paths.rollout_dir(rollouts))
     if not files:
@@ -317,6 +318,7 @@ def encode(model: torch.nn.Module, kind: str, rollouts: str, progress: bool = Tr
     out["done"] = np.zeros((E, longest), bool)
     out["length"] = np.zeros(E, np.int64)
     out["seed"] = np.zeros(E, np.int64)
+    out["source"] = np.array(str(source))
     for i, (ep, latent) in enumerate(episodes):
         T = len(ep["action"])
         for key, value in latent.items():
@@ -330,6 +332,20 @@ def encode(model: torch.nn.Module, kind: str, rollouts: str, progress: bool = Tr
     if progress:
         print(f"encoded {E} episodes in {time.perf_counter() - start:.1f} s -> {path}")
     return path
+
+
+def latents_for(model: torch.nn.Module, kind: str, rollouts: str, source: str, progress: bool = True) -> Path:
+    """The latents file of ``rollouts`` encoded by the V at ``source``: reused if it exists and was
+    made by that checkpoint, (re-)encoded otherwise."""
+    path = latents_path(kind, rollouts)
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                if "source" in npz.files and str(npz["source"]) == str(source):
+                    return path
+        except (OSError, ValueError):
+            pass  # unreadable: encode again
+    return encode(model, kind, rollouts, progress=progress, source=str(source))
 
 
 __all__ = [
