@@ -47,17 +47,28 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def _train_vision(args: argparse.Namespace) -> int:
-    from . import vision
-
+def _training_config(args: argparse.Namespace, section: str):
+    """The scale's config with the training flags given on the command line applied to ``section``."""
     training = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
-                                  "learning_rate": args.learning_rate, "bf16": args.bf16}.items() if v is not None}
-    collect = {"name": args.rollouts} if args.rollouts else {}
-    cfg = get_config(args.scale, vae_training=training, collect=collect)
-    _, history = vision.train(args.kind, cfg, progress=not args.quiet)
-    print(f"{args.kind}: {len(history)} epochs, last: {history[-1]}")
+                                  "learning_rate": args.learning_rate,
+                                  "bf16": getattr(args, "bf16", None)}.items() if v is not None}
+    return get_config(args.scale, **{section: training}, collect={"name": args.rollouts} if args.rollouts else {})
+
+
+def _train(args: argparse.Namespace) -> int:
+    """train-vae, train-gumbel and train-mdnrnn: train (resuming), then optionally release."""
+    from . import memory, vision
+
+    if args.command == "train-mdnrnn":
+        cfg, name = _training_config(args, "mdnrnn_training"), f"mdnrnn ({args.latent})"
+        train, release, what = memory.train, memory.release, args.latent
+    else:
+        cfg, name = _training_config(args, "vae_training"), args.kind
+        train, release, what = vision.train, vision.release, args.kind
+    _, history = train(what, cfg, progress=not args.quiet)
+    print(f"{name}: {len(history)} epochs, last: {history[-1]}")
     if args.release:
-        path = vision.release(args.kind, cfg, args.release)
+        path = release(what, cfg, args.release)
         print(f"released {path} and {path.with_suffix('.json')}")
     return 0
 
@@ -69,20 +80,6 @@ def _encode(args: argparse.Namespace) -> int:
     source = args.checkpoint or vision.run_dir(args.model, cfg) / "last.pt"
     model = vision.load(source, kind=args.model)
     vision.encode(model, args.model, cfg.collect.name, progress=not args.quiet, source=str(source))
-    return 0
-
-
-def _train_mdnrnn(args: argparse.Namespace) -> int:
-    from . import memory
-
-    training = {k: v for k, v in {"epochs": args.epochs, "batch_size": args.batch_size,
-                                  "learning_rate": args.learning_rate}.items() if v is not None}
-    cfg = get_config(args.scale, mdnrnn_training=training, collect={"name": args.rollouts} if args.rollouts else {})
-    _, history = memory.train(args.latent, cfg, progress=not args.quiet)
-    print(f"mdnrnn ({args.latent}): {len(history)} epochs, last: {history[-1]}")
-    if args.release:
-        path = memory.release(args.latent, cfg, args.release)
-        print(f"released {path} and {path.with_suffix('.json')}")
     return 0
 
 
@@ -119,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bf16 autocast")
         p.add_argument("--release", metavar="NAME", help="then ship it as checkpoints/<kind>/NAME.pt with a card")
         p.add_argument("--quiet", action="store_true")
-        p.set_defaults(run=_train_vision, kind=kind)
+        p.set_defaults(run=_train, kind=kind)
 
     p = sub.add_parser("encode", help="encode rollouts into latents for the MDN-RNN")
     p.add_argument("--model", choices=["vae", "gumbel"], required=True)
@@ -138,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--release", metavar="NAME", help="then ship it as checkpoints/mdnrnn/<latent>_NAME.pt")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(run=_train_mdnrnn)
+    p.set_defaults(run=_train)
 
     p = sub.add_parser("verify", help="list unreadable episode files")
     p.add_argument("folder", nargs="?", help="rollout folder (default: the scale's)")
