@@ -169,7 +169,7 @@ _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "book": {
         "collect": {"name": "book", "episodes": 200, "steps": 300},
-        # 200 episodes give 17 optimiser steps an epoch: more epochs for a comparable number of steps
+        # 200 episodes give about 23 optimiser steps an epoch: more epochs for enough steps
         "mdnrnn_training": {"epochs": 100},
     },
     "paper": {"collect": {"name": "paper", "episodes": 10_000, "steps": 1_000}},
