@@ -28,7 +28,7 @@ from .data import FrameDataset, episode_files, frames_to_tensor, load_episode, s
 from .gumbel_vae import GumbelVAE, gumbel_step, hard_code
 from .rollouts import MANIFEST, versions
 from .storage import save_json, save_npz
-from .train import default_device, evaluate, fit
+from .train import default_device, fit
 from .vae import ConvVAE, vae_step
 
 KINDS = ("vae", "gumbel")
@@ -347,16 +347,3 @@ def latents_for(model: torch.nn.Module, kind: str, rollouts: str, source: str, p
             pass  # unreadable: encode again
     return encode(model, kind, rollouts, progress=progress, source=str(source))
 
-
-__all__ = [
-    "KINDS",
-    "build",
-    "encode",
-    "encode_frames",
-    "evaluate",
-    "held_out_metrics",
-    "load",
-    "reconstruct",
-    "release",
-    "train",
-]
