@@ -103,6 +103,24 @@ path = dream.write_video(frames, paths.figure_dir(SCALE) / "04_turning_in_the_dr
 print(f"video: {path}")
 
 # %% [markdown]
+# ## A discrete world model
+#
+# The same recurrent core over the Gumbel VAE's hard codes, with a categorical head: it dreams in 32 x 32
+# one-hot codes. Asked to steer left from the same kind of start frame at tau = 0.5, it mostly repeats the
+# current code (about one variable in four steps changes on the book data) and the road barely bends, where the
+# continuous model turns: the stickiness of discrete codes that seed 004 saw in its discrete agent.
+
+# %%
+gumbel, _ = vision.train_or_load("gumbel", cfg, train_now=TRAIN, release_name=RELEASE)
+source = vision.run_dir("gumbel", cfg) / "last.pt" if TRAIN else vision.release_path("gumbel", RELEASE)
+codes = data.LatentSequences.load(vision.latents_for(gumbel, "gumbel", cfg.collect.name, source))
+discrete, _ = memory.train_or_load("gumbel", cfg, train_now=TRAIN, release_name=RELEASE)
+start = dream.start_latents(codes, held_out, step=50 if codes["length"][held_out[0]] > 60 else 0)[0]
+frames = dream.decode(gumbel, dream.dream(discrete, start, turn, tau=0.5, seed=1))
+fig = viz.filmstrip(frames, every=8, max_frames=10)
+viz.save_figure(fig, "04_discrete_turning_in_the_dream", SCALE)
+
+# %% [markdown]
 # ## Many dreams at once
 #
 # The dream environment steps a whole batch together: this is what lets a CMA-ES population be evaluated
