@@ -15,6 +15,10 @@ Modules, one idea each:
 - ``checkpoint``  atomic save / safe load of model files
 - ``vision``    V end to end: train, release, load, reconstruct, encode
 - ``compare``   continuous vs discrete latents: reconstruction, information, smoothness
+- ``mdnrnn``    M: LSTM + mixture-density head (continuous) or categorical head (discrete)
+- ``memory``    M end to end: train, release, load, next-latent prediction
+- ``dream``     batched dream environment, dream decoding and videos
+- ``controller``  C: the linear controller with flat parameters for CMA-ES
 - ``viz``, ``widgets``  plotting functions and ipywidgets explorers for the notebooks
 """
 

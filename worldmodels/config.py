@@ -116,6 +116,20 @@ class MDNRNNConfig:
 
 
 @dataclass(frozen=True)
+class ControllerConfig:
+    """C: the controller (``worldmodels.controller``)."""
+
+    inputs: str = "z_h"
+    """``z_h``: [z, h] as in the paper; ``z``: z only (the paper's "V only" agent)"""
+    latent_size: int = 32
+    """size of the latent input: Z for the VAE, N * K for the Gumbel VAE's hard one-hot codes"""
+    hidden_state_size: int = 256
+    """H, the MDN-RNN's hidden units (used with ``inputs="z_h"``)"""
+    hidden_layer: int = 0
+    """units of an optional tanh hidden layer (0: the paper's linear controller)"""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """The shared training loop (``worldmodels.train``)."""
 
@@ -156,6 +170,7 @@ class Config:
     """training of M (batch = sequences of ``sequence_length`` steps; 20 epochs as in the paper)"""
     sequence_length: int = 100
     """steps per training sequence of M"""
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
 
 
 _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -206,7 +221,7 @@ def to_dict(cfg) -> dict[str, Any]:
 
 
 _STAGE_TYPES = {"collect": CollectConfig, "vae": VAEConfig, "gumbel": GumbelConfig, "vae_training": TrainConfig,
-                "mdnrnn": MDNRNNConfig, "mdnrnn_training": TrainConfig}
+                "mdnrnn": MDNRNNConfig, "mdnrnn_training": TrainConfig, "controller": ControllerConfig}
 
 
 _SCALARS = ("sequence_length",)

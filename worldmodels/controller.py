@@ -1,0 +1,85 @@
+"""C: the controller, action = squash(W [z, h] + b), with flat parameters for CMA-ES.
+
+Shapes (B batch, D = latent_size (+ H)): inputs (B, D) -> actions (B, 3). The squash keeps every
+action inside CarRacing's action space, as in the paper's code: steer = tanh(a0) in [-1, 1],
+gas = (tanh(a1) + 1) / 2 in [0, 1], brake = clip(tanh(a2), 0, 1) in [0, 1].
+
+With Z = 32 and H = 256 the linear controller has (32 + 256) * 3 + 3 = 867 parameters. Variants
+(``ControllerConfig``): z only (the paper's "V only" agent), a tanh hidden layer, and the Gumbel
+VAE's hard one-hot codes as the latent input (``latent_size = N * K``).
+
+The controller is plain numpy: evolution evaluates thousands of parameter vectors, each for a
+few hundred small matrix products, where torch's per-call overhead would dominate.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .config import ControllerConfig
+
+
+class LinearController:
+    """squash(W x + b), optionally with one tanh hidden layer; parameters live in one flat vector."""
+
+    def __init__(self, cfg: ControllerConfig, params: np.ndarray | None = None):
+        if cfg.inputs not in ("z_h", "z"):
+            raise ValueError(f"ControllerConfig.inputs={cfg.inputs!r}: expected 'z_h' or 'z'")
+        self.cfg = cfg
+        self.input_size = cfg.latent_size + (cfg.hidden_state_size if cfg.inputs == "z_h" else 0)
+        sizes = [self.input_size] + ([cfg.hidden_layer] if cfg.hidden_layer else []) + [3]
+        self.shapes = [(n_out, n_in) for n_in, n_out in itertools.pairwise(sizes)]  # weight shapes, layer by layer
+        self.num_params = sum(o * i + o for o, i in self.shapes)
+        self.set_flat(np.zeros(self.num_params) if params is None else params)
+
+    def get_flat(self) -> np.ndarray:
+        """All parameters as one float64 vector (num_params,): W1, b1[, W2, b2]."""
+        return self.flat.copy()
+
+    def set_flat(self, params: np.ndarray) -> None:
+        """Load a flat vector (num_params,); refuses a wrong length or non-finite values."""
+        params = np.asarray(params, dtype=np.float64)
+        if params.shape != (self.num_params,):
+            raise ValueError(f"controller expects {self.num_params} parameters, got shape {params.shape}")
+        if not np.all(np.isfinite(params)):
+            raise ValueError(f"controller parameters contain {np.sum(~np.isfinite(params))} non-finite values")
+        self.flat = params.copy()
+        self.layers, i = [], 0
+        for n_out, n_in in self.shapes:
+            weight = self.flat[i : i + n_out * n_in].reshape(n_out, n_in)
+            i += n_out * n_in
+            bias = self.flat[i : i + n_out]
+            i += n_out
+            self.layers.append((weight, bias))
+
+    def inputs(self, z: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
+        """The controller's input (B, D) from z (B, Z) or codes (B, N, K), and h (B, H)."""
+        z = np.asarray(z, dtype=np.float64).reshape(len(z), -1)
+        if self.cfg.inputs == "z":
+            return z
+        if h is None:
+            raise ValueError("this controller reads [z, h]: pass the MDN-RNN's hidden state h")
+        return np.concatenate([z, np.asarray(h, dtype=np.float64).reshape(len(h), -1)], axis=1)
+
+    def act(self, z: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
+        """Actions (B, 3) float32, always finite and inside the action space."""
+        x = self.inputs(z, h)
+        if x.shape[1] != self.input_size:
+            raise ValueError(f"controller input has {x.shape[1]} features, expected {self.input_size} "
+                             f"(latent {self.cfg.latent_size} + hidden {self.input_size - self.cfg.latent_size})")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("controller input is not finite (NaN or inf in z or h)")
+        for k, (weight, bias) in enumerate(self.layers):
+            x = x @ weight.T + bias
+            if k < len(self.layers) - 1:
+                x = np.tanh(x)
+        return squash(x)
+
+
+def squash(raw: np.ndarray) -> np.ndarray:
+    """Raw outputs (B, 3) -> actions (B, 3) float32 in the CarRacing action space."""
+    t = np.tanh(raw)
+    action = np.stack([t[:, 0], (t[:, 1] + 1.0) / 2.0, np.clip(t[:, 2], 0.0, 1.0)], axis=1)
+    return action.astype(np.float32)
