@@ -114,3 +114,11 @@ def test_split_is_by_episode_and_reproducible(episodes):
     train, val = split_by_episode(episodes, 0.4, seed=1)
     assert len(val) == 2 and not set(train) & set(val) and sorted(train + val) == sorted(episodes)
     assert split_by_episode(episodes, 0.4, seed=1) == (train, val)
+
+
+def test_tensor_to_frames_inverts_frames_to_tensor():
+    from worldmodels.data import tensor_to_frames
+
+    frames = np.random.default_rng(0).integers(0, 256, (2, 5, 64, 64, 3), dtype=np.uint8)
+    assert np.array_equal(tensor_to_frames(frames_to_tensor(frames)), frames)
+    assert tensor_to_frames(torch.full((3, 4, 4), 2.0)).max() == 255  # clamped

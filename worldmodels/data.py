@@ -1,7 +1,7 @@
 """Reading rollouts: validated episode loading, a streaming frame dataset, ``verify``.
 
 Frames are uint8 (H, W, 3) on disk and float (3, H, W) in [0, 1] inside models;
-``frames_to_tensor`` is the one place that converts.
+``frames_to_tensor`` and ``tensor_to_frames`` are the one place that converts each way.
 """
 
 from __future__ import annotations
@@ -106,6 +106,11 @@ def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
         raise ValueError(f"frames_to_tensor: expected uint8 (..., H, W, 3), got {frames.dtype} {frames.shape}")
     t = torch.from_numpy(np.ascontiguousarray(frames))
     return t.movedim(-1, -3).float().div_(255.0)
+
+
+def tensor_to_frames(images: torch.Tensor) -> np.ndarray:
+    """float (..., 3, H, W) in [0, 1] -> uint8 (..., H, W, 3); the inverse of ``frames_to_tensor``."""
+    return (images.detach().clamp(0, 1) * 255).round().byte().movedim(-3, -1).cpu().numpy()
 
 
 class FrameDataset(torch.utils.data.IterableDataset):

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .data import tensor_to_frames
 from .mdnrnn import MDNRNN, sample_next
 from .storage import atomic_write
 
@@ -94,7 +95,7 @@ def decode(vision_model: torch.nn.Module, latents: torch.Tensor, batch_size: int
     frames = []
     for i in range(0, len(latents), batch_size):
         out = vision_model.decode(latents[i : i + batch_size].to(device))
-        frames.append((out.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+        frames.append(tensor_to_frames(out))
     return np.concatenate(frames)
 
 

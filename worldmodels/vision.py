@@ -24,7 +24,7 @@ import torch
 
 from . import checkpoint, paths
 from .config import Config, from_dict, to_dict
-from .data import FrameDataset, episode_files, frames_to_tensor, load_episode, split_by_episode
+from .data import FrameDataset, episode_files, frames_to_tensor, load_episode, split_by_episode, tensor_to_frames
 from .gumbel_vae import GumbelVAE, gumbel_step, hard_code
 from .rollouts import MANIFEST, versions
 from .storage import save_json, save_npz
@@ -195,7 +195,7 @@ def reconstruct(model: torch.nn.Module, frames: np.ndarray) -> np.ndarray:
         out = model.decode(model.encode(x)[0])
     else:
         out = model.decode(hard_code(model.encode(x)))
-    return _images(out)
+    return tensor_to_frames(out)
 
 
 @torch.no_grad()
@@ -237,11 +237,6 @@ def encode_frames(model: torch.nn.Module, frames: np.ndarray, batch_size: int = 
     return {k: np.concatenate(v) for k, v in outputs.items()}
 
 
-def _images(decoded: torch.Tensor) -> np.ndarray:
-    """(B, 3, 64, 64) in [0, 1] -> uint8 (B, 64, 64, 3)."""
-    return (decoded.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-
-
 @torch.no_grad()
 def sample_prior(model: torch.nn.Module, n: int, seed: int = 0) -> np.ndarray:
     """Decode n codes drawn from the prior (N(0, I), or uniform classes): uint8 (n, 64, 64, 3)."""
@@ -252,7 +247,7 @@ def sample_prior(model: torch.nn.Module, n: int, seed: int = 0) -> np.ndarray:
     else:
         N, K = model.cfg.num_vars, model.cfg.num_classes
         code = torch.nn.functional.one_hot(torch.randint(K, (n, N), generator=g), K).float()
-    return _images(model.decode(code.to(device)))
+    return tensor_to_frames(model.decode(code.to(device)))
 
 
 @torch.no_grad()
@@ -264,7 +259,7 @@ def traverse(model: ConvVAE, frame: np.ndarray, dims: list[int], values: list[fl
     for r, d in enumerate(dims):
         z[r, :, d] = torch.tensor(values, dtype=z.dtype)
     decoded = model.decode(z.reshape(len(dims) * len(values), -1))
-    return _images(decoded).reshape(len(dims), len(values), *decoded.shape[2:], 3)
+    return tensor_to_frames(decoded).reshape(len(dims), len(values), *decoded.shape[2:], 3)
 
 
 @torch.no_grad()
@@ -279,7 +274,7 @@ def gumbel_details(model: GumbelVAE, frame: np.ndarray, tau: float, seed: int = 
     hard = hard_code(logits)
     return {"logits": logits[0].cpu().numpy(), "softmax": logits[0].softmax(-1).cpu().numpy(),
             "sample": sample[0].cpu().numpy(), "hard": hard[0].cpu().numpy(),
-            "reconstruction": _images(model.decode(hard))[0]}
+            "reconstruction": tensor_to_frames(model.decode(hard))[0]}
 
 
 def latents_path(kind: str, rollouts: str) -> Path:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data import frames_to_tensor
+from .data import frames_to_tensor, tensor_to_frames
 from .gumbel_vae import GumbelVAE, hard_code
 from .vae import ConvVAE
 
@@ -29,11 +29,6 @@ def png(frame: np.ndarray, scale: int = 4) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def _to_uint8(reconstruction: torch.Tensor) -> np.ndarray:
-    """(1, 3, 64, 64) in [0, 1] -> uint8 (64, 64, 3)."""
-    return (reconstruction[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
 class LatentExplorer:
@@ -97,7 +92,7 @@ class LatentExplorer:
     @torch.no_grad()
     def decode(self) -> np.ndarray:
         z = torch.from_numpy(self.code)[None].to(next(self.model.parameters()).device)
-        self.decoded = _to_uint8(self.model.decode(z))
+        self.decoded = tensor_to_frames(self.model.decode(z))[0]
         self.image.value = png(self.decoded)
         return self.decoded
 
@@ -144,7 +139,7 @@ class CategoryExplorer:
     def decode(self) -> np.ndarray:
         K = self.model.cfg.num_classes
         code = torch.nn.functional.one_hot(torch.from_numpy(self.classes).long(), K).float()[None]  # (1, N, K)
-        self.decoded = _to_uint8(self.model.decode(code.to(next(self.model.parameters()).device)))
+        self.decoded = tensor_to_frames(self.model.decode(code.to(next(self.model.parameters()).device)))[0]
         self.image.value = png(self.decoded)
         return self.decoded
 
