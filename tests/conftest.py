@@ -23,3 +23,19 @@ def driving_actions(n: int, seed: int) -> np.ndarray:
     gas = np.full(n, 0.3)
     brake = (rng.random(n) < 0.03) * 0.5
     return np.stack([steer, gas, brake], axis=1).astype(np.float32)
+
+
+REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def world_model(wm_root):
+    """The shipped book V and M (continuous) copied into the temporary project root: (vision, mdnrnn) paths."""
+    import shutil
+
+    out = []
+    for rel in ("checkpoints/vae/book.pt", "checkpoints/mdnrnn/vae_book.pt"):
+        (wm_root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel, wm_root / rel)
+        out.append(wm_root / rel)
+    return tuple(out)

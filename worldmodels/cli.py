@@ -7,11 +7,14 @@ Commands:
     train-gumbel   train the Gumbel-softmax VAE on the rollouts (resumes)
     encode         encode all rollouts with a trained V, for the MDN-RNN
     train-mdnrnn   train the MDN-RNN on encoded rollouts (resumes)
+    evolve         evolve the controller with CMA-ES, in the real env or the dream (resumes)
+    evaluate       score an agent on 100 held-out episodes with the stock renderer, and film one
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -83,6 +86,64 @@ def _encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evolve(args: argparse.Namespace) -> int:
+    from . import evolve
+
+    overrides = {k: v for k, v in {
+        "name": args.name, "latent": args.latent, "release": args.release_of_world_model, "mode": args.mode,
+        "population": args.population, "trials": args.trials, "generations": args.generations,
+        "sigma0": args.sigma0, "covariance": args.covariance, "seed": args.seed, "max_steps": args.max_steps,
+        "renderer": args.renderer, "envs_per_task": args.envs_per_task, "tile_cutoff": args.tile_cutoff,
+        "early_trials": args.early_trials, "early_generations": args.early_generations,
+        "eval_every": args.eval_every, "eval_episodes": args.eval_episodes, "dream_tau": args.dream_tau,
+        "init": args.init, "backend": args.backend, "workers": args.workers, "ray_address": args.ray_address,
+    }.items() if v is not None}
+    controller = {k: v for k, v in {"inputs": args.inputs, "hidden_layer": args.hidden_layer}.items() if v is not None}
+    cfg = get_config(args.scale, evolution=overrides, controller=controller,
+                     collect={"name": args.rollouts} if args.rollouts else {})
+    savings = [f"{k}={getattr(cfg.evolution, k)}" for k in ("tile_cutoff", "early_trials") if getattr(cfg.evolution, k)]
+    if savings:
+        print(f"compute savers on: {', '.join(savings)} (history.csv counts cut episodes and trials per generation)")
+    state = evolve.evolve(cfg, progress=not args.quiet)
+    last = state["history"][-1]
+    print(f"{evolve.run_dir(cfg.evolution)}: {last['generation']} generations, mean {last['mean']:.1f}, "
+          f"best {last['best']:.1f}, real env steps {state['env_steps']:,}, dream steps {state['dream_steps']:,}")
+    if args.release:
+        path = evolve.release(cfg, args.release, which=args.which)
+        print(f"released {path} and {path.with_suffix('.json')}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from . import agent, dream
+    from .storage import save_json
+
+    result = agent.evaluate(args.agent, episodes=args.episodes, seed=args.seed, renderer=args.renderer,
+                            backend=args.backend, workers=args.workers, ray_address=args.ray_address,
+                            max_steps=args.max_steps)
+    verdict = "solved" if result["solved"] else f"not solved (needs a mean of {agent.SOLVED:.0f})"
+    print(f"{args.agent}: {result['mean']:.1f} +/- {result['std']:.1f} over {result['episodes']} episodes "
+          f"(seeds {result['seeds'][0]}-{result['seeds'][1]}, {result['renderer']} renderer; min {result['min']:.1f}, "
+          f"max {result['max']:.1f}): {verdict}")
+    stem = Path(args.agent).stem
+    out = Path(args.out) if args.out else paths.data_dir() / "evaluations" / f"{stem}.json"
+    if args.video_episodes:
+        episode = agent.record_episode(args.agent, seed=args.seed, renderer=args.renderer, max_steps=args.max_steps)
+        video = Path(args.video) if args.video else out.with_suffix(".mp4")
+        dream.write_video(episode["frames"], video, fps=50, scale=1)
+        result["video"] = {"path": agent.portable(video), "seed": args.seed, "return": round(episode["return"], 2)}
+        print(f"video of seed {args.seed} (return {episode['return']:.1f}): {video}")
+    save_json(out, result)
+    print(f"results: {out}")
+    if args.update_card:
+        card_path = Path(args.agent).with_suffix(".json")
+        card = json.loads(card_path.read_text())
+        card["evaluation"] = {k: v for k, v in result.items() if k != "returns"}
+        save_json(card_path, card)
+        print(f"card updated: {card_path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m worldmodels", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -136,6 +197,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--release", metavar="NAME", help="then ship it as checkpoints/mdnrnn/<latent>_NAME.pt")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=_train)
+
+    p = sub.add_parser("evolve", help="evolve the controller with CMA-ES (resumes a killed run)")
+    p.add_argument("--scale", choices=SCALES, default="book")
+    p.add_argument("--name", help="run folder data/runs/controller_<latent>_<name> (default: the scale's)")
+    p.add_argument("--latent", choices=["vae", "gumbel"], help="which world model (default vae)")
+    p.add_argument("--world-model", dest="release_of_world_model", metavar="RELEASE",
+                   help="V and M releases to use: checkpoints/<latent>/RELEASE.pt, checkpoints/mdnrnn/<latent>_RELEASE.pt")
+    p.add_argument("--rollouts", help="rollouts whose first frames start the dreams (default: the scale's)")
+    p.add_argument("--mode", choices=["real", "dream"])
+    p.add_argument("--inputs", choices=["z_h", "z"], help="controller input: [z, h] (paper) or z only (V only)")
+    p.add_argument("--hidden-layer", type=int, help="units of a tanh hidden layer (0: linear)")
+    p.add_argument("--population", type=int)
+    p.add_argument("--trials", type=int)
+    p.add_argument("--generations", type=int)
+    p.add_argument("--sigma0", type=float)
+    p.add_argument("--covariance", choices=["full", "diagonal"])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--renderer", choices=["stock", "exact", "fast"])
+    p.add_argument("--envs-per-task", type=int, help="episodes a worker steps together")
+    p.add_argument("--tile-cutoff", type=int, help="end episodes after this many steps without a new tile")
+    p.add_argument("--early-trials", type=int, help="fewer trials per candidate in the first generations")
+    p.add_argument("--early-generations", type=int)
+    p.add_argument("--eval-every", type=int, help="score the ES mean on fresh episodes every N generations")
+    p.add_argument("--eval-episodes", type=int)
+    p.add_argument("--dream-tau", type=float)
+    p.add_argument("--init", help="start from this agent file's parameters (e.g. a dream-trained controller)")
+    p.add_argument("--backend", choices=["serial", "process", "ray"])
+    p.add_argument("--workers", type=int, help="0 = one per core")
+    p.add_argument("--ray-address", help="Ray cluster address for --backend ray")
+    p.add_argument("--release", metavar="NAME", help="then ship it as checkpoints/controller/<latent>_NAME.pt")
+    p.add_argument("--which", choices=["auto", "best_mean", "mean", "best"], default="auto",
+                   help="parameters to ship (auto: best_mean if evaluated, else mean)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=_evolve)
+
+    p = sub.add_parser("evaluate", help="score an agent file on held-out episodes (the protocol)")
+    p.add_argument("agent", help="an agent file: checkpoints/controller/<latent>_<name>.pt or a run's mean.pt")
+    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--seed", type=int, default=900_000, help="first episode seed (training never uses these)")
+    p.add_argument("--renderer", choices=["stock", "exact", "fast"], default="stock")
+    p.add_argument("--max-steps", type=int, default=1000, help="the protocol uses 1000; fewer for quick checks only")
+    p.add_argument("--backend", choices=["serial", "process", "ray"], default="process")
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--ray-address")
+    p.add_argument("--out", help="results JSON (default data/evaluations/<agent>.json)")
+    p.add_argument("--video", help="mp4 of the first episode (default beside the results)")
+    p.add_argument("--video-episodes", type=int, choices=[0, 1], default=1, help="0: no video")
+    p.add_argument("--update-card", action="store_true", help="write the scores into the agent's JSON card")
+    p.set_defaults(run=_evaluate)
 
     p = sub.add_parser("verify", help="list unreadable episode files")
     p.add_argument("folder", nargs="?", help="rollout folder (default: the scale's)")

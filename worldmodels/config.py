@@ -130,6 +130,58 @@ class ControllerConfig:
 
 
 @dataclass(frozen=True)
+class EvolutionConfig:
+    """CMA-ES over the controller's parameters (``worldmodels.evolve``)."""
+
+    name: str = "book"
+    """run folder ``data/runs/controller_<latent>_<name>/`` and the release name"""
+    latent: str = "vae"
+    """which world model: ``vae`` (continuous z) or ``gumbel`` (the discrete VAE's hard codes)"""
+    release: str = "book"
+    """V and M are the releases ``checkpoints/<latent>/<release>.pt`` and ``checkpoints/mdnrnn/<latent>_<release>.pt``"""
+    mode: str = "real"
+    """``real``: candidates drive in CarRacing; ``dream``: the whole population drives inside M at once"""
+    population: int = 16
+    """candidates P per generation (paper: 64)"""
+    trials: int = 4
+    """episodes R per candidate; its fitness is their mean return (paper: 16)"""
+    generations: int = 100
+    """generations to run; a finished run resumes when asked for more"""
+    sigma0: float = 0.1
+    """initial CMA-ES step size"""
+    covariance: str = "full"
+    """``full`` (the paper's CMA-ES) or ``diagonal`` (sep-CMA: memory and time linear in the parameters)"""
+    seed: int = 0
+    """seeds CMA-ES and the episode seeds of every generation"""
+    max_steps: int = 1000
+    """steps per episode (CarRacing truncates at 1000); in the dream, the dream's length"""
+    renderer: str = "fast"
+    """state renderer for training episodes (``evaluate`` uses ``stock``)"""
+    envs_per_task: int = 8
+    """episodes one worker steps together, V and M batched across them"""
+    tile_cutoff: int = 0
+    """end an episode after this many steps without a new tile, charging -0.1 for each step left (0: off)"""
+    early_trials: int = 0
+    """trials per candidate in the first ``early_generations`` generations (0: always ``trials``)"""
+    early_generations: int = 0
+    """how many generations use ``early_trials``"""
+    eval_every: int = 0
+    """every this many generations, score the ES mean on ``eval_episodes`` fresh episodes (0: never)"""
+    eval_episodes: int = 16
+    """episodes of each evaluation of the mean"""
+    dream_tau: float = 1.15
+    """temperature of the dream (paper: 1.15)"""
+    init: str | None = None
+    """start from this agent's parameters (a controller file, e.g. a dream-trained one) instead of zeros"""
+    backend: str = "process"
+    """``serial``, ``process`` or ``ray``"""
+    workers: int = 0
+    """worker processes; 0 means one per CPU core"""
+    ray_address: str | None = None
+    """Ray cluster address for ``backend="ray"`` (None starts a local Ray)"""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """The shared training loop (``worldmodels.train``)."""
 
@@ -171,6 +223,7 @@ class Config:
     sequence_length: int = 100
     """steps per training sequence of M"""
     controller: ControllerConfig = field(default_factory=ControllerConfig)
+    evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
 
 
 _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -180,6 +233,8 @@ _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "vae_training": {"epochs": 2, "batch_size": 16, "validation_fraction": 0.25, "max_steps_per_epoch": 4},
         "mdnrnn": {"hidden_size": 32},
         "mdnrnn_training": {"epochs": 2, "batch_size": 4, "validation_fraction": 0.25},
+        "evolution": {"name": "smoke", "population": 4, "trials": 2, "generations": 2, "max_steps": 30,
+                      "envs_per_task": 4, "workers": 2, "eval_episodes": 2},
         "scalars": {"sequence_length": 16},
     },
     "book": {
@@ -187,7 +242,9 @@ _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # 200 episodes give about 23 optimiser steps an epoch: more epochs for enough steps
         "mdnrnn_training": {"epochs": 100},
     },
-    "paper": {"collect": {"name": "paper", "episodes": 10_000, "steps": 1_000}},
+    "paper": {"collect": {"name": "paper", "episodes": 10_000, "steps": 1_000},
+              "evolution": {"name": "paper", "population": 64, "trials": 16, "generations": 2000, "eval_every": 25,
+                            "eval_episodes": 1024, "envs_per_task": 16}},
 }
 
 
@@ -221,7 +278,8 @@ def to_dict(cfg) -> dict[str, Any]:
 
 
 _STAGE_TYPES = {"collect": CollectConfig, "vae": VAEConfig, "gumbel": GumbelConfig, "vae_training": TrainConfig,
-                "mdnrnn": MDNRNNConfig, "mdnrnn_training": TrainConfig, "controller": ControllerConfig}
+                "mdnrnn": MDNRNNConfig, "mdnrnn_training": TrainConfig, "controller": ControllerConfig,
+                "evolution": EvolutionConfig}
 
 
 _SCALARS = ("sequence_length",)

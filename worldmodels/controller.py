@@ -46,13 +46,7 @@ class LinearController:
         if not np.all(np.isfinite(params)):
             raise ValueError(f"controller parameters contain {np.sum(~np.isfinite(params))} non-finite values")
         self.flat = params.copy()
-        self.layers, i = [], 0
-        for n_out, n_in in self.shapes:
-            weight = self.flat[i : i + n_out * n_in].reshape(n_out, n_in)
-            i += n_out * n_in
-            bias = self.flat[i : i + n_out]
-            i += n_out
-            self.layers.append((weight, bias))
+        self.layers = unflatten(self.shapes, self.flat)
 
     def inputs(self, z: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
         """The controller's input (B, D) from z (B, Z) or codes (B, N, K), and h (B, H)."""
@@ -65,17 +59,49 @@ class LinearController:
 
     def act(self, z: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
         """Actions (B, 3) float32, always finite and inside the action space."""
+        return forward(self.layers, self._checked_inputs(z, h))
+
+    def act_batch(self, params: np.ndarray, z: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
+        """One parameter vector per row: params (B, num_params), z (B, ...), h (B, H) -> actions (B, 3).
+
+        This is how a population acts at once (in the dream, or in a worker's batch of envs).
+        """
+        params = np.asarray(params, dtype=np.float64)
+        if params.ndim != 2 or params.shape[1] != self.num_params or len(params) != len(z):
+            raise ValueError(f"act_batch: expected params of shape ({len(z)}, {self.num_params}), got {params.shape}")
+        if not np.all(np.isfinite(params)):
+            raise ValueError(f"act_batch: {np.sum(~np.isfinite(params))} non-finite controller parameters")
+        return forward(unflatten(self.shapes, params), self._checked_inputs(z, h))
+
+    def _checked_inputs(self, z: np.ndarray, h: np.ndarray | None) -> np.ndarray:
         x = self.inputs(z, h)
         if x.shape[1] != self.input_size:
             raise ValueError(f"controller input has {x.shape[1]} features, expected {self.input_size} "
                              f"(latent {self.cfg.latent_size} + hidden {self.input_size - self.cfg.latent_size})")
         if not np.all(np.isfinite(x)):
             raise ValueError("controller input is not finite (NaN or inf in z or h)")
-        for k, (weight, bias) in enumerate(self.layers):
-            x = x @ weight.T + bias
-            if k < len(self.layers) - 1:
-                x = np.tanh(x)
-        return squash(x)
+        return x
+
+
+def unflatten(shapes: list[tuple[int, int]], params: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Flat parameters (..., num_params) -> [(W (..., out, in), b (..., out))] layer by layer (W1, b1, W2, b2)."""
+    layers, i = [], 0
+    lead = params.shape[:-1]
+    for n_out, n_in in shapes:
+        weight = params[..., i : i + n_out * n_in].reshape(*lead, n_out, n_in)
+        i += n_out * n_in
+        layers.append((weight, params[..., i : i + n_out]))
+        i += n_out
+    return layers
+
+
+def forward(layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
+    """x (B, D) through the layers (weights shared (out, in) or per row (B, out, in)) -> actions (B, 3)."""
+    for k, (weight, bias) in enumerate(layers):
+        x = np.einsum("...oi,...i->...o", weight, x) + bias  # (B, out)
+        if k < len(layers) - 1:
+            x = np.tanh(x)
+    return squash(x)
 
 
 def squash(raw: np.ndarray) -> np.ndarray:

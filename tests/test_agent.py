@@ -1,0 +1,122 @@
+"""The agent (V + M + C) in the real env: batching, cut-offs, agent files and the evaluation protocol."""
+
+import numpy as np
+import pytest
+
+from worldmodels import agent as agent_lib
+from worldmodels.agent import AgentSpec, WorldModelAgent, run_episodes
+from worldmodels.checkpoint import CheckpointError
+from worldmodels.config import ControllerConfig
+from worldmodels.controller import LinearController
+from worldmodels.env import make_env
+
+
+@pytest.fixture
+def spec(world_model):
+    return AgentSpec.build(*world_model, ControllerConfig())
+
+
+def braking_params(n: int = 867) -> np.ndarray:
+    """No gas, full brake: the car never reaches a new tile."""
+    p = np.zeros(n)
+    p[-2], p[-1] = -20.0, 20.0  # biases of gas and brake
+    return p
+
+
+def test_spec_reads_sizes_from_v_and_m_and_stores_portable_paths(spec):
+    assert spec.latent == "vae" and spec.controller.latent_size == 32 and spec.controller.hidden_state_size == 256
+    assert spec.vision == "checkpoints/vae/book.pt" and len(spec.vision_sha256) == 64
+    assert AgentSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(ValueError, match="needs an MDN-RNN"):
+        AgentSpec.build(spec.vision, None, ControllerConfig())
+
+
+def test_each_env_keeps_its_own_hidden_state(spec):
+    """Acting on a subset of rows advances only their h; the other rows keep theirs."""
+    agent = WorldModelAgent(spec)
+    env = make_env(seed=3)
+    frame = env.step(np.array([0, 1, 0], np.float32))[0]
+    params = np.random.default_rng(0).normal(0, 0.1, (3, 867))
+    agent.reset(3)
+    agent.act(np.stack([frame] * 3), params)
+    before = agent.state[0].clone()
+    agent.act(frame[None], params[1:2], rows=np.array([1]))
+    after = agent.state[0]
+    assert np.array_equal(after[:, [0, 2]].numpy(), before[:, [0, 2]].numpy())
+    assert not np.array_equal(after[:, 1].numpy(), before[:, 1].numpy())
+
+
+def test_batched_episodes_are_deterministic_and_finite(spec):
+    agent = WorldModelAgent(spec)
+    envs = [make_env() for _ in range(3)]
+    params = np.random.default_rng(1).normal(0, 0.1, (3, 867))
+    a = run_episodes(agent, envs, params, np.array([5, 6, 7]), max_steps=25)
+    b = run_episodes(agent, envs, params, np.array([5, 6, 7]), max_steps=25)
+    assert np.array_equal(a["returns"], b["returns"]) and np.all(np.isfinite(a["returns"]))
+    assert a["steps"].tolist() == [25, 25, 25] and not a["cut"].any()
+
+
+def test_tile_cutoff_ends_a_stuck_car_and_charges_the_steps_left(spec):
+    agent = WorldModelAgent(spec)
+    out = run_episodes(agent, [make_env()], braking_params()[None], np.array([5]), max_steps=200, tile_cutoff=40)
+    steps = int(out["steps"][0])
+    assert out["cut"][0] and steps == 41  # the start tile counts at step 1, then 40 steps without one
+    plain = run_episodes(agent, [make_env()], braking_params()[None], np.array([5]), max_steps=steps)
+    assert out["returns"][0] == pytest.approx(plain["returns"][0] - 0.1 * (200 - steps))
+
+
+def test_z_only_agent_needs_no_mdnrnn(world_model):
+    spec = AgentSpec.build(world_model[0], None, ControllerConfig(inputs="z"))
+    agent = WorldModelAgent(spec)
+    assert agent.mdnrnn is None
+    out = run_episodes(agent, [make_env()], np.zeros((1, 99)), np.array([1]), max_steps=5)
+    assert out["steps"][0] == 5
+
+
+def test_agent_file_round_trip_and_refusals(spec, world_model, wm_root):
+    params = np.random.default_rng(2).normal(0, 0.1, 867)
+    path = agent_lib.save_agent(wm_root / "agent.pt", spec, params)
+    loaded_spec, loaded, _ = agent_lib.load_agent_file(path)
+    assert loaded_spec == spec and np.array_equal(loaded, params)
+    with pytest.raises(ValueError, match="expects 867 parameters"):
+        agent_lib.save_agent(wm_root / "bad.pt", spec, params[:-1])
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="agent.pt: unreadable"):
+        agent_lib.load_agent_file(path)
+    path = agent_lib.save_agent(wm_root / "agent.pt", spec, params)
+    with open(world_model[1], "ab") as f:  # M changes after the controller was trained
+        f.write(b"\0")
+    with pytest.raises(CheckpointError, match="vae_book.pt is not the file this controller was trained with"):
+        agent_lib.load_agent_file(path)
+    world_model[1].unlink()
+    with pytest.raises(CheckpointError, match="vae_book.pt, which is missing"):
+        agent_lib.load_agent_file(path)
+
+
+def test_evaluate_and_record_an_episode(spec, wm_root):
+    path = agent_lib.save_agent(wm_root / "agent.pt", spec, np.zeros(867))
+    result = agent_lib.evaluate(path, episodes=3, renderer="fast", backend="serial", max_steps=20, envs_per_task=2)
+    assert len(result["returns"]) == 3 and result["seeds"] == [900_000, 900_002]
+    assert result["mean"] == pytest.approx(np.mean(result["returns"]), abs=0.01) and not result["solved"]
+    assert result["env_steps"] == 60
+    episode = agent_lib.record_episode(path, max_steps=5, renderer="fast")
+    assert episode["frames"].shape == (6, 400, 600, 3) and episode["actions"].shape == (5, 3)
+
+
+def test_evaluation_seeds_are_disjoint_from_training_and_collection():
+    assert agent_lib.EVALUATION_SEED + 10_000 < agent_lib.TRAIN_SEEDS[0]
+    assert agent_lib.EVALUATION_SEED > 10_000  # the paper preset collects seeds 0..9,999
+
+
+def test_controller_from_a_batch_row_matches_the_single_controller():
+    c = LinearController(ControllerConfig(hidden_layer=4))
+    rng = np.random.default_rng(0)
+    params = rng.normal(0, 1, (5, c.num_params))
+    z, h = rng.normal(0, 1, (5, 32)), rng.normal(0, 1, (5, 256))
+    batch = c.act_batch(params, z, h)
+    for i in range(5):
+        c.set_flat(params[i])
+        assert np.allclose(batch[i], c.act(z[i : i + 1], h[i : i + 1])[0], atol=1e-6)
+    params[2, 0] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        c.act_batch(params, z, h)

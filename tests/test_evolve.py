@@ -1,0 +1,119 @@
+"""CMA-ES evolution: exact resume after a kill, the same results on every backend, dream mode, releases."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import worldmodels as wm
+from worldmodels import agent as agent_lib
+from worldmodels import evolve
+from worldmodels.checkpoint import CheckpointError
+from worldmodels.rollouts import collect
+
+
+def smoke(**evolution):
+    return wm.get_config("smoke", evolution={"backend": "serial", **evolution})
+
+
+def results(state):
+    """What must not depend on where or how often the run was stopped: everything but the timings."""
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in state["history"]]
+
+
+def test_resume_after_a_kill_continues_as_if_never_stopped(world_model, wm_root):
+    straight = evolve.evolve(smoke(name="straight", generations=8), progress=False)
+    folder = evolve.run_dir(smoke(name="killed").evolution)
+    command = [sys.executable, "-m", "worldmodels", "evolve", "--scale", "smoke", "--backend", "serial",
+               "--name", "killed", "--generations", "8", "--quiet"]
+    proc = subprocess.Popen(command, env={**os.environ, "WM_ROOT": str(wm_root)}, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if (folder / "history.csv").exists() and len((folder / "history.csv").read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    done = len(evolve.load_state(folder / evolve.STATE)["history"])
+    assert 2 <= done < 8
+    resumed = evolve.evolve(smoke(name="killed", generations=8), progress=False)
+    assert results(resumed) == results(straight)
+    assert np.array_equal(resumed["es"].mean, straight["es"].mean)
+    assert np.array_equal(resumed["best"][1], straight["best"][1])
+    rows = (folder / "history.csv").read_text().splitlines()
+    assert len(rows) == 9 and rows[0].startswith("generation,mean,min,max,best,sigma")
+    _, params, payload = agent_lib.load_agent_file(folder / "mean.pt")
+    assert np.array_equal(params, resumed["es"].mean) and len(payload["history"]) == 8
+
+
+def test_more_generations_extend_a_finished_run(world_model):
+    four = evolve.evolve(smoke(name="a", generations=4), progress=False)
+    evolve.evolve(smoke(name="b", generations=2), progress=False)
+    extended = evolve.evolve(smoke(name="b", generations=4), progress=False)
+    assert results(extended) == results(four)
+
+
+def test_process_pool_and_ray_give_the_same_results(world_model):
+    ray = pytest.importorskip("ray")
+    by_process = evolve.evolve(smoke(name="process", backend="process"), progress=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        by_ray = evolve.evolve(smoke(name="ray", backend="ray"), progress=False)
+    finally:
+        ray.shutdown()
+    serial = evolve.evolve(smoke(name="serial"), progress=False)
+    assert results(by_process) == results(by_ray) == results(serial)
+    assert by_process["env_steps"] == 2 * 4 * 2 * 30  # generations x population x trials x steps
+
+
+def test_compute_savers_are_recorded(world_model):
+    state = evolve.evolve(smoke(name="savers", generations=3, early_trials=1, early_generations=2, tile_cutoff=5,
+                                eval_every=3), progress=False)
+    rows = state["history"]
+    assert [r["trials"] for r in rows] == [1, 1, 2]
+    assert all(r["cut"] > 0 for r in rows)  # 5 steps without a new tile is short: some episodes are cut
+    assert rows[0]["env_steps"] < 4 * 1 * 30
+    assert "mean_score" in rows[2] and state["best_mean"] is not None
+    path = evolve.release(smoke(name="savers"), "savers")
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["which"] == "best_mean" and card["training"]["real_env_steps"] == state["env_steps"]
+
+
+def test_dream_mode_trains_in_m_and_the_release_drives_in_the_real_env(world_model, wm_root):
+    cfg = smoke(name="dream", mode="dream", generations=3)
+    collect(cfg.collect, progress=False)  # dreams start from the first frames of these rollouts
+    state = evolve.evolve(cfg, progress=False)
+    assert state["env_steps"] == 0 and state["dream_steps"] == 3 * 4 * 2 * 30
+    path = evolve.release(cfg, "dream_smoke")
+    assert path == wm_root / "checkpoints" / "controller" / "vae_dream_smoke.pt"
+    result = agent_lib.evaluate(path, episodes=2, renderer="fast", backend="serial", max_steps=20)
+    assert len(result["returns"]) == 2 and np.all(np.isfinite(result["returns"]))
+
+
+def test_a_run_with_other_settings_or_a_corrupt_state_is_refused(world_model):
+    evolve.evolve(smoke(name="x", generations=1), progress=False)
+    with pytest.raises(ValueError, match="population: run has 4, asked 6"):
+        evolve.evolve(smoke(name="x", generations=2, population=6), progress=False)
+    state = evolve.run_dir(smoke(name="x").evolution) / evolve.STATE
+    state.write_bytes(state.read_bytes()[:50])
+    with pytest.raises(CheckpointError, match="state.pkl: unreadable evolution state"):
+        evolve.evolve(smoke(name="x", generations=2), progress=False)
+
+
+def test_the_es_does_not_touch_global_numpy_randomness():
+    cfg = smoke().evolution
+    a, b = evolve.make_es(np.zeros(5), cfg), evolve.make_es(np.zeros(5), cfg)
+    first = np.asarray(a.ask())
+    np.random.seed(123)
+    np.random.standard_normal(10)
+    assert np.array_equal(first, np.asarray(b.ask()))

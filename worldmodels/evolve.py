@@ -1,0 +1,331 @@
+"""C's training: CMA-ES (pycma) over the controller's parameters, in the real env or in the dream.
+
+Each generation: ``ask`` P candidates, score each by its mean return over R episodes (the same
+R fresh seeds for every candidate of a generation, drawn from ``agent.TRAIN_SEEDS``), ``tell``
+the ES the negated scores (it minimises), save. ``mode="real"`` plays the episodes in CarRacing
+on a ``TaskPool`` (``serial``, ``process`` or ``ray``); ``mode="dream"`` steps all P x R episodes
+as one batch inside the MDN-RNN (``dream.DreamEnv``), and ``evaluate`` then tells how the result
+transfers to the real env.
+
+Run folder ``data/runs/controller_<latent>_<name>/``::
+
+    state.pkl     the whole ES (pickled, with its own random generator), history, best and mean so far:
+                  written atomically after every generation; a killed run resumes from it exactly
+    history.csv   one row per generation: mean, min, max, best so far, sigma, seconds, env steps so far
+    best.pt       agent file with the best candidate so far (its score is one generation's noisy mean)
+    mean.pt       agent file with the ES's current mean
+    best_mean.pt  with ``eval_every``: the mean that scored best on fresh episodes (the paper's choice)
+
+``state.pkl`` is a pickle (pycma's state has no other format): load only files you wrote.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import pickle
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import checkpoint, paths
+from .agent import TRAIN_SEEDS, AgentSpec, load_agent_file, portable, resolve, run_many, save_agent
+from .config import Config, EvolutionConfig, to_dict
+from .controller import LinearController
+from .parallel import TaskPool
+from .rollouts import versions
+from .storage import atomic_write, save_json
+
+STATE = "state.pkl"
+# settings that may change when a run resumes: they do not change its results
+_RESUMABLE = ("generations", "backend", "workers", "ray_address")
+
+
+class Randn:
+    """pycma's ``randn`` option backed by our own generator, so the ES pickles with its random state."""
+
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng([seed, 0xC3A])
+
+    def __call__(self, *shape: int) -> np.ndarray:
+        return self.rng.standard_normal(shape)
+
+
+def make_es(x0: np.ndarray, cfg: EvolutionConfig):
+    import cma
+
+    if cfg.covariance not in ("full", "diagonal"):
+        raise ValueError(f"EvolutionConfig.covariance={cfg.covariance!r}: expected 'full' or 'diagonal'")
+    options = {"popsize": cfg.population, "randn": Randn(cfg.seed), "CMA_diagonal": cfg.covariance == "diagonal",
+               "verbose": -9, "verb_disp": 0, "verb_log": 0}
+    return cma.CMAEvolutionStrategy(np.asarray(x0, dtype=np.float64), cfg.sigma0, options)
+
+
+def generation_seeds(seed: int, generation: int, n: int, stream: int = 0) -> np.ndarray:
+    """n env seeds for one generation (stream 0: fitness, 1: evaluations of the mean), reproducible."""
+    return np.random.default_rng([seed, generation, stream]).integers(*TRAIN_SEEDS, size=n)
+
+
+def trials_at(cfg: EvolutionConfig, generation: int) -> int:
+    return cfg.early_trials if cfg.early_trials and generation < cfg.early_generations else cfg.trials
+
+
+def world_model_files(cfg: EvolutionConfig) -> tuple[Path, Path]:
+    """The V and M releases a controller of ``cfg.latent`` is trained on."""
+    from . import memory, vision
+
+    return vision.release_path(cfg.latent, cfg.release), memory.release_path(cfg.latent, cfg.release)
+
+
+def run_dir(cfg: EvolutionConfig) -> Path:
+    return paths.data_dir() / "runs" / f"controller_{cfg.latent}_{cfg.name}"
+
+
+# -- evaluators: candidates (P, n) x seeds (R,) -> returns (P, R) ------------------------
+class RealEvaluator:
+    """Candidates drive in CarRacing; P x R episodes split into tasks of ``envs_per_task``."""
+
+    def __init__(self, cfg: EvolutionConfig, spec: AgentSpec, pool: TaskPool):
+        self.cfg, self.spec, self.pool = cfg, spec, pool
+
+    def __call__(self, candidates: np.ndarray, seeds: np.ndarray, generation: int) -> tuple[np.ndarray, dict]:
+        P, R = len(candidates), len(seeds)
+        params = np.repeat(candidates, R, axis=0)  # (P * R, n), candidate-major
+        out = run_many(self.pool, self.spec, params, np.tile(seeds, P), self.cfg.renderer, self.cfg.max_steps,
+                       self.cfg.tile_cutoff, self.cfg.envs_per_task)
+        return out["returns"].reshape(P, R), {"env_steps": int(out["steps"].sum()), "cut": int(out["cut"].sum())}
+
+
+class DreamEvaluator:
+    """All P x R episodes at once inside M, from real start latents, at temperature ``cfg.dream_tau``."""
+
+    def __init__(self, cfg: EvolutionConfig, spec: AgentSpec, starts: torch.Tensor):
+        from . import memory
+
+        self.cfg, self.spec, self.starts = cfg, spec, starts
+        self.mdnrnn = memory.load(resolve(spec.mdnrnn))
+        self.controller = LinearController(spec.controller)
+
+    @torch.no_grad()
+    def __call__(self, candidates: np.ndarray, seeds: np.ndarray, generation: int) -> tuple[np.ndarray, dict]:
+        from .dream import DreamEnv
+
+        P, R = len(candidates), len(seeds)
+        params = np.repeat(candidates, R, axis=0)  # (P * R, n)
+        env = DreamEnv(self.mdnrnn, self.starts, tau=self.cfg.dream_tau, seed=int(seeds[0]),
+                       max_steps=self.cfg.max_steps)
+        z, h = env.reset(P * R)
+        returns = np.zeros(P * R)
+        steps = 0
+        while not env.done.all():
+            live = int((~env.done).sum())
+            action = self.controller.act_batch(params, z.cpu().numpy(), h.cpu().numpy())
+            z, h, reward, _ = env.step(torch.from_numpy(action))
+            returns += reward.cpu().numpy()
+            steps += live
+        return returns.reshape(P, R), {"dream_steps": steps}
+
+
+def dream_starts(cfg: Config, spec: AgentSpec) -> torch.Tensor:
+    """Real start latents for dreams: step 0 of every rollout of ``cfg.collect``, encoded by the agent's V."""
+    from . import vision
+    from .data import LatentSequences
+    from .dream import start_latents
+
+    path = vision.latents_for(vision.load(resolve(spec.vision)), spec.latent, cfg.collect.name, spec.vision,
+                              progress=False)
+    return start_latents(LatentSequences.load(path))
+
+
+# -- the run ---------------------------------------------------------------------------
+def _config_dict(cfg: Config) -> dict[str, Any]:
+    return {"evolution": to_dict(cfg.evolution), "controller": to_dict(cfg.controller), "rollouts": cfg.collect.name}
+
+
+def _check_resumable(state: dict, cfg: Config, spec: AgentSpec, path: Path) -> None:
+    old, new = state["config"], _config_dict(cfg)
+    diff = [f"evolution.{k}: run has {old['evolution'].get(k)!r}, asked {v!r}" for k, v in new["evolution"].items()
+            if k not in _RESUMABLE and old["evolution"].get(k) != v]
+    diff += [f"{k}: run has {old.get(k)!r}, asked {new[k]!r}" for k in ("controller", "rollouts")
+             if old.get(k) != new[k]]
+    if state["spec"] != spec.to_dict():
+        diff.append("V or M differ from the files the run started with (paths or SHA-256)")
+    if diff:
+        raise ValueError(f"{path} is a run with other settings ({'; '.join(diff)}); "
+                         f"pass another --name or delete {path.parent}")
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, OSError) as e:
+        raise checkpoint.CheckpointError(f"{path}: unreadable evolution state ({type(e).__name__}: {e}); "
+                                         f"delete {path.parent} to start over") from e
+
+
+def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = None,
+           mdnrnn_path: str | Path | None = None) -> dict[str, Any]:
+    """Run (or resume) CMA-ES until ``cfg.evolution.generations`` generations are done.
+
+    Args:
+        cfg: ``cfg.evolution`` and ``cfg.controller`` (latent and hidden sizes are read from V and M);
+            ``cfg.collect.name`` names the rollouts whose first frames start the dreams.
+        vision_path, mdnrnn_path: V and M files (default: the releases of ``cfg.evolution.release``).
+
+    Returns:
+        the run's state: ``history`` (one dict per generation), ``best``, ``mean``, ``best_mean``, ``es``.
+    """
+    e = cfg.evolution
+    if e.mode not in ("real", "dream"):
+        raise ValueError(f"EvolutionConfig.mode={e.mode!r}: expected 'real' or 'dream'")
+    default_v, default_m = world_model_files(e)
+    mdnrnn = mdnrnn_path or default_m
+    spec = AgentSpec.build(vision_path or default_v, mdnrnn if (cfg.controller.inputs == "z_h" or e.mode == "dream")
+                           else None, cfg.controller)
+    folder = run_dir(e)
+    state_path = folder / STATE
+    if state_path.exists():
+        state = load_state(state_path)
+        _check_resumable(state, cfg, spec, state_path)
+    else:
+        n = LinearController(spec.controller).num_params
+        x0 = np.zeros(n)
+        if e.init:
+            init_spec, x0, _ = load_agent_file(e.init)
+            if init_spec.controller != spec.controller:
+                raise ValueError(f"{e.init}: its controller {init_spec.controller} does not match {spec.controller}")
+        state = {"config": _config_dict(cfg), "spec": spec.to_dict(), "es": make_es(x0, e), "history": [],
+                 "best": None, "best_mean": None, "env_steps": 0, "dream_steps": 0}
+    if len(state["history"]) >= e.generations:
+        return state
+    pool = TaskPool(e.backend, e.workers, e.ray_address) if e.mode == "real" or e.eval_every else None
+    try:
+        evaluator = RealEvaluator(e, spec, pool) if e.mode == "real" else DreamEvaluator(e, spec, dream_starts(cfg, spec))
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=e.generations, initial=len(state["history"]), desc=f"evolve {folder.name}", unit="gen")
+        while len(state["history"]) < e.generations:
+            row = _generation(state, evaluator, e, spec, pool, folder)
+            if bar is not None:
+                bar.update()
+                bar.set_postfix(mean=f"{row['mean']:.1f}", best=f"{row['best']:.1f}")
+        if bar is not None:
+            bar.close()
+    finally:
+        if pool is not None:
+            pool.close()
+    return state
+
+
+def _generation(state: dict, evaluator, e: EvolutionConfig, spec: AgentSpec, pool: TaskPool | None,
+                folder: Path) -> dict[str, Any]:
+    """One ask / evaluate / tell, then everything saved."""
+    es, g = state["es"], len(state["history"])
+    start = time.perf_counter()
+    trials = trials_at(e, g)
+    candidates = np.asarray(es.ask())  # (P, n)
+    returns, info = evaluator(candidates, generation_seeds(e.seed, g, trials), g)  # (P, R)
+    if not np.all(np.isfinite(returns)):
+        raise FloatingPointError(f"{folder}: generation {g} produced non-finite returns; the run is saved up to "
+                                 f"generation {g - 1}, check V and M ({spec.vision}, {spec.mdnrnn})")
+    fitness = returns.mean(axis=1)  # (P,)
+    es.tell(list(candidates), (-fitness).tolist())
+    top = int(fitness.argmax())
+    if state["best"] is None or fitness[top] > state["best"][0]:
+        state["best"] = (float(fitness[top]), candidates[top].copy())
+    state["env_steps"] += info.get("env_steps", 0)
+    state["dream_steps"] += info.get("dream_steps", 0)
+    row = {"generation": g + 1, "mean": float(fitness.mean()), "min": float(fitness.min()),
+           "max": float(fitness.max()), "best": state["best"][0], "sigma": float(es.sigma), "trials": trials,
+           "cut": info.get("cut", 0), "env_steps": state["env_steps"], "dream_steps": state["dream_steps"]}
+    if e.eval_every and (g + 1) % e.eval_every == 0:
+        seeds = generation_seeds(e.seed, g, e.eval_episodes, stream=1)
+        out = run_many(pool, spec, np.repeat(es.mean[None], len(seeds), 0), seeds, e.renderer, 1000,
+                       envs_per_task=e.envs_per_task)
+        state["env_steps"] += int(out["steps"].sum())
+        row["env_steps"] = state["env_steps"]
+        row["mean_score"] = float(out["returns"].mean())
+        if state["best_mean"] is None or row["mean_score"] > state["best_mean"][0]:
+            state["best_mean"] = (row["mean_score"], es.mean.copy())
+    row["seconds"] = round(time.perf_counter() - start, 3)
+    state["history"].append(row)
+    save(state, folder)
+    return row
+
+
+def save(state: dict, folder: Path) -> None:
+    """The state first (the truth a resumed run reads), then the files derived from it."""
+    atomic_write(folder / STATE, lambda f: pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL))
+    _write_history(folder / "history.csv", state["history"])
+    spec = AgentSpec.from_dict(state["spec"])
+    extra = {"history": state["history"], "run": portable(folder)}
+    save_agent(folder / "mean.pt", spec, state["es"].mean, {**extra, "which": "mean"})
+    save_agent(folder / "best.pt", spec, state["best"][1], {**extra, "which": "best", "score": state["best"][0]})
+    if state["best_mean"] is not None:
+        save_agent(folder / "best_mean.pt", spec, state["best_mean"][1],
+                   {**extra, "which": "best_mean", "score": state["best_mean"][0]})
+
+
+def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
+    keys = list(dict.fromkeys(k for row in history for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write(path, lambda f: f.write(buffer.getvalue()), binary=False)
+
+
+def read_history(folder_or_agent: str | Path) -> list[dict[str, Any]]:
+    """The per-generation history of a run folder or an agent file."""
+    path = Path(folder_or_agent)
+    if path.is_dir():
+        return load_state(path / STATE)["history"]
+    return checkpoint.load(path, kind="controller")["history"]
+
+
+# -- releases --------------------------------------------------------------------------
+def release_path(latent: str, name: str) -> Path:
+    return paths.checkpoint_dir() / "controller" / f"{latent}_{name}.pt"
+
+
+def release(cfg: Config, name: str, which: str = "auto", command: str | None = None) -> Path:
+    """Ship a finished run as ``checkpoints/controller/<latent>_<name>.pt`` with a JSON card.
+
+    Args:
+        which: ``best_mean`` (the mean that scored best on fresh episodes), ``mean`` (the ES's last mean),
+            ``best`` (the best single candidate) or ``auto`` (``best_mean`` when the run has one, else ``mean``).
+    """
+    folder = run_dir(cfg.evolution)
+    state = load_state(folder / STATE)
+    if which == "auto":
+        which = "best_mean" if state["best_mean"] is not None else "mean"
+    params = {"mean": state["es"].mean, "best": state["best"][1],
+              "best_mean": state["best_mean"][1] if state["best_mean"] else None}[which]
+    if params is None:
+        raise ValueError(f"{folder}: the run has no {which!r} parameters (it needs eval_every > 0)")
+    history = state["history"]
+    spec = AgentSpec.from_dict(state["spec"])
+    card = {
+        "kind": "controller", "release": name, "which": which,
+        "config": state["config"],
+        "world_model": {"vision": spec.vision, "vision_sha256": spec.vision_sha256,
+                        "mdnrnn": spec.mdnrnn, "mdnrnn_sha256": spec.mdnrnn_sha256},
+        "training": {"generations": len(history), "real_env_steps": state["env_steps"],
+                     "dream_steps": state["dream_steps"], "seconds": round(sum(r["seconds"] for r in history), 1),
+                     "last": history[-1]},
+        "parameters": len(params),
+        "command": command or " ".join(["python -m worldmodels"] + sys.argv[1:]),
+        "versions": versions(),
+    }
+    path = release_path(spec.latent, name)
+    save_agent(path, spec, params, {"history": history, "which": which, "card": card})
+    save_json(path.with_suffix(".json"), card)
+    return path
+
