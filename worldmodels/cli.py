@@ -104,7 +104,7 @@ def _evolve(args: argparse.Namespace) -> int:
     savings = [f"{k}={getattr(cfg.evolution, k)}" for k in ("tile_cutoff", "early_trials") if getattr(cfg.evolution, k)]
     if savings:
         print(f"compute savers on: {', '.join(savings)} (history.csv counts cut episodes and trials per generation)")
-    state = evolve.evolve(cfg, progress=not args.quiet)
+    state = evolve.evolve(cfg, progress=not args.quiet, command=" ".join(["python -m worldmodels"] + sys.argv[1:]))
     last = state["history"][-1]
     print(f"{evolve.run_dir(cfg.evolution)}: {last['generation']} generations, mean {last['mean']:.1f}, "
           f"best {last['best']:.1f}, real env steps {state['env_steps']:,}, dream steps {state['dream_steps']:,}")

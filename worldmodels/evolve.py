@@ -169,13 +169,14 @@ def load_state(path: Path) -> dict[str, Any]:
 
 
 def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = None,
-           mdnrnn_path: str | Path | None = None) -> dict[str, Any]:
+           mdnrnn_path: str | Path | None = None, command: str | None = None) -> dict[str, Any]:
     """Run (or resume) CMA-ES until ``cfg.evolution.generations`` generations are done.
 
     Args:
         cfg: ``cfg.evolution`` and ``cfg.controller`` (latent and hidden sizes are read from V and M);
             ``cfg.collect.name`` names the rollouts whose first frames start the dreams.
         vision_path, mdnrnn_path: V and M files (default: the releases of ``cfg.evolution.release``).
+        command: the command line that started or resumed this run, kept in the state for the card.
 
     Returns:
         the run's state: ``history`` (one dict per generation), ``best``, ``mean``, ``best_mean``, ``es``.
@@ -200,9 +201,11 @@ def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = 
             if init_spec.controller != spec.controller:
                 raise ValueError(f"{e.init}: its controller {init_spec.controller} does not match {spec.controller}")
         state = {"config": _config_dict(cfg), "spec": spec.to_dict(), "es": make_es(x0, e), "history": [],
-                 "best": None, "best_mean": None, "env_steps": 0, "dream_steps": 0}
+                 "best": None, "best_mean": None, "env_steps": 0, "dream_steps": 0, "commands": []}
     if len(state["history"]) >= e.generations:
         return state
+    if command:
+        state.setdefault("commands", []).append(command)
     pool = TaskPool(e.backend, e.workers, e.ray_address) if e.mode == "real" or e.eval_every else None
     try:
         evaluator = RealEvaluator(e, spec, pool) if e.mode == "real" else DreamEvaluator(e, spec, dream_starts(cfg, spec))
@@ -290,6 +293,20 @@ def read_history(folder_or_agent: str | Path) -> list[dict[str, Any]]:
     return checkpoint.load(path, kind="controller")["history"]
 
 
+def train_or_load(cfg: Config, train_now: bool, release_name: str = "book", progress: bool = True):
+    """What the notebooks do: evolve (resuming) when ``train_now``, else take the shipped release.
+
+    Returns:
+        (agent file, history): the run's ``best_mean.pt`` (or ``mean.pt``) or ``checkpoints/controller/...``.
+    """
+    if train_now:
+        state = evolve(cfg, progress=progress)
+        folder = run_dir(cfg.evolution)
+        return folder / ("best_mean.pt" if state["best_mean"] is not None else "mean.pt"), state["history"]
+    path = release_path(cfg.evolution.latent, release_name)
+    return path, read_history(path)
+
+
 # -- releases --------------------------------------------------------------------------
 def release_path(latent: str, name: str) -> Path:
     return paths.checkpoint_dir() / "controller" / f"{latent}_{name}.pt"
@@ -321,7 +338,8 @@ def release(cfg: Config, name: str, which: str = "auto", command: str | None = N
                      "dream_steps": state["dream_steps"], "seconds": round(sum(r["seconds"] for r in history), 1),
                      "last": history[-1]},
         "parameters": len(params),
-        "command": command or " ".join(["python -m worldmodels"] + sys.argv[1:]),
+        "commands": state.get("commands", []),
+        "released_by": command or " ".join(["python -m worldmodels"] + sys.argv[1:]),
         "versions": versions(),
     }
     path = release_path(spec.latent, name)

@@ -207,3 +207,26 @@ def code_trajectories(vae_codes: np.ndarray, gumbel_classes: np.ndarray):
     axes[1].set_xlabel("step")
     fig.tight_layout()
     return fig
+
+
+def evolution_curves(history: list[dict], title: str = ""):
+    """CMA-ES learning curves (``evolve`` history): mean, max and min fitness per generation, against
+    generations and against the env steps spent (dream steps for a dream run); evaluations of the ES mean
+    on fresh episodes, when the run made them, as dots."""
+    steps_key = "env_steps" if history[-1].get("env_steps") else "dream_steps"
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+    for ax, key in zip(axes, ("generation", steps_key)):
+        x = np.array([row[key] for row in history], dtype=float)
+        for part, style in (("max", "-"), ("mean", "-"), ("min", ":")):
+            ax.plot(x, [row[part] for row in history], style, lw=1.4, label=f"{part} of the population")
+        scored = [(x_, row["mean_score"]) for x_, row in zip(x, history) if "mean_score" in row]
+        if scored:
+            ax.plot(*zip(*scored), "ko", ms=4, label="ES mean on fresh episodes")
+        ax.set_xlabel(key.replace("_", " "))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("return (mean over trials)")
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,126 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+# Parameters. TRAIN=False loads checkpoints/controller/vae_<RELEASE>.pt (evolving it took hours on 2 cores);
+# TRAIN=True evolves at WM_SCALE (resuming a killed run). EPISODES: how many episodes this notebook scores
+# live; the 100-episode protocol score comes from `python -m worldmodels evaluate` and is read from the card.
+import os
+
+SCALE = os.environ.get("WM_SCALE", "book")
+TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
+RELEASE = "book"
+EPISODES = {"smoke": 2, "book": 8, "paper": 100}[SCALE]
+STEPS = 60 if SCALE == "smoke" else 1000
+
+# %% [markdown]
+# # 05 · C: evolving the controller with CMA-ES
+#
+# C is tiny on purpose: action = squash(W [z, h] + b), 867 numbers for z = 32 and h = 256. There is no
+# gradient to follow (the reward comes from the whole episode), so the paper evolves W and b with CMA-ES:
+# sample a population around a mean, score every candidate by its return, move the mean and reshape the
+# sampling distribution towards the better ones, repeat.
+#
+# ## CMA-ES on a toy problem
+#
+# The whole interface is `ask` and `tell`. On the 10-dimensional Rosenbrock function, starting far away:
+
+# %%
+import json
+
+import cma
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import Markdown, Video, display
+
+import worldmodels as wm
+from worldmodels import agent, dream, evolve, paths, viz
+
+cfg = wm.get_config(SCALE)
+es = evolve.make_es(np.full(10, 3.0), cfg.evolution)  # our ES settings: population, sigma0 0.1, seeded
+best = []
+for generation in range(150 if SCALE != "smoke" else 30):
+    candidates = es.ask()
+    fitness = [cma.ff.rosen(x) for x in candidates]  # lower is better: CMA-ES minimises
+    es.tell(candidates, fitness)
+    best.append(min(fitness))
+fig, ax = plt.subplots(figsize=(5, 3))
+ax.semilogy(best)
+ax.set(xlabel="generation", ylabel="best Rosenbrock value", title=f"CMA-ES, population {es.popsize}")
+viz.save_figure(fig, "05_cmaes_toy", SCALE)
+
+# %% [markdown]
+# ## Evolving C in CarRacing
+#
+# Each candidate drives R episodes on fresh tracks and scores the mean return; every worker steps several
+# envs together so V and M run batched. `python -m worldmodels evolve --scale book` does this from the
+# command line (`--backend ray --ray-address auto` on a cluster); a killed run resumes exactly.
+
+# %%
+agent_path, history = evolve.train_or_load(cfg, train_now=TRAIN, release_name=RELEASE)
+card_path = agent_path.with_suffix(".json")
+card = json.loads(card_path.read_text()) if card_path.exists() else {}
+print(f"{agent_path}: {len(history)} generations, {history[-1]['env_steps']:,} real env steps")
+
+# %%
+fig = viz.evolution_curves(history, title="CMA-ES in CarRacing (continuous world model)")
+viz.save_figure(fig, "05_learning_curve", SCALE)
+
+# %% [markdown]
+# ## Scores
+#
+# The protocol (`python -m worldmodels evaluate`): 100 episodes on tracks the controller never trained on
+# (seeds from 900,000), the stock renderer, full 1000-step episodes; solved means a mean of 900 or more.
+# Below that, a live check on a few episodes.
+
+# %%
+live = agent.evaluate(agent_path, episodes=EPISODES, renderer="fast", max_steps=STEPS, envs_per_task=4)
+rows = ["| what | episodes | mean | std | min | max |", "|---|---|---|---|---|---|"]
+if "evaluation" in card:
+    e = card["evaluation"]
+    rows.append(f"| protocol ({e['renderer']} renderer), from the card | {e['episodes']} | {e['mean']:.1f} | "
+                f"{e['std']:.1f} | {e['min']:.1f} | {e['max']:.1f} |")
+rows.append(f"| live, this notebook (fast renderer, {STEPS} steps) | {live['episodes']} | {live['mean']:.1f} | "
+            f"{live['std']:.1f} | {live['min']:.1f} | {live['max']:.1f} |")
+display(Markdown("\n".join(rows)))
+
+# %% [markdown]
+# ## The agent driving
+#
+# One held-out track, filmed through gymnasium's 600x400 view (the agent itself sees the 64x64 frames).
+
+# %%
+episode = agent.record_episode(agent_path, max_steps=STEPS)
+print(f"return {episode['return']:.1f} in {len(episode['rewards'])} steps")
+fig = viz.filmstrip(episode["frames"], every=max(1, len(episode["frames"]) // 8), max_frames=8, size=2.4)
+viz.save_figure(fig, "05_agent_filmstrip", SCALE)
+video = dream.write_video(episode["frames"], paths.figure_dir(SCALE) / "05_agent_driving.mp4", fps=50, scale=1)
+display(Video(str(video), embed=True, width=480))
+
+# %% [markdown]
+# ## Training in the dream
+#
+# `--mode dream` scores the whole population inside M at once (tau = 1.15): no env steps at all. The
+# controller then drives in the real env, where its dream score meets reality.
+
+# %%
+dream_path = evolve.release_path("vae", "dream")
+if dream_path.exists():
+    dream_card = json.loads(dream_path.with_suffix(".json").read_text())
+    fig = viz.evolution_curves(evolve.read_history(dream_path), title="CMA-ES inside the dream (dream returns)")
+    viz.save_figure(fig, "05_dream_learning_curve", SCALE)
+    real = agent.evaluate(dream_path, episodes=EPISODES, renderer="fast", max_steps=STEPS, envs_per_task=4)
+    print(f"last dream generation: mean dream return {dream_card['training']['last']['mean']:.1f}; "
+          f"in the real env: {real['mean']:.1f} +/- {real['std']:.1f} over {real['episodes']} episodes")
