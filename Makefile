@@ -36,6 +36,7 @@ lint: setup
 bench: setup
 	$(PY) benchmarks/renderers.py
 	$(PY) benchmarks/collection.py
+	$(PY) benchmarks/controller.py
 
 # after editing a notebook's .py (or .ipynb), bring its pair up to date
 sync: setup

@@ -1,0 +1,111 @@
+"""The controller stage's costs: agent steps/s, one generation per backend, dream vs real.
+
+    python benchmarks/controller.py [--rounds 3] [--steps 200]
+
+1. Agent steps/s on one core (one process, one torch thread): the shipped book V and M and a
+   random controller, stepping 1 env or 8 envs together (V and M batched), with the stock and the
+   fast renderer. Rounds interleave the four; medians and the ratio to one stock env are printed.
+2. Wall time of one generation (population 8 x 2 trials x ``--steps`` steps, fast renderer) with
+   each backend on a warm pool (serial, process, ray); the first generation, which includes starting the
+   pool and loading V and M in every worker, is printed separately.
+3. Dream vs real for the same population (16 x 4 trials x ``--steps`` steps): ``RealEvaluator``
+   on a process pool against ``DreamEvaluator`` (all 64 episodes in one batch inside M).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import worldmodels as wm
+from worldmodels.agent import AgentSpec, WorldModelAgent, run_episodes
+from worldmodels.config import ControllerConfig
+from worldmodels.env import make_env
+from worldmodels.evolve import DreamEvaluator, RealEvaluator, dream_starts, generation_seeds
+from worldmodels.parallel import TaskPool
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def agent_rate(spec: AgentSpec, renderer: str, batch: int, steps: int) -> float:
+    agent = WorldModelAgent(spec)
+    envs = [make_env(renderer=renderer) for _ in range(batch)]
+    params = np.random.default_rng(0).normal(0, 0.1, (batch, 867))
+    start = time.perf_counter()
+    out = run_episodes(agent, envs, params, np.arange(batch) + 100, max_steps=steps)
+    return out["steps"].sum() / (time.perf_counter() - start)
+
+
+def generation_seconds(evaluator, candidates: np.ndarray, trials: int) -> float:
+    start = time.perf_counter()
+    evaluator(candidates, generation_seeds(0, 0, trials), 0)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=200)
+    args = parser.parse_args()
+    spec = AgentSpec.build(ROOT / "checkpoints/vae/book.pt", ROOT / "checkpoints/mdnrnn/vae_book.pt", ControllerConfig())
+    rng = np.random.default_rng(0)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    cases = [(r, b) for r in ("stock", "fast") for b in (1, 8)]
+    rates = {c: [] for c in cases}
+    for _ in range(args.rounds):
+        for renderer, batch in cases:
+            rates[(renderer, batch)].append(agent_rate(spec, renderer, batch, args.steps))
+    base = statistics.median(rates[("stock", 1)])
+    print(f"\n1. agent steps/s on one core (1 torch thread), median of {args.rounds} rounds of {args.steps} steps")
+    print("| renderer | envs stepped together | agent steps/s | x one stock env |")
+    print("|---|---|---|---|")
+    for renderer, batch in cases:
+        r = statistics.median(rates[(renderer, batch)])
+        print(f"| {renderer} | {batch} | {r:,.0f} | {r / base:.2f} |")
+    torch.set_num_threads(threads)
+
+    cfg = wm.get_config("book", evolution={"max_steps": args.steps, "envs_per_task": 8})
+    candidates = rng.normal(0, 0.1, (8, 867))
+    print(f"\n2. one generation: population 8 x 2 trials x {args.steps} steps, fast renderer, warm pool "
+          f"(median of {args.rounds})")
+    print("| backend | workers | start + first generation, s | generation, s | x serial |")
+    print("|---|---|---|---|---|")
+    times = {}
+    for backend in ("serial", "process", "ray"):
+        start = time.perf_counter()
+        with TaskPool(backend, 2 if backend != "serial" else 1) as pool:
+            evaluator = RealEvaluator(cfg.evolution, spec, pool)
+            generation_seconds(evaluator, candidates, 2)  # warm-up: workers start, load V and M, make envs
+            started = time.perf_counter() - start
+            times[backend] = statistics.median(generation_seconds(evaluator, candidates, 2) for _ in range(args.rounds))
+        print(f"| {backend} | {1 if backend == 'serial' else 2} | {started:.1f} | {times[backend]:.2f} | "
+              f"{times['serial'] / times[backend]:.2f} |")
+        if backend == "ray":
+            import ray
+
+            ray.shutdown()
+
+    population = rng.normal(0, 0.1, (16, 867))
+    dream_cfg = wm.get_config("book", evolution={"max_steps": args.steps, "mode": "dream"})
+    dreamer = DreamEvaluator(dream_cfg.evolution, spec, dream_starts(dream_cfg, spec))
+    with TaskPool("process", 2) as pool:
+        real = RealEvaluator(cfg.evolution, spec, pool)
+        generation_seconds(real, population[:2], 1)  # warm-up
+        real_s = statistics.median(generation_seconds(real, population, 4) for _ in range(args.rounds))
+    dream_s = statistics.median(generation_seconds(dreamer, population, 4) for _ in range(args.rounds))
+    print(f"\n3. the same population, 16 x 4 trials x {args.steps} steps (median of {args.rounds})")
+    print("| evaluation | seconds | x dream |")
+    print("|---|---|---|")
+    print(f"| real env, fast renderer, process pool of 2 | {real_s:.2f} | {real_s / dream_s:.0f} |")
+    print(f"| dream, one batch of 64 in M | {dream_s:.2f} | 1 |")
+
+
+if __name__ == "__main__":
+    main()
