@@ -120,3 +120,23 @@ def test_controller_from_a_batch_row_matches_the_single_controller():
     params[2, 0] = np.nan
     with pytest.raises(ValueError, match="non-finite"):
         c.act_batch(params, z, h)
+
+
+def test_discrete_agent_acts_on_hard_codes(wm_root):
+    """The Gumbel world model: C reads the 32 x 32 one-hot code (1,024 inputs) and h."""
+    import shutil
+
+    from conftest import REPO
+
+    files = []
+    for rel in ("checkpoints/gumbel/book.pt", "checkpoints/mdnrnn/gumbel_book.pt"):
+        (wm_root / rel).parent.mkdir(parents=True, exist_ok=True)
+        files.append(shutil.copy(REPO / rel, wm_root / rel))
+    spec = AgentSpec.build(*files, ControllerConfig())
+    assert spec.latent == "gumbel" and spec.controller.latent_size == 1024
+    agent = WorldModelAgent(spec)
+    code = agent.encode(make_env(seed=2).reset(seed=2)[0][None])
+    assert code.shape == (1, 32, 32) and np.all(code.sum(-1).numpy() == 1)
+    n = LinearController(spec.controller).num_params
+    out = run_episodes(agent, [make_env(), make_env()], np.zeros((2, n)), np.array([1, 2]), max_steps=5)
+    assert n == (1024 + 256) * 3 + 3 and out["steps"].tolist() == [5, 5]
