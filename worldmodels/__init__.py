@@ -7,7 +7,7 @@ Modules, one idea each:
 - ``env``       ``make_env(seed, renderer)`` with stock / exact / fast renderers; ``preprocess``
 - ``rollouts``  data-collection policies and parallel, resumable ``collect``
 - ``data``      validated episode loading, streaming frame dataset, ``verify``
-- ``parallel``  serial / process / Ray task backends
+- ``parallel``  serial / process / Ray task pools
 - ``storage``   atomic file writes
 - ``vae``       the paper's ConvVAE and the conv stack both VAEs share
 - ``gumbel_vae``  the Gumbel-softmax VAE (N categoricals x K classes)
@@ -19,6 +19,8 @@ Modules, one idea each:
 - ``memory``    M end to end: train, release, load, next-latent prediction
 - ``dream``     batched dream environment, dream decoding and videos
 - ``controller``  C: the linear controller with flat parameters for CMA-ES
+- ``agent``     V + M + C acting in the real env, batched over envs; agent files; the evaluation protocol
+- ``evolve``    CMA-ES (pycma) in the real env or the dream: resumable runs, logs, releases
 - ``viz``, ``widgets``  plotting functions and ipywidgets explorers for the notebooks
 """
 

@@ -21,8 +21,6 @@ Run folder ``data/runs/controller_<latent>_<name>/``::
 
 from __future__ import annotations
 
-import csv
-import io
 import pickle
 import sys
 import time
@@ -38,7 +36,7 @@ from .config import Config, EvolutionConfig, to_dict
 from .controller import LinearController
 from .parallel import TaskPool
 from .rollouts import versions
-from .storage import atomic_write, save_json
+from .storage import atomic_write, save_csv, save_json
 
 STATE = "state.pkl"
 # settings that may change when a run resumes: they do not change its results
@@ -266,7 +264,7 @@ def _generation(state: dict, evaluator, e: EvolutionConfig, spec: AgentSpec, poo
 def save(state: dict, folder: Path) -> None:
     """The state first (the truth a resumed run reads), then the files derived from it."""
     atomic_write(folder / STATE, lambda f: pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL))
-    _write_history(folder / "history.csv", state["history"])
+    save_csv(folder / "history.csv", state["history"])
     spec = AgentSpec.from_dict(state["spec"])
     extra = {"history": state["history"], "run": portable(folder)}
     save_agent(folder / "mean.pt", spec, state["es"].mean, {**extra, "which": "mean"})
@@ -274,15 +272,6 @@ def save(state: dict, folder: Path) -> None:
     if state["best_mean"] is not None:
         save_agent(folder / "best_mean.pt", spec, state["best_mean"][1],
                    {**extra, "which": "best_mean", "score": state["best_mean"][0]})
-
-
-def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
-    keys = list(dict.fromkeys(k for row in history for k in row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(history)
-    atomic_write(path, lambda f: f.write(buffer.getvalue()), binary=False)
 
 
 def read_history(folder_or_agent: str | Path) -> list[dict[str, Any]]:

@@ -7,6 +7,8 @@ clears those a killed writer left behind.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
@@ -51,6 +53,16 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
 def save_json(path: str | os.PathLike, obj: Any) -> Path:
     """Pretty JSON to ``path``, atomically."""
     return atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True) + "\n"), binary=False)
+
+
+def save_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
+    """Rows of dicts to a CSV file with a header (columns in order of first appearance), atomically."""
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write(path, lambda f: f.write(buffer.getvalue()), binary=False)
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> int:

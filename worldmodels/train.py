@@ -13,8 +13,6 @@ Run folder (``data/runs/<name>/``)::
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -25,7 +23,7 @@ import torch
 
 from . import checkpoint
 from .config import TrainConfig
-from .storage import atomic_write
+from .storage import save_csv
 
 LossStep = Callable[[torch.nn.Module, Any, int], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
@@ -73,15 +71,6 @@ def evaluate(model: torch.nn.Module, loss_step: LossStep, batches: Iterable, ste
             count += n
     model.train()
     return {k: v / max(count, 1) for k, v in totals.items()}
-
-
-def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
-    columns = list(dict.fromkeys(k for row in history for k in row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(history)
-    atomic_write(path, lambda f: f.write(buffer.getvalue()), binary=False)
 
 
 def fit(
@@ -180,7 +169,7 @@ def fit(
         epoch += 1
         checkpoint.save(last, {**meta, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                "epoch": epoch, "step": step, "history": history, "rng": torch.get_rng_state()})
-        _write_history(run_dir / "history.csv", history)
+        save_csv(run_dir / "history.csv", history)
         if progress:
             print(f"epoch {epoch}/{cfg.epochs}: " + ", ".join(f"{k} {v}" for k, v in row.items() if k != "epoch"))
     return history
