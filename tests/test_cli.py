@@ -23,3 +23,27 @@ def test_pipeline_commands(wm_root, capsys):
 def test_errors_exit_2_with_a_message(wm_root, capsys):
     assert main(["train-mdnrnn", "--scale", "smoke", "--quiet"]) == 2
     assert "encode" in capsys.readouterr().err
+
+
+def test_evolve_release_and_evaluate_commands(world_model, wm_root, capsys):
+    assert main(["evolve", "--scale", "smoke", "--backend", "serial", "--generations", "1", "--tile-cutoff", "20",
+                 "--quiet", "--release", "cli"]) == 0
+    out = capsys.readouterr().out
+    assert "compute savers on: tile_cutoff=20" in out and "released" in out
+    agent = wm_root / "checkpoints" / "controller" / "vae_cli.pt"
+    card = json.loads(agent.with_suffix(".json").read_text())
+    assert card["commands"][0].endswith("--release cli") and card["training"]["generations"] == 1
+    assert main(["evaluate", str(agent), "--episodes", "2", "--max-steps", "10", "--renderer", "fast",
+                 "--backend", "serial", "--update-card"]) == 0
+    out = capsys.readouterr().out
+    assert "over 2 episodes" in out and "not solved" in out
+    result = json.loads((wm_root / "data" / "evaluations" / "vae_cli.json").read_text())
+    assert len(result["returns"]) == 2 and result["max_steps"] == 10
+    assert (wm_root / "data" / "evaluations" / "vae_cli.mp4").stat().st_size > 0
+    card = json.loads(agent.with_suffix(".json").read_text())
+    assert card["evaluation"]["episodes"] == 2 and "returns" not in card["evaluation"]
+
+
+def test_evaluate_names_a_missing_agent(wm_root, capsys):
+    assert main(["evaluate", str(wm_root / "nothing.pt"), "--episodes", "1"]) == 2
+    assert "nothing.pt: no such checkpoint" in capsys.readouterr().err

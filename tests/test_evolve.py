@@ -117,3 +117,17 @@ def test_the_es_does_not_touch_global_numpy_randomness():
     np.random.seed(123)
     np.random.standard_normal(10)
     assert np.array_equal(first, np.asarray(b.ask()))
+
+
+def test_non_finite_returns_stop_the_run_before_it_is_saved(world_model, monkeypatch):
+    """Plumbing: an evaluator that returns NaN (a broken M, say) stops the run; the saved state stays good."""
+    cfg = smoke(name="nan", generations=2)
+    evolve.evolve(smoke(name="nan", generations=1), progress=False)
+
+    def broken(self, candidates, seeds, generation):
+        return np.full((len(candidates), len(seeds)), np.nan), {}
+
+    monkeypatch.setattr(evolve.RealEvaluator, "__call__", broken)
+    with pytest.raises(FloatingPointError, match="generation 1 produced non-finite returns"):
+        evolve.evolve(cfg, progress=False)
+    assert len(evolve.load_state(evolve.run_dir(cfg.evolution) / evolve.STATE)["history"]) == 1

@@ -71,7 +71,7 @@ def _train(args: argparse.Namespace) -> int:
     _, history = train(what, cfg, progress=not args.quiet)
     print(f"{name}: {len(history)} epochs, last: {history[-1]}")
     if args.release:
-        path = release(what, cfg, args.release)
+        path = release(what, cfg, args.release, command=args.command_line)
         print(f"released {path} and {path.with_suffix('.json')}")
     return 0
 
@@ -104,12 +104,12 @@ def _evolve(args: argparse.Namespace) -> int:
     savings = [f"{k}={getattr(cfg.evolution, k)}" for k in ("tile_cutoff", "early_trials") if getattr(cfg.evolution, k)]
     if savings:
         print(f"compute savers on: {', '.join(savings)} (history.csv counts cut episodes and trials per generation)")
-    state = evolve.evolve(cfg, progress=not args.quiet, command=" ".join(["python -m worldmodels"] + sys.argv[1:]))
+    state = evolve.evolve(cfg, progress=not args.quiet, command=args.command_line)
     last = state["history"][-1]
     print(f"{evolve.run_dir(cfg.evolution)}: {last['generation']} generations, mean {last['mean']:.1f}, "
           f"best {last['best']:.1f}, real env steps {state['env_steps']:,}, dream steps {state['dream_steps']:,}")
     if args.release:
-        path = evolve.release(cfg, args.release, which=args.which)
+        path = evolve.release(cfg, args.release, which=args.which, command=args.command_line)
         print(f"released {path} and {path.with_suffix('.json')}")
     return 0
 
@@ -257,7 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.command_line = " ".join(["python -m worldmodels", *argv])  # what cards record
     try:
         return args.run(args)
     except (ValueError, FileNotFoundError, FloatingPointError) as e:
