@@ -130,3 +130,27 @@ def test_brownian_policy_is_smooth_and_inside_the_action_space():
 
 def test_episode_path_pattern():
     assert episode_path(Path("x"), 42) == Path("x/000042.npz")
+
+
+def test_agent_policy_collects_with_a_trained_controller_plus_noise(world_model, wm_root):
+    """The paper's iterative procedure: rollouts driven by an agent file (here a full-gas, straight one)."""
+    from worldmodels.agent import AgentSpec, save_agent
+    from worldmodels.config import ControllerConfig
+
+    spec = AgentSpec.build(*world_model, ControllerConfig())
+    params = np.zeros(867)
+    params[-2] = 5.0  # gas bias: full gas
+    save_agent(wm_root / "checkpoints" / "controller" / "gas.pt", spec, params)
+    cfg = small(name="agent", policy="agent", agent="checkpoints/controller/gas.pt", action_noise=0.05,
+                backend="serial", episodes=2)
+    files = collect(cfg, progress=False)
+    actions = np.concatenate([load_episode(f)["action"] for f in files])
+    assert np.all(actions >= [-1, 0, 0]) and np.all(actions <= [1, 1, 1])
+    assert actions[:, 1].mean() > 0.9 and 0 < actions[:, 0].std() < 0.2  # the agent's gas, plus a little noise
+    manifest = json.loads((files[0].parent / "manifest.json").read_text())["data"]
+    assert manifest["agent"] == "checkpoints/controller/gas.pt" and len(manifest["agent_sha256"]) == 64
+    save_agent(wm_root / "checkpoints" / "controller" / "gas.pt", spec, params * 2)  # another controller
+    with pytest.raises(ValueError, match="agent_sha256"):
+        collect(cfg, progress=False)
+    with pytest.raises(FileNotFoundError, match="agent file 'missing.pt' not found"):
+        collect(small(name="agent2", policy="agent", agent="missing.pt"), progress=False)

@@ -28,7 +28,8 @@ def _collect(args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in {
         "name": args.name, "episodes": args.episodes, "steps": args.steps, "seed": args.seed,
-        "policy": args.policy, "renderer": args.renderer, "workers": args.workers,
+        "policy": args.policy, "agent": args.agent, "action_noise": args.action_noise,
+        "renderer": args.renderer, "workers": args.workers,
         "backend": args.backend, "ray_address": args.ray_address,
         "frame_size": args.frame_size, "crop": args.crop,
     }.items() if v is not None}
@@ -156,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int)
     p.add_argument("--steps", type=int)
     p.add_argument("--seed", type=int, help="seed of the first episode")
-    p.add_argument("--policy", choices=["random", "brownian"])
+    p.add_argument("--policy", choices=["random", "brownian", "agent"])
+    p.add_argument("--agent", help="agent file for --policy agent (a trained controller drives, plus noise)")
+    p.add_argument("--action-noise", type=float, help="noise std on the agent's actions (default 0.1)")
     p.add_argument("--renderer", choices=["stock", "exact", "fast"])
     p.add_argument("--workers", type=int, help="0 = one per core")
     p.add_argument("--backend", choices=["serial", "process", "ray"])

@@ -30,11 +30,16 @@ class CollectConfig:
     seed: int = 0
     """seed of the first episode"""
     policy: str = "random"
-    """``random`` (the book's: a random action held for ``action_refresh`` steps) or ``brownian``"""
+    """``random`` (the book's: a random action held for ``action_refresh`` steps), ``brownian``, or ``agent``
+    (a trained controller plus noise: the paper's iterative procedure)"""
     action_refresh: int = 20
     """steps an action of the ``random`` policy is held"""
     brownian_sigma: tuple[float, float, float] = (0.3, 0.15, 0.1)
     """per-step standard deviation of the ``brownian`` policy for (steer, gas, brake)"""
+    agent: str | None = None
+    """agent file driving the ``agent`` policy (e.g. checkpoints/controller/vae_book.pt)"""
+    action_noise: float = 0.1
+    """standard deviation of the Gaussian noise added to each action of the ``agent`` policy (then clipped)"""
     renderer: str = "fast"
     """state renderer: ``stock``, ``exact`` or ``fast`` (see worldmodels.env)"""
     frame_size: int = 64

@@ -93,10 +93,43 @@ class BrownianPolicy:
         return self.action
 
 
+class AgentPolicy:
+    """A trained agent (V + M + C) with Gaussian noise on its actions, clipped to the action space.
+
+    Rollouts from a controller that drives reach the parts of the track a random policy never sees
+    (fast corners, long straights, the far side of the track): the paper's iterative procedure
+    collects new data this way and retrains V and M on it.
+    """
+
+    _agents: dict[str, tuple] = {}  # one loaded agent per file, kept for the life of a worker
+
+    def __init__(self, agent_file: str | None, noise: float):
+        from .agent import WorldModelAgent, load_agent_file, resolve
+
+        if not agent_file:
+            raise ValueError("policy 'agent' needs an agent file: --agent checkpoints/controller/<latent>_<name>.pt")
+        if agent_file not in self._agents:
+            spec, params, _ = load_agent_file(resolve(agent_file))
+            self._agents[agent_file] = (WorldModelAgent(spec), params)
+        self.agent, self.params = self._agents[agent_file]
+        self.noise = noise
+        self.rng = np.random.default_rng(0)
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.agent.reset(1)
+
+    def act(self, obs: np.ndarray, t: int) -> np.ndarray:
+        action = self.agent.act(obs[None], self.params[None])[0]
+        action = action + self.rng.normal(0.0, self.noise, 3).astype(np.float32)
+        return np.clip(action, ACTION_LOW, ACTION_HIGH)
+
+
 PolicyFactory = Callable[[CollectConfig], Policy]
 POLICIES: dict[str, PolicyFactory] = {
     "random": lambda cfg: RandomRefreshPolicy(cfg.action_refresh),
     "brownian": lambda cfg: BrownianPolicy(cfg.brownian_sigma),
+    "agent": lambda cfg: AgentPolicy(cfg.agent, cfg.action_noise),
 }
 
 
@@ -179,6 +212,14 @@ def versions() -> dict[str, str]:
 
 def manifest_for(cfg: CollectConfig) -> dict:
     data = {k: v for k, v in to_dict(cfg).items() if k in _DATA_KEYS}
+    if cfg.policy == "agent":  # which controller drove, down to its bytes
+        from .agent import resolve, sha256
+
+        path = resolve(cfg.agent) if cfg.agent else None
+        if path is None or not path.exists():
+            raise FileNotFoundError(f"policy 'agent': agent file {cfg.agent!r} not found; pass --agent with an "
+                                    f"agent file (checkpoints/controller/<latent>_<name>.pt)")
+        data.update(agent=cfg.agent, agent_sha256=sha256(path), action_noise=cfg.action_noise)
     return {
         "env_id": ENV_ID,
         "episodes": cfg.episodes,
