@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from worldmodels import checkpoint, get_config, paths, vision
+from worldmodels import checkpoint, data, get_config, paths, vision
 from worldmodels.cli import main
 from worldmodels.rollouts import collect
 
@@ -95,3 +95,17 @@ def test_shipped_release_loads_and_reconstructs_real_frames(kind, smoke):
     metrics = vision.held_out_metrics(model, files)
     # smoke frames come from the same env and policy: the error is of the card's held-out order
     assert metrics["mse_per_pixel"] < 3 * card["metrics"]["held_out"]["mse_per_pixel"] + 0.002
+
+
+def test_category_sweep_changes_one_variable_at_a_time():
+    from worldmodels.config import GumbelConfig
+    from worldmodels.gumbel_vae import GumbelVAE
+
+    torch.manual_seed(0)
+    model = GumbelVAE(GumbelConfig(num_vars=4, num_classes=5)).eval()
+    frame = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    grid = vision.category_sweep(model, frame, variables=[0, 2], classes=[0, 1, 4])
+    assert grid.shape == (2, 3, 64, 64, 3) and grid.dtype == np.uint8
+    own = int(model.encode(data.frames_to_tensor(frame[None])).argmax(-1)[0, 0])
+    same = vision.category_sweep(model, frame, variables=[0], classes=[own])[0, 0]
+    assert np.array_equal(same, vision.reconstruct(model, frame[None])[0])  # its own class: the reconstruction

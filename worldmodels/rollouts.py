@@ -24,7 +24,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -101,7 +101,7 @@ class AgentPolicy:
     collects new data this way and retrains V and M on it.
     """
 
-    _agents: dict[str, tuple] = {}  # one loaded agent per file, kept for the life of a worker
+    _agents: ClassVar[dict[str, tuple]] = {}  # one loaded agent per file, kept for the life of a worker
 
     def __init__(self, agent_file: str | None, noise: float):
         from .agent import WorldModelAgent, load_agent_file, resolve

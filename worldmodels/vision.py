@@ -263,6 +263,22 @@ def traverse(model: ConvVAE, frame: np.ndarray, dims: list[int], values: list[fl
 
 
 @torch.no_grad()
+def category_sweep(model: GumbelVAE, frame: np.ndarray, variables: list[int], classes: list[int]) -> np.ndarray:
+    """Set variable v to class k, keeping the frame's other hard classes: uint8 (len(variables), len(classes), 64, 64, 3).
+
+    The discrete counterpart of ``traverse``: what each class of a variable draws.
+    """
+    device = next(model.parameters()).device
+    code = hard_code(model.encode(frames_to_tensor(frame[None]).to(device)))  # (1, N, K)
+    K = code.shape[-1]
+    codes = code.repeat(len(variables) * len(classes), 1, 1).reshape(len(variables), len(classes), -1, K)
+    for r, v in enumerate(variables):
+        codes[r, :, v] = torch.nn.functional.one_hot(torch.tensor(classes), K).to(codes.dtype)
+    decoded = model.decode(codes.reshape(len(variables) * len(classes), -1, K))  # (R * C, 3, 64, 64)
+    return tensor_to_frames(decoded).reshape(len(variables), len(classes), *decoded.shape[2:], 3)
+
+
+@torch.no_grad()
 def gumbel_details(model: GumbelVAE, frame: np.ndarray, tau: float, seed: int = 0) -> dict[str, np.ndarray]:
     """Everything seed 004 plots for one frame: logits, softmax, Gumbel sample, hard sample (N, K) and
     the reconstruction from the hard code, uint8 (64, 64, 3)."""

@@ -230,3 +230,42 @@ def evolution_curves(history: list[dict], title: str = ""):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def world_model_diagram():
+    """The paper's Figure: the frame goes through V to z, M carries h forward, C maps [z, h] to the action."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    boxes = {  # name: (x, y, width, height, colour, label)
+        "env": (0.2, 1.6, 1.6, 1.0, "#dddddd", "environment\n(CarRacing)"),
+        "V": (2.6, 1.6, 1.4, 1.0, "#9ecae1", "V\nVAE\n64x64 -> z"),
+        "M": (4.9, 0.2, 1.6, 1.0, "#a1d99b", "M\nMDN-RNN\nh -> next z"),
+        "C": (4.9, 2.9, 1.6, 1.0, "#fdae6b", "C\nlinear\n[z, h] -> action"),
+    }
+    for x, y, w, h, colour, label in boxes.values():
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=colour, ec="black"))
+        ax.text(x + w / 2, y + h / 2, label, ha="center", va="center", fontsize=9)
+
+    def arrow(start, end, label="", rad=0.0, offset=(0.0, 0.15)):
+        ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=14, lw=1.4,
+                                     connectionstyle=f"arc3,rad={rad}"))
+        if label:
+            ax.text((start[0] + end[0]) / 2 + offset[0], (start[1] + end[1]) / 2 + offset[1], label,
+                    ha="center", fontsize=9, style="italic")
+
+    arrow((1.8, 2.1), (2.6, 2.1), "frame")
+    arrow((4.0, 2.3), (4.9, 3.3), "z", offset=(-0.2, 0.1))
+    arrow((4.0, 1.9), (4.9, 0.8), "z", offset=(-0.2, -0.3))
+    arrow((5.7, 1.2), (5.7, 2.9), "h", offset=(0.2, 0.0))
+    arrow((6.5, 3.6), (7.6, 3.6), "action", offset=(0.0, 0.12))
+    arrow((7.6, 3.3), (6.5, 0.9), "action (to M)", rad=-0.3, offset=(0.55, -0.1))
+    ax.annotate("", xy=(1.0, 2.6), xytext=(7.6, 3.9), arrowprops={"arrowstyle": "-|>", "lw": 1.4,
+                                                                       "connectionstyle": "arc3,rad=0.25"})
+    ax.text(4.2, 4.55, "action to the environment", ha="center", fontsize=9, style="italic")
+    ax.set_xlim(0, 8.2)
+    ax.set_ylim(0, 4.8)
+    ax.axis("off")
+    ax.set_title("World Models: V sees, M remembers and predicts, C acts")
+    fig.tight_layout()
+    return fig

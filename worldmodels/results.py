@@ -1,0 +1,61 @@
+"""The results table: every shipped agent's card beside the published numbers.
+
+Each ``checkpoints/controller/<latent>_<name>.json`` card holds how the agent was trained (mode, inputs,
+generations, real env steps, dream steps, wall time) and, once ``python -m worldmodels evaluate
+--update-card`` has run, its protocol score (100 held-out episodes, stock renderer).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from . import paths
+
+# (agent, reference result, episodes, source), as the chapter and the seeds report them
+REFERENCES = [
+    ("continuous V + M + C", "906 +/- 21", "100", "Ha & Schmidhuber 2018 (paper); public reproductions 860 to 888"),
+    ("continuous V only + C", "632 +/- 251", "100", "Ha & Schmidhuber 2018 (paper)"),
+    ("discrete (Gumbel) V only + C", "about 98 (best generation mean)", "-", "seed 004"),
+    ("C trained only in the dream", "none published for CarRacing", "-", "-"),
+]
+
+
+def describe(card: dict[str, Any]) -> str:
+    """'continuous V + M + C, trained in the real env' and the like, from a controller card."""
+    evolution, controller = card["config"]["evolution"], card["config"]["controller"]
+    latent = "continuous" if evolution["latent"] == "vae" else "discrete (Gumbel)"
+    parts = "V + M + C" if controller["inputs"] == "z_h" else "V only + C"
+    hidden = f", hidden layer {controller['hidden_layer']}" if controller.get("hidden_layer") else ""
+    where = "in the dream" if evolution["mode"] == "dream" else "in the real env"
+    return f"{latent} {parts}{hidden}, trained {where}"
+
+
+def agent_rows(folder: str | Path | None = None) -> list[dict[str, Any]]:
+    """One row per shipped agent card, in name order."""
+    folder = Path(folder) if folder else paths.checkpoint_dir() / "controller"
+    rows = []
+    for path in sorted(folder.glob("*.json")):
+        card = json.loads(path.read_text())
+        training, evaluation = card["training"], card.get("evaluation")
+        rows.append({
+            "agent": path.stem, "what": describe(card),
+            "score": f"{evaluation['mean']:.0f} +/- {evaluation['std']:.0f}" if evaluation else "not evaluated",
+            "episodes": f"{evaluation['episodes']} ({evaluation['renderer']})" if evaluation else "-",
+            "generations": training["generations"], "real_env_steps": training["real_env_steps"],
+            "dream_steps": training["dream_steps"], "hours": training["seconds"] / 3600,
+        })
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """Our agents, then the references, as one markdown table."""
+    lines = [("| agent | what | score (mean +/- std) | episodes | generations | real env steps | dream steps | "
+             "wall time, h |"), "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| `{r['agent']}` | {r['what']} | {r['score']} | {r['episodes']} | {r['generations']} | "
+                     f"{r['real_env_steps']:,} | {r['dream_steps']:,} | {r['hours']:.2f} |")
+    for what, score, episodes, source in REFERENCES:
+        lines.append(f"| reference | {what} ({source}) | {score} | {episodes} | - | - | - | - |")
+    return "\n".join(lines)
