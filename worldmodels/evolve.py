@@ -37,6 +37,7 @@ from .controller import LinearController
 from .parallel import TaskPool
 from .rollouts import versions
 from .storage import atomic_write, save_csv, save_json
+from .train import default_device
 
 STATE = "state.pkl"
 # settings that may change when a run resumes: they do not change its results
@@ -105,7 +106,7 @@ class DreamEvaluator:
         from . import memory
 
         self.cfg, self.spec, self.starts = cfg, spec, starts
-        self.mdnrnn = memory.load(resolve(spec.mdnrnn))
+        self.mdnrnn = memory.load(resolve(spec.mdnrnn), device=default_device())  # CUDA when present
         self.controller = LinearController(spec.controller)
 
     @torch.no_grad()
