@@ -1,0 +1,26 @@
+"""The results table: shipped agents' cards beside the references."""
+
+import json
+
+from worldmodels import results
+
+
+def card(latent="vae", inputs="z_h", mode="real", evaluation=None):
+    out = {"config": {"evolution": {"latent": latent, "mode": mode}, "controller": {"inputs": inputs, "hidden_layer": 0}},
+           "training": {"generations": 12, "real_env_steps": 123_456, "dream_steps": 0, "seconds": 7200.0}}
+    if evaluation:
+        out["evaluation"] = evaluation
+    return out
+
+
+def test_rows_and_markdown_from_cards(tmp_path):
+    (tmp_path / "vae_book.json").write_text(json.dumps(card(evaluation={
+        "mean": 612.34, "std": 201.2, "episodes": 100, "renderer": "stock"})))
+    (tmp_path / "gumbel_z.json").write_text(json.dumps(card(latent="gumbel", inputs="z", mode="dream")))
+    rows = results.agent_rows(tmp_path)
+    assert [r["agent"] for r in rows] == ["gumbel_z", "vae_book"]
+    assert rows[0]["what"] == "discrete (Gumbel) V only + C, trained in the dream" and rows[0]["score"] == "not evaluated"
+    assert rows[1]["score"] == "612 +/- 201" and rows[1]["episodes"] == "100 (stock)" and rows[1]["hours"] == 2.0
+    table = results.markdown(rows)
+    assert "| `vae_book` | continuous V + M + C, trained in the real env | 612 +/- 201 | 100 (stock) | 12 | 123,456 |" in table
+    assert "906 +/- 21" in table and len(table.splitlines()) == 2 + 2 + len(results.REFERENCES)
