@@ -128,6 +128,6 @@ def test_non_finite_returns_stop_the_run_before_it_is_saved(world_model, monkeyp
         return np.full((len(candidates), len(seeds)), np.nan), {}
 
     monkeypatch.setattr(evolve.RealEvaluator, "__call__", broken)
-    with pytest.raises(FloatingPointError, match="generation 1 produced non-finite returns"):
+    with pytest.raises(FloatingPointError, match="generation 2 produced non-finite returns; the run is saved up to generation 1"):
         evolve.evolve(cfg, progress=False)
     assert len(evolve.load_state(evolve.run_dir(cfg.evolution) / evolve.STATE)["history"]) == 1

@@ -235,8 +235,8 @@ def _generation(state: dict, evaluator, e: EvolutionConfig, spec: AgentSpec, poo
     candidates = np.asarray(es.ask())  # (P, n)
     returns, info = evaluator(candidates, generation_seeds(e.seed, g, trials), g)  # (P, R)
     if not np.all(np.isfinite(returns)):
-        raise FloatingPointError(f"{folder}: generation {g} produced non-finite returns; the run is saved up to "
-                                 f"generation {g - 1}, check V and M ({spec.vision}, {spec.mdnrnn})")
+        raise FloatingPointError(f"{folder}: generation {g + 1} produced non-finite returns; the run is saved up to "
+                                 f"generation {g}; check V and M ({spec.vision}, {spec.mdnrnn})")
     fitness = returns.mean(axis=1)  # (P,)
     es.tell(list(candidates), (-fitness).tolist())
     top = int(fitness.argmax())
