@@ -47,3 +47,10 @@ def test_evolve_release_and_evaluate_commands(world_model, wm_root, capsys):
 def test_evaluate_names_a_missing_agent(wm_root, capsys):
     assert main(["evaluate", str(wm_root / "nothing.pt"), "--episodes", "1"]) == 2
     assert "nothing.pt: no such checkpoint" in capsys.readouterr().err
+
+
+def test_update_card_needs_a_card(world_model, wm_root, capsys):
+    assert main(["evolve", "--scale", "smoke", "--backend", "serial", "--generations", "1", "--quiet"]) == 0
+    mean = wm_root / "data" / "runs" / "controller_vae_smoke" / "mean.pt"
+    assert main(["evaluate", str(mean), "--episodes", "1", "--max-steps", "5", "--update-card"]) == 2
+    assert "mean.json: no card beside the agent" in capsys.readouterr().err

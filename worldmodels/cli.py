@@ -119,7 +119,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from . import agent, dream
     from .storage import save_json
 
-    result = agent.evaluate(args.agent, episodes=args.episodes, seed=args.seed, renderer=args.renderer,
+    seed = agent.EVALUATION_SEED if args.seed is None else args.seed
+    card_path = Path(args.agent).with_suffix(".json")
+    if args.update_card and not card_path.exists():
+        raise FileNotFoundError(f"{card_path}: no card beside the agent; --update-card is for releases "
+                                f"(checkpoints/controller/<latent>_<name>.pt)")
+    result = agent.evaluate(args.agent, episodes=args.episodes, seed=seed, renderer=args.renderer,
                             backend=args.backend, workers=args.workers, ray_address=args.ray_address,
                             max_steps=args.max_steps)
     verdict = "solved" if result["solved"] else f"not solved (needs a mean of {agent.SOLVED:.0f})"
@@ -129,15 +134,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     stem = Path(args.agent).stem
     out = Path(args.out) if args.out else paths.data_dir() / "evaluations" / f"{stem}.json"
     if args.video_episodes:
-        episode = agent.record_episode(args.agent, seed=args.seed, renderer=args.renderer, max_steps=args.max_steps)
+        episode = agent.record_episode(args.agent, seed=seed, renderer=args.renderer, max_steps=args.max_steps)
         video = Path(args.video) if args.video else out.with_suffix(".mp4")
         dream.write_video(episode["frames"], video, fps=50, scale=1)
-        result["video"] = {"path": agent.portable(video), "seed": args.seed, "return": round(episode["return"], 2)}
-        print(f"video of seed {args.seed} (return {episode['return']:.1f}): {video}")
+        result["video"] = {"path": agent.portable(video), "seed": seed, "return": round(episode["return"], 2)}
+        print(f"video of seed {seed} (return {episode['return']:.1f}): {video}")
     save_json(out, result)
     print(f"results: {out}")
     if args.update_card:
-        card_path = Path(args.agent).with_suffix(".json")
         card = json.loads(card_path.read_text())
         card["evaluation"] = {k: v for k, v in result.items() if k != "returns"}
         save_json(card_path, card)
@@ -239,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score an agent file on held-out episodes (the protocol)")
     p.add_argument("agent", help="an agent file: checkpoints/controller/<latent>_<name>.pt or a run's mean.pt")
     p.add_argument("--episodes", type=int, default=100)
-    p.add_argument("--seed", type=int, default=900_000, help="first episode seed (training never uses these)")
+    p.add_argument("--seed", type=int, help="first episode seed (default 900,000; training never uses these)")
     p.add_argument("--renderer", choices=["stock", "exact", "fast"], default="stock")
     p.add_argument("--max-steps", type=int, default=1000, help="the protocol uses 1000; fewer for quick checks only")
     p.add_argument("--backend", choices=["serial", "process", "ray"], default="process")
