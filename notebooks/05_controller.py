@@ -116,7 +116,7 @@ display(Video(str(video), embed=True, width=480))
 # controller then drives in the real env, where its dream score meets reality.
 
 # %%
-dream_path = evolve.release_path("vae", "dream")
+dream_path = evolve.release_path("vae", f"{RELEASE}_dream")
 if dream_path.exists():
     dream_card = json.loads(dream_path.with_suffix(".json").read_text())
     fig = viz.evolution_curves(evolve.read_history(dream_path), title="CMA-ES inside the dream (dream returns)")

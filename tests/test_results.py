@@ -24,3 +24,9 @@ def test_rows_and_markdown_from_cards(tmp_path):
     table = results.markdown(rows)
     assert "| `vae_book` | continuous V + M + C, trained in the real env | 612 +/- 201 | 100 (stock) | 12 | 123,456 |" in table
     assert "906 +/- 21" in table and len(table.splitlines()) == 2 + 2 + len(results.REFERENCES)
+
+
+def test_a_shortened_evaluation_says_so(tmp_path):
+    (tmp_path / "vae_t.json").write_text(json.dumps(card(evaluation={
+        "mean": 13.3, "std": 0.2, "episodes": 2, "renderer": "stock", "max_steps": 30})))
+    assert results.agent_rows(tmp_path)[0]["episodes"] == "2 x 30 steps (stock)"

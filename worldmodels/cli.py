@@ -9,6 +9,7 @@ Commands:
     train-mdnrnn   train the MDN-RNN on encoded rollouts (resumes)
     evolve         evolve the controller with CMA-ES, in the real env or the dream (resumes)
     evaluate       score an agent on 100 held-out episodes with the stock renderer, and film one
+    reproduce      all of the above for one release name, building only what is missing (resumes)
 """
 
 from __future__ import annotations
@@ -149,6 +150,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import reproduce
+
+    reproduce(args.scale, args.name, args.agents, generations=args.generations, episodes=args.episodes,
+              eval_max_steps=args.eval_max_steps, backend=args.backend, workers=args.workers,
+              progress=not args.quiet, command=args.command_line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m worldmodels", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -254,6 +264,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video-episodes", type=int, choices=[0, 1], default=1, help="0: no video")
     p.add_argument("--update-card", action="store_true", help="write the scores into the agent's JSON card")
     p.set_defaults(run=_evaluate)
+
+    from .reproduce import AGENTS
+
+    p = sub.add_parser("reproduce", help="the whole pipeline for one release name: builds only what is missing")
+    p.add_argument("--scale", choices=SCALES, default="book")
+    p.add_argument("--name", help="release name (default: the scale's); existing releases are kept")
+    p.add_argument("--agents", nargs="+", choices=sorted(AGENTS), help="agent recipes to build (default all)")
+    p.add_argument("--generations", type=int, help="CMA-ES generations per agent (default: the scale's)")
+    p.add_argument("--episodes", type=int, help="evaluation episodes (default 100; smoke 2)")
+    p.add_argument("--eval-max-steps", type=int, help="evaluation episode length (default 1000; smoke: its max_steps)")
+    p.add_argument("--backend", choices=["serial", "process", "ray"])
+    p.add_argument("--workers", type=int, help="0 = one per core")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=_reproduce)
 
     p = sub.add_parser("verify", help="list unreadable episode files")
     p.add_argument("folder", nargs="?", help="rollout folder (default: the scale's)")

@@ -69,7 +69,9 @@ def train(latent: str, cfg: Config, progress: bool = True, device: torch.device 
     model = MDNRNN(mcfg)
     meta = {"kind": "mdnrnn", "config": {"model": to_dict(mcfg), "sequence_length": cfg.sequence_length,
                                          "training": {k: v for k, v in to_dict(t).items() if k != "epochs"},
-                                         "latents": str(path.relative_to(paths.root()))}}
+                                         "latents": str(path.relative_to(paths.root())),
+                                         # latents re-encoded by another V must not resume this run
+                                         "encoded_by": str(latents["source"]) if "source" in latents else ""}}
     history = fit(model, mdnrnn_step, lambda epoch: data.batches(t.batch_size, epoch),
                   lambda: held_out.batches(t.batch_size, 0, shuffle=False), t, run_dir(latent, cfg), meta,
                   device=device, progress=progress)

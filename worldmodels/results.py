@@ -42,11 +42,17 @@ def agent_rows(folder: str | Path | None = None) -> list[dict[str, Any]]:
         rows.append({
             "agent": path.stem, "what": describe(card),
             "score": f"{evaluation['mean']:.0f} +/- {evaluation['std']:.0f}" if evaluation else "not evaluated",
-            "episodes": f"{evaluation['episodes']} ({evaluation['renderer']})" if evaluation else "-",
+            "episodes": _episodes(evaluation) if evaluation else "-",
             "generations": training["generations"], "real_env_steps": training["real_env_steps"],
             "dream_steps": training["dream_steps"], "hours": training["seconds"] / 3600,
         })
     return rows
+
+
+def _episodes(evaluation: dict[str, Any]) -> str:
+    """'100 (stock)'; shortened episodes (not the protocol) say so: '2 x 30 steps (stock)'."""
+    steps = evaluation.get("max_steps", 1000)
+    return f"{evaluation['episodes']}{'' if steps == 1000 else f' x {steps} steps'} ({evaluation['renderer']})"
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:

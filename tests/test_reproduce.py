@@ -1,0 +1,73 @@
+"""`reproduce`: the whole pipeline at the smoke scale, kept releases, rebuilding only what is missing."""
+
+import json
+
+import numpy as np
+import pytest
+
+import worldmodels as wm
+from worldmodels import memory, vision
+from worldmodels.agent import load_agent_file
+from worldmodels.checkpoint import CheckpointError
+from worldmodels.cli import main
+from worldmodels.reproduce import AGENTS, agent_config, reproduce
+from worldmodels.rollouts import collect
+
+RELEASES = ["vae/t.pt", "gumbel/t.pt", "mdnrnn/vae_t.pt", "mdnrnn/gumbel_t.pt", "controller/vae_t.pt",
+            "controller/vae_t_vonly.pt", "controller/gumbel_t.pt", "controller/vae_t_dream.pt"]
+
+
+def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsys):
+    assert main(["reproduce", "--scale", "smoke", "--name", "t", "--backend", "serial", "--quiet"]) == 0
+    ckpt = wm_root / "checkpoints"
+    for rel in RELEASES:
+        assert (ckpt / rel).exists() and (ckpt / rel).with_suffix(".json").exists(), rel
+    for key, recipe in AGENTS.items():
+        card = json.loads((ckpt / "controller" / f"{recipe.latent}_t{recipe.suffix}.json").read_text())
+        assert card["evaluation"]["episodes"] == 2 and card["evaluation"]["renderer"] == "stock"
+        assert card["evaluation"]["max_steps"] == 30  # the smoke length, recorded: not the protocol
+        assert card["world_model"]["vision"] == f"checkpoints/{recipe.latent}/t.pt"
+        assert card["config"]["controller"]["inputs"] == ("z" if key == "vae_vonly" else "z_h")
+        assert card["config"]["evolution"]["mode"] == ("dream" if key == "vae_dream" else "real")
+        assert card["commands"] == ["python -m worldmodels reproduce --scale smoke --name t --backend serial --quiet"]
+    assert json.loads((ckpt / "controller" / "gumbel_t.json").read_text())["config"]["evolution"]["covariance"] \
+        == "diagonal"
+    assert "| `vae_t_vonly` | continuous V only + C" in capsys.readouterr().out
+
+    # again: nothing is rebuilt and no release changes
+    before = {rel: (ckpt / rel).read_bytes() for rel in RELEASES}
+    reproduce("smoke", "t", backend="serial", progress=False)
+    assert {rel: (ckpt / rel).read_bytes() for rel in RELEASES} == before
+
+    # a deleted agent comes back from its finished run (same parameters), evaluated again
+    params = load_agent_file(ckpt / "controller" / "vae_t_vonly.pt")[1]
+    (ckpt / "controller" / "vae_t_vonly.pt").unlink()
+    (ckpt / "controller" / "vae_t_vonly.json").unlink()
+    logs = []
+    reproduce("smoke", "t", agents=["vae_vonly"], backend="serial", progress=False, log=logs.append)
+    assert [line for line in logs if line.endswith(" ...")] == ["[reproduce] agent vae_vonly ..."]
+    np.testing.assert_array_equal(load_agent_file(ckpt / "controller" / "vae_t_vonly.pt")[1], params)
+    assert "evaluation" in json.loads((ckpt / "controller" / "vae_t_vonly.json").read_text())
+
+
+def test_reproduce_refuses_unknown_agents(wm_root):
+    with pytest.raises(ValueError, match="unknown agents"):
+        reproduce("smoke", "t", agents=["vae", "nope"], progress=False)
+
+
+def test_agent_config_names_runs_and_releases_after_the_world_model():
+    cfg = agent_config("book", "mine", AGENTS["vae_dream"], {"generations": 7})
+    assert (cfg.evolution.name, cfg.evolution.release, cfg.evolution.mode) == ("mine_dream", "mine", "dream")
+    assert cfg.evolution.generations == 7 and cfg.evolution.population == 32
+
+
+def test_an_mdnrnn_run_does_not_resume_on_latents_of_another_v(wm_root):
+    cfg = wm.get_config("smoke", collect={"backend": "serial"})
+    collect(cfg.collect, progress=False)
+    model, _ = vision.train("vae", cfg, progress=False)
+    vision.encode(model, "vae", cfg.collect.name, progress=False, source="checkpoints/vae/a.pt")
+    memory.train("vae", cfg, progress=False)
+    vision.encode(model, "vae", cfg.collect.name, progress=False, source="checkpoints/vae/b.pt")
+    with pytest.raises(CheckpointError, match="another config"):
+        memory.train("vae", wm.get_config("smoke", mdnrnn_training={"epochs": 3}), progress=False)
+    assert np.load(vision.latents_path("vae", "smoke"))["source"] == "checkpoints/vae/b.pt"

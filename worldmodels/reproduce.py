@@ -1,0 +1,132 @@
+"""``python -m worldmodels reproduce``: the whole pipeline in one command, every stage resumable.
+
+For a release name NAME (default: the scale's name) it makes sure these exist, building only what is missing,
+in this order:
+
+    data/rollouts/<rollouts>                                     collect (resumes)
+    checkpoints/vae/NAME.pt, checkpoints/gumbel/NAME.pt          train V (resumes), release
+    checkpoints/mdnrnn/vae_NAME.pt, checkpoints/mdnrnn/gumbel_NAME.pt
+                                                                 encode with the released V, train M (resumes), release
+    checkpoints/controller/<latent>_NAME<suffix>.pt              evolve each recipe of ``AGENTS`` (resumes), release
+    an ``evaluation`` in each agent's card                       evaluate: the protocol (100 episodes, stock renderer)
+
+then prints the results table. An existing release is never overwritten (agents pin their V and M by
+SHA-256): delete it, or pass a new ``--name``, to build it again. Killed at any point, the same command
+carries on where it stopped. Runs live in ``data/runs/`` as with the single-stage commands, so a finished
+run of the same settings is reused rather than trained again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import Config, get_config
+
+_REAL = {"mode": "real", "tile_cutoff": 100, "eval_every": 10, "eval_episodes": 16}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one shipped agent was evolved: the settings that differ from the scale's preset."""
+
+    latent: str
+    suffix: str
+    """release and run name: ``<latent>_<NAME><suffix>``"""
+    evolution: dict[str, Any] = field(default_factory=dict)
+    controller: dict[str, Any] = field(default_factory=dict)
+
+
+AGENTS: dict[str, Recipe] = {
+    # the paper's agent, in the real env; a car that finds no new tile for 100 steps is stopped (compute saver)
+    "vae": Recipe("vae", "", dict(_REAL)),
+    # V only: the controller sees z and no h, so M is not run at all
+    "vae_vonly": Recipe("vae", "_vonly", dict(_REAL), {"inputs": "z"}),
+    # one-hot codes (32 x 32) and h: 3,843 parameters, so a diagonal covariance (a full one would be 118 MB a
+    # save) and a smaller sigma0 (M's h is larger on these codes: |h|^2 about 148 against 32)
+    "gumbel": Recipe("gumbel", "", {**_REAL, "covariance": "diagonal", "sigma0": 0.05}),
+    # only inside M: every candidate's dreams in one batch, no env steps
+    "vae_dream": Recipe("vae", "_dream", {"mode": "dream", "population": 32, "trials": 8, "max_steps": 500}),
+}
+
+
+def agent_config(scale: str, name: str, recipe: Recipe, overrides: dict[str, Any] | None = None) -> Config:
+    """The config that evolves ``recipe`` on the world model released as ``name``."""
+    evolution = {**recipe.evolution, "name": f"{name}{recipe.suffix}", "latent": recipe.latent, "release": name,
+                 **(overrides or {})}
+    return get_config(scale, evolution=evolution, controller=dict(recipe.controller))
+
+
+def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | None = None,
+              generations: int | None = None, episodes: int | None = None, eval_max_steps: int | None = None,
+              backend: str | None = None, workers: int | None = None, progress: bool = True,
+              command: str | None = None, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Build every missing piece of release ``name`` (see the module docstring); returns the results rows.
+
+    Args:
+        agents: keys of ``AGENTS`` (default all).
+        generations: CMA-ES generations per agent (default: the scale's preset).
+        episodes, eval_max_steps: the evaluation (default the protocol, 100 x 1000 steps; at the smoke
+            scale 2 episodes of the preset's ``max_steps``, which the card records).
+    """
+    from . import agent, evolve, memory, results, vision  # torch and gymnasium: only when it runs
+    from .rollouts import collect
+    from .storage import save_json
+
+    name = name or scale
+    agents = list(AGENTS) if agents is None else agents
+    unknown = [a for a in agents if a not in AGENTS]
+    if unknown:
+        raise ValueError(f"unknown agents {unknown}: expected some of {sorted(AGENTS)}")
+    parallel = {k: v for k, v in {"backend": backend, "workers": workers}.items() if v is not None}
+    cfg = get_config(scale, collect=parallel)
+    smoke = scale == "smoke"
+    episodes = episodes or (2 if smoke else 100)
+    eval_max_steps = eval_max_steps or (cfg.evolution.max_steps if smoke else 1000)
+
+    def stage(what: str, path: Path, build: Callable[[], Any]) -> None:
+        if path.exists():
+            log(f"[reproduce] {what}: {path} exists, kept")
+            return
+        start = time.perf_counter()
+        log(f"[reproduce] {what} ...")
+        build()
+        log(f"[reproduce] {what}: {path} ({time.perf_counter() - start:.0f} s)")
+
+    files = collect(cfg.collect, progress=progress)
+    log(f"[reproduce] rollouts: {len(files)} episodes in {files[0].parent}")
+    for kind in ("vae", "gumbel"):
+        stage(f"V ({kind})", vision.release_path(kind, name),
+              lambda: (vision.train(kind, cfg, progress=progress), vision.release(kind, cfg, name, command=command)))
+    for latent in ("vae", "gumbel"):
+        def train_m(latent: str = latent) -> None:
+            source = vision.release_path(latent, name)
+            vision.latents_for(vision.load(source, kind=latent), latent, cfg.collect.name, agent.portable(source),
+                               progress=progress)
+            memory.train(latent, cfg, progress=progress)
+            memory.release(latent, cfg, name, command=command)
+
+        stage(f"M ({latent})", memory.release_path(latent, name), train_m)
+    for key in agents:
+        recipe = AGENTS[key]
+        overrides = {**parallel, **({"generations": generations} if generations else {})}
+        acfg = agent_config(scale, name, recipe, overrides)
+        path = evolve.release_path(recipe.latent, f"{name}{recipe.suffix}")
+        stage(f"agent {key}", path, lambda: (evolve.evolve(acfg, progress=progress, command=command),
+                                             evolve.release(acfg, f"{name}{recipe.suffix}", command=command)))
+        card_path = path.with_suffix(".json")
+        card = json.loads(card_path.read_text())
+        if "evaluation" not in card:
+            log(f"[reproduce] evaluate {path.name}: {episodes} episodes of {eval_max_steps} steps, stock renderer")
+            result = agent.evaluate(path, episodes=episodes, max_steps=eval_max_steps,
+                                    **{k: v for k, v in parallel.items()})
+            card["evaluation"] = {k: v for k, v in result.items() if k != "returns"}
+            save_json(card_path, card)
+        log(f"[reproduce] {path.name}: {card['evaluation']['mean']:.1f} +/- {card['evaluation']['std']:.1f}")
+    rows = [r for r in results.agent_rows() if r["agent"] in
+            {f"{AGENTS[k].latent}_{name}{AGENTS[k].suffix}" for k in agents}]
+    log(results.markdown(rows))
+    return rows
