@@ -11,6 +11,9 @@ Measures (all on held-out episodes, frames in [0, 1]):
   random frames of the same episodes (0: frozen, 1: as different as unrelated frames).
   Distance: Euclidean between mu for the VAE, the fraction of variables whose argmax
   class differs for the Gumbel VAE; ``flips_per_step`` is the latter in variables.
+- ``input_change``: how much the controller's input moves per step, relative to its size: |z_t+1 - z_t| / |z|
+  for the VAE's mu, |c_t+1 - c_t| / |c| for the one-hot code c (N ones), what C's weights turn into action jitter.
+- ``confidence`` (Gumbel): the mean probability of the argmax class (1 / K: no idea, 1: certain).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ def vae_summary(model: ConvVAE, files: list[Path]) -> dict[str, float]:
         "capacity_bits": float("inf"),
         "smoothness": relative,
         "step_distance": step,
+        "input_change": step / float(np.mean([np.linalg.norm(m, axis=-1).mean() for m in mu])),
     }
 
 
@@ -72,6 +76,8 @@ def gumbel_summary(model: GumbelVAE, files: list[Path]) -> dict[str, float]:
         "smoothness": relative,
         "step_distance": step,
         "flips_per_step": step * N,
+        "input_change": math.sqrt(2 * step),  # |c_t+1 - c_t| = sqrt(2 flips), |c| = sqrt(N)
+        "confidence": float(np.mean([torch.from_numpy(c).softmax(-1).amax(-1).mean().item() for c in logits])),
         "classes_used_per_variable": float(np.mean([len(np.unique(np.concatenate(classes)[:, n])) for n in range(N)])),
     }
 
@@ -84,7 +90,8 @@ def comparison(vae: ConvVAE, gumbel: GumbelVAE, files: list[Path]) -> dict[str, 
 
 def markdown_table(results: dict[str, dict[str, float]]) -> str:
     """The comparison as a markdown table, one row per model."""
-    columns = ["mse_per_pixel", "rate_bits", "capacity_bits", "smoothness", "flips_per_step"]
+    columns = ["mse_per_pixel", "rate_bits", "capacity_bits", "smoothness", "flips_per_step", "input_change",
+               "confidence"]
     lines = ["| latent | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name, row in results.items():
         cells = []

@@ -66,6 +66,20 @@ def action_reward_traces(action: np.ndarray, reward: np.ndarray, title: str = ""
     return fig
 
 
+def steering_traces(actions: dict[str, np.ndarray], steps: int = 300):
+    """The steering of several agents (name -> actions (T, 3)) over their first ``steps`` steps, one row each."""
+    fig, axes = plt.subplots(len(actions), 1, figsize=(8, 1.6 * len(actions) + 0.4), sharex=True, squeeze=False)
+    for ax, (name, action) in zip(axes[:, 0], actions.items()):
+        steer = action[:steps, 0]
+        ax.plot(steer, lw=1.0)
+        ax.set_ylim(-1.1, 1.1)
+        ax.set_ylabel("steer")
+        ax.set_title(f"{name}: mean |change| per step {np.abs(np.diff(steer)).mean():.3f}", fontsize=9)
+    axes[-1, 0].set_xlabel("step")
+    fig.tight_layout()
+    return fig
+
+
 def renderer_comparison(frames: dict[str, np.ndarray]):
     """Frames of the same state from several renderers, and |difference| to the first."""
     names = list(frames)

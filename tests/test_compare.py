@@ -1,0 +1,45 @@
+"""Continuous vs discrete measures on the shipped book V models and real smoke-scale episodes."""
+
+import math
+
+import numpy as np
+import pytest
+
+import worldmodels as wm
+from worldmodels import compare, vision
+from worldmodels.rollouts import collect
+from worldmodels.storage import save_npz
+
+from conftest import REPO
+
+
+@pytest.fixture
+def models_and_files(wm_root):
+    cfg = wm.get_config("smoke", collect={"backend": "serial", "episodes": 2})
+    files = collect(cfg.collect, progress=False)
+    vae = vision.load(REPO / "checkpoints/vae/book.pt", kind="vae")
+    gumbel = vision.load(REPO / "checkpoints/gumbel/book.pt", kind="gumbel")
+    return vae, gumbel, files
+
+
+def test_the_measures_of_both_codes(models_and_files):
+    vae, gumbel, files = models_and_files
+    result = compare.comparison(vae, gumbel, files)
+    continuous, discrete = result["continuous (VAE, z=32)"], result["discrete (Gumbel, 32x32)"]
+    assert 0 < continuous["input_change"] < 1 and 0 < discrete["input_change"] < math.sqrt(2)
+    assert discrete["input_change"] == pytest.approx(math.sqrt(2 * discrete["step_distance"]))
+    assert discrete["flips_per_step"] == pytest.approx(32 * discrete["step_distance"])
+    assert 1 / 32 <= discrete["confidence"] <= 1
+    table = compare.markdown_table(result)
+    assert "input_change" in table and len(table.splitlines()) == 4
+
+
+def test_a_frozen_episode_has_inputs_that_do_not_move(models_and_files, wm_root):
+    vae, gumbel, files = models_and_files
+    with np.load(files[0]) as npz:
+        ep = {k: npz[k] for k in npz.files}
+    ep["obs"] = np.repeat(ep["obs"][:1], len(ep["obs"]), axis=0)
+    frozen = save_npz(wm_root / "frozen" / "000000.npz", **ep)
+    assert compare.vae_summary(vae, [frozen])["input_change"] == 0
+    summary = compare.gumbel_summary(gumbel, [frozen])
+    assert summary["input_change"] == 0 and summary["flips_per_step"] == 0
