@@ -123,8 +123,7 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
         card = json.loads(card_path.read_text())
         if "evaluation" not in card:
             log(f"[reproduce] evaluate {path.name}: {episodes} episodes of {eval_max_steps} steps, stock renderer")
-            result = agent.evaluate(path, episodes=episodes, max_steps=eval_max_steps,
-                                    **{k: v for k, v in parallel.items()})
+            result = agent.evaluate(path, episodes=episodes, max_steps=eval_max_steps, **parallel)
             card["evaluation"] = {k: v for k, v in result.items() if k != "returns"}
             save_json(card_path, card)
         log(f"[reproduce] {path.name}: {card['evaluation']['mean']:.1f} +/- {card['evaluation']['std']:.1f}")
