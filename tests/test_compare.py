@@ -4,13 +4,12 @@ import math
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 import worldmodels as wm
 from worldmodels import compare, vision
 from worldmodels.rollouts import collect
 from worldmodels.storage import save_npz
-
-from conftest import REPO
 
 
 @pytest.fixture

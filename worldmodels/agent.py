@@ -327,6 +327,21 @@ def evaluate(agent_path: str | Path, episodes: int = 100, seed: int = EVALUATION
             "solved": bool(returns.mean() >= SOLVED), "env_steps": int(result["steps"].sum())}
 
 
+def write_evaluation(agent_path: str | Path, result: dict[str, Any]) -> Path:
+    """Put ``evaluate``'s result (without the per-episode returns) into the agent's JSON card; returns the card."""
+    import json
+
+    from .storage import save_json
+
+    card_path = Path(agent_path).with_suffix(".json")
+    if not card_path.exists():
+        raise FileNotFoundError(f"{card_path}: no card beside the agent; scores go into the cards of releases "
+                                f"(checkpoints/controller/<latent>_<name>.pt)")
+    card = json.loads(card_path.read_text())
+    card["evaluation"] = {k: v for k, v in result.items() if k != "returns"}
+    return save_json(card_path, card)
+
+
 def record_episode(agent_path: str | Path, seed: int = EVALUATION_SEED, max_steps: int = 1000,
                    renderer: str = "stock") -> dict[str, Any]:
     """One episode of an agent with video frames (gymnasium's 600x400 ``rgb_array`` view).

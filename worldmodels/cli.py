@@ -15,7 +15,6 @@ Commands:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -143,10 +142,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     save_json(out, result)
     print(f"results: {out}")
     if args.update_card:
-        card = json.loads(card_path.read_text())
-        card["evaluation"] = {k: v for k, v in result.items() if k != "returns"}
-        save_json(card_path, card)
-        print(f"card updated: {card_path}")
+        print(f"card updated: {agent.write_evaluation(args.agent, result)}")
     return 0
 
 

@@ -19,10 +19,10 @@ run of the same settings is reused rather than trained again.
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .config import Config, get_config
 
@@ -38,6 +38,10 @@ class Recipe:
     """release and run name: ``<latent>_<NAME><suffix>``"""
     evolution: dict[str, Any] = field(default_factory=dict)
     controller: dict[str, Any] = field(default_factory=dict)
+
+    def release(self, name: str) -> str:
+        """The agent's release (and run) name on the world model released as ``name``."""
+        return f"{name}{self.suffix}"
 
 
 AGENTS: dict[str, Recipe] = {
@@ -57,7 +61,7 @@ AGENTS: dict[str, Recipe] = {
 
 def agent_config(scale: str, name: str, recipe: Recipe, overrides: dict[str, Any] | None = None) -> Config:
     """The config that evolves ``recipe`` on the world model released as ``name``."""
-    evolution = {**recipe.evolution, "name": f"{name}{recipe.suffix}", "latent": recipe.latent, "release": name,
+    evolution = {**recipe.evolution, "name": recipe.release(name), "latent": recipe.latent, "release": name,
                  **(overrides or {})}
     return get_config(scale, evolution=evolution, controller=dict(recipe.controller))
 
@@ -76,7 +80,6 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
     """
     from . import agent, evolve, memory, results, vision  # torch and gymnasium: only when it runs
     from .rollouts import collect
-    from .storage import save_json
 
     name = name or scale
     agents = list(AGENTS) if agents is None else agents
@@ -89,45 +92,39 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
     episodes = episodes or (2 if smoke else 100)
     eval_max_steps = eval_max_steps or (cfg.evolution.max_steps if smoke else 1000)
 
-    def stage(what: str, path: Path, build: Callable[[], Any]) -> None:
-        if path.exists():
-            log(f"[reproduce] {what}: {path} exists, kept")
-            return
-        start = time.perf_counter()
-        log(f"[reproduce] {what} ...")
-        build()
-        log(f"[reproduce] {what}: {path} ({time.perf_counter() - start:.0f} s)")
+    def missing(what: str, path: Path) -> bool:
+        """Whether ``path`` must be built; says which."""
+        log(f"[reproduce] {what} ..." if not path.exists() else f"[reproduce] {what}: {path} exists, kept")
+        return not path.exists()
 
     files = collect(cfg.collect, progress=progress)
     log(f"[reproduce] rollouts: {len(files)} episodes in {files[0].parent}")
     for kind in ("vae", "gumbel"):
-        stage(f"V ({kind})", vision.release_path(kind, name),
-              lambda: (vision.train(kind, cfg, progress=progress), vision.release(kind, cfg, name, command=command)))
+        if missing(f"V ({kind})", vision.release_path(kind, name)):
+            vision.train(kind, cfg, progress=progress)
+            vision.release(kind, cfg, name, command=command)
     for latent in ("vae", "gumbel"):
-        def train_m(latent: str = latent) -> None:
+        if missing(f"M ({latent})", memory.release_path(latent, name)):
             source = vision.release_path(latent, name)
             vision.latents_for(vision.load(source, kind=latent), latent, cfg.collect.name, agent.portable(source),
                                progress=progress)
             memory.train(latent, cfg, progress=progress)
             memory.release(latent, cfg, name, command=command)
-
-        stage(f"M ({latent})", memory.release_path(latent, name), train_m)
     for key in agents:
         recipe = AGENTS[key]
-        overrides = {**parallel, **({"generations": generations} if generations else {})}
-        acfg = agent_config(scale, name, recipe, overrides)
-        path = evolve.release_path(recipe.latent, f"{name}{recipe.suffix}")
-        stage(f"agent {key}", path, lambda: (evolve.evolve(acfg, progress=progress, command=command),
-                                             evolve.release(acfg, f"{name}{recipe.suffix}", command=command)))
-        card_path = path.with_suffix(".json")
-        card = json.loads(card_path.read_text())
-        if "evaluation" not in card:
+        path = evolve.release_path(recipe.latent, recipe.release(name))
+        if missing(f"agent {key}", path):
+            overrides = {**parallel, **({"generations": generations} if generations else {})}
+            acfg = agent_config(scale, name, recipe, overrides)
+            evolve.evolve(acfg, progress=progress, command=command)
+            evolve.release(acfg, recipe.release(name), command=command)
+        evaluation = json.loads(path.with_suffix(".json").read_text()).get("evaluation")
+        if evaluation is None:
             log(f"[reproduce] evaluate {path.name}: {episodes} episodes of {eval_max_steps} steps, stock renderer")
-            result = agent.evaluate(path, episodes=episodes, max_steps=eval_max_steps, **parallel)
-            card["evaluation"] = {k: v for k, v in result.items() if k != "returns"}
-            save_json(card_path, card)
-        log(f"[reproduce] {path.name}: {card['evaluation']['mean']:.1f} +/- {card['evaluation']['std']:.1f}")
+            evaluation = agent.evaluate(path, episodes=episodes, max_steps=eval_max_steps, **parallel)
+            agent.write_evaluation(path, evaluation)
+        log(f"[reproduce] {path.name}: {evaluation['mean']:.1f} +/- {evaluation['std']:.1f}")
     rows = [r for r in results.agent_rows() if r["agent"] in
-            {f"{AGENTS[k].latent}_{name}{AGENTS[k].suffix}" for k in agents}]
+            {f"{AGENTS[k].latent}_{AGENTS[k].release(name)}" for k in agents}]
     log(results.markdown(rows))
     return rows
