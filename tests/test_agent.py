@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from worldmodels import agent as agent_lib
 from worldmodels.agent import AgentSpec, WorldModelAgent, run_episodes
@@ -122,8 +123,9 @@ def test_controller_from_a_batch_row_matches_the_single_controller():
         c.act_batch(params, z, h)
 
 
-def test_discrete_agent_acts_on_hard_codes(wm_root):
-    """The Gumbel world model: C reads the 32 x 32 one-hot code (1,024 inputs) and h."""
+@pytest.fixture
+def gumbel_files(wm_root):
+    """The shipped Gumbel V and its M, copied into the test's project root."""
     import shutil
 
     from conftest import REPO
@@ -132,7 +134,12 @@ def test_discrete_agent_acts_on_hard_codes(wm_root):
     for rel in ("checkpoints/gumbel/book.pt", "checkpoints/mdnrnn/gumbel_book.pt"):
         (wm_root / rel).parent.mkdir(parents=True, exist_ok=True)
         files.append(shutil.copy(REPO / rel, wm_root / rel))
-    spec = AgentSpec.build(*files, ControllerConfig())
+    return files
+
+
+def test_discrete_agent_acts_on_hard_codes(gumbel_files):
+    """The Gumbel world model: C reads the 32 x 32 one-hot code (1,024 inputs) and h."""
+    spec = AgentSpec.build(*gumbel_files, ControllerConfig())
     assert spec.latent == "gumbel" and spec.controller.latent_size == 1024
     agent = WorldModelAgent(spec)
     code = agent.encode(make_env(seed=2).reset(seed=2)[0][None])
@@ -140,3 +147,27 @@ def test_discrete_agent_acts_on_hard_codes(wm_root):
     n = LinearController(spec.controller).num_params
     out = run_episodes(agent, [make_env(), make_env()], np.zeros((2, n)), np.array([1, 2]), max_steps=5)
     assert n == (1024 + 256) * 3 + 3 and out["steps"].tolist() == [5, 5]
+
+
+def test_soft_code_input_feeds_c_the_posterior_and_m_the_hard_code(gumbel_files, world_model):
+    """code_input='soft': C sees softmax(logits), M still steps on the argmax one-hot (as it was trained)."""
+    hard = WorldModelAgent(AgentSpec.build(*gumbel_files, ControllerConfig()))
+    soft = WorldModelAgent(AgentSpec.build(*gumbel_files, ControllerConfig(code_input="soft")))
+    frames = np.stack([make_env(seed=s).reset(seed=s)[0] for s in (2, 3)])
+    m_in, c_in = soft.encode_both(frames)
+    assert np.array_equal(m_in.numpy(), hard.encode(frames).numpy())
+    probs = c_in.numpy()
+    assert probs.shape == (2, 32, 32) and np.allclose(probs.sum(-1), 1, atol=1e-5) and 0 < probs.min() < probs.max() < 1
+    assert np.array_equal(probs.argmax(-1), m_in.numpy().argmax(-1))
+    # C's weights on the latent act on the probabilities: the same parameters give other actions than on hard codes
+    params = np.random.default_rng(0).normal(0, 0.5, (2, LinearController(soft.spec.controller).num_params))
+    hard.reset(2), soft.reset(2)
+    actions = soft.act(frames, params)
+    assert not np.allclose(hard.act(frames, params), actions)
+    with torch.no_grad():  # M stepped on the hard code and the actions C chose
+        _, (h, _) = soft.mdnrnn(m_in[:, None], torch.from_numpy(actions)[:, None], None)
+    assert torch.allclose(soft.state[0], h)
+    with pytest.raises(ValueError, match="needs a Gumbel V"):
+        AgentSpec.build(*world_model, ControllerConfig(code_input="soft"))
+    with pytest.raises(ValueError, match="code_input='bad'"):
+        LinearController(ControllerConfig(code_input="bad"))

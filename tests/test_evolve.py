@@ -110,6 +110,27 @@ def test_a_run_with_other_settings_or_a_corrupt_state_is_refused(world_model):
         evolve.evolve(smoke(name="x", generations=2), progress=False)
 
 
+def test_a_run_saved_before_a_controller_setting_existed_still_resumes(world_model):
+    """Settings added later (code_input) read as their defaults in an older run's state, not as a change."""
+    import pickle
+
+    evolve.evolve(smoke(name="old", generations=1), progress=False)
+    path = evolve.run_dir(smoke(name="old").evolution) / evolve.STATE
+    state = pickle.loads(path.read_bytes())
+    del state["config"]["controller"]["code_input"], state["spec"]["controller"]["code_input"]
+    path.write_bytes(pickle.dumps(state))
+    assert len(evolve.evolve(smoke(name="old", generations=2), progress=False)["history"]) == 2
+    with pytest.raises(ValueError, match="controller: run has"):
+        evolve.evolve(wm.get_config("smoke", evolution={"backend": "serial", "name": "old", "generations": 3},
+                                    controller={"hidden_layer": 4}), progress=False)
+
+
+def test_soft_codes_cannot_be_dream_trained():
+    cfg = wm.get_config("smoke", evolution={"mode": "dream", "latent": "gumbel"}, controller={"code_input": "soft"})
+    with pytest.raises(ValueError, match="cannot be dream-trained"):
+        evolve.evolve(cfg, progress=False)
+
+
 def test_the_es_does_not_touch_global_numpy_randomness():
     cfg = smoke().evolution
     a, b = evolve.make_es(np.zeros(5), cfg), evolve.make_es(np.zeros(5), cfg)

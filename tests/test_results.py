@@ -30,3 +30,10 @@ def test_a_shortened_evaluation_says_so(tmp_path):
     (tmp_path / "vae_t.json").write_text(json.dumps(card(evaluation={
         "mean": 13.3, "std": 0.2, "episodes": 2, "renderer": "stock", "max_steps": 30})))
     assert results.agent_rows(tmp_path)[0]["episodes"] == "2 x 30 steps (stock)"
+
+
+def test_a_soft_code_agent_is_described_as_such():
+    soft = card(latent="gumbel")
+    soft["config"]["controller"]["code_input"] = "soft"
+    assert results.describe(soft) == \
+        "discrete (Gumbel) V + M + C, C reads the posterior probabilities, trained in the real env"

@@ -87,6 +87,9 @@ class AgentSpec:
         hidden = mdnrnn_model.cfg.hidden_size if mdnrnn_model is not None else controller.hidden_state_size
         if controller.inputs == "z_h" and mdnrnn is None:
             raise ValueError("a [z, h] controller needs an MDN-RNN: pass mdnrnn, or use ControllerConfig(inputs='z')")
+        if controller.code_input == "soft" and isinstance(vision_model, ConvVAE):
+            raise ValueError(f"{vision}: code_input='soft' needs a Gumbel V (the VAE's z has no class probabilities); "
+                             "use code_input='hard' (the default) with the VAE")
         cfg = dataclasses.replace(controller, latent_size=size, hidden_state_size=hidden)
         latent = "vae" if isinstance(vision_model, ConvVAE) else "gumbel"
         return AgentSpec(latent, portable(vision), sha256(vision), portable(mdnrnn) if mdnrnn else None,
@@ -164,12 +167,24 @@ class WorldModelAgent:
 
     @torch.no_grad()
     def encode(self, frames: np.ndarray) -> torch.Tensor:
-        """Env frames uint8 (B, 96, 96, 3) -> z = mu (B, Z), or hard one-hot codes (B, N, K)."""
+        """Env frames uint8 (B, 96, 96, 3) -> z = mu (B, Z), or hard one-hot codes (B, N, K): what M reads."""
+        return self.encode_both(frames)[0]
+
+    @torch.no_grad()
+    def encode_both(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(M's input, C's latent input) of env frames uint8 (B, 96, 96, 3).
+
+        The same tensor twice, except for a Gumbel V with ``code_input="soft"``: M reads the hard code
+        (B, N, K), C the posterior's probabilities (B, N, K).
+        """
         small = np.stack([preprocess(f, self.frame_size, self.crop) for f in frames])  # (B, 64, 64, 3)
         x = frames_to_tensor(small).to(self.device)
         if isinstance(self.vision, ConvVAE):
-            return self.vision.encode(x)[0]
-        return hard_code(self.vision.encode(x))
+            z = self.vision.encode(x)[0]
+            return z, z
+        logits = self.vision.encode(x)
+        code = hard_code(logits)
+        return code, (torch.softmax(logits, dim=-1) if self.spec.controller.code_input == "soft" else code)
 
     @torch.no_grad()
     def act(self, frames: np.ndarray, params: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
@@ -183,14 +198,14 @@ class WorldModelAgent:
         Returns:
             actions float32 (b, 3), finite and inside the action space.
         """
-        z = self.encode(frames)
+        z, seen = self.encode_both(frames)  # M reads z, C reads seen
         rows = np.arange(len(frames)) if rows is None else np.asarray(rows)
         if self.mdnrnn is None:
-            return self.controller.act_batch(params, z.cpu().numpy())
+            return self.controller.act_batch(params, seen.cpu().numpy())
         index = torch.as_tensor(rows, device=self.device)
         h, c = self.state
         state = (h[:, index], c[:, index])
-        actions = self.controller.act_batch(params, z.cpu().numpy(), state[0][0].cpu().numpy())
+        actions = self.controller.act_batch(params, seen.cpu().numpy(), state[0][0].cpu().numpy())
         a = torch.from_numpy(actions).to(self.device)
         _, (h_new, c_new) = self.mdnrnn(z[:, None], a[:, None], state)  # one step, L = 1
         h[:, index], c[:, index] = h_new, c_new

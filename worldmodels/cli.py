@@ -99,7 +99,8 @@ def _evolve(args: argparse.Namespace) -> int:
         "eval_every": args.eval_every, "eval_episodes": args.eval_episodes, "dream_tau": args.dream_tau,
         "init": args.init, "backend": args.backend, "workers": args.workers, "ray_address": args.ray_address,
     }.items() if v is not None}
-    controller = {k: v for k, v in {"inputs": args.inputs, "hidden_layer": args.hidden_layer}.items() if v is not None}
+    controller = {k: v for k, v in {"inputs": args.inputs, "hidden_layer": args.hidden_layer,
+                                    "code_input": args.code_input}.items() if v is not None}
     cfg = get_config(args.scale, evolution=overrides, controller=controller,
                      collect={"name": args.rollouts} if args.rollouts else {})
     savings = [f"{k}={getattr(cfg.evolution, k)}" for k in ("tile_cutoff", "early_trials") if getattr(cfg.evolution, k)]
@@ -220,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rollouts", help="rollouts whose first frames start the dreams (default: the scale's)")
     p.add_argument("--mode", choices=["real", "dream"])
     p.add_argument("--inputs", choices=["z_h", "z"], help="controller input: [z, h] (paper) or z only (V only)")
+    p.add_argument("--code-input", choices=["hard", "soft"],
+                   help="--latent gumbel: C reads the hard one-hot code (default) or the posterior's probabilities")
     p.add_argument("--hidden-layer", type=int, help="units of a tanh hidden layer (0: linear)")
     p.add_argument("--population", type=int)
     p.add_argument("--trials", type=int)

@@ -132,6 +132,9 @@ class ControllerConfig:
     """H, the MDN-RNN's hidden units (used with ``inputs="z_h"``)"""
     hidden_layer: int = 0
     """units of an optional tanh hidden layer (0: the paper's linear controller)"""
+    code_input: str = "hard"
+    """Gumbel world models only: C reads the ``hard`` one-hot code (what M reads) or the ``soft`` code, the
+    posterior's class probabilities softmax(logits) (B, N, K), its expected value; M reads the hard code either way"""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ gas = (tanh(a1) + 1) / 2 in [0, 1], brake = clip(tanh(a2), 0, 1) in [0, 1].
 
 With Z = 32 and H = 256 the linear controller has (32 + 256) * 3 + 3 = 867 parameters. Variants
 (``ControllerConfig``): z only (the paper's "V only" agent), a tanh hidden layer, and the Gumbel
-VAE's hard one-hot codes as the latent input (``latent_size = N * K``).
+VAE's one-hot codes as the latent input (``latent_size = N * K``; hard, or soft: the posterior's probabilities).
 
 The controller is plain numpy: evolution evaluates thousands of parameter vectors, each for a
 few hundred small matrix products, where torch's per-call overhead would dominate.
@@ -27,6 +27,8 @@ class LinearController:
     def __init__(self, cfg: ControllerConfig, params: np.ndarray | None = None):
         if cfg.inputs not in ("z_h", "z"):
             raise ValueError(f"ControllerConfig.inputs={cfg.inputs!r}: expected 'z_h' or 'z'")
+        if cfg.code_input not in ("hard", "soft"):
+            raise ValueError(f"ControllerConfig.code_input={cfg.code_input!r}: expected 'hard' or 'soft'")
         self.cfg = cfg
         self.input_size = cfg.latent_size + (cfg.hidden_state_size if cfg.inputs == "z_h" else 0)
         sizes = [self.input_size] + ([cfg.hidden_layer] if cfg.hidden_layer else []) + [3]

@@ -32,7 +32,7 @@ import torch
 
 from . import checkpoint, paths
 from .agent import TRAIN_SEEDS, AgentSpec, load_agent_file, portable, resolve, run_many, save_agent
-from .config import Config, EvolutionConfig, to_dict
+from .config import Config, EvolutionConfig, from_dict, to_dict
 from .controller import LinearController
 from .parallel import TaskPool
 from .rollouts import versions
@@ -149,9 +149,12 @@ def _check_resumable(state: dict, cfg: Config, spec: AgentSpec, path: Path) -> N
     old, new = state["config"], _config_dict(cfg)
     diff = [f"evolution.{k}: run has {old['evolution'].get(k)!r}, asked {v!r}" for k, v in new["evolution"].items()
             if k not in _RESUMABLE and old["evolution"].get(k) != v]
-    diff += [f"{k}: run has {old.get(k)!r}, asked {new[k]!r}" for k in ("controller", "rollouts")
-             if old.get(k) != new[k]]
-    if state["spec"] != spec.to_dict():
+    # controller settings compared as configs, so a field added since the run began reads as its default
+    if from_dict({"controller": old.get("controller", {})}).controller != cfg.controller:
+        diff.append(f"controller: run has {old.get('controller')!r}, asked {new['controller']!r}")
+    if old.get("rollouts") != new["rollouts"]:
+        diff.append(f"rollouts: run has {old.get('rollouts')!r}, asked {new['rollouts']!r}")
+    if AgentSpec.from_dict(state["spec"]) != spec:
         diff.append("V or M differ from the files the run started with (paths or SHA-256)")
     if diff:
         raise ValueError(f"{path} is a run with other settings ({'; '.join(diff)}); "
@@ -183,6 +186,9 @@ def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = 
     e = cfg.evolution
     if e.mode not in ("real", "dream"):
         raise ValueError(f"EvolutionConfig.mode={e.mode!r}: expected 'real' or 'dream'")
+    if e.mode == "dream" and cfg.controller.code_input == "soft":
+        raise ValueError("code_input='soft' cannot be dream-trained: M dreams hard codes, not class probabilities; "
+                         "use --mode real, or code_input='hard'")
     default_v, default_m = world_model_files(e)
     mdnrnn = mdnrnn_path or default_m
     spec = AgentSpec.build(vision_path or default_v, mdnrnn if (cfg.controller.inputs == "z_h" or e.mode == "dream")

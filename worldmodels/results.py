@@ -28,6 +28,8 @@ def describe(card: dict[str, Any]) -> str:
     latent = "continuous" if evolution["latent"] == "vae" else "discrete (Gumbel)"
     parts = "V + M + C" if controller["inputs"] == "z_h" else "V only + C"
     hidden = f", hidden layer {controller['hidden_layer']}" if controller.get("hidden_layer") else ""
+    if controller.get("code_input") == "soft":
+        hidden += ", C reads the posterior probabilities"
     where = "in the dream" if evolution["mode"] == "dream" else "in the real env"
     return f"{latent} {parts}{hidden}, trained {where}"
 
