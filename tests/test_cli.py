@@ -54,3 +54,20 @@ def test_update_card_needs_a_card(world_model, wm_root, capsys):
     mean = wm_root / "data" / "runs" / "controller_vae_smoke" / "mean.pt"
     assert main(["evaluate", str(mean), "--episodes", "1", "--max-steps", "5", "--update-card"]) == 2
     assert "mean.json: no card beside the agent" in capsys.readouterr().err
+
+
+def test_evolve_takes_v_and_m_files_outside_the_release_pairing(world_model, wm_root, capsys):
+    """--mdnrnn: an M trained on other rollouts with the same V; the agent pins the file it was given."""
+    import shutil
+
+    other = wm_root / "checkpoints" / "mdnrnn" / "vae_other.pt"
+    shutil.copy(world_model[1], other)
+    assert main(["evolve", "--scale", "smoke", "--backend", "serial", "--generations", "1", "--quiet",
+                 "--name", "other", "--mdnrnn", str(other), "--release", "other"]) == 0
+    card = json.loads((wm_root / "checkpoints" / "controller" / "vae_other.json").read_text())
+    assert card["world_model"]["mdnrnn"] == "checkpoints/mdnrnn/vae_other.pt"
+    assert card["world_model"]["vision"] == "checkpoints/vae/book.pt"
+    capsys.readouterr()
+    assert main(["evolve", "--scale", "smoke", "--backend", "serial", "--generations", "2", "--quiet",
+                 "--name", "other"]) == 2  # resuming without the file it started with is refused
+    assert "V or M differ" in capsys.readouterr().err

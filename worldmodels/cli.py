@@ -106,7 +106,8 @@ def _evolve(args: argparse.Namespace) -> int:
     savings = [f"{k}={getattr(cfg.evolution, k)}" for k in ("tile_cutoff", "early_trials") if getattr(cfg.evolution, k)]
     if savings:
         print(f"compute savers on: {', '.join(savings)} (history.csv counts cut episodes and trials per generation)")
-    state = evolve.evolve(cfg, progress=not args.quiet, command=args.command_line)
+    state = evolve.evolve(cfg, progress=not args.quiet, vision_path=args.vision, mdnrnn_path=args.mdnrnn,
+                          command=args.command_line)
     last = state["history"][-1]
     print(f"{evolve.run_dir(cfg.evolution)}: {last['generation']} generations, mean {last['mean']:.1f}, "
           f"best {last['best']:.1f}, real env steps {state['env_steps']:,}, dream steps {state['dream_steps']:,}")
@@ -218,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latent", choices=["vae", "gumbel"], help="which world model (default vae)")
     p.add_argument("--world-model", dest="release_of_world_model", metavar="RELEASE",
                    help="V and M releases to use: checkpoints/<latent>/RELEASE.pt, checkpoints/mdnrnn/<latent>_RELEASE.pt")
+    p.add_argument("--vision", metavar="PATH", help="a V checkpoint other than the --world-model release's")
+    p.add_argument("--mdnrnn", metavar="PATH", help="an M checkpoint other than the --world-model release's "
+                   "(e.g. one trained on other rollouts with the same V)")
     p.add_argument("--rollouts", help="rollouts whose first frames start the dreams (default: the scale's)")
     p.add_argument("--mode", choices=["real", "dream"])
     p.add_argument("--inputs", choices=["z_h", "z"], help="controller input: [z, h] (paper) or z only (V only)")
