@@ -246,6 +246,24 @@ def evolution_curves(history: list[dict], title: str = ""):
     return fig
 
 
+def score_curves(histories: dict[str, list[dict]], title: str = ""):
+    """Several runs' ES-mean scores on fresh episodes (``mean_score`` of ``evolve`` histories) against the real
+    env steps spent, on one axis: which run learns more per env step. Runs that never scored are skipped."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for name, history in histories.items():
+        scored = [(row["env_steps"] / 1e6, row["mean_score"]) for row in history if row.get("mean_score") is not None]
+        if scored:
+            ax.plot(*zip(*scored), "o-", ms=3, lw=1.2, label=name)
+    ax.set_xlabel("real env steps, millions")
+    ax.set_ylabel("ES mean on fresh tracks")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def world_model_diagram():
     """The paper's Figure: the frame goes through V to z, M carries h forward, C maps [z, h] to the action."""
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
