@@ -14,7 +14,8 @@ from worldmodels.reproduce import AGENTS, agent_config, reproduce
 from worldmodels.rollouts import collect
 
 RELEASES = ["vae/t.pt", "gumbel/t.pt", "mdnrnn/vae_t.pt", "mdnrnn/gumbel_t.pt", "controller/vae_t.pt",
-            "controller/vae_t_vonly.pt", "controller/gumbel_t.pt", "controller/vae_t_dream.pt"]
+            "controller/vae_t_vonly.pt", "controller/gumbel_t.pt", "controller/gumbel_t_soft.pt",
+            "controller/vae_t_dream.pt"]
 
 
 def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsys):
@@ -28,6 +29,7 @@ def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsy
         assert card["evaluation"]["max_steps"] == 30  # the smoke length, recorded: not the protocol
         assert card["world_model"]["vision"] == f"checkpoints/{recipe.latent}/t.pt"
         assert card["config"]["controller"]["inputs"] == ("z" if key == "vae_vonly" else "z_h")
+        assert card["config"]["controller"]["code_input"] == ("soft" if key == "gumbel_soft" else "hard")
         assert card["config"]["evolution"]["mode"] == ("dream" if key == "vae_dream" else "real")
         assert card["commands"] == ["python -m worldmodels reproduce --scale smoke --name t --backend serial --quiet"]
     assert json.loads((ckpt / "controller" / "gumbel_t.json").read_text())["config"]["evolution"]["covariance"] \

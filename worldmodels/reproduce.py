@@ -54,6 +54,10 @@ AGENTS: dict[str, Recipe] = {
     # 5% for the VAE's z) and M's h is larger on them (|h|^2 about 148 against 32), so random candidates jitter
     # their steering 3.7 times as much as the VAE's at sigma0 0.1 even at 0.05
     "gumbel": Recipe("gumbel", "", {**_REAL, "covariance": "diagonal", "sigma0": 0.02}),
+    # as "gumbel", but C reads the posterior's class probabilities (the code's expected value, which moves
+    # smoothly) while M still steps on the hard code
+    "gumbel_soft": Recipe("gumbel", "_soft", {**_REAL, "covariance": "diagonal", "sigma0": 0.02},
+                          {"code_input": "soft"}),
     # only inside M: every candidate's dreams in one batch, no env steps
     "vae_dream": Recipe("vae", "_dream", {"mode": "dream", "population": 32, "trials": 8, "max_steps": 500}),
 }
