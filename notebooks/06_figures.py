@@ -119,6 +119,14 @@ for path in shipped:
     viz.save_figure(fig, f"06_learning_curve_{path.stem}", SCALE)
 
 # %% [markdown]
+# All real-env agents on one axis: the ES mean's score on 16 fresh tracks (every 10 generations) against the
+# real env steps spent so far; the dream agent spent none and has no curve.
+
+# %%
+fig = viz.score_curves({path.stem: evolve.read_history(path) for path in shipped})
+viz.save_figure(fig, "06_scores_by_env_steps", SCALE)
+
+# %% [markdown]
 # ## The agent driving
 #
 # The continuous agent on the first held-out evaluation track (seed 900,000), through gymnasium's 600x400 view.
@@ -172,3 +180,19 @@ if discrete_path.exists():
     display(Video(str(video), embed=True, width=480))
 else:
     print(f"no discrete agent at {discrete_path}: python -m worldmodels reproduce --agents gumbel")
+
+# %% [markdown]
+# Does a smoother input help? `gumbel_book_soft` follows the same recipe with one change: C reads the
+# posterior's class probabilities (the code's expected value, which moves smoothly) instead of the hard
+# one-hot; M still steps on the hard code it was trained on. Both runs' fresh-track scores against the env
+# steps spent, and their scores under the protocol:
+
+# %%
+soft_path = evolve.release_path("gumbel", f"{RELEASE}_soft")
+if discrete_path.exists() and soft_path.exists():
+    pair = {path.stem: evolve.read_history(path) for path in (discrete_path, soft_path)}
+    fig = viz.score_curves(pair, title="C on the hard code against C on the posterior probabilities")
+    viz.save_figure(fig, "06_hard_vs_soft_codes", SCALE)
+    display(Markdown("\n".join(f"- `{row['agent']}`: {row['score']} ({row['episodes']} episodes), "
+                               f"{row['real_env_steps']:,} env steps" for row in results.agent_rows()
+                               if row["agent"] in pair)))

@@ -74,6 +74,8 @@ def test_train_release_load_and_dream(env_root, latent):
     path = memory.release(latent, cfg, "smoke-test", command="pytest")
     card = json.loads(path.with_suffix(".json").read_text())
     assert card["metrics"]["held_out"]["steps"] > 0 and "done_accuracy" in card["metrics"]["held_out"]
+    assert card["data"]["collection"]["policy"] == "random" and card["data"]["collection"]["rollouts"] == \
+        "data/rollouts/smoke"
     loaded = memory.load(path)
     latents = LatentSequences.load(vision.latents_path(latent, "smoke"))
     env = DreamEnv(loaded, start_latents(latents), tau=1.15, seed=0, max_steps=5)

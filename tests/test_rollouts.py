@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from worldmodels import get_config, paths
+from worldmodels import get_config, paths, rollouts
 from worldmodels.data import load_episode, verify
 from worldmodels.rollouts import BrownianPolicy, RandomRefreshPolicy, collect, episode_path
 
@@ -149,6 +149,11 @@ def test_agent_policy_collects_with_a_trained_controller_plus_noise(world_model,
     assert actions[:, 1].mean() > 0.9 and 0 < actions[:, 0].std() < 0.2  # the agent's gas, plus a little noise
     manifest = json.loads((files[0].parent / "manifest.json").read_text())["data"]
     assert manifest["agent"] == "checkpoints/controller/gas.pt" and len(manifest["agent_sha256"]) == 64
+    # what V and M cards record of their data: the manifest, not the preset the training command ran with
+    summary = rollouts.collection("agent")
+    assert summary["policy"] == "agent" and summary["agent"] == "checkpoints/controller/gas.pt"
+    assert summary["action_noise"] == 0.05 and summary["episodes"] == 2 and summary["steps"] == cfg.steps
+    assert rollouts.collection("nothing-here") == {}
     save_agent(wm_root / "checkpoints" / "controller" / "gas.pt", spec, params * 2)  # another controller
     with pytest.raises(ValueError, match="agent_sha256"):
         collect(cfg, progress=False)

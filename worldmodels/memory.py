@@ -21,7 +21,7 @@ from . import checkpoint, paths
 from .config import Config, MDNRNNConfig, from_dict, to_dict
 from .data import LatentSequences, split_by_episode
 from .mdnrnn import MDNRNN, mdnrnn_loss
-from .rollouts import versions
+from .rollouts import collection, versions
 from .storage import save_json
 from .train import default_device, evaluate, fit
 from .vision import latents_path
@@ -173,7 +173,8 @@ def release(latent: str, cfg: Config, name: str, command: str | None = None) -> 
         "data": {"latents": f"data/latents/{cfg.collect.name}_{latent}.npz",
                  "encoded_by": str(latents["source"]) if "source" in latents else "unknown",
                  "episodes": len(latents["length"]),
-                 "held_out_episodes": len(val_eps), "sequence_length": cfg.sequence_length},
+                 "held_out_episodes": len(val_eps), "sequence_length": cfg.sequence_length,
+                 "collection": collection(cfg.collect.name)},
         "training": {"epochs": run["epoch"], "steps": run["step"],
                      "seconds": round(sum(r["seconds"] for r in history), 1),
                      "device": str(default_device()), "final": history[-1]},

@@ -231,6 +231,20 @@ def manifest_for(cfg: CollectConfig) -> dict:
     }
 
 
+def collection(name: str) -> dict:
+    """How the rollouts ``data/rollouts/<name>`` were really collected, read from their manifest, for cards:
+    ``policy``, ``steps``, ``episodes``, ``seeds`` (and ``agent``, ``agent_sha256``, ``action_noise`` for
+    the agent policy). ``{}`` when the folder has no readable manifest."""
+    try:
+        manifest = json.loads((paths.rollout_dir(name) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+    data = manifest.get("data", {})
+    keys = ("policy", "steps", "agent", "agent_sha256", "action_noise")
+    return {"rollouts": f"data/rollouts/{name}", **{k: data[k] for k in keys if k in data},
+            "episodes": manifest.get("episodes"), "seeds": manifest.get("seeds")}
+
+
 def _check_manifest(folder: Path, cfg: CollectConfig) -> None:
     """Refuse to mix episodes made with different settings in one folder."""
     path = folder / MANIFEST

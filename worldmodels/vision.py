@@ -26,7 +26,7 @@ from . import checkpoint, paths
 from .config import Config, from_dict, to_dict
 from .data import FrameDataset, episode_files, frames_to_tensor, load_episode, split_by_episode, tensor_to_frames
 from .gumbel_vae import GumbelVAE, gumbel_step, hard_code
-from .rollouts import MANIFEST, versions
+from .rollouts import MANIFEST, collection, versions
 from .storage import save_json, save_npz
 from .train import default_device, fit
 from .vae import ConvVAE, vae_step
@@ -148,7 +148,8 @@ def release(kind: str, cfg: Config, name: str, command: str | None = None) -> Pa
         "release": name,
         "config": to_dict(cfg),
         "data": {"rollouts": f"data/rollouts/{cfg.collect.name}", "episodes": cfg.collect.episodes,
-                 "steps": cfg.collect.steps, "policy": cfg.collect.policy, "held_out_episodes": len(val_files)},
+                 "steps": cfg.collect.steps, "policy": cfg.collect.policy, "held_out_episodes": len(val_files),
+                 "collection": collection(cfg.collect.name)},
         "training": {"epochs": run["epoch"], "steps": run["step"],
                      "seconds": round(sum(r["seconds"] for r in history), 1),
                      "device": str(default_device()), "final": history[-1]},
