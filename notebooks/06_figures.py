@@ -140,6 +140,22 @@ video = dream.write_video(episode["frames"], paths.figure_dir(SCALE) / "06_agent
 display(Video(str(video), embed=True, width=480))
 
 # %% [markdown]
+# The paper's next step, taken once: `vae_agent_book` keeps the book V but its M was retrained on 200
+# rollouts of 1,000 steps driven by `vae_book` plus noise (`collect --policy agent`), and its controller was
+# evolved afresh on that M. The same track:
+
+# %%
+iterated_path = evolve.release_path("vae", f"agent_{RELEASE}")
+if iterated_path.exists():
+    iterated = agent.record_episode(iterated_path, max_steps=STEPS)
+    print(f"return {iterated['return']:.1f} in {len(iterated['rewards'])} steps")
+    fig = viz.filmstrip(iterated["frames"], every=max(1, len(iterated["frames"]) // 8), max_frames=8, size=2.4)
+    viz.save_figure(fig, "06_iterated_agent_filmstrip", SCALE)
+    video = dream.write_video(iterated["frames"], paths.figure_dir(SCALE) / "06_iterated_agent_driving.mp4", fps=50,
+                              scale=1)
+    display(Video(str(video), embed=True, width=480))
+
+# %% [markdown]
 # ## Results beside the paper's
 #
 # Scores are `python -m worldmodels evaluate` on 100 held-out tracks with the stock renderer, read from the
