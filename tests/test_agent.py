@@ -161,7 +161,8 @@ def test_soft_code_input_feeds_c_the_posterior_and_m_the_hard_code(gumbel_files,
     assert np.array_equal(probs.argmax(-1), m_in.numpy().argmax(-1))
     # C's weights on the latent act on the probabilities: the same parameters give other actions than on hard codes
     params = np.random.default_rng(0).normal(0, 0.5, (2, LinearController(soft.spec.controller).num_params))
-    hard.reset(2), soft.reset(2)
+    hard.reset(2)
+    soft.reset(2)
     actions = soft.act(frames, params)
     assert not np.allclose(hard.act(frames, params), actions)
     with torch.no_grad():  # M stepped on the hard code and the actions C chose

@@ -35,6 +35,7 @@ def test_train_release_load_encode(smoke, kind):
     card = json.loads(path.with_suffix(".json").read_text())
     assert card["kind"] == kind and card["training"]["epochs"] == 2 and card["weights"] == "float16"
     assert card["metrics"]["held_out"]["frames"] > 0 and card["command"] == "pytest"
+    assert card["data"]["collection"]["steps"] == smoke.collect.steps and card["data"]["collection"]["policy"] == "random"
     loaded = vision.load(path, kind=kind)
     frames = np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
     assert vision.reconstruct(loaded, frames).shape == (3, 64, 64, 3)

@@ -147,8 +147,8 @@ def release(kind: str, cfg: Config, name: str, command: str | None = None) -> Pa
         "kind": kind,
         "release": name,
         "config": to_dict(cfg),
-        "data": {"rollouts": f"data/rollouts/{cfg.collect.name}", "episodes": cfg.collect.episodes,
-                 "steps": cfg.collect.steps, "policy": cfg.collect.policy, "held_out_episodes": len(val_files),
+        # how the rollouts were collected comes from their manifest, not from the preset this command ran with
+        "data": {"rollouts": f"data/rollouts/{cfg.collect.name}", "held_out_episodes": len(val_files),
                  "collection": collection(cfg.collect.name)},
         "training": {"epochs": run["epoch"], "steps": run["step"],
                      "seconds": round(sum(r["seconds"] for r in history), 1),
