@@ -32,6 +32,7 @@ test: setup
 
 lint: setup
 	$(PY) -m ruff check worldmodels tests benchmarks notebooks/*.py
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) benchmarks/renderers.py

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from worldmodels import get_config
-from worldmodels.rollouts import collect
+from worldmodels.world.rollouts import collect
 
 
 def timed(workers: int, episodes: int, steps: int, renderer: str, folder: Path) -> float:

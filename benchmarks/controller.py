@@ -23,11 +23,12 @@ import numpy as np
 import torch
 
 import worldmodels as wm
-from worldmodels.agent import AgentSpec, WorldModelAgent, run_episodes
-from worldmodels.config import ControllerConfig
-from worldmodels.env import make_env
-from worldmodels.evolve import DreamEvaluator, RealEvaluator, dream_starts, generation_seeds
-from worldmodels.parallel import TaskPool
+from worldmodels.agent.acting import WorldModelAgent, run_episodes
+from worldmodels.agent.files import AgentSpec
+from worldmodels.core.config import ControllerConfig
+from worldmodels.core.parallel import TaskPool
+from worldmodels.training.evolve import DreamEvaluator, RealEvaluator, dream_starts, generation_seeds
+from worldmodels.world.env import make_env
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,12 +18,12 @@ import time
 import numpy as np
 import torch
 
-from worldmodels.config import MDNRNNConfig, VAEConfig
-from worldmodels.data import frames_to_tensor
-from worldmodels.dream import DreamEnv
-from worldmodels.env import make_env, preprocess
-from worldmodels.mdnrnn import MDNRNN
-from worldmodels.vae import ConvVAE
+from worldmodels.agent.dream import DreamEnv
+from worldmodels.core.config import MDNRNNConfig, VAEConfig
+from worldmodels.models.mdnrnn import MDNRNN
+from worldmodels.models.vae import ConvVAE
+from worldmodels.world.env import make_env
+from worldmodels.world.frames import frames_to_tensor, preprocess
 
 BATCHES = (64, 256, 1024)
 

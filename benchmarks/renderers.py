@@ -18,7 +18,7 @@ import time
 import cv2
 import numpy as np
 
-from worldmodels.env import RENDERERS, make_env
+from worldmodels.world.env import RENDERERS, make_env
 
 
 def actions_for(kind: str, n: int, seed: int) -> np.ndarray:

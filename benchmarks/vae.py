@@ -19,10 +19,11 @@ import time
 import numpy as np
 import torch
 
-from worldmodels import paths
-from worldmodels.config import VAEConfig
-from worldmodels.data import FrameDataset, episode_files, frames_to_tensor
-from worldmodels.vae import ConvVAE, vae_step
+from worldmodels.core import paths
+from worldmodels.core.config import VAEConfig
+from worldmodels.models.vae import ConvVAE
+from worldmodels.world.datasets import FrameDataset, episode_files
+from worldmodels.world.frames import frames_to_tensor
 
 VARIANTS = ("fp32", "bf16", "channels_last")
 
@@ -42,7 +43,7 @@ def train_steps(model, optimizer, batches, variant: str) -> float:
     start = time.perf_counter()
     for x in batches:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant == "bf16"):
-            loss, _ = vae_step(model, batch_for(x, variant), 0)
+            loss, _ = model.loss_step(batch_for(x, variant), 0)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -31,7 +31,8 @@ import numpy as np
 from IPython.display import HTML, display
 
 import worldmodels as wm
-from worldmodels import data, env, rollouts, viz
+from worldmodels import viz
+from worldmodels.world import datasets, env, rollouts
 
 cfg = wm.get_config(SCALE)
 cfg.collect
@@ -52,7 +53,7 @@ for renderer in env.RENDERERS:
         obs, *_ = e.step(np.array([0.0, 0.3, 0.0], dtype=np.float32))
     frames[renderer] = obs
 fig = viz.renderer_comparison(frames)
-viz.save_figure(fig, "01_renderers", SCALE)
+viz.save_figure(fig, "01_renderers", cfg.figures)
 
 # %% [markdown]
 # ## Collect (or load) the rollouts
@@ -65,7 +66,7 @@ files = rollouts.collect(cfg.collect)
 print(f"{len(files)} episodes in {files[0].parent}")
 
 # %%
-episodes = [data.load_episode(f) for f in files[:8]]
+episodes = [datasets.load_episode(f) for f in files[:8]]
 print({k: (v.shape, v.dtype.name) for k, v in episodes[0].items()})
 
 # %% [markdown]
@@ -78,7 +79,7 @@ rng = np.random.default_rng(0)
 picks = [(i, int(rng.integers(len(episodes[i]["obs"])))) for i in rng.integers(len(episodes), size=24)]
 fig = viz.frame_grid(np.stack([episodes[i]["obs"][t] for i, t in picks]), ncols=8,
                      titles=[f"seed {int(episodes[i]['seed'])}, t={t}" for i, t in picks])
-viz.save_figure(fig, "01_frame_grid", SCALE)
+viz.save_figure(fig, "01_frame_grid", cfg.figures)
 
 # %% [markdown]
 # ## One episode
@@ -88,7 +89,7 @@ viz.save_figure(fig, "01_frame_grid", SCALE)
 # %%
 episode = episodes[0]
 fig = viz.filmstrip(episode["obs"], every=max(1, len(episode["obs"]) // 12), max_frames=12)
-viz.save_figure(fig, "01_filmstrip", SCALE)
+viz.save_figure(fig, "01_filmstrip", cfg.figures)
 
 # %%
 display(HTML(viz.animate(episode["obs"][::2], fps=25).to_jshtml()))
@@ -100,8 +101,8 @@ display(HTML(viz.animate(episode["obs"][::2], fps=25).to_jshtml()))
 
 # %%
 fig = viz.action_reward_traces(episode["action"], episode["reward"], title=f"seed {int(episode['seed'])}")
-viz.save_figure(fig, "01_traces", SCALE)
+viz.save_figure(fig, "01_traces", cfg.figures)
 
 # %%
-returns = np.array([data.load_episode(f)["reward"].sum() for f in files])
+returns = np.array([datasets.load_episode(f)["reward"].sum() for f in files])
 print(f"returns over {len(returns)} episodes: mean {returns.mean():.1f}, min {returns.min():.1f}, max {returns.max():.1f}")

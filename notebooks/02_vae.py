@@ -35,7 +35,9 @@ import numpy as np
 from IPython.display import display
 
 import worldmodels as wm
-from worldmodels import data, rollouts, vision, viz, widgets
+from worldmodels import viz, widgets
+from worldmodels.training import vision
+from worldmodels.world import datasets, rollouts
 
 cfg = wm.get_config(SCALE)
 files = rollouts.collect(cfg.collect)  # loads what is on disk, collects what is missing
@@ -51,7 +53,7 @@ print(f"{sum(p.numel() for p in model.parameters()):,} parameters, {len(history)
 
 # %%
 fig = viz.loss_curves(history, title="ConvVAE")
-viz.save_figure(fig, "02_vae_loss", SCALE)
+viz.save_figure(fig, "02_vae_loss", cfg.figures)
 
 # %% [markdown]
 # ## Reconstructions of held-out frames
@@ -60,10 +62,10 @@ viz.save_figure(fig, "02_vae_loss", SCALE)
 
 # %%
 rng = np.random.default_rng(1)
-frames = np.concatenate([data.load_episode(f)["obs"] for f in held_out[:4]])
+frames = np.concatenate([datasets.load_episode(f)["obs"] for f in held_out[:4]])
 frames = frames[rng.choice(len(frames), size=8, replace=False)]
-fig = viz.reconstruction_pairs(frames, vision.reconstruct(model, frames))
-viz.save_figure(fig, "02_vae_reconstructions", SCALE)
+fig = viz.reconstruction_pairs(frames, model.reconstruct(frames))
+viz.save_figure(fig, "02_vae_reconstructions", cfg.figures)
 
 # %% [markdown]
 # ## The code of a sequence, as a 4x8 heat map
@@ -71,11 +73,11 @@ viz.save_figure(fig, "02_vae_reconstructions", SCALE)
 # Seed 004's picture: consecutive frames of one episode, their mu drawn as a 4x8 grid, and the decoded frame.
 
 # %%
-episode = data.load_episode(held_out[0])["obs"]
+episode = datasets.load_episode(held_out[0])["obs"]
 sequence = episode[40:200:20] if len(episode) > 200 else episode[:: max(1, len(episode) // 8)][:8]
-codes = vision.encode_frames(model, sequence)
-fig = viz.latent_heatmaps(sequence, codes["mu"], vision.reconstruct(model, sequence))
-viz.save_figure(fig, "02_vae_z_heatmaps", SCALE)
+codes = model.encode_frames(sequence)
+fig = viz.latent_heatmaps(sequence, codes["mu"], model.reconstruct(sequence))
+viz.save_figure(fig, "02_vae_z_heatmaps", cfg.figures)
 
 # %% [markdown]
 # ## Samples from the prior
@@ -83,8 +85,8 @@ viz.save_figure(fig, "02_vae_z_heatmaps", SCALE)
 # Decoding z ~ N(0, I): what V believes a frame can look like.
 
 # %%
-fig = viz.frame_grid(vision.sample_prior(model, 16, seed=0), ncols=8)
-viz.save_figure(fig, "02_vae_prior_samples", SCALE)
+fig = viz.frame_grid(model.sample_prior(16, seed=0), ncols=8)
+viz.save_figure(fig, "02_vae_prior_samples", cfg.figures)
 
 # %% [markdown]
 # ## Latent traversals
@@ -93,12 +95,12 @@ viz.save_figure(fig, "02_vae_prior_samples", SCALE)
 # largest spread of mu over the held-out frames are shown: those are the ones V uses.
 
 # %%
-spread = vision.encode_frames(model, frames)["mu"].std(axis=0)
+spread = model.encode_frames(frames)["mu"].std(axis=0)
 dims = [int(d) for d in np.argsort(spread)[::-1][:6]]
 values = [-3, -2, -1, 0, 1, 2, 3]
-fig = viz.traversal_grid(vision.traverse(model, frames[0], dims, values), [f"z[{d}]" for d in dims],
+fig = viz.traversal_grid(model.traverse(frames[0], dims, values), [f"z[{d}]" for d in dims],
                          [f"{v:+d}" for v in values])
-viz.save_figure(fig, "02_vae_traversals", SCALE)
+viz.save_figure(fig, "02_vae_traversals", cfg.figures)
 
 # %% [markdown]
 # ## Explore the latent space

@@ -34,7 +34,9 @@ import numpy as np
 from IPython.display import Markdown, display
 
 import worldmodels as wm
-from worldmodels import compare, data, rollouts, vision, viz, widgets
+from worldmodels import compare, viz, widgets
+from worldmodels.training import vision
+from worldmodels.world import datasets, rollouts
 
 cfg = wm.get_config(SCALE)
 files = rollouts.collect(cfg.collect)
@@ -44,7 +46,7 @@ train_files, held_out = vision.split(cfg, "gumbel")
 model, history = vision.train_or_load("gumbel", cfg, train_now=TRAIN, release_name=RELEASE)
 print(f"{sum(p.numel() for p in model.parameters()):,} parameters, {len(history)} epochs")
 fig = viz.loss_curves(history, parts=("loss", "reconstruction", "kl", "tau"), title="Gumbel-softmax VAE")
-viz.save_figure(fig, "03_gumbel_loss", SCALE)
+viz.save_figure(fig, "03_gumbel_loss", cfg.figures)
 
 # %% [markdown]
 # ## Inside one frame
@@ -53,20 +55,20 @@ viz.save_figure(fig, "03_gumbel_loss", SCALE)
 # softmax probabilities, a relaxed Gumbel sample (tau = 0.5) and the hard one-hot sample.
 
 # %%
-frames = np.concatenate([data.load_episode(f)["obs"] for f in held_out[:4]])
+frames = np.concatenate([datasets.load_episode(f)["obs"] for f in held_out[:4]])
 frames = frames[np.random.default_rng(1).choice(len(frames), size=8, replace=False)]
 for i in (0, 1):
-    d = vision.gumbel_details(model, frames[i], tau=0.5, seed=i)
+    d = model.details(frames[i], tau=0.5, seed=i)
     fig = viz.gumbel_panels(frames[i], d["reconstruction"], d["logits"], d["softmax"], d["sample"], d["hard"])
-    viz.save_figure(fig, f"03_gumbel_panels_{i}", SCALE)
+    viz.save_figure(fig, f"03_gumbel_panels_{i}", cfg.figures)
 
 # %%
-fig = viz.reconstruction_pairs(frames, vision.reconstruct(model, frames), labels=("frame", "hard-code reconstruction"))
-viz.save_figure(fig, "03_gumbel_reconstructions", SCALE)
+fig = viz.reconstruction_pairs(frames, model.reconstruct(frames), labels=("frame", "hard-code reconstruction"))
+viz.save_figure(fig, "03_gumbel_reconstructions", cfg.figures)
 
 # %%
-fig = viz.frame_grid(vision.sample_prior(model, 16, seed=0), ncols=8)
-viz.save_figure(fig, "03_gumbel_prior_samples", SCALE)
+fig = viz.frame_grid(model.sample_prior(16, seed=0), ncols=8)
+viz.save_figure(fig, "03_gumbel_prior_samples", cfg.figures)
 
 # %% [markdown]
 # ## Explore the code: one class picker per variable
@@ -96,7 +98,7 @@ results = compare.comparison(vae, model, held_out)
 display(Markdown(compare.markdown_table(results)))
 
 # %%
-episode = data.load_episode(held_out[0])["obs"]
-fig = viz.code_trajectories(vision.encode_frames(vae, episode)["mu"],
-                            vision.encode_frames(model, episode)["logits"].argmax(-1))
-viz.save_figure(fig, "03_code_trajectories", SCALE)
+episode = datasets.load_episode(held_out[0])["obs"]
+fig = viz.code_trajectories(vae.encode_frames(episode)["mu"],
+                            model.encode_frames(episode)["logits"].argmax(-1))
+viz.save_figure(fig, "03_code_trajectories", cfg.figures)

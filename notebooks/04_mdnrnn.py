@@ -34,19 +34,25 @@ import torch
 from IPython.display import display
 
 import worldmodels as wm
-from worldmodels import data, dream, memory, paths, rollouts, vision, viz, widgets
+from worldmodels import viz, widgets
+from worldmodels.agent import dream
+from worldmodels.core import paths
+from worldmodels.core.video import write_video
+from worldmodels.models.registry import codes_at
+from worldmodels.training import memory, vision
+from worldmodels.world import datasets, rollouts
 
 cfg = wm.get_config(SCALE)
 rollouts.collect(cfg.collect)
 vae, _ = vision.train_or_load("vae", cfg, train_now=TRAIN, release_name=RELEASE)
-source = vision.run_dir("vae", cfg) / "last.pt" if TRAIN else vision.release_path("vae", RELEASE)
-latents = data.LatentSequences.load(vision.latents_for(vae, "vae", cfg.collect.name, source))  # mu, logvar per frame
+source = paths.vision_run("vae", cfg.collect.name) / "last.pt" if TRAIN else paths.vision_release("vae", RELEASE)
+latents = datasets.LatentSequences.load(vision.latents_for(vae, cfg.collect.name, source))  # mu, logvar per frame
 print({k: v.shape for k, v in latents.items()})
 
 # %%
 model, history = memory.train_or_load("vae", cfg, train_now=TRAIN, release_name=RELEASE)
 fig = viz.loss_curves(history, parts=("loss", "latent_nll", "reward_mse", "done_bce"), title="MDN-RNN (continuous z)")
-viz.save_figure(fig, "04_mdnrnn_loss", SCALE)
+viz.save_figure(fig, "04_mdnrnn_loss", cfg.figures)
 
 # %% [markdown]
 # ## Predicting the next frame
@@ -59,10 +65,10 @@ _, held_out = memory.split(cfg, latents)
 episode = held_out[0]
 predicted = dream.decode(vae, memory.predict_next(model, latents, episode))
 seed = int(latents["seed"][episode])
-real = data.load_episode(rollouts.episode_path(paths.rollout_dir(cfg.collect.name), seed))["obs"][1:]
+real = datasets.load_episode(rollouts.episode_path(paths.rollout_dir(cfg.collect.name), seed))["obs"][1:]
 steps = np.linspace(0, len(predicted) - 1, 8).astype(int)
 fig = viz.reconstruction_pairs(real[steps], predicted[steps], labels=("real next frame", "M's prediction"))
-viz.save_figure(fig, "04_next_frame_predictions", SCALE)
+viz.save_figure(fig, "04_next_frame_predictions", cfg.figures)
 
 # %% [markdown]
 # ## Dreams at several temperatures
@@ -72,7 +78,7 @@ viz.save_figure(fig, "04_next_frame_predictions", SCALE)
 # exploit a too-predictable dream).
 
 # %%
-starts = dream.start_latents(latents, held_out, step=50 if latents["length"][held_out[0]] > 60 else 0)
+starts = codes_at(latents, held_out, step=50 if latents["length"][held_out[0]] > 60 else 0)
 actions = torch.from_numpy(latents["action"][episode, :100])
 rows = []
 for tau in (0.1, 0.75, 1.25):
@@ -80,7 +86,7 @@ for tau in (0.1, 0.75, 1.25):
     rows.append(frames[:: max(1, len(frames) // 10)][:10])
 fig = viz.traversal_grid(np.stack(rows), [f"tau {t}" for t in (0.1, 0.75, 1.25)],
                          [f"t={i * max(1, len(frames) // 10)}" for i in range(len(rows[0]))])
-viz.save_figure(fig, "04_dreams_by_tau", SCALE)
+viz.save_figure(fig, "04_dreams_by_tau", cfg.figures)
 
 # %% [markdown]
 # Move tau and the seed to re-dream:
@@ -98,8 +104,8 @@ display(viewer.widget)
 turn = torch.tensor([[-1.0, 0.3, 0.0]]).repeat(80, 1)
 frames = dream.decode(vae, dream.dream(model, starts[0], turn, tau=0.5, seed=1))
 fig = viz.filmstrip(frames, every=8, max_frames=10)
-viz.save_figure(fig, "04_turning_in_the_dream", SCALE)
-path = dream.write_video(frames, paths.figure_dir(SCALE) / "04_turning_in_the_dream.mp4")
+viz.save_figure(fig, "04_turning_in_the_dream", cfg.figures)
+path = write_video(frames, paths.figure_dir(cfg.figures) / "04_turning_in_the_dream.mp4")
 print(f"video: {path}")
 
 # %% [markdown]
@@ -112,13 +118,13 @@ print(f"video: {path}")
 
 # %%
 gumbel, _ = vision.train_or_load("gumbel", cfg, train_now=TRAIN, release_name=RELEASE)
-source = vision.run_dir("gumbel", cfg) / "last.pt" if TRAIN else vision.release_path("gumbel", RELEASE)
-codes = data.LatentSequences.load(vision.latents_for(gumbel, "gumbel", cfg.collect.name, source))
+source = paths.vision_run("gumbel", cfg.collect.name) / "last.pt" if TRAIN else paths.vision_release("gumbel", RELEASE)
+codes = datasets.LatentSequences.load(vision.latents_for(gumbel, cfg.collect.name, source))
 discrete, _ = memory.train_or_load("gumbel", cfg, train_now=TRAIN, release_name=RELEASE)
-start = dream.start_latents(codes, held_out, step=50 if codes["length"][held_out[0]] > 60 else 0)[0]
+start = codes_at(codes, held_out, step=50 if codes["length"][held_out[0]] > 60 else 0)[0]
 frames = dream.decode(gumbel, dream.dream(discrete, start, turn, tau=0.5, seed=1))
 fig = viz.filmstrip(frames, every=8, max_frames=10)
-viz.save_figure(fig, "04_discrete_turning_in_the_dream", SCALE)
+viz.save_figure(fig, "04_discrete_turning_in_the_dream", cfg.figures)
 
 # %%
 # how much each dream moves under the held left turn: frame change first to last (0-255), discrete code flips
@@ -137,7 +143,7 @@ for tau in (0.5, 1.0, 1.5):
 # in one pass later. 256 dreams with random actions:
 
 # %%
-env = dream.DreamEnv(model, dream.start_latents(latents), tau=1.15, seed=0, max_steps=100)
+env = dream.DreamEnv(model, codes_at(latents), tau=1.15, seed=0, max_steps=100)
 z, h = env.reset(256)
 returns = torch.zeros(256)
 while not env.done.all():

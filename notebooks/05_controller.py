@@ -23,7 +23,6 @@ SCALE = os.environ.get("WM_SCALE", "book")
 TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
 RELEASE = "book"
 EPISODES = {"smoke": 2, "book": 8, "paper": 100}[SCALE]
-STEPS = 60 if SCALE == "smoke" else 1000
 
 # %% [markdown]
 # # 05 · C: evolving the controller with CMA-ES
@@ -38,6 +37,7 @@ STEPS = 60 if SCALE == "smoke" else 1000
 # The whole interface is `ask` and `tell`. On the 10-dimensional Rosenbrock function, starting far away:
 
 # %%
+import dataclasses
 import json
 
 import cma
@@ -46,9 +46,17 @@ import numpy as np
 from IPython.display import Markdown, Video, display
 
 import worldmodels as wm
-from worldmodels import agent, dream, evolve, paths, viz
+from worldmodels import viz
+from worldmodels.agent import evaluation
+from worldmodels.agent.episodes import record_episode
+from worldmodels.agent.files import Agent
+from worldmodels.core import paths
+from worldmodels.core.video import write_video
+from worldmodels.training import evolve
 
 cfg = wm.get_config(SCALE)
+STEPS = cfg.evaluation.max_steps  # episode length: 1000, or the smoke preset's
+live_check = dataclasses.replace(cfg.evaluation, episodes=EPISODES, renderer="fast")  # a few tracks, fast renderer
 es = evolve.make_es(np.full(10, 3.0), cfg.evolution)  # our ES settings: population, sigma0 0.1, seeded
 best = []
 for generation in range(150 if SCALE != "smoke" else 30):
@@ -59,7 +67,7 @@ for generation in range(150 if SCALE != "smoke" else 30):
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.semilogy(best)
 ax.set(xlabel="generation", ylabel="best Rosenbrock value", title=f"CMA-ES, population {es.popsize}")
-viz.save_figure(fig, "05_cmaes_toy", SCALE)
+viz.save_figure(fig, "05_cmaes_toy", cfg.figures)
 
 # %% [markdown]
 # ## Evolving C in CarRacing
@@ -76,7 +84,7 @@ print(f"{agent_path}: {len(history)} generations, {history[-1]['env_steps']:,} r
 
 # %%
 fig = viz.evolution_curves(history, title="CMA-ES in CarRacing (continuous world model)")
-viz.save_figure(fig, "05_learning_curve", SCALE)
+viz.save_figure(fig, "05_learning_curve", cfg.figures)
 
 # %% [markdown]
 # ## Scores
@@ -86,7 +94,7 @@ viz.save_figure(fig, "05_learning_curve", SCALE)
 # Below that, a live check on a few episodes.
 
 # %%
-live = agent.evaluate(agent_path, episodes=EPISODES, renderer="fast", max_steps=STEPS, envs_per_task=4)
+live = evaluation.evaluate_file(agent_path, live_check)
 rows = ["| what | episodes | mean | std | min | max |", "|---|---|---|---|---|---|"]
 if "evaluation" in card:
     e = card["evaluation"]
@@ -102,11 +110,11 @@ display(Markdown("\n".join(rows)))
 # One held-out track, filmed through gymnasium's 600x400 view (the agent itself sees the 64x64 frames).
 
 # %%
-episode = agent.record_episode(agent_path, max_steps=STEPS)
+episode = record_episode(Agent.load(agent_path), cfg.evaluation.seed, max_steps=STEPS)
 print(f"return {episode['return']:.1f} in {len(episode['rewards'])} steps")
 fig = viz.filmstrip(episode["frames"], every=max(1, len(episode["frames"]) // 8), max_frames=8, size=2.4)
-viz.save_figure(fig, "05_agent_filmstrip", SCALE)
-video = dream.write_video(episode["frames"], paths.figure_dir(SCALE) / "05_agent_driving.mp4", fps=50, scale=1)
+viz.save_figure(fig, "05_agent_filmstrip", cfg.figures)
+video = write_video(episode["frames"], paths.figure_dir(cfg.figures) / "05_agent_driving.mp4", fps=50, scale=1)
 display(Video(str(video), embed=True, width=480))
 
 # %% [markdown]
@@ -116,11 +124,11 @@ display(Video(str(video), embed=True, width=480))
 # controller then drives in the real env, where its dream score meets reality.
 
 # %%
-dream_path = evolve.release_path("vae", f"{RELEASE}_dream")
+dream_path = paths.controller_release("vae", f"{RELEASE}_dream")
 if dream_path.exists():
     dream_card = json.loads(dream_path.with_suffix(".json").read_text())
     fig = viz.evolution_curves(evolve.read_history(dream_path), title="CMA-ES inside the dream (dream returns)")
-    viz.save_figure(fig, "05_dream_learning_curve", SCALE)
-    real = agent.evaluate(dream_path, episodes=EPISODES, renderer="fast", max_steps=STEPS, envs_per_task=4)
+    viz.save_figure(fig, "05_dream_learning_curve", cfg.figures)
+    real = evaluation.evaluate_file(dream_path, live_check)
     print(f"last dream generation: mean dream return {dream_card['training']['last']['mean']:.1f}; "
           f"in the real env: {real['mean']:.1f} +/- {real['std']:.1f} over {real['episodes']} episodes")

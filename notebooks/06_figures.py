@@ -15,12 +15,10 @@
 
 # %% tags=["parameters"]
 # Parameters. Everything here comes from the shipped checkpoints (RELEASE); nothing is trained.
-# STEPS: length of the filmed episode.
 import os
 
 SCALE = os.environ.get("WM_SCALE", "book")
 RELEASE = "book"
-STEPS = 60 if SCALE == "smoke" else 1000
 
 # %% [markdown]
 # # 06 · The chapter's figures, and continuous against discrete latents
@@ -37,20 +35,30 @@ import torch
 from IPython.display import Markdown, Video, display
 
 import worldmodels as wm
-from worldmodels import agent, compare, data, dream, evolve, memory, paths, results, rollouts, vision, viz
+from worldmodels import compare, results, viz
+from worldmodels.agent import dream
+from worldmodels.agent.episodes import record_episode
+from worldmodels.agent.files import Agent
+from worldmodels.core import paths
+from worldmodels.core.video import write_video
+from worldmodels.models.mdnrnn import load as load_mdnrnn
+from worldmodels.models.registry import codes_at, load_vision
+from worldmodels.training import evolve, memory, vision
+from worldmodels.world import datasets, rollouts
 
 cfg = wm.get_config(SCALE)
+STEPS = cfg.evaluation.max_steps  # length of the filmed episodes: 1000, or the smoke preset's
 rollouts.collect(cfg.collect)
 _, held_out = vision.split(cfg, "vae")
-vae = vision.load(vision.release_path("vae", RELEASE))
-gumbel = vision.load(vision.release_path("gumbel", RELEASE))
-mdnrnn = {latent: memory.load(memory.release_path(latent, RELEASE)) for latent in ("vae", "gumbel")}
+vae = load_vision(paths.vision_release("vae", RELEASE))
+gumbel = load_vision(paths.vision_release("gumbel", RELEASE))
+mdnrnn = {latent: load_mdnrnn(paths.mdnrnn_release(latent, RELEASE)) for latent in ("vae", "gumbel")}
 
 # %% [markdown]
 # ## The world model
 
 # %%
-viz.save_figure(viz.world_model_diagram(), "06_world_model", SCALE)
+viz.save_figure(viz.world_model_diagram(), "06_world_model", cfg.figures)
 
 # %% [markdown]
 # ## The environment, and what V keeps of it
@@ -59,11 +67,11 @@ viz.save_figure(viz.world_model_diagram(), "06_world_model", SCALE)
 # discrete VAE's from its hard code.
 
 # %%
-frames = np.concatenate([data.load_episode(f)["obs"] for f in held_out[:4]])
+frames = np.concatenate([datasets.load_episode(f)["obs"] for f in held_out[:4]])
 frames = frames[np.random.default_rng(0).choice(len(frames), size=8, replace=False)]
-rows = np.stack([frames, vision.reconstruct(vae, frames), vision.reconstruct(gumbel, frames)])
+rows = np.stack([frames, vae.reconstruct(frames), gumbel.reconstruct(frames)])
 fig = viz.traversal_grid(rows, ["frame", "VAE, z = 32", "Gumbel, 32 x 32"], [""] * len(frames))
-viz.save_figure(fig, "06_reconstructions", SCALE)
+viz.save_figure(fig, "06_reconstructions", cfg.figures)
 
 # %% [markdown]
 # ## The latent slider panel
@@ -73,40 +81,40 @@ viz.save_figure(fig, "06_reconstructions", SCALE)
 
 # %%
 values = np.linspace(-3, 3, 7).tolist()
-fig = viz.traversal_grid(vision.traverse(vae, frames[0], list(range(6)), values), [f"z[{d}]" for d in range(6)],
+fig = viz.traversal_grid(vae.traverse(frames[0], list(range(6)), values), [f"z[{d}]" for d in range(6)],
                          [f"{v:+.0f}" for v in values])
-viz.save_figure(fig, "06_latent_sliders", SCALE)
+viz.save_figure(fig, "06_latent_sliders", cfg.figures)
 classes = list(range(0, 32, 4))
-fig = viz.traversal_grid(vision.category_sweep(gumbel, frames[0], list(range(6)), classes),
+fig = viz.traversal_grid(gumbel.category_sweep(frames[0], list(range(6)), classes),
                          [f"variable {v}" for v in range(6)], [f"class {k}" for k in classes])
-viz.save_figure(fig, "06_category_sweeps", SCALE)
+viz.save_figure(fig, "06_category_sweeps", cfg.figures)
 
 # %% [markdown]
 # ## M: dreams at several temperatures, and turning in the dream
 
 # %%
-latents = data.LatentSequences.load(vision.latents_for(vae, "vae", cfg.collect.name, vision.release_path("vae", RELEASE)))
-codes = data.LatentSequences.load(vision.latents_for(gumbel, "gumbel", cfg.collect.name,
-                                                     vision.release_path("gumbel", RELEASE)))
+latents = datasets.LatentSequences.load(vision.latents_for(vae, cfg.collect.name, paths.vision_release("vae", RELEASE)))
+codes = datasets.LatentSequences.load(vision.latents_for(gumbel, cfg.collect.name,
+                                                     paths.vision_release("gumbel", RELEASE)))
 _, held = memory.split(cfg, latents)
 step = 50 if latents["length"][held[0]] > 60 else 0
 actions = torch.from_numpy(latents["action"][held[0], :100])
 taus = (0.1, 0.75, 1.25)
-rows = [dream.decode(vae, dream.dream(mdnrnn["vae"], dream.start_latents(latents, held, step)[0], actions, tau, seed=0))
+rows = [dream.decode(vae, dream.dream(mdnrnn["vae"], codes_at(latents, held, step)[0], actions, tau, seed=0))
         for tau in taus]
 every = max(1, len(rows[0]) // 10)
 fig = viz.traversal_grid(np.stack([r[::every][:10] for r in rows]), [f"tau {t}" for t in taus],
                          [f"t={i * every}" for i in range(10)])
-viz.save_figure(fig, "06_dreams_by_tau", SCALE)
+viz.save_figure(fig, "06_dreams_by_tau", cfg.figures)
 
 # %%
 turn = torch.tensor([[-1.0, 0.3, 0.0]]).repeat(80, 1)
-turning = [dream.decode(vae, dream.dream(mdnrnn["vae"], dream.start_latents(latents, held, step)[0], turn, 0.5, seed=1)),
-           dream.decode(gumbel, dream.dream(mdnrnn["gumbel"], dream.start_latents(codes, held, step)[0], turn, 0.5,
+turning = [dream.decode(vae, dream.dream(mdnrnn["vae"], codes_at(latents, held, step)[0], turn, 0.5, seed=1)),
+           dream.decode(gumbel, dream.dream(mdnrnn["gumbel"], codes_at(codes, held, step)[0], turn, 0.5,
                                             seed=1))]
 fig = viz.traversal_grid(np.stack([t[::8][:10] for t in turning]), ["continuous", "discrete"],
                          [f"t={8 * i}" for i in range(10)])
-viz.save_figure(fig, "06_turning_in_the_dream", SCALE)
+viz.save_figure(fig, "06_turning_in_the_dream", cfg.figures)
 
 # %% [markdown]
 # ## C: learning curves of the shipped agents
@@ -116,7 +124,7 @@ shipped = sorted((paths.checkpoint_dir() / "controller").glob("*.pt"))
 for path in shipped:
     card = json.loads(path.with_suffix(".json").read_text())
     fig = viz.evolution_curves(evolve.read_history(path), title=f"{path.stem}: {results.describe(card)}")
-    viz.save_figure(fig, f"06_learning_curve_{path.stem}", SCALE)
+    viz.save_figure(fig, f"06_learning_curve_{path.stem}", cfg.figures)
 
 # %% [markdown]
 # All real-env agents on one axis: the ES mean's score on 16 fresh tracks (every 10 generations) against the
@@ -124,7 +132,7 @@ for path in shipped:
 
 # %%
 fig = viz.score_curves({path.stem: evolve.read_history(path) for path in shipped})
-viz.save_figure(fig, "06_scores_by_env_steps", SCALE)
+viz.save_figure(fig, "06_scores_by_env_steps", cfg.figures)
 
 # %% [markdown]
 # ## The agent driving
@@ -132,11 +140,11 @@ viz.save_figure(fig, "06_scores_by_env_steps", SCALE)
 # The continuous agent on the first held-out evaluation track (seed 900,000), through gymnasium's 600x400 view.
 
 # %%
-episode = agent.record_episode(evolve.release_path("vae", RELEASE), max_steps=STEPS)
+episode = record_episode(Agent.load(paths.controller_release("vae", RELEASE)), cfg.evaluation.seed, max_steps=STEPS)
 print(f"return {episode['return']:.1f} in {len(episode['rewards'])} steps")
 fig = viz.filmstrip(episode["frames"], every=max(1, len(episode["frames"]) // 8), max_frames=8, size=2.4)
-viz.save_figure(fig, "06_agent_filmstrip", SCALE)
-video = dream.write_video(episode["frames"], paths.figure_dir(SCALE) / "06_agent_driving.mp4", fps=50, scale=1)
+viz.save_figure(fig, "06_agent_filmstrip", cfg.figures)
+video = write_video(episode["frames"], paths.figure_dir(cfg.figures) / "06_agent_driving.mp4", fps=50, scale=1)
 display(Video(str(video), embed=True, width=480))
 
 # %% [markdown]
@@ -145,13 +153,13 @@ display(Video(str(video), embed=True, width=480))
 # evolved afresh on that M. The same track:
 
 # %%
-iterated_path = evolve.release_path("vae", f"agent_{RELEASE}")
+iterated_path = paths.controller_release("vae", f"agent_{RELEASE}")
 if iterated_path.exists():
-    iterated = agent.record_episode(iterated_path, max_steps=STEPS)
+    iterated = record_episode(Agent.load(iterated_path), cfg.evaluation.seed, max_steps=STEPS)
     print(f"return {iterated['return']:.1f} in {len(iterated['rewards'])} steps")
     fig = viz.filmstrip(iterated["frames"], every=max(1, len(iterated["frames"]) // 8), max_frames=8, size=2.4)
-    viz.save_figure(fig, "06_iterated_agent_filmstrip", SCALE)
-    video = dream.write_video(iterated["frames"], paths.figure_dir(SCALE) / "06_iterated_agent_driving.mp4", fps=50,
+    viz.save_figure(fig, "06_iterated_agent_filmstrip", cfg.figures)
+    video = write_video(iterated["frames"], paths.figure_dir(cfg.figures) / "06_iterated_agent_driving.mp4", fps=50,
                               scale=1)
     display(Video(str(video), embed=True, width=480))
 
@@ -181,17 +189,17 @@ display(Markdown(compare.markdown_table(compare.comparison(vae, gumbel, held_out
 # track:
 
 # %%
-discrete_path = evolve.release_path("gumbel", RELEASE)
+discrete_path = paths.controller_release("gumbel", RELEASE)
 if discrete_path.exists():
-    discrete_episode = agent.record_episode(discrete_path, max_steps=STEPS)
+    discrete_episode = record_episode(Agent.load(discrete_path), cfg.evaluation.seed, max_steps=STEPS)
     both = {f"continuous (return {episode['return']:.0f})": episode["actions"],
             f"discrete (return {discrete_episode['return']:.0f})": discrete_episode["actions"]}
     fig = viz.steering_traces(both)
-    viz.save_figure(fig, "06_steering_continuous_vs_discrete", SCALE)
+    viz.save_figure(fig, "06_steering_continuous_vs_discrete", cfg.figures)
     fig = viz.filmstrip(discrete_episode["frames"], every=max(1, len(discrete_episode["frames"]) // 8), max_frames=8,
                         size=2.4)
-    viz.save_figure(fig, "06_discrete_agent_filmstrip", SCALE)
-    video = dream.write_video(discrete_episode["frames"], paths.figure_dir(SCALE) / "06_discrete_agent_driving.mp4",
+    viz.save_figure(fig, "06_discrete_agent_filmstrip", cfg.figures)
+    video = write_video(discrete_episode["frames"], paths.figure_dir(cfg.figures) / "06_discrete_agent_driving.mp4",
                               fps=50, scale=1)
     display(Video(str(video), embed=True, width=480))
 else:
@@ -204,11 +212,11 @@ else:
 # steps spent, and their scores under the protocol:
 
 # %%
-soft_path = evolve.release_path("gumbel", f"{RELEASE}_soft")
+soft_path = paths.controller_release("gumbel", f"{RELEASE}_soft")
 if discrete_path.exists() and soft_path.exists():
     pair = {path.stem: evolve.read_history(path) for path in (discrete_path, soft_path)}
     fig = viz.score_curves(pair, title="C on the hard code against C on the posterior probabilities")
-    viz.save_figure(fig, "06_hard_vs_soft_codes", SCALE)
+    viz.save_figure(fig, "06_hard_vs_soft_codes", cfg.figures)
     display(Markdown("\n".join(f"- `{row['agent']}`: {row['score']} ({row['episodes']} episodes), "
                                f"{row['real_env_steps']:,} env steps" for row in results.agent_rows()
                                if row["agent"] in pair)))

@@ -4,12 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from worldmodels import agent as agent_lib
-from worldmodels.agent import AgentSpec, WorldModelAgent, run_episodes
-from worldmodels.checkpoint import CheckpointError
-from worldmodels.config import ControllerConfig
-from worldmodels.controller import LinearController
-from worldmodels.env import make_env
+from worldmodels.agent import evaluation as evaluation_lib
+from worldmodels.agent import files as agent_files
+from worldmodels.agent.acting import WorldModelAgent, run_episodes
+from worldmodels.agent.episodes import record_episode
+from worldmodels.agent.files import AgentSpec
+from worldmodels.core.checkpoint import CheckpointError
+from worldmodels.core.config import ControllerConfig, EvaluationConfig
+from worldmodels.core.parallel import TaskPool
+from worldmodels.models.controller import LinearController
+from worldmodels.world.env import make_env
 
 
 @pytest.fixture
@@ -76,37 +80,44 @@ def test_z_only_agent_needs_no_mdnrnn(world_model):
 
 def test_agent_file_round_trip_and_refusals(spec, world_model, wm_root):
     params = np.random.default_rng(2).normal(0, 0.1, 867)
-    path = agent_lib.save_agent(wm_root / "agent.pt", spec, params)
-    loaded_spec, loaded, _ = agent_lib.load_agent_file(path)
+    path = agent_files.save_agent(wm_root / "agent.pt", spec, params)
+    loaded_spec, loaded, _ = agent_files.load_agent_file(path)
     assert loaded_spec == spec and np.array_equal(loaded, params)
     with pytest.raises(ValueError, match="expects 867 parameters"):
-        agent_lib.save_agent(wm_root / "bad.pt", spec, params[:-1])
+        agent_files.save_agent(wm_root / "bad.pt", spec, params[:-1])
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="agent.pt: unreadable"):
-        agent_lib.load_agent_file(path)
-    path = agent_lib.save_agent(wm_root / "agent.pt", spec, params)
+        agent_files.load_agent_file(path)
+    path = agent_files.save_agent(wm_root / "agent.pt", spec, params)
     with open(world_model[1], "ab") as f:  # M changes after the controller was trained
         f.write(b"\0")
     with pytest.raises(CheckpointError, match="vae_book.pt is not the file this controller was trained with"):
-        agent_lib.load_agent_file(path)
+        agent_files.load_agent_file(path)
     world_model[1].unlink()
     with pytest.raises(CheckpointError, match="vae_book.pt, which is missing"):
-        agent_lib.load_agent_file(path)
+        agent_files.load_agent_file(path)
 
 
 def test_evaluate_and_record_an_episode(spec, wm_root):
-    path = agent_lib.save_agent(wm_root / "agent.pt", spec, np.zeros(867))
-    result = agent_lib.evaluate(path, episodes=3, renderer="fast", backend="serial", max_steps=20, envs_per_task=2)
+    path = agent_files.save_agent(wm_root / "agent.pt", spec, np.zeros(867))
+    cfg = EvaluationConfig(episodes=3, renderer="fast", backend="serial", max_steps=20, envs_per_task=2)
+    result = evaluation_lib.evaluate_file(path, cfg)
     assert len(result["returns"]) == 3 and result["seeds"] == [900_000, 900_002]
     assert result["mean"] == pytest.approx(np.mean(result["returns"]), abs=0.01) and not result["solved"]
-    assert result["env_steps"] == 60
-    episode = agent_lib.record_episode(path, max_steps=5, renderer="fast")
+    assert result["env_steps"] == 60 and result["agent"] == "agent.pt"
+    # the protocol takes objects too: an agent, seeds and a pool (any backend gives the same numbers)
+    with TaskPool("process", workers=2) as pool:
+        again = evaluation_lib.evaluate(agent_files.Agent.load(path), np.arange(900_000, 900_003), pool,
+                                        renderer="fast", max_steps=20, envs_per_task=2)
+    assert again["returns"] == result["returns"]
+    episode = record_episode(agent_files.Agent.load(path), seed=900_000, max_steps=5, renderer="fast")
     assert episode["frames"].shape == (6, 400, 600, 3) and episode["actions"].shape == (5, 3)
 
 
 def test_evaluation_seeds_are_disjoint_from_training_and_collection():
-    assert agent_lib.EVALUATION_SEED + 10_000 < agent_lib.TRAIN_SEEDS[0]
-    assert agent_lib.EVALUATION_SEED > 10_000  # the paper preset collects seeds 0..9,999
+    assert evaluation_lib.EVALUATION_SEED + 10_000 < evaluation_lib.TRAIN_SEEDS[0]
+    assert EvaluationConfig().seed == evaluation_lib.EVALUATION_SEED
+    assert evaluation_lib.EVALUATION_SEED > 10_000  # the paper preset collects seeds 0..9,999
 
 
 def test_controller_from_a_batch_row_matches_the_single_controller():
@@ -168,7 +179,7 @@ def test_soft_code_input_feeds_c_the_posterior_and_m_the_hard_code(gumbel_files,
     with torch.no_grad():  # M stepped on the hard code and the actions C chose
         _, (h, _) = soft.mdnrnn(m_in[:, None], torch.from_numpy(actions)[:, None], None)
     assert torch.allclose(soft.state[0], h)
-    with pytest.raises(ValueError, match="needs a Gumbel V"):
+    with pytest.raises(ValueError, match="needs a V with class probabilities"):
         AgentSpec.build(*world_model, ControllerConfig(code_input="soft"))
     with pytest.raises(ValueError, match="code_input='bad'"):
         LinearController(ControllerConfig(code_input="bad"))

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from worldmodels.cli import main
 
 
@@ -15,7 +17,7 @@ def test_pipeline_commands(wm_root, capsys):
     assert main(["train-mdnrnn", "--latent", "gumbel", "--scale", "smoke", "--quiet", "--release", "cli"]) == 0
     card = json.loads((wm_root / "checkpoints" / "mdnrnn" / "gumbel_cli.json").read_text())
     assert card["data"]["encoded_by"].endswith("checkpoints/gumbel/cli.pt")
-    assert card["config"]["mdnrnn"]["latent"] == "gumbel"
+    assert card["config"]["model"]["latent"] == "gumbel" and "collect" not in card["config"]
     out = capsys.readouterr().out
     assert "gumbel: 1 epochs" in out and "mdnrnn (gumbel): 2 epochs" in out
 
@@ -71,3 +73,29 @@ def test_evolve_takes_v_and_m_files_outside_the_release_pairing(world_model, wm_
     assert main(["evolve", "--scale", "smoke", "--backend", "serial", "--generations", "2", "--quiet",
                  "--name", "other"]) == 2  # resuming without the file it started with is refused
     assert "V or M differ" in capsys.readouterr().err
+
+
+def test_flags_come_from_the_config_with_the_presets_defaults(capsys):
+    """The command line is generated from the config classes: same flag names, help from the fields' docstrings,
+    defaults from the preset of --scale (the --action-noise help once named a wrong default)."""
+    assert main(["evolve", "--scale", "smoke", "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--population", "--trials", "--tile-cutoff", "--world-model", "--eval-every", "--code-input"):
+        assert flag in out
+    assert "--latent-size" not in out and "--hidden-state-size" not in out  # read from V and M, not set by hand
+    assert main(["collect", "--help"]) == 0
+    help_of_noise = " ".join(capsys.readouterr().out.split("--action-noise")[1].split("--")[0].replace("│", " ").split())
+    assert "(default: 0.1)" in help_of_noise
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["evolve", "--trials", "0"], "--trials"), (["evolve", "--generations", "0"], "--generations"),
+    (["evolve", "--sigma0", "nan"], "--sigma0"), (["collect", "--episodes", "-3"], "--episodes"),
+    (["collect", "--steps", "0"], "--steps"), (["evolve", "--workers", "-1"], "--workers"),
+    (["train-vae", "--batch-size", "0"], "--batch-size"), (["evaluate", "agent.pt", "--episodes", "0"], "--episodes"),
+    (["train-mdnrnn", "--learning-rate", "inf"], "--learning-rate"), (["evolve", "--mode", "sleep"], "--mode"),
+])
+def test_out_of_range_flags_are_refused_with_the_flag_named(argv, flag, capsys):
+    assert main(argv) == 2
+    message = " ".join(capsys.readouterr().err.split())  # tyro wraps its message in a box
+    assert flag in message or flag.lstrip("-") in message

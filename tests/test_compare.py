@@ -7,17 +7,18 @@ import pytest
 from conftest import REPO
 
 import worldmodels as wm
-from worldmodels import compare, vision
-from worldmodels.rollouts import collect
-from worldmodels.storage import save_npz
+from worldmodels import compare
+from worldmodels.core.storage import save_npz
+from worldmodels.models.registry import load_vision
+from worldmodels.world.rollouts import collect
 
 
 @pytest.fixture
 def models_and_files(wm_root):
     cfg = wm.get_config("smoke", collect={"backend": "serial", "episodes": 2})
     files = collect(cfg.collect, progress=False)
-    vae = vision.load(REPO / "checkpoints/vae/book.pt", kind="vae")
-    gumbel = vision.load(REPO / "checkpoints/gumbel/book.pt", kind="gumbel")
+    vae = load_vision(REPO / "checkpoints/vae/book.pt", kind="vae")
+    gumbel = load_vision(REPO / "checkpoints/gumbel/book.pt", kind="gumbel")
     return vae, gumbel, files
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from worldmodels.config import get_config
+from worldmodels.core.presets import get_config
 
 
 def test_presets_follow_the_seed_and_the_paper():

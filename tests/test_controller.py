@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from worldmodels.config import ControllerConfig
-from worldmodels.controller import LinearController, squash
+from worldmodels.core.config import ControllerConfig
+from worldmodels.models.controller import LinearController, squash
 
 
 def test_paper_controller_has_867_parameters():

@@ -6,9 +6,10 @@ import torch
 
 from worldmodels import get_config
 from worldmodels.cli import main
-from worldmodels.data import FrameDataset, RolloutError, frames_to_tensor, load_episode, split_by_episode, verify
-from worldmodels.rollouts import collect
-from worldmodels.storage import save_npz
+from worldmodels.core.storage import save_npz
+from worldmodels.world.datasets import FrameDataset, RolloutError, load_episode, split_by_episode, verify
+from worldmodels.world.frames import frames_to_tensor
+from worldmodels.world.rollouts import collect
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,7 @@ def test_stream_yields_every_frame_once_per_epoch(episodes):
 
 
 def test_stream_holds_a_bounded_number_of_episodes(episodes, monkeypatch):
-    from worldmodels import data
+    from worldmodels.world import datasets as data
 
     loaded, real = [], data.load_episode
     monkeypatch.setattr(data, "load_episode", lambda f: loaded.append(f) or real(f))
@@ -117,7 +118,7 @@ def test_split_is_by_episode_and_reproducible(episodes):
 
 
 def test_tensor_to_frames_inverts_frames_to_tensor():
-    from worldmodels.data import tensor_to_frames
+    from worldmodels.world.frames import tensor_to_frames
 
     frames = np.random.default_rng(0).integers(0, 256, (2, 5, 64, 64, 3), dtype=np.uint8)
     assert np.array_equal(tensor_to_frames(frames_to_tensor(frames)), frames)

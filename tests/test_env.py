@@ -8,7 +8,9 @@ import pytest
 from conftest import driving_actions, random_actions
 from gymnasium.envs.box2d import car_racing as cr
 
-from worldmodels.env import FastCarRacing, make_env, preprocess, rotation
+from worldmodels.world.env import make_env
+from worldmodels.world.frames import preprocess
+from worldmodels.world.renderers import FastCarRacing, rotation
 
 STEPS = 150
 

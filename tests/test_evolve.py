@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 import worldmodels as wm
-from worldmodels import agent as agent_lib
-from worldmodels import evolve
-from worldmodels.checkpoint import CheckpointError
-from worldmodels.rollouts import collect
+from worldmodels.agent import evaluation as evaluation_lib
+from worldmodels.agent import files as agent_files
+from worldmodels.core.checkpoint import CheckpointError
+from worldmodels.core.config import EvaluationConfig
+from worldmodels.training import evolve
+from worldmodels.world.rollouts import collect
 
 
 def smoke(**evolution):
@@ -52,7 +54,7 @@ def test_resume_after_a_kill_continues_as_if_never_stopped(world_model, wm_root)
     assert np.array_equal(resumed["best"][1], straight["best"][1])
     rows = (folder / "history.csv").read_text().splitlines()
     assert len(rows) == 9 and rows[0].startswith("generation,mean,min,max,best,sigma")
-    _, params, payload = agent_lib.load_agent_file(folder / "mean.pt")
+    _, params, payload = agent_files.load_agent_file(folder / "mean.pt")
     assert np.array_equal(params, resumed["es"].mean) and len(payload["history"]) == 8
 
 
@@ -96,7 +98,7 @@ def test_dream_mode_trains_in_m_and_the_release_drives_in_the_real_env(world_mod
     assert state["env_steps"] == 0 and state["dream_steps"] == 3 * 4 * 2 * 30
     path = evolve.release(cfg, "dream_smoke")
     assert path == wm_root / "checkpoints" / "controller" / "vae_dream_smoke.pt"
-    result = agent_lib.evaluate(path, episodes=2, renderer="fast", backend="serial", max_steps=20)
+    result = evaluation_lib.evaluate_file(path, EvaluationConfig(episodes=2, renderer="fast", backend="serial", max_steps=20))
     assert len(result["returns"]) == 2 and np.all(np.isfinite(result["returns"]))
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.distributions import Categorical, MixtureSameFamily, Normal
 
-from worldmodels.config import MDNRNNConfig
-from worldmodels.mdnrnn import MDNRNN, mdnrnn_loss, mixture_log_prob, sample_next
+from worldmodels.core.config import MDNRNNConfig
+from worldmodels.models.mdnrnn import MDNRNN, CategoricalHead, MixtureHead, mdnrnn_loss, mixture_log_prob
 
 
 def test_parameter_count_and_shapes():
@@ -55,7 +55,7 @@ def test_loss_and_gradients_stay_finite_for_extreme_inputs(scale):
         model.head.weight.mul_(scale)  # extreme log sigma, mu and mixture logits
     z, a = torch.randn(2, 4, 32) * scale, torch.rand(2, 4, 3)
     out, _ = model(z, a)
-    loss, parts = mdnrnn_loss(out, torch.randn(2, 4, 32) * scale, reward=torch.randn(2, 4) * scale,
+    loss, parts = mdnrnn_loss(model, out, torch.randn(2, 4, 32) * scale, reward=torch.randn(2, 4) * scale,
                               done=torch.zeros(2, 4))
     loss.backward()
     assert torch.isfinite(loss) and all(torch.isfinite(v) for v in parts.values())
@@ -63,13 +63,14 @@ def test_loss_and_gradients_stay_finite_for_extreme_inputs(scale):
 
 
 def test_discrete_loss_is_cross_entropy_and_mask_drops_padding():
+    model = MDNRNN(MDNRNNConfig(latent="gumbel", num_vars=4, num_classes=6, hidden_size=8))
     logits = torch.randn(2, 3, 4, 6)
     target = torch.randint(6, (2, 3, 4))
-    loss, _ = mdnrnn_loss({"logits": logits}, target)
+    loss, _ = mdnrnn_loss(model, {"logits": logits}, target)
     expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 6), target.reshape(-1))
     assert torch.allclose(loss, expected)
     mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
-    masked, _ = mdnrnn_loss({"logits": logits}, target, mask=mask)
+    masked, _ = mdnrnn_loss(model, {"logits": logits}, target, mask=mask)
     keep = mask.bool()
     expected = torch.nn.functional.cross_entropy(logits[keep].reshape(-1, 6), target[keep].reshape(-1))
     assert torch.allclose(masked, expected)
@@ -81,11 +82,19 @@ def test_sampling_with_temperature():
     mu = torch.tensor([-5.0, 0.0, 5.0]).expand(B, 1, Z, M)
     log_sigma = torch.full((B, 1, Z, M), math.log(0.1))
     g = torch.Generator().manual_seed(0)
-    z = sample_next({"log_pi": log_pi, "mu": mu, "log_sigma": log_sigma}, tau=1.0, generator=g)
+    z = MixtureHead.sample({"log_pi": log_pi, "mu": mu, "log_sigma": log_sigma}, tau=1.0, generator=g)
     assert z.shape == (B, Z)
     share = torch.stack([(z - m).abs() < 1 for m in (-5.0, 0.0, 5.0)]).float().mean((1, 2))
     assert torch.allclose(share, torch.tensor([0.6, 0.3, 0.1]), atol=0.03)
-    cold = sample_next({"log_pi": log_pi, "mu": mu, "log_sigma": log_sigma}, tau=0.01, generator=g)
+    cold = MixtureHead.sample({"log_pi": log_pi, "mu": mu, "log_sigma": log_sigma}, tau=0.01, generator=g)
     assert (cold + 5).abs().max() < 0.1  # tau -> 0: the most likely component's mean
-    code = sample_next({"logits": torch.randn(3, 1, 4, 6)}, tau=0.5, generator=g)
+    code = CategoricalHead.sample({"logits": torch.randn(3, 1, 4, 6)}, tau=0.5, generator=g)
     assert code.shape == (3, 4, 6) and torch.all(code.sum(-1) == 1)
+
+
+def test_the_head_is_chosen_once_from_the_kind_of_v():
+    assert isinstance(MDNRNN(MDNRNNConfig(hidden_size=8)).head, MixtureHead)
+    discrete = MDNRNN(MDNRNNConfig(latent="gumbel", num_vars=4, num_classes=6, hidden_size=8))
+    assert isinstance(discrete.head, CategoricalHead) and discrete.input_size == 24
+    out, _ = discrete(torch.zeros(2, 5, 4, 6), torch.zeros(2, 5, 3))
+    assert discrete.head.mode(out).shape == (2, 5, 4, 6) and discrete.sample_next(out, 1.0).shape == (2, 4, 6)

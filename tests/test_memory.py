@@ -6,11 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from worldmodels import get_config, memory, vision
-from worldmodels.checkpoint import CheckpointError
-from worldmodels.data import LatentSequences, RolloutError
-from worldmodels.dream import DreamEnv, decode, dream, start_latents, write_video
-from worldmodels.rollouts import collect
+from worldmodels import get_config
+from worldmodels.agent.dream import DreamEnv, decode, dream
+from worldmodels.core.checkpoint import CheckpointError
+from worldmodels.core.paths import latents_path, vision_run
+from worldmodels.core.video import write_video
+from worldmodels.models.gumbel_vae import GumbelVAE
+from worldmodels.models.mdnrnn import load as load_mdnrnn
+from worldmodels.models.registry import KINDS, codes_at
+from worldmodels.models.vae import ConvVAE
+from worldmodels.training import memory, vision
+from worldmodels.world.datasets import LatentSequences, RolloutError
+from worldmodels.world.rollouts import collect
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +29,9 @@ def smoke(tmp_path_factory):
         cfg = get_config("smoke", collect={"backend": "serial"})
         collect(cfg.collect, progress=False)
         models = {}
-        for kind in vision.KINDS:
+        for kind in KINDS:
             models[kind], _ = vision.train(kind, cfg, progress=False)
-            vision.encode(models[kind], kind, "smoke", progress=False)
+            vision.encode(models[kind], "smoke", progress=False)
     return root, cfg, models
 
 
@@ -36,11 +43,11 @@ def env_root(smoke, monkeypatch):
 
 def test_windows_cover_every_step_once_with_next_step_targets(env_root):
     _, cfg, _ = env_root
-    latents = LatentSequences.load(vision.latents_path("vae", "smoke"))
-    data = LatentSequences(latents, [0, 1], seq_len=16, seed=0)
+    latents = LatentSequences.load(latents_path("vae", "smoke"))
+    data = LatentSequences(latents, ConvVAE, [0, 1], seq_len=16, seed=0)
     windows = data.windows(epoch=3)
     assert sum(w["mask"].sum() for w in windows) == 2 * cfg.collect.steps
-    e0 = LatentSequences(latents, [0], seq_len=cfg.collect.steps)
+    e0 = LatentSequences(latents, ConvVAE, [0], seq_len=cfg.collect.steps)
     (w,) = e0.windows(0, shuffle=False)
     assert np.array_equal(w["action"], latents["action"][0])
     # z is re-sampled each epoch around mu: close to mu, not equal to it
@@ -50,8 +57,8 @@ def test_windows_cover_every_step_once_with_next_step_targets(env_root):
 
 
 def test_discrete_windows_are_hard_codes(env_root):
-    latents = LatentSequences.load(vision.latents_path("gumbel", "smoke"))
-    batch = next(LatentSequences(latents, [0], seq_len=8).batches(4))
+    latents = LatentSequences.load(latents_path("gumbel", "smoke"))
+    batch = next(LatentSequences(latents, GumbelVAE, [0], seq_len=8).batches(4))
     real = batch["mask"].bool()
     assert batch["latent"].shape[-2:] == (32, 32) and torch.all(batch["latent"][real].sum(-1) == 1)
     assert batch["target"].dtype == torch.int64 and batch["target"].shape[-1] == 32
@@ -59,7 +66,7 @@ def test_discrete_windows_are_hard_codes(env_root):
 
 def test_corrupt_latents_file_names_the_file(env_root, tmp_path):
     bad = tmp_path / "bad.npz"
-    bad.write_bytes(vision.latents_path("vae", "smoke").read_bytes()[:500])
+    bad.write_bytes(latents_path("vae", "smoke").read_bytes()[:500])
     with pytest.raises(RolloutError, match="bad.npz: corrupt or truncated latents file.*encode"):
         LatentSequences.load(bad)
     with pytest.raises(FileNotFoundError, match="encode"):
@@ -76,22 +83,22 @@ def test_train_release_load_and_dream(env_root, latent):
     assert card["metrics"]["held_out"]["steps"] > 0 and "done_accuracy" in card["metrics"]["held_out"]
     assert card["data"]["collection"]["policy"] == "random" and card["data"]["collection"]["rollouts"] == \
         "data/rollouts/smoke"
-    loaded = memory.load(path)
-    latents = LatentSequences.load(vision.latents_path(latent, "smoke"))
-    env = DreamEnv(loaded, start_latents(latents), tau=1.15, seed=0, max_steps=5)
+    loaded = load_mdnrnn(path)
+    latents = LatentSequences.load(latents_path(latent, "smoke"))
+    env = DreamEnv(loaded, codes_at(latents), tau=1.15, seed=0, max_steps=5)
     env.reset(256)
     for _ in range(5):
         _, h, reward, done = env.step(torch.rand(256, 3))
     assert h.shape == (256, cfg.mdnrnn.hidden_size) and reward.shape == done.shape == (256,)
     assert done.all()  # max_steps reached
-    frames = decode(models[latent], dream(loaded, start_latents(latents)[0], torch.zeros(6, 3), tau=1.0))
+    frames = decode(models[latent], dream(loaded, codes_at(latents)[0], torch.zeros(6, 3), tau=1.0))
     assert frames.shape == (7, 64, 64, 3) and frames.dtype == np.uint8
 
 
 def test_dream_is_reproducible_and_tau_matters(env_root):
     _, cfg, _ = env_root
     model, _ = memory.train("vae", cfg, progress=False)
-    start = start_latents(LatentSequences.load(vision.latents_path("vae", "smoke")))[0]
+    start = codes_at(LatentSequences.load(latents_path("vae", "smoke")))[0]
     actions = torch.zeros(10, 3)
     a, b = dream(model, start, actions, tau=1.0, seed=3), dream(model, start, actions, tau=1.0, seed=3)
     assert torch.equal(a, b)
@@ -102,7 +109,7 @@ def test_dream_is_reproducible_and_tau_matters(env_root):
 def test_dream_rejects_bad_actions(env_root):
     _, cfg, _ = env_root
     model, _ = memory.train("vae", cfg, progress=False)
-    env = DreamEnv(model, start_latents(LatentSequences.load(vision.latents_path("vae", "smoke"))))
+    env = DreamEnv(model, codes_at(LatentSequences.load(latents_path("vae", "smoke"))))
     env.reset(4)
     with pytest.raises(ValueError, match="finite actions"):
         env.step(torch.full((4, 3), float("nan")))
@@ -113,7 +120,7 @@ def test_dream_rejects_bad_actions(env_root):
 def test_loading_a_vae_as_mdnrnn_is_refused(env_root):
     _, cfg, _ = env_root
     with pytest.raises(CheckpointError, match="expected 'mdnrnn'"):
-        memory.load(vision.run_dir("vae", cfg) / "last.pt")
+        load_mdnrnn(vision_run("vae", cfg.collect.name) / "last.pt")
 
 
 def test_video_writer(tmp_path):

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 import worldmodels as wm
-from worldmodels import memory, vision
-from worldmodels.agent import load_agent_file
-from worldmodels.checkpoint import CheckpointError
+from worldmodels.agent.files import load_agent_file
 from worldmodels.cli import main
+from worldmodels.core.checkpoint import CheckpointError
+from worldmodels.core.paths import latents_path
 from worldmodels.reproduce import AGENTS, agent_config, reproduce
-from worldmodels.rollouts import collect
+from worldmodels.training import memory, vision
+from worldmodels.world.rollouts import collect
 
 RELEASES = ["vae/t.pt", "gumbel/t.pt", "mdnrnn/vae_t.pt", "mdnrnn/gumbel_t.pt", "controller/vae_t.pt",
             "controller/vae_t_vonly.pt", "controller/gumbel_t.pt", "controller/gumbel_t_soft.pt",
@@ -59,7 +60,7 @@ def test_reproduce_refuses_unknown_agents(wm_root):
 
 def test_agent_config_names_runs_and_releases_after_the_world_model():
     cfg = agent_config("book", "mine", AGENTS["vae_dream"], {"generations": 7})
-    assert (cfg.evolution.name, cfg.evolution.release, cfg.evolution.mode) == ("mine_dream", "mine", "dream")
+    assert (cfg.evolution.name, cfg.evolution.world_model, cfg.evolution.mode) == ("mine_dream", "mine", "dream")
     assert cfg.evolution.generations == 7 and cfg.evolution.population == 32
 
 
@@ -67,9 +68,9 @@ def test_an_mdnrnn_run_does_not_resume_on_latents_of_another_v(wm_root):
     cfg = wm.get_config("smoke", collect={"backend": "serial"})
     collect(cfg.collect, progress=False)
     model, _ = vision.train("vae", cfg, progress=False)
-    vision.encode(model, "vae", cfg.collect.name, progress=False, source="checkpoints/vae/a.pt")
+    vision.encode(model, cfg.collect.name, progress=False, source="checkpoints/vae/a.pt")
     memory.train("vae", cfg, progress=False)
-    vision.encode(model, "vae", cfg.collect.name, progress=False, source="checkpoints/vae/b.pt")
+    vision.encode(model, cfg.collect.name, progress=False, source="checkpoints/vae/b.pt")
     with pytest.raises(CheckpointError, match="another config"):
         memory.train("vae", wm.get_config("smoke", mdnrnn_training={"epochs": 3}), progress=False)
-    assert np.load(vision.latents_path("vae", "smoke"))["source"] == "checkpoints/vae/b.pt"
+    assert np.load(latents_path("vae", "smoke"))["source"] == "checkpoints/vae/b.pt"

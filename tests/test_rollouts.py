@@ -11,9 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from worldmodels import get_config, paths, rollouts
-from worldmodels.data import load_episode, verify
-from worldmodels.rollouts import BrownianPolicy, RandomRefreshPolicy, collect, episode_path
+from worldmodels import get_config
+from worldmodels.core import paths
+from worldmodels.world import rollouts
+from worldmodels.world.datasets import load_episode, verify
+from worldmodels.world.policies import BrownianPolicy, RandomRefreshPolicy
+from worldmodels.world.rollouts import collect, episode_path
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -134,8 +137,9 @@ def test_episode_path_pattern():
 
 def test_agent_policy_collects_with_a_trained_controller_plus_noise(world_model, wm_root):
     """The paper's iterative procedure: rollouts driven by an agent file (here a full-gas, straight one)."""
-    from worldmodels.agent import AgentSpec, save_agent
-    from worldmodels.config import ControllerConfig
+    from worldmodels.agent.files import AgentSpec, save_agent
+    from worldmodels.agent.policy import make_policy
+    from worldmodels.core.config import ControllerConfig
 
     spec = AgentSpec.build(*world_model, ControllerConfig())
     params = np.zeros(867)
@@ -143,7 +147,9 @@ def test_agent_policy_collects_with_a_trained_controller_plus_noise(world_model,
     save_agent(wm_root / "checkpoints" / "controller" / "gas.pt", spec, params)
     cfg = small(name="agent", policy="agent", agent="checkpoints/controller/gas.pt", action_noise=0.05,
                 backend="serial", episodes=2)
-    files = collect(cfg, progress=False)
+    with pytest.raises(ValueError, match="make_policy=worldmodels.agent.policy.make_policy"):
+        collect(cfg, progress=False)  # the world layer alone knows no agents
+    files = collect(cfg, progress=False, make_policy=make_policy)
     actions = np.concatenate([load_episode(f)["action"] for f in files])
     assert np.all(actions >= [-1, 0, 0]) and np.all(actions <= [1, 1, 1])
     assert actions[:, 1].mean() > 0.9 and 0 < actions[:, 0].std() < 0.2  # the agent's gas, plus a little noise
@@ -156,6 +162,6 @@ def test_agent_policy_collects_with_a_trained_controller_plus_noise(world_model,
     assert rollouts.collection("nothing-here") == {}
     save_agent(wm_root / "checkpoints" / "controller" / "gas.pt", spec, params * 2)  # another controller
     with pytest.raises(ValueError, match="agent_sha256"):
-        collect(cfg, progress=False)
+        collect(cfg, progress=False, make_policy=make_policy)
     with pytest.raises(FileNotFoundError, match="agent file 'missing.pt' not found"):
         collect(small(name="agent2", policy="agent", agent="missing.pt"), progress=False)

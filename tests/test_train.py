@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from worldmodels import checkpoint
-from worldmodels.config import TrainConfig
-from worldmodels.train import fit
+from worldmodels.core import checkpoint
+from worldmodels.core.config import TrainConfig
+from worldmodels.training.loop import fit
 
 X = torch.linspace(-1, 1, 64).reshape(64, 1)
 Y = 3 * X + 0.5
@@ -16,7 +16,7 @@ def batches(epoch):
     return [(X[order[i:i + 16]], Y[order[i:i + 16]]) for i in range(0, 64, 16)]
 
 
-def mse_step(model, batch, step):
+def mse_step(model, batch, step, generator):
     x, y = batch
     loss = (model(x) - y).pow(2).mean()
     return loss, {"mse": loss.detach()}
@@ -55,7 +55,7 @@ def test_resume_with_another_config_is_refused(tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_error(tmp_path):
-    def nan_step(model, batch, step):
+    def nan_step(model, batch, step, generator):
         loss = model(batch[0]).mean() * float("nan")
         return loss, {}
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.distributions import Categorical, Normal, kl_divergence
 
-from worldmodels.config import GumbelConfig, VAEConfig
-from worldmodels.gumbel_vae import (
+from worldmodels.core.config import GumbelConfig, VAEConfig
+from worldmodels.models.gumbel_vae import (
     GumbelVAE,
     categorical_kl_to_uniform,
     gumbel_loss,
@@ -16,7 +16,7 @@ from worldmodels.gumbel_vae import (
     kl_weight,
     temperature,
 )
-from worldmodels.vae import ConvEncoder, ConvVAE, gaussian_kl, vae_loss
+from worldmodels.models.vae import ConvEncoder, ConvVAE, gaussian_kl, vae_loss
 
 
 def test_conv_vae_has_the_papers_parameter_count_and_shapes():

@@ -12,12 +12,17 @@ import numpy as np
 import pytest
 import torch
 
-from worldmodels import checkpoint, data, get_config, paths, vision
+from worldmodels import get_config
 from worldmodels.cli import main
-from worldmodels.rollouts import collect
+from worldmodels.core import checkpoint, paths
+from worldmodels.models.registry import KINDS, load_vision
+from worldmodels.training import vision
+from worldmodels.training.release import ReleaseExistsError
+from worldmodels.world.frames import frames_to_tensor
+from worldmodels.world.rollouts import collect
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED = {kind: REPO / "checkpoints" / kind / "book.pt" for kind in vision.KINDS}
+SHIPPED = {kind: REPO / "checkpoints" / kind / "book.pt" for kind in KINDS}
 
 
 @pytest.fixture
@@ -27,7 +32,7 @@ def smoke(wm_root):
     return cfg
 
 
-@pytest.mark.parametrize("kind", vision.KINDS)
+@pytest.mark.parametrize("kind", KINDS)
 def test_train_release_load_encode(smoke, kind):
     _, history = vision.train(kind, smoke, progress=False)
     assert [row["epoch"] for row in history] == [1, 2] and np.isfinite(history[-1]["val_loss"])
@@ -36,21 +41,38 @@ def test_train_release_load_encode(smoke, kind):
     assert card["kind"] == kind and card["training"]["epochs"] == 2 and card["weights"] == "float16"
     assert card["metrics"]["held_out"]["frames"] > 0 and card["command"] == "pytest"
     assert card["data"]["collection"]["steps"] == smoke.collect.steps and card["data"]["collection"]["policy"] == "random"
-    loaded = vision.load(path, kind=kind)
+    assert card["training"]["device"] == "cpu" and card["data"]["input_spec"] == {"frame_size": 64, "crop": True}
+    loaded = load_vision(path, kind=kind)
+    assert loaded.kind == kind and loaded.input_spec.crop and loaded.input_spec.frame_size == 64
     frames = np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
-    assert vision.reconstruct(loaded, frames).shape == (3, 64, 64, 3)
-    latents = np.load(vision.encode(loaded, kind, "smoke", progress=False))
+    assert loaded.reconstruct(frames).shape == (3, 64, 64, 3)
+    latents = np.load(vision.encode(loaded, "smoke", progress=False))
     E, T = smoke.collect.episodes, smoke.collect.steps
-    if kind == "vae":
-        assert latents["mu"].shape == latents["logvar"].shape == (E, T + 1, 32)
-    else:
-        assert latents["logits"].shape == (E, T + 1, 32, 32)
+    for key in loaded.posterior_keys:
+        assert latents[key].shape == (E, T + 1, *loaded.code_shape)
     assert latents["action"].shape == (E, T, 3) and list(latents["length"]) == [T] * E
+
+
+def test_a_release_is_never_replaced_silently_and_a_torn_one_is_completed(smoke):
+    """`--release` over an existing release is refused without --force; a kill between the model file and its
+    card leaves a release that the same command completes."""
+    vision.train("vae", smoke, progress=False)
+    path = vision.release("vae", smoke, "twice", command="first")
+    before = path.read_bytes()
+    with pytest.raises(ReleaseExistsError, match="--force"):
+        vision.release("vae", smoke, "twice", command="second")
+    assert path.read_bytes() == before
+    assert main(["train-vae", "--scale", "smoke", "--quiet", "--release", "twice"]) == 2
+    path.with_suffix(".json").unlink()  # killed between the two files
+    vision.release("vae", smoke, "twice", command="again")
+    assert path.read_bytes() == before and json.loads(path.with_suffix(".json").read_text())["command"] == "first"
+    vision.release("vae", smoke, "twice", command="forced", force=True)
+    assert json.loads(path.with_suffix(".json").read_text())["command"] == "forced"
 
 
 def test_released_weights_match_the_run_within_fp16(smoke):
     model, _ = vision.train("vae", smoke, progress=False)
-    released = vision.load(vision.release("vae", smoke, "smoke-test"), kind="vae")
+    released = load_vision(vision.release("vae", smoke, "smoke-test"), kind="vae")
     for a, b in zip(model.parameters(), released.parameters()):
         assert torch.allclose(a, b, atol=1e-3, rtol=1e-3)
 
@@ -58,7 +80,7 @@ def test_released_weights_match_the_run_within_fp16(smoke):
 def test_loading_a_vae_checkpoint_as_gumbel_is_refused(smoke):
     vision.train("vae", smoke, progress=False)
     with pytest.raises(checkpoint.CheckpointError, match="holds a 'vae' model, expected 'gumbel'"):
-        vision.load(vision.run_dir("vae", smoke) / "last.pt", kind="gumbel")
+        load_vision(paths.vision_run("vae", smoke.collect.name) / "last.pt", kind="gumbel")
 
 
 def test_training_without_rollouts_says_what_to_run(wm_root):
@@ -70,7 +92,7 @@ def test_training_without_rollouts_says_what_to_run(wm_root):
 def test_killed_training_resumes_from_its_last_epoch(smoke, wm_root):
     command = [sys.executable, "-m", "worldmodels", "train-gumbel", "--scale", "smoke", "--epochs", "30", "--quiet"]
     env = {**os.environ, "WM_ROOT": str(wm_root)}
-    last = vision.run_dir("gumbel", smoke) / "last.pt"
+    last = paths.vision_run("gumbel", smoke.collect.name) / "last.pt"
     proc = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -86,11 +108,11 @@ def test_killed_training_resumes_from_its_last_epoch(smoke, wm_root):
     assert [row["epoch"] for row in history] == list(range(1, 31))
 
 
-@pytest.mark.parametrize("kind", vision.KINDS)
+@pytest.mark.parametrize("kind", KINDS)
 def test_shipped_release_loads_and_reconstructs_real_frames(kind, smoke):
     if not SHIPPED[kind].exists():
         pytest.skip(f"{SHIPPED[kind]} is not shipped yet")
-    model = vision.load(SHIPPED[kind], kind=kind)
+    model = load_vision(SHIPPED[kind], kind=kind)
     card = json.loads(SHIPPED[kind].with_suffix(".json").read_text())
     files = sorted(paths.rollout_dir("smoke").glob("*.npz"))
     metrics = vision.held_out_metrics(model, files)
@@ -99,14 +121,14 @@ def test_shipped_release_loads_and_reconstructs_real_frames(kind, smoke):
 
 
 def test_category_sweep_changes_one_variable_at_a_time():
-    from worldmodels.config import GumbelConfig
-    from worldmodels.gumbel_vae import GumbelVAE
+    from worldmodels.core.config import GumbelConfig
+    from worldmodels.models.gumbel_vae import GumbelVAE
 
     torch.manual_seed(0)
     model = GumbelVAE(GumbelConfig(num_vars=4, num_classes=5)).eval()
     frame = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    grid = vision.category_sweep(model, frame, variables=[0, 2], classes=[0, 1, 4])
+    grid = model.category_sweep(frame, variables=[0, 2], classes=[0, 1, 4])
     assert grid.shape == (2, 3, 64, 64, 3) and grid.dtype == np.uint8
-    own = int(model.encode(data.frames_to_tensor(frame[None])).argmax(-1)[0, 0])
-    same = vision.category_sweep(model, frame, variables=[0], classes=[own])[0, 0]
-    assert np.array_equal(same, vision.reconstruct(model, frame[None])[0])  # its own class: the reconstruction
+    own = int(model.encode(frames_to_tensor(frame[None])).argmax(-1)[0, 0])
+    same = model.category_sweep(frame, variables=[0], classes=[own])[0, 0]
+    assert np.array_equal(same, model.reconstruct(frame[None])[0])  # its own class: the reconstruction

@@ -3,9 +3,9 @@
 import numpy as np
 import torch
 
-from worldmodels.config import GumbelConfig, VAEConfig
-from worldmodels.gumbel_vae import GumbelVAE
-from worldmodels.vae import ConvVAE
+from worldmodels.core.config import GumbelConfig, VAEConfig
+from worldmodels.models.gumbel_vae import GumbelVAE
+from worldmodels.models.vae import ConvVAE
 from worldmodels.widgets import CategoryExplorer, DreamViewer, LatentExplorer
 
 FRAME = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
@@ -45,8 +45,8 @@ def test_category_pickers_decode_in_place_and_reset():
 
 
 def test_dream_viewer_redreams_when_tau_moves():
-    from worldmodels.config import MDNRNNConfig
-    from worldmodels.mdnrnn import MDNRNN
+    from worldmodels.core.config import MDNRNNConfig
+    from worldmodels.models.mdnrnn import MDNRNN
 
     torch.manual_seed(0)
     viewer = DreamViewer(MDNRNN(MDNRNNConfig(hidden_size=16)), ConvVAE(VAEConfig()), torch.randn(32),

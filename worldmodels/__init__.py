@@ -1,30 +1,32 @@
 """worldmodels: World Models (Ha & Schmidhuber 2018) on gymnasium's CarRacing.
 
-Modules, one idea each:
+The package is a house of layers; a module imports only from the layers below its own (an import-linter
+contract in ``pyproject.toml``, checked by ``make lint`` and ``tests/test_layers.py``):
 
-- ``config``    dataclass configs and the ``smoke`` / ``book`` / ``paper`` presets
-- ``paths``     where data, checkpoints and figures live
-- ``env``       ``make_env(seed, renderer)`` with stock / exact / fast renderers; ``preprocess``
-- ``rollouts``  data-collection policies and parallel, resumable ``collect``
-- ``data``      validated episode loading, streaming frame dataset, ``verify``
-- ``parallel``  serial / process / Ray task pools
-- ``storage``   atomic file writes
-- ``vae``       the paper's ConvVAE and the conv stack both VAEs share
-- ``gumbel_vae``  the Gumbel-softmax VAE (N categoricals x K classes)
-- ``train``     one training loop for every model: checkpoints, history, resume
-- ``checkpoint``  atomic save / safe load of model files
-- ``vision``    V end to end: train, release, load, reconstruct, encode
-- ``compare``   continuous vs discrete latents: reconstruction, information, smoothness
-- ``mdnrnn``    M: LSTM + mixture-density head (continuous) or categorical head (discrete)
-- ``memory``    M end to end: train, release, load, next-latent prediction
-- ``dream``     batched dream environment, dream decoding and videos
-- ``controller``  C: the linear controller with flat parameters for CMA-ES
-- ``agent``     V + M + C acting in the real env, batched over envs; agent files; the evaluation protocol
-- ``evolve``    CMA-ES (pycma) in the real env or the dream: resumable runs, logs, releases
-- ``viz``, ``widgets``  plotting functions and ipywidgets explorers for the notebooks
+``cli``, ``reproduce``
+    the command line, generated from the config dataclasses (tyro), and the whole pipeline in one command
+``compare``, ``results``, ``viz``, ``widgets``
+    continuous-vs-discrete measures, the results table, plots and ipywidgets explorers for the notebooks
+``training``
+    ``loop`` (the one training loop), ``vision`` and ``memory`` (V and M: train, encode, release), ``evolve``
+    (CMA-ES in the real env or the dream), ``release`` (a model file and its card, written together)
+``agent``
+    ``files`` (agent files, V and M pinned by SHA-256), ``acting`` (V + M + C batched over envs), ``episodes``
+    (many episodes on a task pool), ``evaluation`` (the protocol), ``policy`` (the ``agent`` collection policy),
+    ``dream`` (the dream environment)
+``models``
+    ``vision`` (the V interface), ``vae``, ``gumbel_vae``, ``registry`` (the kinds of V: build, load), ``mdnrnn``
+    (M, with a mixture or a categorical head), ``controller`` (C)
+``world``
+    ``env`` and ``renderers`` (CarRacing, stock / exact / fast), ``frames`` (frame conversion, in one place),
+    ``policies`` and ``rollouts`` (resumable collection), ``datasets`` (episodes and latent sequences)
+``core``
+    ``config``, ``validation`` and ``presets`` (range-checked dataclasses, the smoke / book / paper scales),
+    ``paths``, ``provenance`` (hashes, versions), ``storage`` and ``checkpoint`` (atomic writes, safe loads),
+    ``parallel`` (serial / process / Ray pools), ``video``
 """
 
-from .config import get_config
+from .core.presets import get_config
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "get_config"]

@@ -24,14 +24,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import load_episode
-from .gumbel_vae import GumbelVAE, categorical_kl_to_uniform
-from .vae import ConvVAE, gaussian_kl
-from .vision import encode_frames, held_out_metrics
+from .models.gumbel_vae import GumbelVAE, categorical_kl_to_uniform
+from .models.vae import ConvVAE, gaussian_kl
+from .training.vision import held_out_metrics
+from .world.datasets import load_episode
 
 
 def _episode_codes(model, files: list[Path]) -> list[dict[str, np.ndarray]]:
-    return [encode_frames(model, load_episode(f)["obs"]) for f in files]
+    return [model.encode_frames(load_episode(f)["obs"]) for f in files]
 
 
 def _smoothness(codes: list[np.ndarray], distance, seed: int = 0) -> tuple[float, float]:

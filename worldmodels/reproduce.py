@@ -24,7 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import Config, get_config
+from . import results
+from .agent import evaluation as evaluation_lib
+from .core import paths
+from .core.config import Config
+from .core.presets import get_config
+from .core.provenance import portable
+from .models.registry import KINDS, load_vision
+from .training import evolve, memory, vision
+from .world.rollouts import collect
 
 _REAL = {"mode": "real", "tile_cutoff": 100, "eval_every": 10, "eval_episodes": 16}
 
@@ -65,7 +73,7 @@ AGENTS: dict[str, Recipe] = {
 
 def agent_config(scale: str, name: str, recipe: Recipe, overrides: dict[str, Any] | None = None) -> Config:
     """The config that evolves ``recipe`` on the world model released as ``name``."""
-    evolution = {**recipe.evolution, "name": recipe.release(name), "latent": recipe.latent, "release": name,
+    evolution = {**recipe.evolution, "name": recipe.release(name), "latent": recipe.latent, "world_model": name,
                  **(overrides or {})}
     return get_config(scale, evolution=evolution, controller=dict(recipe.controller))
 
@@ -79,22 +87,17 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
     Args:
         agents: keys of ``AGENTS`` (default all).
         generations: CMA-ES generations per agent (default: the scale's preset).
-        episodes, eval_max_steps: the evaluation (default the protocol, 100 x 1000 steps; at the smoke
-            scale 2 episodes of the preset's ``max_steps``, which the card records).
+        episodes, eval_max_steps: the evaluation (default: the scale's ``evaluation`` preset, the protocol's
+            100 x 1000 steps except at the smoke scale, which the card records).
     """
-    from . import agent, evolve, memory, results, vision  # torch and gymnasium: only when it runs
-    from .rollouts import collect
-
     name = name or scale
     agents = list(AGENTS) if agents is None else agents
     unknown = [a for a in agents if a not in AGENTS]
     if unknown:
         raise ValueError(f"unknown agents {unknown}: expected some of {sorted(AGENTS)}")
     parallel = {k: v for k, v in {"backend": backend, "workers": workers}.items() if v is not None}
-    cfg = get_config(scale, collect=parallel)
-    smoke = scale == "smoke"
-    episodes = episodes or (2 if smoke else 100)
-    eval_max_steps = eval_max_steps or (cfg.evolution.max_steps if smoke else 1000)
+    evaluation = {k: v for k, v in {"episodes": episodes, "max_steps": eval_max_steps}.items() if v is not None}
+    cfg = get_config(scale, collect=parallel, evaluation={**parallel, **evaluation})
 
     def missing(what: str, path: Path) -> bool:
         """Whether ``path`` must be built; says which."""
@@ -103,31 +106,31 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
 
     files = collect(cfg.collect, progress=progress)
     log(f"[reproduce] rollouts: {len(files)} episodes in {files[0].parent}")
-    for kind in ("vae", "gumbel"):
-        if missing(f"V ({kind})", vision.release_path(kind, name)):
+    for kind in KINDS:
+        if missing(f"V ({kind})", paths.vision_release(kind, name)):
             vision.train(kind, cfg, progress=progress)
             vision.release(kind, cfg, name, command=command)
-    for latent in ("vae", "gumbel"):
-        if missing(f"M ({latent})", memory.release_path(latent, name)):
-            source = vision.release_path(latent, name)
-            vision.latents_for(vision.load(source, kind=latent), latent, cfg.collect.name, agent.portable(source),
-                               progress=progress)
-            memory.train(latent, cfg, progress=progress)
-            memory.release(latent, cfg, name, command=command)
+    for kind in KINDS:
+        if missing(f"M ({kind})", paths.mdnrnn_release(kind, name)):
+            source = paths.vision_release(kind, name)
+            vision.latents_for(load_vision(source, kind=kind), cfg.collect.name, portable(source), progress=progress)
+            memory.train(kind, cfg, progress=progress)
+            memory.release(kind, cfg, name, command=command)
     for key in agents:
         recipe = AGENTS[key]
-        path = evolve.release_path(recipe.latent, recipe.release(name))
+        path = paths.controller_release(recipe.latent, recipe.release(name))
         if missing(f"agent {key}", path):
             overrides = {**parallel, **({"generations": generations} if generations else {})}
             acfg = agent_config(scale, name, recipe, overrides)
             evolve.evolve(acfg, progress=progress, command=command)
             evolve.release(acfg, recipe.release(name), command=command)
-        evaluation = json.loads(path.with_suffix(".json").read_text()).get("evaluation")
-        if evaluation is None:
-            log(f"[reproduce] evaluate {path.name}: {episodes} episodes of {eval_max_steps} steps, stock renderer")
-            evaluation = agent.evaluate(path, episodes=episodes, max_steps=eval_max_steps, **parallel)
-            agent.write_evaluation(path, evaluation)
-        log(f"[reproduce] {path.name}: {evaluation['mean']:.1f} +/- {evaluation['std']:.1f}")
+        result = json.loads(path.with_suffix(".json").read_text()).get("evaluation")
+        if result is None:
+            e = cfg.evaluation
+            log(f"[reproduce] evaluate {path.name}: {e.episodes} episodes of {e.max_steps} steps, {e.renderer} renderer")
+            result = evaluation_lib.evaluate_file(path, e)
+            evaluation_lib.write_evaluation(path, result)
+        log(f"[reproduce] {path.name}: {result['mean']:.1f} +/- {result['std']:.1f}")
     rows = [r for r in results.agent_rows() if r["agent"] in
             {f"{AGENTS[k].latent}_{AGENTS[k].release(name)}" for k in agents}]
     log(results.markdown(rows))

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from .core import paths
 
 # (agent, reference result, episodes, source), as the chapter and the seeds report them
 REFERENCES = [

@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.animation import FuncAnimation
 
-from . import paths
-from .storage import atomic_write
+from .core import paths
+from .core.storage import atomic_write
 
 ACTION_NAMES = ("steer", "gas", "brake")
 
@@ -109,11 +109,11 @@ def animate(frames: np.ndarray, fps: int = 25, scale: float = 3.0):
     return anim
 
 
-def save_figure(fig, name: str, scale: str) -> Path:
-    """Write ``fig`` as ``<figures>/<name>.png`` atomically (smoke runs go to ``figures/smoke``)."""
+def save_figure(fig, name: str, folder: str = "figures") -> Path:
+    """Write ``fig`` as ``<folder>/<name>.png`` atomically; ``folder`` is the preset's ``Config.figures``."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    return atomic_write(paths.figure_dir(scale) / f"{name}.png", lambda f: f.write(buffer.getvalue()))
+    return atomic_write(paths.figure_dir(folder) / f"{name}.png", lambda f: f.write(buffer.getvalue()))
 
 
 def loss_curves(history: list[dict], parts: Sequence[str] = ("loss", "reconstruction", "kl"), title: str = ""):

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data import frames_to_tensor, tensor_to_frames
-from .gumbel_vae import GumbelVAE, hard_code
-from .vae import ConvVAE
+from .agent.dream import decode, dream
+from .models.gumbel_vae import GumbelVAE, hard_code
+from .models.vae import ConvVAE
+from .world.frames import frames_to_tensor, tensor_to_frames
 
 
 def png(frame: np.ndarray, scale: int = 4) -> bytes:
@@ -164,8 +165,6 @@ class DreamViewer:
         self.redream()
 
     def redream(self) -> np.ndarray:
-        from .dream import decode, dream
-
         latents = dream(self.mdnrnn, self.start, self.actions, tau=self.tau.value, seed=self.seed.value)
         self.frames = decode(self.vision_model, latents)  # (T + 1, 64, 64, 3)
         self.image.value = png(np.concatenate(list(self.frames[:: self.every]), axis=1), scale=2)

@@ -17,131 +17,28 @@ settings keeps finished episodes and collects only the missing ones.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import logging
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Protocol
 
 import numpy as np
 
-from . import paths
-from .config import CollectConfig, to_dict
-from .env import ENV_ID, make_env, preprocess
-from .parallel import run_unordered
-from .storage import remove_stale_temporaries, save_json, save_npz
+from ..core import paths
+from ..core.config import CollectConfig, to_dict
+from ..core.parallel import run_unordered
+from ..core.provenance import resolve, sha256, versions
+from ..core.storage import remove_stale_temporaries, save_json, save_npz
+from .env import ENV_ID, make_env
+from .frames import CROP_ROWS, InputSpec, preprocess
+from .policies import Policy, PolicyFactory
+from .policies import make_policy as builtin_policy
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
-ACTION_LOW = np.array([-1.0, 0.0, 0.0], dtype=np.float32)
-ACTION_HIGH = np.array([1.0, 1.0, 1.0], dtype=np.float32)
 # settings that change what an episode file holds: a resumed run must match them
 _DATA_KEYS = ("steps", "policy", "action_refresh", "brownian_sigma", "renderer", "frame_size", "crop")
-
-
-# -- policies -------------------------------------------------------------------
-class Policy(Protocol):
-    """A data-collection policy: ``reset`` per episode, then ``act`` per step."""
-
-    def reset(self, rng: np.random.Generator) -> None: ...
-
-    def act(self, obs: np.ndarray, t: int) -> np.ndarray:
-        """obs: uint8 (96, 96, 3) env frame; returns float32 (3,) inside the action space."""
-        ...
-
-
-class RandomRefreshPolicy:
-    """The book's policy: a uniformly random action, redrawn every ``refresh`` steps."""
-
-    def __init__(self, refresh: int = 20):
-        self.refresh = refresh
-        self.rng = np.random.default_rng(0)
-        self.action = np.zeros(3, dtype=np.float32)
-
-    def reset(self, rng: np.random.Generator) -> None:
-        self.rng = rng
-
-    def act(self, obs: np.ndarray, t: int) -> np.ndarray:
-        if t % self.refresh == 0:
-            self.action = self.rng.uniform(ACTION_LOW, ACTION_HIGH).astype(np.float32)
-        return self.action
-
-
-class BrownianPolicy:
-    """Smooth random actions: a random walk clipped to the action space.
-
-    Starts at (0, 0.5, 0) and adds N(0, sigma) each step; steering wanders left and
-    right while gas and brake change slowly, which gives more varied driving than
-    a held uniform action.
-    """
-
-    def __init__(self, sigma: tuple[float, float, float] = (0.3, 0.15, 0.1)):
-        self.sigma = np.asarray(sigma, dtype=np.float32)
-        self.rng = np.random.default_rng(0)
-        self.action = np.zeros(3, dtype=np.float32)
-
-    def reset(self, rng: np.random.Generator) -> None:
-        self.rng = rng
-        self.action = np.array([0.0, 0.5, 0.0], dtype=np.float32)
-
-    def act(self, obs: np.ndarray, t: int) -> np.ndarray:
-        step = self.rng.normal(0.0, self.sigma).astype(np.float32)
-        self.action = np.clip(self.action + step, ACTION_LOW, ACTION_HIGH)
-        return self.action
-
-
-class AgentPolicy:
-    """A trained agent (V + M + C) with Gaussian noise on its actions, clipped to the action space.
-
-    Rollouts from a controller that drives reach the parts of the track a random policy never sees
-    (fast corners, long straights, the far side of the track): the paper's iterative procedure
-    collects new data this way and retrains V and M on it.
-    """
-
-    _agents: ClassVar[dict[str, tuple]] = {}  # one loaded agent per file, kept for the life of a worker
-
-    def __init__(self, agent_file: str | None, noise: float):
-        from .agent import WorldModelAgent, load_agent_file, resolve
-
-        if not agent_file:
-            raise ValueError("policy 'agent' needs an agent file: --agent checkpoints/controller/<latent>_<name>.pt")
-        if agent_file not in self._agents:
-            spec, params, _ = load_agent_file(resolve(agent_file))
-            self._agents[agent_file] = (WorldModelAgent(spec), params)
-        self.agent, self.params = self._agents[agent_file]
-        self.noise = noise
-        self.rng = np.random.default_rng(0)
-
-    def reset(self, rng: np.random.Generator) -> None:
-        self.rng = rng
-        self.agent.reset(1)
-
-    def act(self, obs: np.ndarray, t: int) -> np.ndarray:
-        action = self.agent.act(obs[None], self.params[None])[0]
-        action = action + self.rng.normal(0.0, self.noise, 3).astype(np.float32)
-        return np.clip(action, ACTION_LOW, ACTION_HIGH)
-
-
-PolicyFactory = Callable[[CollectConfig], Policy]
-POLICIES: dict[str, PolicyFactory] = {
-    "random": lambda cfg: RandomRefreshPolicy(cfg.action_refresh),
-    "brownian": lambda cfg: BrownianPolicy(cfg.brownian_sigma),
-    "agent": lambda cfg: AgentPolicy(cfg.agent, cfg.action_noise),
-}
-
-
-def register_policy(name: str, factory: PolicyFactory) -> None:
-    """Add a collection policy (e.g. a trained agent with exploration noise)."""
-    POLICIES[name] = factory
-
-
-def make_policy(cfg: CollectConfig) -> Policy:
-    if cfg.policy not in POLICIES:
-        raise ValueError(f"policy={cfg.policy!r}: expected one of {sorted(POLICIES)}")
-    return POLICIES[cfg.policy](cfg)
 
 
 # -- one episode ----------------------------------------------------------------
@@ -188,8 +85,8 @@ def run_episode(env, policy: Policy, seed: int, cfg: CollectConfig) -> dict[str,
 _WORKER_ENVS: dict[str, object] = {}  # one env per renderer, kept for the life of a worker
 
 
-def _collect_task(task: tuple[dict, int, str]) -> EpisodeSummary:
-    cfg_dict, seed, path = task
+def _collect_task(task: tuple[dict, int, str, PolicyFactory]) -> EpisodeSummary:
+    cfg_dict, seed, path, make_policy = task
     cfg = CollectConfig(**{**cfg_dict, "brownian_sigma": tuple(cfg_dict["brownian_sigma"])})
     env = _WORKER_ENVS.get(cfg.renderer)
     if env is None:
@@ -200,21 +97,9 @@ def _collect_task(task: tuple[dict, int, str]) -> EpisodeSummary:
 
 
 # -- the collection -------------------------------------------------------------
-def versions() -> dict[str, str]:
-    out = {}
-    for dist in ("worldmodels", "gymnasium", "numpy", "box2d", "pygame-ce", "opencv-python-headless", "torch"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 def manifest_for(cfg: CollectConfig) -> dict:
     data = {k: v for k, v in to_dict(cfg).items() if k in _DATA_KEYS}
     if cfg.policy == "agent":  # which controller drove, down to its bytes
-        from .agent import resolve, sha256
-
         path = resolve(cfg.agent) if cfg.agent else None
         if path is None or not path.exists():
             raise FileNotFoundError(f"policy 'agent': agent file {cfg.agent!r} not found; pass --agent with an "
@@ -225,7 +110,7 @@ def manifest_for(cfg: CollectConfig) -> dict:
         "episodes": cfg.episodes,
         "seeds": [cfg.seed, cfg.seed + cfg.episodes - 1],
         "file_pattern": "<seed:06d>.npz",
-        "preprocessing": {"frame_size": cfg.frame_size, "crop_rows": 84 if cfg.crop else None, "resize": "cv2.INTER_AREA"},
+        "preprocessing": {"frame_size": cfg.frame_size, "crop_rows": CROP_ROWS if cfg.crop else None, "resize": "cv2.INTER_AREA"},
         "data": data,
         "versions": versions(),
     }
@@ -243,6 +128,17 @@ def collection(name: str) -> dict:
     keys = ("policy", "steps", "agent", "agent_sha256", "action_noise")
     return {"rollouts": f"data/rollouts/{name}", **{k: data[k] for k in keys if k in data},
             "episodes": manifest.get("episodes"), "seeds": manifest.get("seeds")}
+
+
+def input_spec(name: str) -> InputSpec:
+    """How the frames of ``data/rollouts/<name>`` were preprocessed (their manifest), for the V trained on them."""
+    path = paths.rollout_dir(name) / MANIFEST
+    try:
+        return InputSpec.from_manifest(json.loads(path.read_text()))
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{path}: no manifest; run `python -m worldmodels collect --name {name}`") from e
+    except (ValueError, KeyError) as e:
+        raise ValueError(f"{path}: unreadable manifest ({type(e).__name__}: {e}); collect into a new --name") from e
 
 
 def _check_manifest(folder: Path, cfg: CollectConfig) -> None:
@@ -292,13 +188,16 @@ def pending_seeds(folder: Path, cfg: CollectConfig) -> list[int]:
     return todo
 
 
-def collect(cfg: CollectConfig, folder: str | Path | None = None, progress: bool = True) -> list[Path]:
+def collect(cfg: CollectConfig, folder: str | Path | None = None, progress: bool = True,
+            make_policy: PolicyFactory = builtin_policy) -> list[Path]:
     """Collect ``cfg.episodes`` episodes in parallel; resume if some exist.
 
     Args:
         cfg: collection settings (``get_config(scale).collect``).
         folder: where to write; default ``data/rollouts/<cfg.name>``.
         progress: show a tqdm progress bar.
+        make_policy: ``CollectConfig -> Policy``, a module-level function (workers receive it pickled);
+            the default knows ``random`` and ``brownian``, ``worldmodels.agent.policy.make_policy`` also ``agent``.
 
     Returns:
         the paths of all requested episodes, in seed order.
@@ -311,7 +210,7 @@ def collect(cfg: CollectConfig, folder: str | Path | None = None, progress: bool
     todo = pending_seeds(folder, cfg)
     if todo:
         cfg_dict = to_dict(cfg)
-        tasks = [(cfg_dict, seed, str(episode_path(folder, seed))) for seed in todo]
+        tasks = [(cfg_dict, seed, str(episode_path(folder, seed)), make_policy) for seed in todo]
         results = run_unordered(_collect_task, tasks, cfg.backend, cfg.workers, cfg.ray_address)
         if progress:
             from tqdm.auto import tqdm

@@ -1,9 +1,11 @@
 """One training loop for every model (VAE, Gumbel VAE, MDN-RNN); it knows nothing of the model.
 
-``fit`` takes a model, a ``loss_step(model, batch, step) -> (loss, parts)`` function and
+``fit`` takes a model, a ``loss_step(model, batch, step, generator) -> (loss, parts)`` function and
 batch sources, and provides the rest: Adam, gradient clipping, optional bf16 autocast,
 a progress bar, validation, a CSV history, and a checkpoint after every epoch (written
-atomically) from which a killed run resumes exactly where its last epoch ended.
+atomically) from which a killed run resumes exactly where its last epoch ended. Every random draw of a
+loss goes through the ``generator`` it is given, seeded from the epoch, so a resumed run repeats the
+uninterrupted one on CUDA as on the CPU.
 
 Run folder (``data/runs/<name>/``)::
 
@@ -21,11 +23,12 @@ from typing import Any
 
 import torch
 
-from . import checkpoint
-from .config import TrainConfig
-from .storage import save_csv
+from ..core import checkpoint
+from ..core.config import TrainConfig
+from ..core.storage import save_csv
 
-LossStep = Callable[[torch.nn.Module, Any, int], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+LossStep = Callable[[torch.nn.Module, Any, int, torch.Generator],
+                    tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
 
 def default_device() -> torch.device:
@@ -56,16 +59,17 @@ def _batch_size(batch) -> int:
 
 
 def evaluate(model: torch.nn.Module, loss_step: LossStep, batches: Iterable, step: int,
-             device: torch.device, bf16: bool = False) -> dict[str, float]:
-    """Sample-weighted mean of the loss and its parts over ``batches``, without gradients."""
+             device: torch.device, bf16: bool = False, seed: int = 0) -> dict[str, float]:
+    """Sample-weighted mean of the loss and its parts over ``batches``, without gradients (noise seeded by ``seed``)."""
     model.eval()
     totals: dict[str, float] = {}
     count = 0
+    generator = torch.Generator(device=device).manual_seed(seed)
     with torch.no_grad(), _autocast(device, bf16):
         for batch in batches:
             batch = _to(batch, device)
             n = _batch_size(batch)
-            loss, parts = loss_step(model, batch, step)
+            loss, parts = loss_step(model, batch, step, generator)
             for key, value in {"loss": loss, **parts}.items():
                 totals[key] = totals.get(key, 0.0) + float(value) * n
             count += n
@@ -89,7 +93,8 @@ def fit(
 
     Args:
         model: any module; moved to ``device``.
-        loss_step: ``(model, batch, step) -> (scalar loss, {name: scalar tensor})``.
+        loss_step: ``(model, batch, step, generator) -> (scalar loss, {name: scalar tensor})``; its random
+            draws use ``generator``.
         train_batches: ``epoch -> iterable of batches`` (reshuffled per epoch by the caller).
         val_batches: ``() -> iterable of batches`` for validation after each epoch.
         cfg: optimiser and loop settings.
@@ -139,7 +144,7 @@ def fit(
                 break
             batch = _to(batch, device)
             with _autocast(device, cfg.bf16):
-                loss, parts = loss_step(model, batch, step)
+                loss, parts = loss_step(model, batch, step, generator)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"{run_dir}: loss became {float(loss.detach())} at epoch {epoch + 1}, step {step} "
@@ -158,9 +163,9 @@ def fit(
             if progress:
                 batches.set_postfix(loss=f"{float(loss):.1f}")
         seconds = time.perf_counter() - start
-        val = evaluate(model, loss_step, val_batches(), step, device, cfg.bf16)
+        val = evaluate(model, loss_step, val_batches(), step, device, cfg.bf16, seed=cfg.seed)
         row = {"epoch": epoch + 1, "step": step, "seconds": round(seconds, 2),
-               "samples_per_s": round(samples / max(seconds, 1e-9), 1)}
+               "samples_per_s": round(samples / max(seconds, 1e-9), 1), "device": str(device)}
         row.update({f"train_{k}": round(v / max(samples, 1), 5) for k, v in sums.items()})
         row.update({f"val_{k}": round(v, 5) for k, v in val.items()})
         if not all(math.isfinite(v) for v in val.values()):

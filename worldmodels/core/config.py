@@ -1,25 +1,38 @@
-"""Configuration: one frozen dataclass per stage, and the scale presets.
+"""Configuration: one frozen dataclass per stage, every field documented and range-checked.
 
-``get_config("book", collect={"episodes": 50})`` gives the ``book`` preset with
-overrides. Presets follow the seeds and the paper:
-
-- ``smoke``: seconds; what CI and the notebook tests run, on the same code path.
-- ``book``: the book notebook's numbers (200 episodes x 300 steps, action refresh 20).
-- ``paper``: Ha & Schmidhuber's (10,000 episodes x 1,000 steps).
+``Config`` holds one section per stage; the presets (``worldmodels.core.presets``) fill them in for a
+scale, and the command line (``worldmodels.cli``) is generated from these classes. ``to_dict`` and
+``from_dict`` turn a config into plain types and back (checkpoints, cards, run states).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
-SCALES = ("smoke", "book", "paper")
+import tyro
+
+from .validation import ConfigError, Limits, check
+
+Backend = Literal["serial", "process", "ray"]
+Renderer = Literal["stock", "exact", "fast"]
+Latent = Literal["vae", "gumbel"]
+Derived = Annotated[int, tyro.conf.Suppress]  # read from V, M or the data, so no command-line flag
+POSITIVE = (1, None)  # at least 1
+NATURAL = (0, None)  # at least 0
 
 
 @dataclass(frozen=True)
 class CollectConfig:
     """Rollout collection (``worldmodels.rollouts.collect``)."""
+
+    LIMITS: ClassVar[Limits] = {"episodes": POSITIVE, "steps": POSITIVE, "seed": NATURAL, "action_refresh": POSITIVE,
+                                   "brownian_sigma": NATURAL, "action_noise": NATURAL, "frame_size": (8, None),
+                                   "workers": NATURAL}
+
+    def __post_init__(self) -> None:
+        check(self)
 
     name: str = "book"
     """folder under data/rollouts/ that holds the episodes"""
@@ -29,7 +42,7 @@ class CollectConfig:
     """steps T per episode (fewer if the env terminates; CarRacing-v3 truncates at 1000)"""
     seed: int = 0
     """seed of the first episode"""
-    policy: str = "random"
+    policy: Literal["random", "brownian", "agent"] = "random"
     """``random`` (the book's: a random action held for ``action_refresh`` steps), ``brownian``, or ``agent``
     (a trained controller plus noise: the paper's iterative procedure)"""
     action_refresh: int = 20
@@ -40,7 +53,7 @@ class CollectConfig:
     """agent file driving the ``agent`` policy (e.g. checkpoints/controller/vae_book.pt)"""
     action_noise: float = 0.1
     """standard deviation of the Gaussian noise added to each action of the ``agent`` policy (then clipped)"""
-    renderer: str = "fast"
+    renderer: Renderer = "fast"
     """state renderer: ``stock``, ``exact`` or ``fast`` (see worldmodels.env)"""
     frame_size: int = 64
     """side of the stored square frames"""
@@ -48,7 +61,7 @@ class CollectConfig:
     """drop the indicator bar (keep the top 84 rows) before resizing, as the paper does"""
     workers: int = 0
     """worker processes; 0 means one per CPU core"""
-    backend: str = "process"
+    backend: Backend = "process"
     """``serial``, ``process`` or ``ray``"""
     ray_address: str | None = None
     """Ray cluster address for ``backend="ray"`` (None starts a local Ray)"""
@@ -57,6 +70,11 @@ class CollectConfig:
 @dataclass(frozen=True)
 class VAEConfig:
     """The paper's Gaussian ConvVAE (``worldmodels.vae``)."""
+
+    LIMITS: ClassVar[Limits] = {"z_size": POSITIVE, "frame_size": POSITIVE, "kl_tolerance": NATURAL}
+
+    def __post_init__(self) -> None:
+        check(self)
 
     z_size: int = 32
     """latent dimensions Z"""
@@ -69,6 +87,13 @@ class VAEConfig:
 @dataclass(frozen=True)
 class GumbelConfig:
     """The discrete Gumbel-softmax VAE (``worldmodels.gumbel_vae``)."""
+
+    LIMITS: ClassVar[Limits] = {"num_vars": POSITIVE, "num_classes": (2, None), "frame_size": POSITIVE,
+                                   "tau_start": (1e-6, None), "tau_min": (1e-6, None), "tau_decay": NATURAL,
+                                   "kl_weight": NATURAL, "kl_tolerance": NATURAL, "kl_warmup_steps": NATURAL}
+
+    def __post_init__(self) -> None:
+        check(self)
 
     num_vars: int = 32
     """N categorical variables"""
@@ -96,13 +121,20 @@ class GumbelConfig:
 class MDNRNNConfig:
     """M: the LSTM with a mixture-density head (``worldmodels.mdnrnn``)."""
 
-    latent: str = "vae"
+    LIMITS: ClassVar[Limits] = {"z_size": POSITIVE, "num_vars": POSITIVE, "num_classes": (2, None),
+                                   "action_size": POSITIVE, "hidden_size": POSITIVE, "num_mixtures": POSITIVE,
+                                   "log_sigma_min": (-20, 0), "log_sigma_max": (0, 20)}
+
+    def __post_init__(self) -> None:
+        check(self)
+
+    latent: Latent = "vae"
     """``vae``: Gaussian mixtures over a continuous z; ``gumbel``: a categorical head over N x K codes"""
-    z_size: int = 32
+    z_size: Derived = 32
     """Z, the continuous latent size (for ``latent="vae"``)"""
-    num_vars: int = 32
+    num_vars: Derived = 32
     """N categorical variables (for ``latent="gumbel"``)"""
-    num_classes: int = 32
+    num_classes: Derived = 32
     """K classes per variable (for ``latent="gumbel"``)"""
     action_size: int = 3
     """steer, gas, brake"""
@@ -124,15 +156,20 @@ class MDNRNNConfig:
 class ControllerConfig:
     """C: the controller (``worldmodels.controller``)."""
 
-    inputs: str = "z_h"
+    LIMITS: ClassVar[Limits] = {"latent_size": POSITIVE, "hidden_state_size": NATURAL, "hidden_layer": NATURAL}
+
+    def __post_init__(self) -> None:
+        check(self)
+
+    inputs: Literal["z_h", "z"] = "z_h"
     """``z_h``: [z, h] as in the paper; ``z``: z only (the paper's "V only" agent)"""
-    latent_size: int = 32
+    latent_size: Derived = 32
     """size of the latent input: Z for the VAE, N * K for the Gumbel VAE's hard one-hot codes"""
-    hidden_state_size: int = 256
+    hidden_state_size: Derived = 256
     """H, the MDN-RNN's hidden units (used with ``inputs="z_h"``)"""
     hidden_layer: int = 0
     """units of an optional tanh hidden layer (0: the paper's linear controller)"""
-    code_input: str = "hard"
+    code_input: Literal["hard", "soft"] = "hard"
     """Gumbel world models only: C reads the ``hard`` one-hot code (what M reads) or the ``soft`` code, the
     posterior's class probabilities softmax(logits) (B, N, K), its expected value; M reads the hard code either way"""
 
@@ -141,13 +178,23 @@ class ControllerConfig:
 class EvolutionConfig:
     """CMA-ES over the controller's parameters (``worldmodels.evolve``)."""
 
+    LIMITS: ClassVar[Limits] = {"population": (2, None), "trials": POSITIVE, "generations": POSITIVE,
+                                   "sigma0": (1e-12, None), "seed": NATURAL, "max_steps": POSITIVE,
+                                   "envs_per_task": POSITIVE, "tile_cutoff": NATURAL, "early_trials": NATURAL,
+                                   "early_generations": NATURAL, "eval_every": NATURAL, "eval_episodes": POSITIVE,
+                                   "dream_tau": (1e-6, None), "workers": NATURAL}
+
+    def __post_init__(self) -> None:
+        check(self)
+
     name: str = "book"
     """run folder ``data/runs/controller_<latent>_<name>/`` and the release name"""
-    latent: str = "vae"
+    latent: Latent = "vae"
     """which world model: ``vae`` (continuous z) or ``gumbel`` (the discrete VAE's hard codes)"""
-    release: str = "book"
-    """V and M are the releases ``checkpoints/<latent>/<release>.pt`` and ``checkpoints/mdnrnn/<latent>_<release>.pt``"""
-    mode: str = "real"
+    world_model: str = "book"
+    """V and M are the releases ``checkpoints/<latent>/<world_model>.pt`` and
+    ``checkpoints/mdnrnn/<latent>_<world_model>.pt``"""
+    mode: Literal["real", "dream"] = "real"
     """``real``: candidates drive in CarRacing; ``dream``: the whole population drives inside M at once"""
     population: int = 16
     """candidates P per generation (paper: 64)"""
@@ -157,13 +204,13 @@ class EvolutionConfig:
     """generations to run; a finished run resumes when asked for more"""
     sigma0: float = 0.1
     """initial CMA-ES step size"""
-    covariance: str = "full"
+    covariance: Literal["full", "diagonal"] = "full"
     """``full`` (the paper's CMA-ES) or ``diagonal`` (sep-CMA: memory and time linear in the parameters)"""
     seed: int = 0
     """seeds CMA-ES and the episode seeds of every generation"""
     max_steps: int = 1000
     """steps per episode (CarRacing truncates at 1000); in the dream, the dream's length"""
-    renderer: str = "fast"
+    renderer: Renderer = "fast"
     """state renderer for training episodes (``evaluate`` uses ``stock``)"""
     envs_per_task: int = 8
     """episodes one worker steps together, V and M batched across them"""
@@ -181,7 +228,35 @@ class EvolutionConfig:
     """temperature of the dream (paper: 1.15)"""
     init: str | None = None
     """start from this agent's parameters (a controller file, e.g. a dream-trained one) instead of zeros"""
-    backend: str = "process"
+    backend: Backend = "process"
+    """``serial``, ``process`` or ``ray``"""
+    workers: int = 0
+    """worker processes; 0 means one per CPU core"""
+    ray_address: str | None = None
+    """Ray cluster address for ``backend="ray"`` (None starts a local Ray)"""
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """The evaluation protocol (``worldmodels.agent.evaluation``): held-out tracks, full episodes, stock renderer."""
+
+    LIMITS: ClassVar[Limits] = {"episodes": POSITIVE, "seed": NATURAL, "max_steps": POSITIVE,
+                                "envs_per_task": POSITIVE, "workers": NATURAL}
+
+    def __post_init__(self) -> None:
+        check(self)
+
+    episodes: int = 100
+    """episodes, one per track (the protocol: 100)"""
+    seed: int = 900_000
+    """seed of the first track; training never uses seeds below 1,000,000 for evolution nor from 900,000 to collect"""
+    renderer: Renderer = "stock"
+    """state renderer (the protocol: gymnasium's own)"""
+    max_steps: int = 1000
+    """steps per episode (the protocol: 1000, the env's limit; fewer only for quick checks, which cards say)"""
+    envs_per_task: int = 4
+    """episodes one worker steps together"""
+    backend: Backend = "process"
     """``serial``, ``process`` or ``ray``"""
     workers: int = 0
     """worker processes; 0 means one per CPU core"""
@@ -192,6 +267,13 @@ class EvolutionConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     """The shared training loop (``worldmodels.train``)."""
+
+    LIMITS: ClassVar[Limits] = {"epochs": POSITIVE, "batch_size": POSITIVE, "learning_rate": (1e-12, None),
+                                   "grad_clip": NATURAL, "validation_fraction": (0, 0.9),
+                                   "episodes_in_memory": POSITIVE, "max_steps_per_epoch": NATURAL, "seed": NATURAL}
+
+    def __post_init__(self) -> None:
+        check(self)
 
     epochs: int = 10
     """passes over the training episodes"""
@@ -217,7 +299,7 @@ class TrainConfig:
 class Config:
     """Everything a pipeline run needs; one field per stage."""
 
-    scale: str = "book"
+    scale: Literal["smoke", "book", "paper"] = "book"
     """the preset this was built from"""
     collect: CollectConfig = field(default_factory=CollectConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
@@ -232,47 +314,16 @@ class Config:
     """steps per training sequence of M"""
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    figures: str = "figures"
+    """folder (under the project root) the notebooks write their figures to"""
+
+    def __post_init__(self) -> None:
+        if self.sequence_length < 1:
+            raise ConfigError(f"Config.sequence_length={self.sequence_length!r}: must be at least 1")
 
 
-_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "smoke": {
-        "collect": {"name": "smoke", "episodes": 4, "steps": 40, "workers": 2},
-        "gumbel": {"kl_warmup_steps": 2},
-        "vae_training": {"epochs": 2, "batch_size": 16, "validation_fraction": 0.25, "max_steps_per_epoch": 4},
-        "mdnrnn": {"hidden_size": 32},
-        "mdnrnn_training": {"epochs": 2, "batch_size": 4, "validation_fraction": 0.25},
-        "evolution": {"name": "smoke", "population": 4, "trials": 2, "generations": 2, "max_steps": 30,
-                      "envs_per_task": 4, "workers": 2, "eval_episodes": 2},
-        "scalars": {"sequence_length": 16},
-    },
-    "book": {
-        "collect": {"name": "book", "episodes": 200, "steps": 300},
-        # 200 episodes give about 23 optimiser steps an epoch: more epochs for enough steps
-        "mdnrnn_training": {"epochs": 100},
-    },
-    "paper": {"collect": {"name": "paper", "episodes": 10_000, "steps": 1_000},
-              "evolution": {"name": "paper", "population": 64, "trials": 16, "generations": 2000, "eval_every": 25,
-                            "eval_episodes": 1024, "envs_per_task": 16}},
-}
-
-
-def get_config(scale: str = "book", **overrides: dict[str, Any]) -> Config:
-    """The preset ``scale`` with per-stage overrides, e.g. ``collect={"episodes": 8}``."""
-    if scale not in _PRESETS:
-        raise ValueError(f"unknown scale {scale!r}: expected one of {SCALES}")
-    stages = {}
-    for f in dataclasses.fields(Config):
-        if f.name not in _STAGE_TYPES:
-            continue
-        values = {**_PRESETS[scale].get(f.name, {}), **(overrides.pop(f.name, None) or {})}
-        stages[f.name] = _build(_STAGE_TYPES[f.name], {**to_dict(getattr(_DEFAULT, f.name)), **values})
-    scalars = {k: overrides.pop(k) for k in list(overrides) if k in _SCALARS}
-    if overrides:
-        raise ValueError(f"unknown config sections {sorted(overrides)}; expected {sorted(_STAGE_TYPES)}")
-    return Config(scale=scale, **stages, **{**_PRESETS[scale].get("scalars", {}), **scalars})
-
-
-def _build(cls, values: dict[str, Any]):
+def build_section(cls, values: dict[str, Any]):
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - known
     if unknown:
@@ -285,23 +336,28 @@ def to_dict(cfg) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-_STAGE_TYPES = {"collect": CollectConfig, "vae": VAEConfig, "gumbel": GumbelConfig, "vae_training": TrainConfig,
+STAGE_TYPES = {"collect": CollectConfig, "vae": VAEConfig, "gumbel": GumbelConfig, "vae_training": TrainConfig,
                 "mdnrnn": MDNRNNConfig, "mdnrnn_training": TrainConfig, "controller": ControllerConfig,
-                "evolution": EvolutionConfig}
+                "evolution": EvolutionConfig, "evaluation": EvaluationConfig}
 
 
-_SCALARS = ("sequence_length",)
-_DEFAULT = Config()
+SCALARS = ("sequence_length", "figures")  # the fields of Config that are not sections
+
+
+RENAMED = {"evolution": {"release": "world_model"}}  # fields renamed since files were written: old -> new
 
 
 def from_dict(d: dict[str, Any]) -> Config:
-    """Rebuild a Config from ``to_dict`` output (e.g. read back from a checkpoint)."""
+    """Rebuild a Config from ``to_dict`` output (e.g. read back from a checkpoint or a run state, old ones too)."""
     stages = {}
-    for name, cls in _STAGE_TYPES.items():
+    for name, cls in STAGE_TYPES.items():
         values = dict(d.get(name, {}))
+        for old, new in RENAMED.get(name, {}).items():
+            if old in values:
+                values[new] = values.pop(old)
         for f in dataclasses.fields(cls):  # JSON turns tuples into lists
             if isinstance(values.get(f.name), list):
                 values[f.name] = tuple(values[f.name])
-        stages[name] = _build(cls, values)
-    scalars = {k: d[k] for k in _SCALARS if k in d}
+        stages[name] = build_section(cls, values)
+    scalars = {k: d[k] for k in SCALARS if k in d}
     return Config(scale=d.get("scale", "book"), **stages, **scalars)

@@ -1,48 +1,39 @@
-"""M end to end: train the MDN-RNN on encoded rollouts (through ``train.fit``), release and load it.
+"""M end to end: train the MDN-RNN on encoded rollouts (through ``loop.fit``), release it, measure it.
 
-Files::
+Files (``worldmodels.core.paths``)::
 
-    data/latents/<rollouts>_<latent>.npz                      from ``vision.encode`` (latent: vae | gumbel)
+    data/latents/<rollouts>_<latent>.npz                      from ``training.vision.encode`` (latent: vae | gumbel)
     data/runs/mdnrnn_<latent>_<rollouts>/last.pt, history.csv  training runs (resumable)
     checkpoints/mdnrnn/<latent>_<release>.pt + .json          shipped releases and cards
 """
 
 from __future__ import annotations
 
-import dataclasses
-import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from . import checkpoint, paths
-from .config import Config, MDNRNNConfig, from_dict, to_dict
-from .data import LatentSequences, split_by_episode
-from .mdnrnn import MDNRNN, mdnrnn_loss
-from .rollouts import collection, versions
-from .storage import save_json
-from .train import default_device, evaluate, fit
-from .vision import latents_path
+from ..core import checkpoint, paths
+from ..core.config import Config, MDNRNNConfig, to_dict
+from ..models.mdnrnn import MDNRNN, config_for, load, mdnrnn_loss
+from ..models.registry import codes_at, latents_class
+from ..world.datasets import LatentSequences, split_by_episode
+from ..world.rollouts import collection
+from . import release as releases
+from .loop import evaluate, fit
+from .vision import training_summary
 
 
 def model_config(cfg: Config, latent: str, latents: dict[str, np.ndarray]) -> MDNRNNConfig:
     """The M config for ``latent``, with the code sizes read from the latents file."""
-    if latent == "vae":
-        return dataclasses.replace(cfg.mdnrnn, latent="vae", z_size=latents["mu"].shape[-1])
-    N, K = latents["logits"].shape[-2:]
-    return dataclasses.replace(cfg.mdnrnn, latent="gumbel", num_vars=N, num_classes=K)
+    return config_for(cfg.mdnrnn, latent, tuple(codes_at(latents, [0]).shape[1:]))
 
 
-def mdnrnn_step(model: MDNRNN, batch: dict[str, torch.Tensor], step: int):
+def mdnrnn_step(model: MDNRNN, batch: dict[str, torch.Tensor], step: int, generator: torch.Generator | None = None):
     """One loss evaluation for the training loop: a batch of ``LatentSequences`` windows -> (loss, parts)."""
     out, _ = model(batch["latent"], batch["action"])
-    return mdnrnn_loss(out, batch["target"], batch["reward"], batch["done"], batch["mask"])
-
-
-def run_dir(latent: str, cfg: Config) -> Path:
-    return paths.data_dir() / "runs" / f"mdnrnn_{latent}_{cfg.collect.name}"
+    return mdnrnn_loss(model, out, batch["target"], batch["reward"], batch["done"], batch["mask"])
 
 
 def split(cfg: Config, latents: dict[str, np.ndarray]) -> tuple[list[int], list[int]]:
@@ -52,29 +43,34 @@ def split(cfg: Config, latents: dict[str, np.ndarray]) -> tuple[list[int], list[
     return split_by_episode(episodes, t.validation_fraction, t.seed)
 
 
+def _encoded_by(latents: dict[str, np.ndarray]) -> str:
+    return str(latents["source"]) if "source" in latents else ""
+
+
 def train(latent: str, cfg: Config, progress: bool = True, device: torch.device | None = None):
     """Train M on ``data/latents/<cfg.collect.name>_<latent>.npz``, resuming a killed run.
 
     Returns:
         (model in eval mode, history).
     """
-    path = latents_path(latent, cfg.collect.name)
+    path = paths.latents_path(latent, cfg.collect.name)
     latents = LatentSequences.load(path)
+    kind = latents_class(latents, path)
     mcfg = model_config(cfg, latent, latents)
     train_eps, val_eps = split(cfg, latents)
     t = cfg.mdnrnn_training
-    data = LatentSequences(latents, train_eps, cfg.sequence_length, seed=t.seed)
-    held_out = LatentSequences(latents, val_eps or train_eps[:1], cfg.sequence_length, seed=t.seed)
+    data = LatentSequences(latents, kind, train_eps, cfg.sequence_length, seed=t.seed)
+    held_out = LatentSequences(latents, kind, val_eps or train_eps[:1], cfg.sequence_length, seed=t.seed)
     torch.manual_seed(t.seed)
     model = MDNRNN(mcfg)
     meta = {"kind": "mdnrnn", "config": {"model": to_dict(mcfg), "sequence_length": cfg.sequence_length,
                                          "training": {k: v for k, v in to_dict(t).items() if k != "epochs"},
                                          "latents": str(path.relative_to(paths.root())),
                                          # latents re-encoded by another V must not resume this run
-                                         "encoded_by": str(latents["source"]) if "source" in latents else ""}}
+                                         "encoded_by": _encoded_by(latents)}}
     history = fit(model, mdnrnn_step, lambda epoch: data.batches(t.batch_size, epoch),
-                  lambda: held_out.batches(t.batch_size, 0, shuffle=False), t, run_dir(latent, cfg), meta,
-                  device=device, progress=progress)
+                  lambda: held_out.batches(t.batch_size, 0, shuffle=False), t,
+                  paths.mdnrnn_run(latent, cfg.collect.name), meta, device=device, progress=progress)
     return model.eval(), history
 
 
@@ -82,7 +78,7 @@ def train_or_load(latent: str, cfg: Config, train_now: bool, release_name: str =
     """What the notebooks do: train M (resuming) when ``train_now``, else load the shipped release."""
     if train_now:
         return train(latent, cfg, progress=progress)
-    path = release_path(latent, release_name)
+    path = paths.mdnrnn_release(latent, release_name)
     return load(path), checkpoint.load(path, kind="mdnrnn")["history"]
 
 
@@ -94,18 +90,12 @@ def predict_next(model: MDNRNN, latents: dict[str, np.ndarray], episode: int) ->
         (T, Z): the mean of each dimension's most likely component, or (T, N, K) one-hot argmax codes;
         entry t predicts the latent of step t + 1.
     """
-    from .dream import start_latents
-
     T = int(latents["length"][episode])
-    real = torch.stack([start_latents(latents, [episode], t)[0] for t in range(T)])  # (T, ...)
+    real = torch.stack([codes_at(latents, [episode], t)[0] for t in range(T)])  # (T, ...)
     action = torch.from_numpy(latents["action"][episode, :T].astype(np.float32))
     device = next(model.parameters()).device
     out, _ = model(real[None].to(device), action[None].to(device))
-    if "log_pi" in out:
-        best = out["log_pi"][0].argmax(-1, keepdim=True)  # (T, Z, 1)
-        return out["mu"][0].gather(-1, best).squeeze(-1).cpu()
-    logits = out["logits"][0]
-    return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).float().cpu()
+    return model.head.mode(out)[0].float().cpu()
 
 
 TILE_REWARD = 1.0  # a step that visits a new tile earns about 1000/N - 0.1 (3 or so); others -0.1 or less
@@ -122,7 +112,7 @@ def held_out_metrics(model: MDNRNN, latents: dict[str, np.ndarray], episodes: li
       episode ends predicted (None when the held-out episodes never end, as with 300-step rollouts).
     """
     device = next(model.parameters()).device
-    data = LatentSequences(latents, episodes, seq_len, seed=0)
+    data = LatentSequences(latents, latents_class(latents), episodes, seq_len, seed=0)
     parts = evaluate(model, mdnrnn_step, data.batches(64, 0, shuffle=False), 0, device)
     predicted_rewards, true_rewards, true_done, predicted_done = [], [], [], []
     for batch in data.batches(64, 0, shuffle=False):
@@ -153,52 +143,22 @@ def held_out_metrics(model: MDNRNN, latents: dict[str, np.ndarray], episodes: li
     return metrics
 
 
-def release_path(latent: str, name: str) -> Path:
-    return paths.checkpoint_dir() / "mdnrnn" / f"{latent}_{name}.pt"
-
-
-def release(latent: str, cfg: Config, name: str, command: str | None = None) -> Path:
+def release(latent: str, cfg: Config, name: str, command: str | None = None, force: bool = False) -> Path:
     """Ship the finished run as ``checkpoints/mdnrnn/<latent>_<name>.pt`` (fp32: it is small) with a card."""
-    run = checkpoint.load(run_dir(latent, cfg) / "last.pt", kind="mdnrnn")
-    latents = LatentSequences.load(latents_path(latent, cfg.collect.name))
-    mcfg = model_config(cfg, latent, latents)
-    model = MDNRNN(mcfg)
-    model.load_state_dict(run["model"])
+    path = paths.mdnrnn_release(latent, name)
+    releases.check_free(path, force)
+    run = checkpoint.load(paths.mdnrnn_run(latent, cfg.collect.name) / "last.pt", kind="mdnrnn")
+    latents_file = paths.latents_path(latent, cfg.collect.name)
+    latents = LatentSequences.load(latents_file)
+    model = load(paths.mdnrnn_run(latent, cfg.collect.name) / "last.pt")
     _, val_eps = split(cfg, latents)
-    metrics = held_out_metrics(model.eval(), latents, val_eps, cfg.sequence_length)
-    history = run["history"]
-    card = {
-        "kind": "mdnrnn", "latent": latent, "release": name,
-        "config": {**to_dict(cfg), "mdnrnn": to_dict(mcfg)},
-        "data": {"latents": f"data/latents/{cfg.collect.name}_{latent}.npz",
-                 "encoded_by": str(latents["source"]) if "source" in latents else "unknown",
-                 "episodes": len(latents["length"]),
-                 "held_out_episodes": len(val_eps), "sequence_length": cfg.sequence_length,
-                 "collection": collection(cfg.collect.name)},
-        "training": {"epochs": run["epoch"], "steps": run["step"],
-                     "seconds": round(sum(r["seconds"] for r in history), 1),
-                     "device": str(default_device()), "final": history[-1]},
-        "metrics": {"held_out": metrics},
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "command": command or " ".join(["python -m worldmodels"] + sys.argv[1:]),
-        "versions": versions(),
-        "weights": "float32",
-    }
-    path = release_path(latent, name)
-    checkpoint.save(path, {"kind": "mdnrnn", "model": run["model"], "config": card["config"], "history": history,
-                           "card": card})
-    save_json(path.with_suffix(".json"), card)
-    return path
-
-
-def load(path: str | Path, device: torch.device | str = "cpu") -> MDNRNN:
-    """An MDN-RNN from a run (``last.pt``) or a release, eval mode."""
-    payload = checkpoint.load(path, kind="mdnrnn")
-    config: dict[str, Any] = payload["config"]
-    section = config["model"] if "model" in config and "training" in config else config["mdnrnn"]
-    model = MDNRNN(from_dict({"mdnrnn": section}).mdnrnn)
-    try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError as e:
-        raise checkpoint.CheckpointError(f"{path}: weights do not fit an MDN-RNN built from its config: {e}") from e
-    return model.to(device).eval()
+    metrics = held_out_metrics(model, latents, val_eps, cfg.sequence_length)
+    card = releases.card(
+        "mdnrnn", name, config=run["config"],
+        data={"latents": str(latents_file.relative_to(paths.root())), "encoded_by": _encoded_by(latents) or "unknown",
+              "episodes": len(latents["length"]), "held_out_episodes": len(val_eps),
+              "sequence_length": cfg.sequence_length, "collection": collection(cfg.collect.name)},
+        training=training_summary(run), metrics={"held_out": metrics},
+        parameters=sum(p.numel() for p in model.parameters()), command=command, latent=latent, weights="float32")
+    payload = {"kind": "mdnrnn", "model": run["model"], "config": run["config"], "history": run["history"]}
+    return releases.write(path, payload, card, force)

@@ -1,43 +1,28 @@
-"""CarRacing-v3 with three interchangeable renderers for the 96x96 state.
+"""The two renderers that replace CarRacing's pygame drawing of the 96x96 state.
 
-``make_env(seed, renderer)`` returns gymnasium's ``CarRacing-v3`` (continuous
-actions, ``TimeLimit`` of 1000 steps) whose physics, rewards, termination,
-truncation and ``info`` are gymnasium's own: only ``_render`` is replaced.
+``exact``  the same pygame drawing calls on the same 1000x800 surface, but the ~730 polygon transforms
+           and off-screen culls are done at once in numpy, the Font and the reward text are cached. Frames
+           are bit-identical to stock (tested).
+``fast``   the state is drawn with OpenCV on a 384x384 canvas (4x4 samples per output pixel, the vertical
+           flip folded into the transform) and box-averaged to 96x96. Same scene, same colours, same draw
+           order; edges differ by sub-pixel amounts from pygame's rasteriser (mean absolute difference well
+           under 1/255 per pixel, tested). ``render()`` for videos (``rgb_array``) still uses the exact path.
 
-renderers
-    ``stock``  gymnasium's env, untouched.
-    ``exact``  the same pygame drawing calls on the same 1000x800 surface, but the
-               ~730 polygon transforms and off-screen culls are done at once in
-               numpy, the Font and the reward text are cached. Frames are
-               bit-identical to stock (tested).
-    ``fast``   the state is drawn with OpenCV on a 384x384 canvas (4x4 samples per
-               output pixel, the vertical flip folded into the transform) and
-               box-averaged to 96x96. Same scene, same colours, same draw order;
-               edges differ by sub-pixel amounts from pygame's rasteriser (mean
-               absolute difference well under 1/255 per pixel, tested). ``render()``
-               for videos (``rgb_array``) still uses the exact path.
-
-The renderers rely on private drawing methods of gymnasium's CarRacing, so the
-gymnasium version is pinned in ``pyproject.toml`` and checked here.
+Physics, rewards, termination and truncation are gymnasium's own: only ``_render`` is replaced. The classes
+rely on private drawing methods of gymnasium's CarRacing, so ``worldmodels.world.env`` checks its version.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import cv2
-import gymnasium as gym
 import numpy as np
 import pygame
 from gymnasium.envs.box2d import car_racing as cr
 from gymnasium.envs.box2d.car_dynamics import SIZE, WHEEL_R, WHEEL_W, WHEEL_WHITE
 
-ENV_ID = "CarRacing-v3"
-GYMNASIUM_VERSION = "1.4.0"
-RENDERERS = ("stock", "exact", "fast")
 STATE_SIZE = cr.STATE_W  # 96
-CROP_ROWS = 84  # rows above the indicator bar (the paper crops to these)
 _TWO_PI = 2.0 * math.pi
 SMOOTHSCALE_BIAS = 2  # pygame.transform.smoothscale(1000x800 -> 96x96) darkens flat colours by 2
 REWARD_TEXT_CENTER = (60, cr.WINDOW_H - cr.WINDOW_H * 2.5 / 40.0)
@@ -355,54 +340,3 @@ def _wheel_stripe(phase: float):
         (+WHEEL_W * SIZE, +WHEEL_R * c2 * SIZE),
         (-WHEEL_W * SIZE, +WHEEL_R * c2 * SIZE),
     ]
-
-
-_ENTRY_POINTS = {"stock": cr.CarRacing, "exact": ExactCarRacing, "fast": FastCarRacing}
-
-
-def check_gymnasium_version() -> None:
-    if gym.__version__ != GYMNASIUM_VERSION:
-        raise RuntimeError(
-            f"worldmodels.env needs gymnasium=={GYMNASIUM_VERSION} (its renderers reuse CarRacing's "
-            f"private drawing methods), found {gym.__version__}; run: pip install 'gymnasium[box2d]=={GYMNASIUM_VERSION}'"
-        )
-
-
-def make_env(seed: int | None = None, renderer: str = "fast", render_mode: str | None = None, **kwargs) -> gym.Env:
-    """gymnasium ``CarRacing-v3`` (continuous) with the chosen state renderer.
-
-    Args:
-        seed: if given, the env is reset once with it (tracks depend only on the
-            seed passed to ``reset``); pass ``seed`` to ``reset`` again per episode.
-        renderer: ``"stock"``, ``"exact"`` or ``"fast"`` (see the module docstring).
-        render_mode: gymnasium's, e.g. ``"rgb_array"`` for 600x400 video frames.
-        kwargs: forwarded to CarRacing (``lap_complete_percent``, ``domain_randomize``).
-
-    Returns:
-        the env wrapped exactly like ``gym.make("CarRacing-v3")`` (TimeLimit 1000).
-    """
-    if renderer not in _ENTRY_POINTS:
-        raise ValueError(f"renderer={renderer!r}: expected one of {RENDERERS}")
-    check_gymnasium_version()
-    spec = dataclasses.replace(gym.spec(ENV_ID), entry_point=_ENTRY_POINTS[renderer])
-    env = gym.make(spec, render_mode=render_mode, continuous=True, **kwargs)
-    if seed is not None:
-        env.reset(seed=seed)
-    return env
-
-
-def preprocess(frame: np.ndarray, size: int = 64, crop: bool = False) -> np.ndarray:
-    """A (96, 96, 3) uint8 state -> (size, size, 3) uint8, area-resampled.
-
-    Args:
-        frame: uint8 (96, 96, 3) from the env.
-        size: output side (64 in the paper).
-        crop: keep only the top 84 rows (drops the indicator bar, as the paper does).
-    """
-    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        raise ValueError(f"preprocess: expected a uint8 (H, W, 3) frame, got {frame.dtype} {frame.shape}")
-    if crop:
-        frame = frame[:CROP_ROWS]
-    if frame.shape[:2] == (size, size):
-        return np.ascontiguousarray(frame)
-    return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)

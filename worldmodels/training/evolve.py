@@ -22,7 +22,6 @@ Run folder ``data/runs/controller_<latent>_<name>/``::
 from __future__ import annotations
 
 import pickle
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,14 +29,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import checkpoint, paths
-from .agent import TRAIN_SEEDS, AgentSpec, load_agent_file, portable, resolve, run_many, save_agent
-from .config import Config, EvolutionConfig, from_dict, to_dict
-from .controller import LinearController
-from .parallel import TaskPool
-from .rollouts import versions
-from .storage import atomic_write, save_csv, save_json
-from .train import default_device
+from ..agent.dream import DreamEnv
+from ..agent.episodes import run_many
+from ..agent.evaluation import TRAIN_SEEDS
+from ..agent.files import AgentSpec, agent_payload, load_agent_file, save_agent
+from ..core import checkpoint, paths
+from ..core.config import Config, EvolutionConfig, from_dict, to_dict
+from ..core.parallel import TaskPool
+from ..core.provenance import portable, resolve
+from ..core.storage import atomic_write, save_csv
+from ..models.controller import LinearController
+from ..models.mdnrnn import load as load_mdnrnn
+from ..models.registry import codes_at, load_vision
+from ..world.datasets import LatentSequences
+from . import release as releases
+from .loop import default_device
+from .vision import latents_for
 
 STATE = "state.pkl"
 # settings that may change when a run resumes: they do not change its results
@@ -75,13 +82,11 @@ def trials_at(cfg: EvolutionConfig, generation: int) -> int:
 
 def world_model_files(cfg: EvolutionConfig) -> tuple[Path, Path]:
     """The V and M releases a controller of ``cfg.latent`` is trained on."""
-    from . import memory, vision
-
-    return vision.release_path(cfg.latent, cfg.release), memory.release_path(cfg.latent, cfg.release)
+    return paths.vision_release(cfg.latent, cfg.world_model), paths.mdnrnn_release(cfg.latent, cfg.world_model)
 
 
 def run_dir(cfg: EvolutionConfig) -> Path:
-    return paths.data_dir() / "runs" / f"controller_{cfg.latent}_{cfg.name}"
+    return paths.controller_run(cfg.latent, cfg.name)
 
 
 # -- evaluators: candidates (P, n) x seeds (R,) -> returns (P, R) ------------------------
@@ -103,16 +108,12 @@ class DreamEvaluator:
     """All P x R episodes at once inside M, from real start latents, at temperature ``cfg.dream_tau``."""
 
     def __init__(self, cfg: EvolutionConfig, spec: AgentSpec, starts: torch.Tensor):
-        from . import memory
-
         self.cfg, self.spec, self.starts = cfg, spec, starts
-        self.mdnrnn = memory.load(resolve(spec.mdnrnn), device=default_device())  # CUDA when present
+        self.mdnrnn = load_mdnrnn(resolve(spec.mdnrnn), device=default_device())  # CUDA when present
         self.controller = LinearController(spec.controller)
 
     @torch.no_grad()
     def __call__(self, candidates: np.ndarray, seeds: np.ndarray, generation: int) -> tuple[np.ndarray, dict]:
-        from .dream import DreamEnv
-
         P, R = len(candidates), len(seeds)
         params = np.repeat(candidates, R, axis=0)  # (P * R, n)
         env = DreamEnv(self.mdnrnn, self.starts, tau=self.cfg.dream_tau, seed=int(seeds[0]),
@@ -131,13 +132,8 @@ class DreamEvaluator:
 
 def dream_starts(cfg: Config, spec: AgentSpec) -> torch.Tensor:
     """Real start latents for dreams: step 0 of every rollout of ``cfg.collect``, encoded by the agent's V."""
-    from . import vision
-    from .data import LatentSequences
-    from .dream import start_latents
-
-    path = vision.latents_for(vision.load(resolve(spec.vision)), spec.latent, cfg.collect.name, spec.vision,
-                              progress=False)
-    return start_latents(LatentSequences.load(path))
+    path = latents_for(load_vision(resolve(spec.vision)), cfg.collect.name, spec.vision, progress=False)
+    return codes_at(LatentSequences.load(path))
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -147,9 +143,10 @@ def _config_dict(cfg: Config) -> dict[str, Any]:
 
 def _check_resumable(state: dict, cfg: Config, spec: AgentSpec, path: Path) -> None:
     old, new = state["config"], _config_dict(cfg)
-    diff = [f"evolution.{k}: run has {old['evolution'].get(k)!r}, asked {v!r}" for k, v in new["evolution"].items()
-            if k not in _RESUMABLE and old["evolution"].get(k) != v]
-    # controller settings compared as configs, so a field added since the run began reads as its default
+    # compared as configs, so a field added (or renamed) since the run began reads as it would be now
+    before = to_dict(from_dict({"evolution": old["evolution"]}).evolution)
+    diff = [f"evolution.{k}: run has {before[k]!r}, asked {v!r}" for k, v in new["evolution"].items()
+            if k not in _RESUMABLE and before[k] != v]
     if from_dict({"controller": old.get("controller", {})}).controller != cfg.controller:
         diff.append(f"controller: run has {old.get('controller')!r}, asked {new['controller']!r}")
     if old.get("rollouts") != new["rollouts"]:
@@ -161,11 +158,21 @@ def _check_resumable(state: dict, cfg: Config, spec: AgentSpec, path: Path) -> N
                          f"pass another --name or delete {path.parent}")
 
 
+class _StateUnpickler(pickle.Unpickler):
+    """Reads states written before the package was layered (``worldmodels.evolve`` is now this module)."""
+
+    def find_class(self, module: str, name: str):
+        return super().find_class(_MOVED.get(module, module), name)
+
+
+_MOVED = {"worldmodels.evolve": __name__}
+
+
 def load_state(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
-            return pickle.load(f)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, OSError) as e:
+            return _StateUnpickler(f).load()
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, OSError) as e:
         raise checkpoint.CheckpointError(f"{path}: unreadable evolution state ({type(e).__name__}: {e}); "
                                          f"delete {path.parent} to start over") from e
 
@@ -177,7 +184,7 @@ def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = 
     Args:
         cfg: ``cfg.evolution`` and ``cfg.controller`` (latent and hidden sizes are read from V and M);
             ``cfg.collect.name`` names the rollouts whose first frames start the dreams.
-        vision_path, mdnrnn_path: V and M files (default: the releases of ``cfg.evolution.release``).
+        vision_path, mdnrnn_path: V and M files (default: the releases of ``cfg.evolution.world_model``).
         command: the command line that started or resumed this run, kept in the state for the card.
 
     Returns:
@@ -299,24 +306,24 @@ def train_or_load(cfg: Config, train_now: bool, release_name: str = "book", prog
         state = evolve(cfg, progress=progress)
         folder = run_dir(cfg.evolution)
         return folder / ("best_mean.pt" if state["best_mean"] is not None else "mean.pt"), state["history"]
-    path = release_path(cfg.evolution.latent, release_name)
+    path = paths.controller_release(cfg.evolution.latent, release_name)
     return path, read_history(path)
 
 
 # -- releases --------------------------------------------------------------------------
-def release_path(latent: str, name: str) -> Path:
-    return paths.checkpoint_dir() / "controller" / f"{latent}_{name}.pt"
-
-
-def release(cfg: Config, name: str, which: str = "auto", command: str | None = None) -> Path:
+def release(cfg: Config, name: str, which: str = "auto", command: str | None = None, force: bool = False) -> Path:
     """Ship a finished run as ``checkpoints/controller/<latent>_<name>.pt`` with a JSON card.
 
     Args:
         which: ``best_mean`` (the mean that scored best on fresh episodes), ``mean`` (the ES's last mean),
             ``best`` (the best single candidate) or ``auto`` (``best_mean`` when the run has one, else ``mean``).
+        force: replace an existing release of that name.
     """
     folder = run_dir(cfg.evolution)
     state = load_state(folder / STATE)
+    spec = AgentSpec.from_dict(state["spec"])
+    path = paths.controller_release(spec.latent, name)
+    releases.check_free(path, force)
     if which == "auto":
         which = "best_mean" if state["best_mean"] is not None else "mean"
     params = {"mean": state["es"].mean, "best": state["best"][1],
@@ -324,22 +331,15 @@ def release(cfg: Config, name: str, which: str = "auto", command: str | None = N
     if params is None:
         raise ValueError(f"{folder}: the run has no {which!r} parameters (it needs eval_every > 0)")
     history = state["history"]
-    spec = AgentSpec.from_dict(state["spec"])
-    card = {
-        "kind": "controller", "release": name, "which": which,
-        "config": state["config"],
-        "world_model": {"vision": spec.vision, "vision_sha256": spec.vision_sha256,
-                        "mdnrnn": spec.mdnrnn, "mdnrnn_sha256": spec.mdnrnn_sha256},
-        "training": {"generations": len(history), "real_env_steps": state["env_steps"],
-                     "dream_steps": state["dream_steps"], "seconds": round(sum(r["seconds"] for r in history), 1),
-                     "last": history[-1]},
-        "parameters": len(params),
-        "commands": state.get("commands", []),
-        "released_by": command or " ".join(["python -m worldmodels"] + sys.argv[1:]),
-        "versions": versions(),
-    }
-    path = release_path(spec.latent, name)
-    save_agent(path, spec, params, {"history": history, "which": which, "card": card})
-    save_json(path.with_suffix(".json"), card)
-    return path
-
+    mode = state["config"]["evolution"]["mode"]
+    card = releases.card(
+        "controller", name, config=state["config"],
+        data={"mode": mode, "dream_starts": f"data/rollouts/{state['config']['rollouts']}" if mode == "dream" else None},
+        training={"generations": len(history), "real_env_steps": state["env_steps"],
+                  "dream_steps": state["dream_steps"], "seconds": round(sum(r["seconds"] for r in history), 1),
+                  "last": history[-1]},
+        metrics={}, parameters=len(params), command=command, which=which,
+        world_model={"vision": spec.vision, "vision_sha256": spec.vision_sha256,
+                     "mdnrnn": spec.mdnrnn, "mdnrnn_sha256": spec.mdnrnn_sha256},
+        commands=state.get("commands", []))
+    return releases.write(path, agent_payload(spec, params, {"history": history, "which": which}), card, force)

@@ -18,7 +18,7 @@ import itertools
 
 import numpy as np
 
-from .config import ControllerConfig
+from ..core.config import ControllerConfig
 
 
 class LinearController:

@@ -12,10 +12,13 @@ With Z = 32 the network has 4,348,547 parameters, as in Ha & Schmidhuber (2018).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
-from .config import VAEConfig
+from ..core.config import VAEConfig
+from ..world.frames import frames_to_tensor, tensor_to_frames
+from .vision import Vision
 
 FEATURES = 1024  # 2 x 2 x 256 after the encoder's four stride-2 convolutions of a 64x64 frame
 
@@ -59,8 +62,11 @@ class ConvDecoder(nn.Module):
         return self.deconvs(h)
 
 
-class ConvVAE(nn.Module):
+class ConvVAE(Vision):
     """The paper's Gaussian VAE. ``forward`` returns (reconstruction, mu, logvar)."""
+
+    kind = "vae"
+    posterior_keys = ("mu", "logvar")
 
     def __init__(self, cfg: VAEConfig):
         super().__init__()
@@ -91,6 +97,51 @@ class ConvVAE(nn.Module):
         z = self.sample(mu, logvar, generator)
         return self.decode(z), mu, logvar
 
+    # -- the V interface ------------------------------------------------------------------
+    @property
+    def code_shape(self) -> tuple[int, ...]:
+        return (self.cfg.z_size,)
+
+    def posterior(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        """frames (B, 3, 64, 64) -> {"mu", "logvar"} (B, Z) each."""
+        mu, logvar = self.encode(frames)
+        return {"mu": mu, "logvar": logvar}
+
+    @staticmethod
+    def code(posterior: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The acting code: z = mu (B, Z)."""
+        return posterior["mu"]
+
+    def prior_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ N(0, I), (n, Z)."""
+        return torch.randn(n, self.cfg.z_size, generator=generator)
+
+    @staticmethod
+    def kl(posterior: dict[str, torch.Tensor]) -> torch.Tensor:
+        return gaussian_kl(posterior["mu"], posterior["logvar"])
+
+    def loss_step(self, frames: torch.Tensor, step: int, generator: torch.Generator | None = None):
+        """One loss evaluation for the training loop: frames (B, 3, 64, 64) -> (loss, parts)."""
+        reconstruction, mu, logvar = self(frames, generator)
+        return vae_loss(reconstruction, frames, mu, logvar, self.cfg.kl_tolerance)
+
+    @staticmethod
+    def training_codes(arrays: dict[str, np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """z sampled from N(mu, exp(logvar)) once per epoch, as in the paper: inputs and targets (T + 1, Z)."""
+        mu, logvar = arrays["mu"], arrays["logvar"]  # (T + 1, Z)
+        z = (mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape, dtype=np.float32)).astype(np.float32)
+        return z, z
+
+    @torch.no_grad()
+    def traverse(self, frame: np.ndarray, dims: list[int], values: list[float]) -> np.ndarray:
+        """Set z[d] to each value, keeping the frame's other mu entries: uint8 (len(dims), len(values), 64, 64, 3)."""
+        mu, _ = self.encode(frames_to_tensor(frame[None]).to(self.device))
+        z = mu.repeat(len(dims) * len(values), 1).reshape(len(dims), len(values), -1)  # (R, C, Z)
+        for r, d in enumerate(dims):
+            z[r, :, d] = torch.tensor(values, dtype=z.dtype)
+        decoded = self.decode(z.reshape(len(dims) * len(values), -1))
+        return tensor_to_frames(decoded).reshape(len(dims), len(values), *decoded.shape[2:], 3)
+
 
 def reconstruction_loss(reconstruction: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
     """Squared error summed over pixels and channels, averaged over the batch (the paper's)."""
@@ -119,9 +170,3 @@ def vae_loss(reconstruction, frames, mu, logvar, kl_tolerance: float) -> tuple[t
     kl = gaussian_kl(mu, logvar)  # (B,)
     loss = rec + torch.clamp(kl, min=kl_tolerance * z_size).mean()
     return loss, {"reconstruction": rec.detach(), "kl": kl.mean().detach()}
-
-
-def vae_step(model: ConvVAE, frames: torch.Tensor, step: int, generator: torch.Generator | None = None):
-    """One loss evaluation for the training loop: frames (B, 3, 64, 64) -> (loss, parts)."""
-    reconstruction, mu, logvar = model(frames, generator)
-    return vae_loss(reconstruction, frames, mu, logvar, model.cfg.kl_tolerance)

@@ -1,7 +1,7 @@
-"""Reading rollouts: validated episode loading, a streaming frame dataset, ``verify``.
+"""Reading rollouts: validated episode loading, ``verify``, a streaming frame dataset, latent sequences.
 
-Frames are uint8 (H, W, 3) on disk and float (3, H, W) in [0, 1] inside models;
-``frames_to_tensor`` and ``tensor_to_frames`` are the one place that converts each way.
+Frames are uint8 (H, W, 3) on disk and float (3, H, W) in [0, 1] inside models; ``worldmodels.world.frames``
+is the one place that converts each way.
 """
 
 from __future__ import annotations
@@ -10,11 +10,25 @@ import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
+from .frames import frames_to_tensor
+
 EPISODE_KEYS = ("obs", "action", "reward", "terminated", "truncated", "seed")
+LATENT_RECORD_KEYS = ("action", "reward", "done", "length", "seed", "source")  # a latents file's non-posterior arrays
+
+
+class CodeSource(Protocol):
+    """What ``LatentSequences`` needs of a kind of V (``worldmodels.models.vision.Vision`` classes have it)."""
+
+    posterior_keys: tuple[str, ...]
+
+    def training_codes(self, arrays: dict[str, np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One episode's posterior arrays (T + 1, ...) -> M's inputs (T + 1, ...) and targets (T + 1, ...)."""
+        ...
 
 
 class RolloutError(ValueError):
@@ -100,19 +114,6 @@ def split_by_episode(files: Sequence[Path], validation_fraction: float, seed: in
     return train, val
 
 
-def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (..., H, W, 3) -> float32 (..., 3, H, W) in [0, 1]."""
-    if frames.dtype != np.uint8 or frames.shape[-1] != 3:
-        raise ValueError(f"frames_to_tensor: expected uint8 (..., H, W, 3), got {frames.dtype} {frames.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(frames))
-    return t.movedim(-1, -3).float().div_(255.0)
-
-
-def tensor_to_frames(images: torch.Tensor) -> np.ndarray:
-    """float (..., 3, H, W) in [0, 1] -> uint8 (..., H, W, 3); the inverse of ``frames_to_tensor``."""
-    return (images.detach().clamp(0, 1) * 255).round().byte().movedim(-3, -1).cpu().numpy()
-
-
 class FrameDataset(torch.utils.data.IterableDataset):
     """Streams single frames from episode files with bounded memory.
 
@@ -168,12 +169,12 @@ class FrameDataset(torch.utils.data.IterableDataset):
 
 
 class LatentSequences:
-    """Fixed-length windows of encoded episodes (``vision.encode`` output) for training M.
+    """Fixed-length windows of encoded episodes (``training.vision.encode`` output) for training M.
 
-    Each epoch the windows start at a new random offset and, for the continuous VAE, z is
-    re-sampled from N(mu, exp(logvar)) as in the paper; for the Gumbel VAE the code is the
-    hard one-hot of the logits' argmax (the acting-time code). Step t's input is
-    (latent_t, action_t); its targets are latent_{t+1}, reward_t and done_t.
+    Each epoch the windows start at a new random offset, and each episode's inputs and targets come from
+    its stored posterior through ``kind.training_codes`` (the V class that made them: for the continuous
+    VAE, z re-sampled from N(mu, exp(logvar)) as in the paper; for the Gumbel VAE, the hard one-hot code).
+    Step t's input is (latent_t, action_t); its targets are latent_{t+1}, reward_t and done_t.
 
     Batches are dicts of tensors::
 
@@ -181,8 +182,9 @@ class LatentSequences:
         target (B, L, Z) float | (B, L, N) long    reward (B, L), done (B, L), mask (B, L) (0 on padding)
     """
 
-    def __init__(self, latents: dict[str, np.ndarray], episodes: Sequence[int], seq_len: int, seed: int = 0):
-        self.kind = "vae" if "mu" in latents else "gumbel"
+    def __init__(self, latents: dict[str, np.ndarray], kind: CodeSource, episodes: Sequence[int], seq_len: int,
+                 seed: int = 0):
+        self.kind = kind
         self.latents = latents
         self.episodes = list(episodes)
         self.seq_len = seq_len
@@ -202,25 +204,19 @@ class LatentSequences:
             raise FileNotFoundError(f"{path}: no latents file; {fix}") from e
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
             raise RolloutError(f"{path}: corrupt or truncated latents file ({e}); {fix}") from e
-        needed = {"action", "reward", "done", "length"} | ({"mu", "logvar"} if "mu" in latents else {"logits"})
-        missing = needed - set(latents)
-        if missing:
-            raise RolloutError(f"{path}: missing arrays {sorted(missing)}; {fix}")
+        missing = set(LATENT_RECORD_KEYS[:4]) - set(latents)
+        posterior = [k for k in latents if k not in LATENT_RECORD_KEYS]
+        if missing or not posterior:
+            raise RolloutError(f"{path}: missing arrays {sorted(missing) or 'of the posterior'}; {fix}")
         E, T = latents["action"].shape[:2]
-        first = latents["mu"] if "mu" in latents else latents["logits"]
-        if first.shape[:2] != (E, T + 1):
-            raise RolloutError(f"{path}: latents have shape {first.shape}, expected ({E}, {T + 1}, ...); {fix}")
+        for key in posterior:
+            if latents[key].shape[:2] != (E, T + 1):
+                raise RolloutError(f"{path}: {key} has shape {latents[key].shape}, expected ({E}, {T + 1}, ...); {fix}")
         return latents
 
     def _codes(self, e: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(inputs (T + 1, ...) float32, targets (T + 1, ...)) of episode e for one epoch."""
-        if self.kind == "vae":
-            mu, logvar = self.latents["mu"][e], self.latents["logvar"][e]  # (T + 1, Z)
-            z = mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape, dtype=np.float32)
-            return z.astype(np.float32), z.astype(np.float32)
-        classes = self.latents["logits"][e].argmax(-1)  # (T + 1, N)
-        K = self.latents["logits"].shape[-1]
-        return np.eye(K, dtype=np.float32)[classes], classes.astype(np.int64)  # (T + 1, N, K), (T + 1, N)
+        return self.kind.training_codes({k: self.latents[k][e] for k in self.kind.posterior_keys}, rng)
 
     def windows(self, epoch: int, shuffle: bool = True) -> list[dict[str, np.ndarray]]:
         """All windows of one epoch (numpy, unbatched)."""

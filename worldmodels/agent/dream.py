@@ -2,36 +2,24 @@
 
 B dreams advance together (B from 1 to thousands): each step feeds (latent, action) to the
 LSTM, samples the next latent with temperature tau, and takes the reward from the reward
-head and the episode end from the done head. Start latents come from real episodes.
+head and the episode end from the done head. Start latents come from real episodes (``worldmodels.models.registry.codes_at``).
 
     env = DreamEnv(mdnrnn, start_latents, tau=1.15, seed=0)
     z, h = env.reset(batch_size=64)               # z (B, Z) or code (B, N, K); h (B, H)
     z, h, reward, done = env.step(actions)        # actions (B, 3) -> reward (B,), done (B,) bool
 
-Dream frames: ``decode(vae, latents)`` turns dream latents into uint8 frames through V, and
-``write_video`` saves frames as an mp4 (imageio-ffmpeg, no system ffmpeg needed).
+Dream frames: ``decode(vision, latents)`` turns dream latents into uint8 frames through V
+(``worldmodels.core.video.write_video`` saves them as an mp4).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from .data import tensor_to_frames
-from .mdnrnn import MDNRNN, sample_next
-from .storage import atomic_write
-
-
-def start_latents(latents: dict[str, np.ndarray], episodes: list[int] | None = None, step: int = 0) -> torch.Tensor:
-    """Real latents to start dreams from: z = mu (E, Z), or hard codes (E, N, K), at ``step`` of each episode."""
-    episodes = list(range(len(latents["length"]))) if episodes is None else episodes
-    if "mu" in latents:
-        return torch.from_numpy(latents["mu"][episodes, step].astype(np.float32))
-    classes = latents["logits"][episodes, step].argmax(-1)  # (E, N)
-    K = latents["logits"].shape[-1]
-    return torch.from_numpy(np.eye(K, dtype=np.float32)[classes])
+from ..models.mdnrnn import MDNRNN
+from ..models.vision import Vision
+from ..world.frames import tensor_to_frames
 
 
 class DreamEnv:
@@ -84,12 +72,12 @@ class DreamEnv:
             torch.zeros(B, dtype=torch.bool, device=self.device)
         self.t += 1
         self.done = self.done | done | (self.t >= self.max_steps)
-        self.latent = sample_next(out, self.tau, self.generator)
+        self.latent = self.model.sample_next(out, self.tau, self.generator)
         return self.latent, self.h, reward.masked_fill(self.done & ~done, 0.0), self.done.clone()
 
 
 @torch.no_grad()
-def decode(vision_model: torch.nn.Module, latents: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+def decode(vision_model: Vision, latents: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """Dream latents (T, Z) or (T, N, K) -> uint8 frames (T, 64, 64, 3) through V's decoder."""
     device = next(vision_model.parameters()).device
     frames = []
@@ -108,17 +96,3 @@ def dream(model: MDNRNN, start: torch.Tensor, actions: torch.Tensor, tau: float,
         latent, *_ = env.step(a[None])
         out.append(latent[0])
     return torch.stack(out)
-
-
-def write_video(frames: np.ndarray, path: str | Path, fps: int = 25, scale: int = 4) -> Path:
-    """uint8 frames (T, H, W, 3) -> an mp4 at ``path`` (enlarged ``scale`` times), written atomically."""
-    import imageio.v2 as imageio
-
-    frames = np.repeat(np.repeat(frames, scale, axis=1), scale, axis=2)
-
-    def write(f):
-        with imageio.get_writer(f, format="mp4", fps=fps, codec="libx264", macro_block_size=1) as writer:
-            for frame in frames:
-                writer.append_data(frame)
-
-    return atomic_write(path, write)

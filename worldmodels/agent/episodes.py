@@ -1,0 +1,102 @@
+"""Many episodes on a task pool: workers that keep their agents and envs, and one filmed episode.
+
+``run_many`` splits E episodes (each with its own controller parameters and seed) into tasks of
+``envs_per_task``; a worker runs a task as one batch (``acting.run_episodes``). The split depends only on E
+and ``envs_per_task``, never on the backend or the number of workers, so every backend returns the same numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..world.env import make_env
+from .acting import WorldModelAgent, run_episodes
+from .files import Agent, AgentSpec
+
+_WORKER: dict[str, Any] = {"agents": {}, "envs": {}}
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Tasks run with one torch thread on every backend, so results do not depend on where they ran."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def episode_task(task: tuple[dict, np.ndarray, np.ndarray, str, int, int]) -> dict[str, np.ndarray]:
+    """Run one batch of episodes in a worker: (spec dict, params (E, n), seeds (E,), renderer, max_steps, cutoff).
+
+    The worker keeps its agents (by spec) and envs (by renderer) between tasks.
+    """
+    spec_dict, params, seeds, renderer, max_steps, tile_cutoff = task
+    key = repr(sorted(spec_dict.items()))
+    agent = _WORKER["agents"].get(key)
+    if agent is None:
+        spec = AgentSpec.from_dict(spec_dict)
+        spec.check_files("evaluation")
+        agent = _WORKER["agents"][key] = WorldModelAgent(spec)
+    envs = _WORKER["envs"].setdefault(renderer, [])
+    while len(envs) < len(seeds):
+        envs.append(make_env(renderer=renderer))
+    with _one_thread():
+        return run_episodes(agent, envs, params, seeds, max_steps, tile_cutoff)
+
+
+def run_many(pool, spec: AgentSpec, params: np.ndarray, seeds: np.ndarray, renderer: str, max_steps: int,
+             tile_cutoff: int = 0, envs_per_task: int = 8) -> dict[str, np.ndarray]:
+    """Episodes (params[i], seeds[i]) for i < E, split into tasks of ``envs_per_task`` on a ``TaskPool``.
+
+    The split depends only on E and ``envs_per_task``, never on the backend or the number of workers,
+    so every backend computes exactly the same batches and returns the same numbers.
+
+    Returns:
+        ``returns`` (E,), ``steps`` (E,), ``cut`` (E,) in the order of ``seeds``.
+    """
+    E = len(seeds)
+    starts = list(range(0, E, envs_per_task))
+    spec_dict = spec.to_dict()
+    tasks = [(i, (spec_dict, params[i : i + envs_per_task], seeds[i : i + envs_per_task], renderer, max_steps,
+                  tile_cutoff)) for i in starts]
+    out = {"returns": np.zeros(E), "steps": np.zeros(E, np.int64), "cut": np.zeros(E, bool)}
+    for start, result in pool.imap_unordered(_indexed_task, tasks):
+        for k, v in result.items():
+            out[k][start : start + len(v)] = v
+    return out
+
+
+def _indexed_task(task: tuple[int, tuple]) -> tuple[int, dict[str, np.ndarray]]:
+    start, inner = task
+    return start, episode_task(inner)
+
+
+def record_episode(agent: Agent, seed: int, max_steps: int = 1000, renderer: str = "stock") -> dict[str, Any]:
+    """One episode of an agent with video frames (gymnasium's 600x400 ``rgb_array`` view).
+
+    Returns:
+        ``frames`` uint8 (T, 400, 600, 3), ``actions`` (T, 3), ``rewards`` (T,), ``return``.
+    """
+    params = agent.params
+    acting = WorldModelAgent(agent.spec)
+    env = make_env(renderer=renderer, render_mode="rgb_array")
+    obs, _ = env.reset(seed=seed)
+    acting.reset(1)
+    frames, actions, rewards = [env.render()], [], []
+    for _ in range(max_steps):
+        action = acting.act(obs[None], params[None])[0]
+        obs, reward, terminated, truncated, _ = env.step(action)
+        frames.append(env.render())
+        actions.append(action)
+        rewards.append(reward)
+        if terminated or truncated:
+            break
+    env.close()
+    return {"frames": np.stack(frames), "actions": np.stack(actions), "rewards": np.asarray(rewards),
+            "return": float(np.sum(rewards))}

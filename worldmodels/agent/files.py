@@ -1,0 +1,119 @@
+"""Agent files: a controller's parameters and the V and M it sees through, pinned by SHA-256.
+
+An agent file (``kind: "controller"``) holds the controller's config and flat parameters, and the V and M
+files it was trained with, by path and SHA-256: loading refuses a V or M that has changed since.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core import checkpoint
+from ..core.config import ControllerConfig, from_dict, to_dict
+from ..core.provenance import portable, resolve, sha256
+from ..models.controller import LinearController
+from ..models.mdnrnn import MDNRNN
+from ..models.mdnrnn import load as load_mdnrnn
+from ..models.registry import load_vision
+from ..models.vision import Vision
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSpec:
+    """Which V and M an agent sees through, checked by hash; everything a worker needs to rebuild it."""
+
+    latent: str
+    """the kind of V: ``vae`` (z = mu of the continuous VAE) or ``gumbel`` (the discrete VAE's codes)"""
+    vision: str
+    """V checkpoint (relative to the project root when inside it)"""
+    vision_sha256: str
+    mdnrnn: str | None
+    """M checkpoint, or None for a z-only controller"""
+    mdnrnn_sha256: str | None
+    controller: ControllerConfig
+    """with ``latent_size`` and ``hidden_state_size`` read from V and M"""
+
+    @staticmethod
+    def build(vision: str | Path, mdnrnn: str | Path | None, controller: ControllerConfig) -> AgentSpec:
+        """Hash the files and size the controller from the models they hold."""
+        vision_model, mdnrnn_model = load_models(str(vision), str(mdnrnn) if mdnrnn else None)
+        if controller.inputs == "z_h" and mdnrnn is None:
+            raise ValueError("a [z, h] controller needs an MDN-RNN: pass mdnrnn, or use ControllerConfig(inputs='z')")
+        if controller.code_input == "soft" and not vision_model.soft_codes:
+            raise ValueError(f"{vision}: code_input='soft' needs a V with class probabilities (a {vision_model.kind} "
+                             f"has none); use code_input='hard' (the default)")
+        hidden = mdnrnn_model.cfg.hidden_size if mdnrnn_model is not None else controller.hidden_state_size
+        cfg = dataclasses.replace(controller, latent_size=vision_model.code_size, hidden_state_size=hidden)
+        return AgentSpec(vision_model.kind, portable(vision), sha256(vision), portable(mdnrnn) if mdnrnn else None,
+                         sha256(mdnrnn) if mdnrnn else None, cfg)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "controller": to_dict(self.controller)}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> AgentSpec:
+        return AgentSpec(**{**d, "controller": from_dict({"controller": d["controller"]}).controller})
+
+    def check_files(self, where: str) -> None:
+        """Refuse to run if V or M has changed since the controller was trained on them."""
+        for path, expected in ((self.vision, self.vision_sha256), (self.mdnrnn, self.mdnrnn_sha256)):
+            if path is None:
+                continue
+            file = resolve(path)
+            if not file.exists():
+                raise checkpoint.CheckpointError(f"{where}: needs {file}, which is missing; restore it (git checkout "
+                                                 f"{path}) or retrain the controller on the V and M you have")
+            if sha256(file) != expected:
+                raise checkpoint.CheckpointError(f"{where}: {file} is not the file this controller was trained with "
+                                                 f"(SHA-256 differs); restore it or retrain the controller")
+
+
+@dataclasses.dataclass(frozen=True)
+class Agent:
+    """A controller's parameters (num_params,) and the spec of the world model they act through."""
+
+    spec: AgentSpec
+    params: np.ndarray
+
+    @staticmethod
+    def load(path: str | Path) -> Agent:
+        """The agent of a file, with V and M checked by hash."""
+        spec, params, _ = load_agent_file(path)
+        return Agent(spec, params)
+
+
+def load_models(vision: str, mdnrnn: str | None, device: torch.device | str = "cpu") -> tuple[Vision, MDNRNN | None]:
+    """V and M (None when not given) from their files."""
+    return load_vision(resolve(vision), device=device), (load_mdnrnn(resolve(mdnrnn), device=device)
+                                                          if mdnrnn else None)
+
+
+def agent_payload(spec: AgentSpec, params: np.ndarray, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What an agent file holds: the controller's flat parameters, its spec (V, M, hashes, config) and ``extra``
+    (plain types). Refuses a wrong number of parameters or non-finite values."""
+    LinearController(spec.controller, params)
+    return {"kind": "controller", "model": {"params": torch.from_numpy(np.asarray(params))},
+            "spec": spec.to_dict(), "config": {"controller": to_dict(spec.controller)}, **(extra or {})}
+
+
+def save_agent(path: str | Path, spec: AgentSpec, params: np.ndarray, extra: dict[str, Any] | None = None) -> Path:
+    """An agent file (``agent_payload``), written atomically."""
+    return checkpoint.save(path, agent_payload(spec, params, extra))
+
+
+def load_agent_file(path: str | Path) -> tuple[AgentSpec, np.ndarray, dict[str, Any]]:
+    """(spec, params (num_params,), the whole payload) of an agent file, with V and M checked by hash."""
+    payload = checkpoint.load(path, kind="controller")
+    spec = AgentSpec.from_dict(payload["spec"])
+    params = payload["model"]["params"].numpy().astype(np.float64)
+    try:
+        LinearController(spec.controller, params)
+    except ValueError as e:
+        raise checkpoint.CheckpointError(f"{path}: {e}") from e
+    spec.check_files(str(path))
+    return spec, params, payload

@@ -1,0 +1,80 @@
+"""Where every file lives: repo-root-relative, overridable with ``WM_ROOT``.
+
+Nothing in the package reads paths relative to the current directory, so the notebooks, the command line
+and the tests agree on where files are. Every path the pipeline reads or writes is built here::
+
+    data/rollouts/<rollouts>/<seed>.npz, manifest.json        collect
+    data/latents/<rollouts>_<latent>.npz                      encode (latent: vae | gumbel)
+    data/runs/<latent>_<rollouts>/                            V training runs
+    data/runs/mdnrnn_<latent>_<rollouts>/                     M training runs
+    data/runs/controller_<latent>_<name>/                     evolution runs
+    data/evaluations/<agent>.json                             evaluate
+    checkpoints/<latent>/<name>.pt + .json                    V releases and cards
+    checkpoints/mdnrnn/<latent>_<name>.pt + .json             M releases
+    checkpoints/controller/<latent>_<name>.pt + .json         agents
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def root() -> Path:
+    """The project root: ``$WM_ROOT`` if set, else the folder holding the package."""
+    env = os.environ.get("WM_ROOT")
+    return Path(env).expanduser().resolve() if env else PACKAGE_ROOT
+
+
+def data_dir() -> Path:
+    return root() / "data"
+
+
+def checkpoint_dir() -> Path:
+    return root() / "checkpoints"
+
+
+def rollout_dir(name: str) -> Path:
+    """``data/rollouts/<name>/``: one npz per episode plus ``manifest.json``."""
+    return data_dir() / "rollouts" / name
+
+
+def latents_path(latent: str, rollouts: str) -> Path:
+    """``data/latents/<rollouts>_<latent>.npz``: the rollouts encoded by a V of kind ``latent``."""
+    return data_dir() / "latents" / f"{rollouts}_{latent}.npz"
+
+
+def vision_run(latent: str, rollouts: str) -> Path:
+    return data_dir() / "runs" / f"{latent}_{rollouts}"
+
+
+def mdnrnn_run(latent: str, rollouts: str) -> Path:
+    return data_dir() / "runs" / f"mdnrnn_{latent}_{rollouts}"
+
+
+def controller_run(latent: str, name: str) -> Path:
+    return data_dir() / "runs" / f"controller_{latent}_{name}"
+
+
+def vision_release(latent: str, name: str) -> Path:
+    return checkpoint_dir() / latent / f"{name}.pt"
+
+
+def mdnrnn_release(latent: str, name: str) -> Path:
+    return checkpoint_dir() / "mdnrnn" / f"{latent}_{name}.pt"
+
+
+def controller_release(latent: str, name: str) -> Path:
+    return checkpoint_dir() / "controller" / f"{latent}_{name}.pt"
+
+
+def evaluation_path(agent: str | os.PathLike) -> Path:
+    """``data/evaluations/<agent file stem>.json``."""
+    return data_dir() / "evaluations" / f"{Path(agent).stem}.json"
+
+
+def figure_dir(folder: str = "figures") -> Path:
+    """Where notebooks write figures: ``figures/`` (``figures/smoke/``, git-ignored, for the smoke preset)."""
+    return root() / folder

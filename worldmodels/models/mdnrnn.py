@@ -1,0 +1,240 @@
+"""M: an LSTM over [z, action] that predicts the next latent, the reward and the end of the episode.
+
+Shapes (B batch, L sequence length, Z latent size, M mixtures, H hidden units, N x K codes)::
+
+    inputs   z (B, L, Z) or code (B, L, N, K) flattened to (B, L, N * K); action (B, L, 3)
+    lstm     h (B, L, H)
+    heads    continuous: log_pi, mu, log_sigma (B, L, Z, M)   next z as a mixture per dimension
+             discrete:   logits (B, L, N, K)                   next code as N categoricals
+             reward (B, L), done_logit (B, L)                  when enabled
+
+With Z = 32, M = 5, H = 256 and both extra heads the continuous model has 423,906 parameters.
+The mixture loss is computed in log space (log-softmax weights, logsumexp, clamped log sigma),
+so it stays finite for extreme inputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core import checkpoint
+from ..core.config import MDNRNNConfig, from_dict
+
+LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class MixtureHead(nn.Linear):
+    """Next z as a Gaussian mixture per dimension: h (B, L, H) -> log_pi, mu, log_sigma (B, L, Z, M)."""
+
+    def __init__(self, cfg: MDNRNNConfig):
+        super().__init__(cfg.hidden_size, 3 * cfg.z_size * cfg.num_mixtures)
+        self.cfg = cfg
+
+    @staticmethod
+    def input_size(cfg: MDNRNNConfig) -> int:
+        return cfg.z_size
+
+    @staticmethod
+    def sized(cfg: MDNRNNConfig, code_shape: tuple[int, ...]) -> MDNRNNConfig:
+        """``cfg`` for codes of shape (Z,)."""
+        (z_size,) = code_shape
+        return dataclasses.replace(cfg, z_size=z_size)
+
+    def forward(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        B, L, _ = h.shape
+        cfg = self.cfg
+        params = super().forward(h).reshape(B, L, 3, cfg.z_size, cfg.num_mixtures)  # (B, L, 3, Z, M)
+        return {"log_pi": F.log_softmax(params[:, :, 0], dim=-1),  # (B, L, Z, M)
+                "mu": params[:, :, 1],
+                "log_sigma": params[:, :, 2].clamp(cfg.log_sigma_min, cfg.log_sigma_max)}
+
+    @staticmethod
+    def nll(out: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood per step, averaged over the Z dimensions: target z (B, L, Z) -> (B, L)."""
+        return -mixture_log_prob(target.float(), out["log_pi"].float(), out["mu"].float(),
+                                 out["log_sigma"].float()).mean(-1)
+
+    @staticmethod
+    def sample(out: dict[str, torch.Tensor], tau: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z (B, Z) from the last step: weights softmax(log_pi / tau), then mu + sigma * sqrt(tau) * eps."""
+        log_pi, mu, log_sigma = out["log_pi"][:, -1], out["mu"][:, -1], out["log_sigma"][:, -1]  # (B, Z, M)
+        weights = F.softmax(log_pi / tau, dim=-1)
+        B, Z, M = weights.shape
+        component = torch.multinomial(weights.reshape(B * Z, M), 1, generator=generator).reshape(B, Z, 1)
+        chosen_mu = mu.gather(-1, component).squeeze(-1)  # (B, Z)
+        chosen_sigma = log_sigma.gather(-1, component).squeeze(-1).exp()
+        eps = torch.randn(chosen_mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return chosen_mu + chosen_sigma * math.sqrt(tau) * eps
+
+    @staticmethod
+    def mode(out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The most likely next z at every step: the mean of each dimension's heaviest component, (B, L, Z)."""
+        best = out["log_pi"].argmax(-1, keepdim=True)  # (B, L, Z, 1)
+        return out["mu"].gather(-1, best).squeeze(-1)
+
+
+class CategoricalHead(nn.Linear):
+    """Next code as N categoricals: h (B, L, H) -> logits (B, L, N, K)."""
+
+    def __init__(self, cfg: MDNRNNConfig):
+        super().__init__(cfg.hidden_size, cfg.num_vars * cfg.num_classes)
+        self.cfg = cfg
+
+    @staticmethod
+    def input_size(cfg: MDNRNNConfig) -> int:
+        return cfg.num_vars * cfg.num_classes
+
+    @staticmethod
+    def sized(cfg: MDNRNNConfig, code_shape: tuple[int, ...]) -> MDNRNNConfig:
+        """``cfg`` for codes of shape (N, K)."""
+        num_vars, num_classes = code_shape
+        return dataclasses.replace(cfg, num_vars=num_vars, num_classes=num_classes)
+
+    def forward(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        B, L, _ = h.shape
+        return {"logits": super().forward(h).reshape(B, L, self.cfg.num_vars, self.cfg.num_classes)}
+
+    @staticmethod
+    def nll(out: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy per step, averaged over the N variables: target classes (B, L, N) -> (B, L)."""
+        logits = out["logits"].float()
+        B, L, N, K = logits.shape
+        per_step = F.cross_entropy(logits.reshape(-1, K), target.reshape(-1).long(), reduction="none")
+        return per_step.reshape(B, L, N).mean(-1)
+
+    @staticmethod
+    def sample(out: dict[str, torch.Tensor], tau: float, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A one-hot code (B, N, K) from the last step, classes drawn from softmax(logits / tau)."""
+        logits = out["logits"][:, -1]  # (B, N, K)
+        B, N, K = logits.shape
+        probs = F.softmax(logits / tau, dim=-1).reshape(B * N, K)
+        classes = torch.multinomial(probs, 1, generator=generator).reshape(B, N)
+        return F.one_hot(classes, K).to(logits.dtype)
+
+    @staticmethod
+    def mode(out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The most likely next code at every step, one-hot (B, L, N, K)."""
+        logits = out["logits"]
+        return F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
+
+
+HEADS = {"vae": MixtureHead, "gumbel": CategoricalHead}  # by the kind of V whose codes M models
+
+
+def config_for(cfg: MDNRNNConfig, latent: str, code_shape: tuple[int, ...]) -> MDNRNNConfig:
+    """M's config for codes of ``code_shape`` made by a V of kind ``latent``."""
+    if latent not in HEADS:
+        raise ValueError(f"no M head for a V of kind {latent!r}: expected one of {sorted(HEADS)}")
+    return HEADS[latent].sized(dataclasses.replace(cfg, latent=latent), tuple(code_shape))
+
+
+class MDNRNN(nn.Module):
+    """One ``nn.LSTM`` that serves whole-sequence training and step-by-step acting; the head is chosen once."""
+
+    def __init__(self, cfg: MDNRNNConfig):
+        super().__init__()
+        if cfg.latent not in HEADS:
+            raise ValueError(f"MDNRNNConfig.latent={cfg.latent!r}: expected one of {sorted(HEADS)}")
+        self.cfg = cfg
+        head = HEADS[cfg.latent]
+        self.input_size = head.input_size(cfg)
+        self.lstm = nn.LSTM(self.input_size + cfg.action_size, cfg.hidden_size, batch_first=True)
+        self.head = head(cfg)
+        self.reward = nn.Linear(cfg.hidden_size, 1) if cfg.reward_head else None
+        self.done = nn.Linear(cfg.hidden_size, 1) if cfg.done_head else None
+
+    def forward(self, latent: torch.Tensor, action: torch.Tensor,
+                state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """Run the LSTM over a sequence (L may be 1 when acting).
+
+        Args:
+            latent: z (B, L, Z), or a code (B, L, N, K) for ``latent="gumbel"``.
+            action: (B, L, 3), the action taken after seeing ``latent``.
+            state: the LSTM's (h, c), each (1, B, H), or None to start from zeros.
+
+        Returns:
+            (outputs dict as in the module docstring plus ``h`` (B, L, H), new state).
+        """
+        B, L = action.shape[:2]
+        x = latent.reshape(B, L, self.input_size)  # (B, L, Z) or (B, L, N * K)
+        h, state = self.lstm(torch.cat([x, action], dim=-1), state)  # h: (B, L, H)
+        out = {"h": h, **self.head(h)}
+        if self.reward is not None:
+            out["reward"] = self.reward(h).squeeze(-1)  # (B, L)
+        if self.done is not None:
+            out["done_logit"] = self.done(h).squeeze(-1)  # (B, L)
+        return out, state
+
+    def sample_next(self, out: dict[str, torch.Tensor], tau: float = 1.0,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """Sample the next latent from the last step's outputs with temperature tau (as in the paper):
+        z (B, Z) or a one-hot code (B, N, K)."""
+        return self.head.sample(out, max(float(tau), 1e-6), generator)
+
+
+def mixture_log_prob(z: torch.Tensor, log_pi: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
+    """log p(z) under a per-dimension Gaussian mixture, in log space.
+
+    Args:
+        z: (..., Z) targets.
+        log_pi: (..., Z, M) normalised log weights (log-softmax over M).
+        mu, log_sigma: (..., Z, M).
+
+    Returns:
+        (..., Z) log densities.
+    """
+    z = z.unsqueeze(-1)  # (..., Z, 1)
+    log_normal = -0.5 * ((z - mu) * torch.exp(-log_sigma)).pow(2) - log_sigma - LOG_SQRT_2PI  # (..., Z, M)
+    return torch.logsumexp(log_pi + log_normal, dim=-1)
+
+
+def mdnrnn_loss(model: MDNRNN, out: dict[str, torch.Tensor], target: torch.Tensor,
+                reward: torch.Tensor | None = None,
+                done: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+                reward_weight: float = 1.0, done_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Negative log-likelihood of the next latent plus the reward and done losses, averaged over valid steps.
+
+    Args:
+        model: the MDN-RNN whose head scores the next latent.
+        out: ``MDNRNN.forward`` outputs.
+        target: next z (B, L, Z), or next class indices (B, L, N) for the discrete head.
+        reward: (B, L) rewards; used if the model has a reward head.
+        done: (B, L) bool or float episode ends; used if the model has a done head.
+        mask: (B, L) 1 for real steps, 0 for padding.
+
+    Returns:
+        the scalar loss and its parts: ``latent_nll`` (per dimension or variable), ``reward_mse``, ``done_bce``.
+    """
+    per_step = model.head.nll(out, target)  # (B, L)
+    mask = torch.ones_like(per_step) if mask is None else mask.float()
+    count = mask.sum().clamp_min(1.0)
+    latent_nll = (per_step * mask).sum() / count
+    loss, parts = latent_nll, {"latent_nll": latent_nll.detach()}
+    if "reward" in out and reward is not None:
+        reward_mse = ((out["reward"].float() - reward.float()).pow(2) * mask).sum() / count
+        loss = loss + reward_weight * reward_mse
+        parts["reward_mse"] = reward_mse.detach()
+    if "done_logit" in out and done is not None:
+        done_bce = (F.binary_cross_entropy_with_logits(out["done_logit"].float(), done.float(), reduction="none")
+                    * mask).sum() / count
+        loss = loss + done_weight * done_bce
+        parts["done_bce"] = done_bce.detach()
+    return loss, parts
+
+
+def load(path, device: torch.device | str = "cpu") -> MDNRNN:
+    """An MDN-RNN from a run (``last.pt``) or a release, eval mode."""
+    payload = checkpoint.load(path, kind="mdnrnn")
+    config = payload["config"]
+    section = config["model"] if "model" in config and "training" in config else config["mdnrnn"]
+    model = MDNRNN(from_dict({"mdnrnn": section}).mdnrnn)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as e:
+        raise checkpoint.CheckpointError(f"{path}: weights do not fit an MDN-RNN built from its config: {e}") from e
+    return model.to(device).eval()

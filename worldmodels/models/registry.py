@@ -1,0 +1,84 @@
+"""The kinds of V, by name, and the one place that builds or loads one.
+
+``VISIONS`` maps a kind (``vae``, ``gumbel``) to its class; the kind is also the name of its config section
+(``Config.vae``, ``Config.gumbel``), its checkpoint folder and its latents files' suffix. Adding a kind of V
+means one new module implementing ``worldmodels.models.vision.Vision`` and one entry here (and an M head in
+``worldmodels.models.mdnrnn.HEADS`` if its codes need a new one).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core import checkpoint
+from ..core.config import Config, from_dict
+from ..world.frames import InputSpec
+from .gumbel_vae import GumbelVAE
+from .vae import ConvVAE
+from .vision import Vision
+
+VISIONS: dict[str, type[Vision]] = {"vae": ConvVAE, "gumbel": GumbelVAE}
+KINDS = tuple(VISIONS)
+
+
+def vision_class(kind: str) -> type[Vision]:
+    if kind not in VISIONS:
+        raise ValueError(f"unknown kind of V {kind!r}: expected one of {KINDS}")
+    return VISIONS[kind]
+
+
+def build_vision(kind: str, cfg: Config, input_spec: InputSpec | None = None) -> Vision:
+    """A freshly initialised V of ``kind`` from its config section (seeded by ``cfg.vae_training.seed``)."""
+    cls = vision_class(kind)
+    torch.manual_seed(cfg.vae_training.seed)
+    model = cls(getattr(cfg, kind))
+    model.input_spec = input_spec or InputSpec()
+    return model
+
+
+def load_vision(path: str | Path, kind: str | None = None, device: torch.device | str = "cpu") -> Vision:
+    """A V from a run (``last.pt``) or a release (``checkpoints/<kind>/<name>.pt``), float32, eval mode.
+
+    Its ``input_spec`` is the one stored with it; files written before V carried one hold the ``collect``
+    config they were trained with, which is read instead.
+    """
+    payload = checkpoint.load(path, kind=kind)
+    cls = vision_class(payload["kind"])
+    config: dict[str, Any] = payload["config"]
+    section = config["model"] if "model" in config and "training" in config else config[cls.kind]
+    model = cls(getattr(from_dict({cls.kind: section}), cls.kind))
+    try:
+        model.load_state_dict({k: v.float() for k, v in payload["model"].items()})
+    except RuntimeError as e:
+        raise checkpoint.CheckpointError(f"{path}: weights do not fit a {cls.kind} built from its config: {e}") from e
+    model.input_spec = _input_spec(payload, model)
+    return model.to(device).eval()
+
+
+def _input_spec(payload: dict[str, Any], model: Vision) -> InputSpec:
+    if payload.get("input_spec"):
+        return InputSpec(**payload["input_spec"])
+    collect = payload["config"].get("collect", {})  # the older format: the collect section it was trained with
+    return InputSpec(frame_size=model.cfg.frame_size, crop=bool(collect.get("crop", True)))
+
+
+def latents_class(latents: dict[str, np.ndarray], where: str | Path = "latents") -> type[Vision]:
+    """The kind of V whose posteriors a latents file holds (its arrays name it)."""
+    for cls in VISIONS.values():
+        if all(k in latents for k in cls.posterior_keys):
+            return cls
+    raise ValueError(f"{where}: holds none of the posteriors of {KINDS} "
+                     f"({ {c.kind: c.posterior_keys for c in VISIONS.values()} }); re-run encode")
+
+
+def codes_at(latents: dict[str, np.ndarray], episodes: list[int] | None = None, step: int = 0) -> torch.Tensor:
+    """V's acting codes at ``step`` of some episodes of a latents file (all by default): z = mu (E, Z), or
+    one-hot codes (E, N, K). Dreams start from these."""
+    episodes = list(range(len(latents["length"]))) if episodes is None else episodes
+    cls = latents_class(latents)
+    posterior = {k: torch.from_numpy(latents[k][episodes, step].astype(np.float32)) for k in cls.posterior_keys}
+    return cls.code(posterior).float()

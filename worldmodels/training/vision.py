@@ -1,0 +1,206 @@
+"""V end to end: train (through ``loop.fit``), release, load and encode, for every kind of V.
+
+Files (``worldmodels.core.paths``)::
+
+    data/runs/<kind>_<rollouts>/last.pt, history.csv     training runs (resumable)
+    checkpoints/<kind>/<release>.pt + .json              shipped releases (fp16 weights) and cards
+    data/latents/<rollouts>_<kind>.npz                   encoded rollouts for the MDN-RNN
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core import checkpoint, paths
+from ..core.config import Config, to_dict
+from ..core.storage import save_npz
+from ..models.registry import build_vision, load_vision
+from ..models.vision import Vision
+from ..world.datasets import FrameDataset, episode_files, load_episode, split_by_episode
+from ..world.rollouts import collection, input_spec
+from . import release as releases
+from .loop import fit
+
+
+def vision_step(model: Vision, frames: torch.Tensor, step: int, generator: torch.Generator):
+    """The training loop's loss step for any V: frames (B, 3, 64, 64) -> (loss, parts)."""
+    return model.loss_step(frames, step, generator)
+
+
+def _rollout_files(cfg: Config, kind: str) -> list[Path]:
+    folder = paths.rollout_dir(cfg.collect.name)
+    files = episode_files(folder)
+    if not files:
+        raise FileNotFoundError(f"{folder}: no episodes; run `python -m worldmodels collect --scale {cfg.scale}`")
+    size, expected = input_spec(cfg.collect.name).frame_size, getattr(cfg, kind).frame_size
+    if size != expected:
+        raise ValueError(f"{folder} holds {size}x{size} frames but the {kind} expects {expected}; "
+                         f"collect again with --frame-size {expected}")
+    return files
+
+
+def split(cfg: Config, kind: str) -> tuple[list[Path], list[Path]]:
+    """Train and held-out episodes (split by episode, reproducible from the training seed)."""
+    return split_by_episode(_rollout_files(cfg, kind), cfg.vae_training.validation_fraction, cfg.vae_training.seed)
+
+
+def _meta(kind: str, cfg: Config) -> dict[str, Any]:
+    training = {k: v for k, v in to_dict(cfg.vae_training).items() if k != "epochs"}  # more epochs may resume
+    spec = input_spec(cfg.collect.name)
+    return {"kind": kind, "input_spec": to_dict(spec),
+            "config": {"model": to_dict(getattr(cfg, kind)), "training": training, "rollouts": cfg.collect.name}}
+
+
+def train(kind: str, cfg: Config, progress: bool = True, device: torch.device | None = None):
+    """Train V of ``kind`` on ``data/rollouts/<cfg.collect.name>``, resuming a killed run.
+
+    Returns:
+        (model in eval mode, history: one dict per epoch).
+    """
+    train_files, val_files = split(cfg, kind)
+    t = cfg.vae_training
+    data = FrameDataset(train_files, shuffle=True, seed=t.seed, episodes_in_memory=t.episodes_in_memory)
+    held_out = FrameDataset(val_files or train_files[:1], shuffle=False, episodes_in_memory=t.episodes_in_memory)
+
+    def train_batches(epoch: int):
+        data.set_epoch(epoch)
+        return data.batches(t.batch_size)
+
+    model = build_vision(kind, cfg, input_spec(cfg.collect.name))
+    estimate = -(-len(train_files) * (cfg.collect.steps + 1) // t.batch_size)  # for the progress bar only
+    if t.max_steps_per_epoch:
+        estimate = min(estimate, t.max_steps_per_epoch)
+    history = fit(model, vision_step, train_batches, lambda: held_out.batches(t.batch_size), t,
+                  paths.vision_run(kind, cfg.collect.name), _meta(kind, cfg), device=device, progress=progress,
+                  steps_per_epoch=estimate)
+    return model.eval(), history
+
+
+def train_or_load(kind: str, cfg: Config, train_now: bool, release_name: str = "book", progress: bool = True):
+    """What the notebooks do: train V (resuming) when ``train_now``, else load the shipped release.
+
+    Returns:
+        (model in eval mode, its training history).
+    """
+    if train_now:
+        return train(kind, cfg, progress=progress)
+    path = paths.vision_release(kind, release_name)
+    return load_vision(path, kind=kind), checkpoint.load(path, kind=kind)["history"]
+
+
+def release(kind: str, cfg: Config, name: str, command: str | None = None, force: bool = False) -> Path:
+    """Ship the finished run of ``kind`` as ``checkpoints/<kind>/<name>.pt`` (fp16) with a JSON card.
+
+    The card records the data, epochs, final losses and the reconstruction error on held-out episodes,
+    measured with the fp16 weights that ship (and with the fp32 ones, to show the rounding costs nothing).
+    """
+    path = paths.vision_release(kind, name)
+    releases.check_free(path, force)
+    run = checkpoint.load(paths.vision_run(kind, cfg.collect.name) / "last.pt", kind=kind)
+    model = load_vision(paths.vision_run(kind, cfg.collect.name) / "last.pt", kind=kind)
+    _, val_files = split(cfg, kind)
+    fp32 = held_out_metrics(model, val_files)
+    half = {k: v.half() if v.is_floating_point() else v for k, v in run["model"].items()}
+    model.load_state_dict({k: v.float() for k, v in half.items()})
+    fp16 = held_out_metrics(model, val_files)
+    history = run["history"]
+    card = releases.card(
+        kind, name, config=run["config"],
+        # how the rollouts were collected comes from their manifest, not from the preset this command ran with
+        data={"rollouts": f"data/rollouts/{cfg.collect.name}", "held_out_episodes": len(val_files),
+              "collection": collection(cfg.collect.name), "input_spec": run.get("input_spec")},
+        training=training_summary(run),
+        metrics={"held_out": fp16, "held_out_fp32_weights": fp32},
+        parameters=sum(p.numel() for p in model.parameters()), command=command, weights="float16")
+    payload = {"kind": kind, "model": half, "config": run["config"], "input_spec": run.get("input_spec"),
+               "history": history}
+    return releases.write(path, payload, card, force)
+
+
+def training_summary(run: dict[str, Any]) -> dict[str, Any]:
+    """What a card says of a training run: epochs, steps, seconds, the device it trained on, the last epoch."""
+    history = run["history"]
+    return {"epochs": run["epoch"], "steps": run["step"], "seconds": round(sum(r["seconds"] for r in history), 1),
+            "device": history[-1].get("device", "unknown"), "final": history[-1]}
+
+
+# -- measuring and encoding ---------------------------------------------------------
+@torch.no_grad()
+def held_out_metrics(model: Vision, files: list[Path], batch_size: int = 200) -> dict[str, float]:
+    """Per-pixel mean squared error (frames in [0, 1]) of deterministic reconstructions, and the KL in nats."""
+    sq, kl, n = 0.0, 0.0, 0
+    for batch in FrameDataset(files, shuffle=False).batches(batch_size):
+        x = batch.to(model.device)
+        posterior = model.posterior(x)
+        out = model.decode(model.code(posterior))
+        sq += float((out - x).pow(2).mean(dim=(1, 2, 3)).sum())
+        kl += float(model.kl(posterior).sum())
+        n += len(x)
+    return {"frames": n, "mse_per_pixel": round(sq / max(n, 1), 6), "kl_nats": round(kl / max(n, 1), 3)}
+
+
+def encode(model: Vision, rollouts: str, progress: bool = True, source: str = "") -> Path:
+    """Encode every episode of ``data/rollouts/<rollouts>`` into ``data/latents/<rollouts>_<kind>.npz``.
+
+    Episodes are padded to the longest; ``length`` (E,) gives each one's number of steps T::
+
+        the posterior's arrays float32 (E, T + 1, ...): mu, logvar (E, T + 1, Z) | logits (E, T + 1, N, K)
+        action float32 (E, T, 3), reward float32 (E, T), done bool (E, T), length int64 (E,), seed int64 (E,)
+        source str ()   the V checkpoint that encoded them (``""`` if not given)
+    """
+    files = episode_files(paths.rollout_dir(rollouts))
+    if not files:
+        raise FileNotFoundError(f"{paths.rollout_dir(rollouts)}: no episodes to encode; run collect first")
+    episodes = []
+    iterator = files
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(files, desc=f"encode {model.kind}", unit="episode")
+    start = time.perf_counter()
+    for f in iterator:
+        ep = load_episode(f)
+        episodes.append((ep, model.encode_frames(ep["obs"])))
+    longest = max(len(ep["action"]) for ep, _ in episodes)
+    E = len(episodes)
+    out: dict[str, np.ndarray] = {}
+    for key, value in episodes[0][1].items():
+        out[key] = np.zeros((E, longest + 1, *value.shape[1:]), np.float32)
+    out["action"] = np.zeros((E, longest, 3), np.float32)
+    out["reward"] = np.zeros((E, longest), np.float32)
+    out["done"] = np.zeros((E, longest), bool)
+    out["length"] = np.zeros(E, np.int64)
+    out["seed"] = np.zeros(E, np.int64)
+    out["source"] = np.array(str(source))
+    for i, (ep, latent) in enumerate(episodes):
+        T = len(ep["action"])
+        for key, value in latent.items():
+            out[key][i, : T + 1] = value
+        out["action"][i, :T] = ep["action"]
+        out["reward"][i, :T] = ep["reward"]
+        out["done"][i, :T] = ep["terminated"] | ep["truncated"]
+        out["length"][i] = T
+        out["seed"][i] = ep["seed"]
+    path = save_npz(paths.latents_path(model.kind, rollouts), **out)
+    if progress:
+        print(f"encoded {E} episodes in {time.perf_counter() - start:.1f} s -> {path}")
+    return path
+
+
+def latents_for(model: Vision, rollouts: str, source: str, progress: bool = True) -> Path:
+    """The latents file of ``rollouts`` encoded by the V at ``source``: reused if it exists and was
+    made by that checkpoint, (re-)encoded otherwise."""
+    path = paths.latents_path(model.kind, rollouts)
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                if "source" in npz.files and str(npz["source"]) == str(source):
+                    return path
+        except (OSError, ValueError):
+            pass  # unreadable: encode again
+    return encode(model, rollouts, progress=progress, source=str(source))
