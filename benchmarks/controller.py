@@ -27,7 +27,8 @@ from worldmodels.agent.acting import WorldModelAgent, run_episodes
 from worldmodels.agent.files import AgentSpec
 from worldmodels.core.config import ControllerConfig
 from worldmodels.core.parallel import TaskPool
-from worldmodels.training.evolve import DreamEvaluator, RealEvaluator, dream_starts, generation_seeds
+from worldmodels.training.evaluators import DreamEvaluator, RealEvaluator, dream_starts
+from worldmodels.training.evolve import generation_seeds
 from worldmodels.world.env import make_env
 
 ROOT = Path(__file__).resolve().parent.parent

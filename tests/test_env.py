@@ -10,7 +10,8 @@ from gymnasium.envs.box2d import car_racing as cr
 
 from worldmodels.world.env import make_env
 from worldmodels.world.frames import preprocess
-from worldmodels.world.renderers import FastCarRacing, rotation
+from worldmodels.world.geometry import rotation
+from worldmodels.world.renderers import FastCarRacing
 
 STEPS = 150
 

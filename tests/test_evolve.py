@@ -154,3 +154,22 @@ def test_non_finite_returns_stop_the_run_before_it_is_saved(world_model, monkeyp
     with pytest.raises(FloatingPointError, match="generation 2 produced non-finite returns; the run is saved up to generation 1"):
         evolve.evolve(cfg, progress=False)
     assert len(evolve.load_state(evolve.run_dir(cfg.evolution) / evolve.STATE)["history"]) == 1
+
+
+def test_a_run_state_saved_before_the_package_was_layered_resumes(world_model, monkeypatch):
+    """States pickled when the module was ``worldmodels.evolve`` and the field was ``evolution.release``."""
+    import pickle
+
+    cfg = smoke(name="old", generations=1)
+    evolve.evolve(cfg, progress=False)
+    path = evolve.run_dir(cfg.evolution) / evolve.STATE
+    state = evolve.load_state(path)
+    state["config"]["evolution"]["release"] = state["config"]["evolution"].pop("world_model")
+    monkeypatch.setitem(sys.modules, "worldmodels.evolve", evolve)
+    monkeypatch.setattr(evolve.Randn, "__module__", "worldmodels.evolve")
+    path.write_bytes(pickle.dumps(state))
+    monkeypatch.undo()
+    old = path.read_bytes()
+    assert b"worldmodels.evolve" in old and b"worldmodels.training.evolve" not in old
+    resumed = evolve.evolve(smoke(name="old", generations=2), progress=False)
+    assert len(resumed["history"]) == 2

@@ -11,7 +11,7 @@ Commands:
     evaluate       score an agent on 100 held-out episodes with the stock renderer, and film one
     reproduce      all of the above for one release name, building only what is missing (resumes)
 
-Each command is a dataclass below whose config sections are the package's own config classes
+Each command is a dataclass in ``worldmodels.commands`` whose config sections are the package's own config classes
 (``worldmodels.core.config``): tyro turns every field into a flag of the same name (``--population``,
 ``--tile-cutoff``) with the field's docstring as help and the preset of ``--scale`` as default, and the
 classes' range checks refuse bad values with the flag named. ``--scale`` is read first, since it decides
@@ -24,177 +24,13 @@ import argparse
 import dataclasses
 import logging
 import sys
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
 
 import tyro
 
+from .commands import Collect, Encode, Evaluate, Evolve, Reproduce, TrainGumbel, TrainMDNRNN, TrainVAE, Verify
 from .core import paths
-from .core.config import (
-    CollectConfig,
-    Config,
-    ControllerConfig,
-    EvaluationConfig,
-    EvolutionConfig,
-    GumbelConfig,
-    Latent,
-    MDNRNNConfig,
-    TrainConfig,
-    VAEConfig,
-)
+from .core.config import Config
 from .core.presets import SCALES, get_config
-
-Scale = Literal["smoke", "book", "paper"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Collect:
-    """Collect rollouts in parallel (resumes if interrupted)."""
-
-    collect: CollectConfig
-    scale: Scale = "book"
-    """preset the defaults come from"""
-    out: Path | None = None
-    """write here instead of data/rollouts/<name>"""
-    quiet: bool = False
-    """no progress bar"""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Verify:
-    """Read every episode of a rollout folder and list the bad ones."""
-
-    folder: tyro.conf.Positional[Path | None] = None
-    """rollout folder (None: the scale's)"""
-    scale: Scale = "book"
-    """preset the defaults come from"""
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainVAE:
-    """Train the paper's Gaussian VAE on the rollouts (resumes a killed run)."""
-
-    model: VAEConfig
-    training: TrainConfig
-    scale: Scale = "book"
-    """preset the defaults come from"""
-    rollouts: str | None = None
-    """folder under data/rollouts (None: the scale's)"""
-    release: str | None = None
-    """then ship it as checkpoints/<kind>/RELEASE.pt with a card"""
-    force: bool = False
-    """replace an existing release of that name"""
-    quiet: bool = False
-    """no progress bar"""
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainGumbel(TrainVAE):
-    """Train the Gumbel-softmax VAE on the rollouts (resumes a killed run)."""
-
-    model: GumbelConfig = field(default_factory=GumbelConfig)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Encode:
-    """Encode rollouts into latents for the MDN-RNN."""
-
-    model: Latent = "vae"
-    """which kind of V"""
-    scale: Scale = "book"
-    """preset the defaults come from"""
-    rollouts: str | None = None
-    """folder under data/rollouts (None: the scale's)"""
-    checkpoint: Path | None = None
-    """a V file, e.g. a release checkpoints/<kind>/<name>.pt (default: the training run's last.pt)"""
-    quiet: bool = False
-    """no progress bar"""
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainMDNRNN:
-    """Train M on encoded rollouts (resumes a killed run)."""
-
-    mdnrnn: MDNRNNConfig
-    training: TrainConfig
-    sequence_length: int = 100
-    """steps per training sequence"""
-    scale: Scale = "book"
-    """preset the defaults come from"""
-    rollouts: str | None = None
-    """rollout name of the latents (None: the scale's)"""
-    release: str | None = None
-    """then ship it as checkpoints/mdnrnn/<latent>_RELEASE.pt with a card"""
-    force: bool = False
-    """replace an existing release of that name"""
-    quiet: bool = False
-    """no progress bar"""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Evolve:
-    """Evolve the controller with CMA-ES, in the real env or the dream (resumes a killed run)."""
-
-    evolution: EvolutionConfig
-    controller: ControllerConfig
-    scale: Scale = "book"
-    """preset the defaults come from"""
-    vision: Path | None = None
-    """a V file other than the --world-model release's"""
-    mdnrnn: Path | None = None
-    """an M file other than the --world-model release's (e.g. one trained on other rollouts with the same V)"""
-    rollouts: str | None = None
-    """rollouts whose first frames start the dreams (None: the scale's)"""
-    release: str | None = None
-    """then ship it as checkpoints/controller/<latent>_RELEASE.pt with a card"""
-    which: Literal["auto", "best_mean", "mean", "best"] = "auto"
-    """parameters to ship (auto: best_mean if evaluated, else mean)"""
-    force: bool = False
-    """replace an existing release of that name"""
-    quiet: bool = False
-    """no progress bar"""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Evaluate:
-    """Score an agent file on held-out episodes (the protocol), and film the first."""
-
-    agent: tyro.conf.Positional[Path]
-    """an agent file: checkpoints/controller/<latent>_<name>.pt or a run's mean.pt"""
-    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
-    out: Path | None = None
-    """results JSON (default data/evaluations/<agent>.json)"""
-    video: Path | None = None
-    """mp4 of the first episode (default beside the results)"""
-    video_episodes: Literal[0, 1] = 1
-    """0: no video"""
-    update_card: bool = False
-    """write the scores into the agent's JSON card"""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Reproduce:
-    """The whole pipeline for one release name: builds only what is missing (resumes)."""
-
-    scale: Scale = "book"
-    """preset the defaults come from"""
-    name: str | None = None
-    """release name (default: the scale's); existing releases are kept"""
-    agents: tuple[Literal["vae", "vae_vonly", "gumbel", "gumbel_soft", "vae_dream"], ...] | None = None
-    """agent recipes to build (default all)"""
-    generations: int | None = None
-    """CMA-ES generations per agent (default: the scale's)"""
-    episodes: int | None = None
-    """evaluation episodes (default: the scale's evaluation preset)"""
-    eval_max_steps: int | None = None
-    """evaluation episode length (default: the scale's evaluation preset)"""
-    backend: Literal["serial", "process", "ray"] | None = None
-    """task backend (default: the scale's)"""
-    workers: int | None = None
-    """worker processes; 0 = one per core"""
-    quiet: bool = False
-    """no progress bar"""
 
 
 # -- running them ------------------------------------------------------------------------------------------
@@ -226,19 +62,27 @@ def _config(scale: str, rollouts: str | None, **sections) -> Config:
                                **sections)
 
 
-def _train_vision(args: TrainVAE, command: str) -> int:
-    from .training import release, vision
+def _train(args: TrainVAE | TrainMDNRNN, cfg: Config, kind: str, stage, release_path, label: str,
+           command: str) -> int:
+    """Train V or M (``stage``: ``training.vision`` or ``training.memory``), then release it if asked; a release
+    that exists is refused before any training."""
+    from .training import release
 
-    kind = "gumbel" if isinstance(args, TrainGumbel) else "vae"
-    cfg = _config(args.scale, args.rollouts, **{kind: args.model, "vae_training": args.training})
     if args.release:
-        release.check_free(paths.vision_release(kind, args.release), args.force)
-    _, history = vision.train(kind, cfg, progress=not args.quiet)
-    print(f"{kind}: {len(history)} epochs, last: {history[-1]}")
+        release.check_free(release_path(kind, args.release), args.force)
+    _, history = stage.train(kind, cfg, progress=not args.quiet)
+    print(f"{label}: {len(history)} epochs, last: {history[-1]}")
     if args.release:
-        path = vision.release(kind, cfg, args.release, command=command, force=args.force)
+        path = stage.release(kind, cfg, args.release, command=command, force=args.force)
         print(f"released {path} and {path.with_suffix('.json')}")
     return 0
+
+
+def _train_vision(args: TrainVAE, command: str) -> int:
+    from .training import vision
+
+    cfg = _config(args.scale, args.rollouts, **{args.kind: args.model, "vae_training": args.training})
+    return _train(args, cfg, args.kind, vision, paths.vision_release, args.kind, command)
 
 
 def _encode(args: Encode, command: str) -> int:
@@ -252,19 +96,12 @@ def _encode(args: Encode, command: str) -> int:
 
 
 def _train_mdnrnn(args: TrainMDNRNN, command: str) -> int:
-    from .training import memory, release
+    from .training import memory
 
     cfg = _config(args.scale, args.rollouts, mdnrnn=args.mdnrnn, mdnrnn_training=args.training,
                   sequence_length=args.sequence_length)
     latent = args.mdnrnn.latent
-    if args.release:
-        release.check_free(paths.mdnrnn_release(latent, args.release), args.force)
-    _, history = memory.train(latent, cfg, progress=not args.quiet)
-    print(f"mdnrnn ({latent}): {len(history)} epochs, last: {history[-1]}")
-    if args.release:
-        path = memory.release(latent, cfg, args.release, command=command, force=args.force)
-        print(f"released {path} and {path.with_suffix('.json')}")
-    return 0
+    return _train(args, cfg, latent, memory, paths.mdnrnn_release, f"mdnrnn ({latent})", command)
 
 
 def _evolve(args: Evolve, command: str) -> int:

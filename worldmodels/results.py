@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .core import paths
+from .models.registry import vision_class
 
 # (agent, reference result, episodes, source), as the chapter and the seeds report them
 REFERENCES = [
@@ -25,7 +26,7 @@ REFERENCES = [
 def describe(card: dict[str, Any]) -> str:
     """'continuous V + M + C, trained in the real env' and the like, from a controller card."""
     evolution, controller = card["config"]["evolution"], card["config"]["controller"]
-    latent = "continuous" if evolution["latent"] == "vae" else "discrete (Gumbel)"
+    latent = vision_class(evolution["latent"]).description
     parts = "V + M + C" if controller["inputs"] == "z_h" else "V only + C"
     hidden = f", hidden layer {controller['hidden_layer']}" if controller.get("hidden_layer") else ""
     if controller.get("code_input") == "soft":

@@ -8,8 +8,10 @@ and ``envs_per_task``, never on the backend or the number of workers, so every b
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -31,10 +33,15 @@ def _one_thread():
         torch.set_num_threads(before)
 
 
-def episode_task(task: tuple[dict, np.ndarray, np.ndarray, str, int, int]) -> dict[str, np.ndarray]:
-    """Run one batch of episodes in a worker: (spec dict, params (E, n), seeds (E,), renderer, max_steps, cutoff).
+EnvSource = str | Callable[[], gym.Env]
+"""a renderer name for ``make_env`` (``stock``, ``exact``, ``fast``), or a module-level function or class that makes
+an env (tests pass a CarRacing-shaped fake); workers receive it pickled"""
 
-    The worker keeps its agents (by spec) and envs (by renderer) between tasks.
+
+def episode_task(task: tuple[dict, np.ndarray, np.ndarray, EnvSource, int, int]) -> dict[str, np.ndarray]:
+    """Run one batch of episodes in a worker: (spec dict, params (E, n), seeds (E,), env source, max_steps, cutoff).
+
+    The worker keeps its agents (by spec) and envs (by source) between tasks.
     """
     spec_dict, params, seeds, renderer, max_steps, tile_cutoff = task
     key = repr(sorted(spec_dict.items()))
@@ -45,12 +52,12 @@ def episode_task(task: tuple[dict, np.ndarray, np.ndarray, str, int, int]) -> di
         agent = _WORKER["agents"][key] = WorldModelAgent(spec)
     envs = _WORKER["envs"].setdefault(renderer, [])
     while len(envs) < len(seeds):
-        envs.append(make_env(renderer=renderer))
+        envs.append(make_env(renderer=renderer) if isinstance(renderer, str) else renderer())
     with _one_thread():
         return run_episodes(agent, envs, params, seeds, max_steps, tile_cutoff)
 
 
-def run_many(pool, spec: AgentSpec, params: np.ndarray, seeds: np.ndarray, renderer: str, max_steps: int,
+def run_many(pool, spec: AgentSpec, params: np.ndarray, seeds: np.ndarray, renderer: EnvSource, max_steps: int,
              tile_cutoff: int = 0, envs_per_task: int = 8) -> dict[str, np.ndarray]:
     """Episodes (params[i], seeds[i]) for i < E, split into tasks of ``envs_per_task`` on a ``TaskPool``.
 
@@ -77,7 +84,7 @@ def _indexed_task(task: tuple[int, tuple]) -> tuple[int, dict[str, np.ndarray]]:
     return start, episode_task(inner)
 
 
-def record_episode(agent: Agent, seed: int, max_steps: int = 1000, renderer: str = "stock") -> dict[str, Any]:
+def record_episode(agent: Agent, seed: int, max_steps: int = 1000, renderer: EnvSource = "stock") -> dict[str, Any]:
     """One episode of an agent with video frames (gymnasium's 600x400 ``rgb_array`` view).
 
     Returns:
@@ -85,7 +92,8 @@ def record_episode(agent: Agent, seed: int, max_steps: int = 1000, renderer: str
     """
     params = agent.params
     acting = WorldModelAgent(agent.spec)
-    env = make_env(renderer=renderer, render_mode="rgb_array")
+    env = (make_env(renderer=renderer, render_mode="rgb_array") if isinstance(renderer, str)
+           else renderer(render_mode="rgb_array"))
     obs, _ = env.reset(seed=seed)
     acting.reset(1)
     frames, actions, rewards = [env.render()], [], []

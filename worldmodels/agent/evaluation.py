@@ -20,7 +20,7 @@ from ..core.config import EvaluationConfig
 from ..core.parallel import TaskPool
 from ..core.provenance import portable
 from ..core.storage import save_json
-from .episodes import run_many
+from .episodes import EnvSource, run_many
 from .files import Agent
 
 TRAIN_SEEDS = (1_000_000, 2**31 - 1)  # evolution draws its episode seeds from this range
@@ -28,19 +28,21 @@ EVALUATION_SEED = 900_000  # the protocol uses EVALUATION_SEED, EVALUATION_SEED 
 SOLVED = 900.0  # CarRacing counts as solved at a mean of 900 over 100 episodes
 
 
-def evaluate(agent: Agent, seeds: np.ndarray, pool: TaskPool, renderer: str = "stock", max_steps: int = 1000,
+def evaluate(agent: Agent, seeds: np.ndarray, pool: TaskPool, renderer: EnvSource = "stock", max_steps: int = 1000,
              envs_per_task: int = 4) -> dict[str, Any]:
-    """One episode of ``agent`` per seed (E,), run on ``pool``.
+    """One episode of ``agent`` per seed (E,), run on ``pool``, in envs of ``renderer`` (a renderer name, or a
+    function that makes an env).
 
     Returns:
         ``returns`` (list of E), ``mean``, ``std``, ``min``, ``max``, ``solved`` (mean >= 900), ``env_steps``,
         and the settings (``episodes``, ``seeds`` [first, last], ``renderer``, ``max_steps``).
     """
     seeds = np.asarray(seeds)
+    renderer_name = renderer if isinstance(renderer, str) else getattr(renderer, "__name__", repr(renderer))
     result = run_many(pool, agent.spec, np.repeat(agent.params[None], len(seeds), 0), seeds, renderer, max_steps,
                       envs_per_task=envs_per_task)
     returns = result["returns"]
-    return {"episodes": len(seeds), "seeds": [int(seeds[0]), int(seeds[-1])], "renderer": renderer,
+    return {"episodes": len(seeds), "seeds": [int(seeds[0]), int(seeds[-1])], "renderer": renderer_name,
             "max_steps": max_steps, "returns": [round(float(r), 2) for r in returns],
             "mean": round(float(returns.mean()), 2), "std": round(float(returns.std()), 2),
             "min": round(float(returns.min()), 2), "max": round(float(returns.max()), 2),

@@ -15,6 +15,7 @@ import tyro
 
 from .validation import ConfigError, Limits, check
 
+Scale = Literal["smoke", "book", "paper"]
 Backend = Literal["serial", "process", "ray"]
 Renderer = Literal["stock", "exact", "fast"]
 Latent = Literal["vae", "gumbel"]
@@ -25,7 +26,7 @@ NATURAL = (0, None)  # at least 0
 
 @dataclass(frozen=True)
 class CollectConfig:
-    """Rollout collection (``worldmodels.rollouts.collect``)."""
+    """Rollout collection (``worldmodels.world.rollouts.collect``)."""
 
     LIMITS: ClassVar[Limits] = {"episodes": POSITIVE, "steps": POSITIVE, "seed": NATURAL, "action_refresh": POSITIVE,
                                    "brownian_sigma": NATURAL, "action_noise": NATURAL, "frame_size": (8, None),
@@ -54,7 +55,7 @@ class CollectConfig:
     action_noise: float = 0.1
     """standard deviation of the Gaussian noise added to each action of the ``agent`` policy (then clipped)"""
     renderer: Renderer = "fast"
-    """state renderer: ``stock``, ``exact`` or ``fast`` (see worldmodels.env)"""
+    """state renderer: ``stock``, ``exact`` or ``fast`` (see worldmodels.world.env)"""
     frame_size: int = 64
     """side of the stored square frames"""
     crop: bool = True
@@ -69,7 +70,7 @@ class CollectConfig:
 
 @dataclass(frozen=True)
 class VAEConfig:
-    """The paper's Gaussian ConvVAE (``worldmodels.vae``)."""
+    """The paper's Gaussian ConvVAE (``worldmodels.models.vae``)."""
 
     LIMITS: ClassVar[Limits] = {"z_size": POSITIVE, "frame_size": POSITIVE, "kl_tolerance": NATURAL}
 
@@ -86,7 +87,7 @@ class VAEConfig:
 
 @dataclass(frozen=True)
 class GumbelConfig:
-    """The discrete Gumbel-softmax VAE (``worldmodels.gumbel_vae``)."""
+    """The discrete Gumbel-softmax VAE (``worldmodels.models.gumbel_vae``)."""
 
     LIMITS: ClassVar[Limits] = {"num_vars": POSITIVE, "num_classes": (2, None), "frame_size": POSITIVE,
                                    "tau_start": (1e-6, None), "tau_min": (1e-6, None), "tau_decay": NATURAL,
@@ -119,7 +120,7 @@ class GumbelConfig:
 
 @dataclass(frozen=True)
 class MDNRNNConfig:
-    """M: the LSTM with a mixture-density head (``worldmodels.mdnrnn``)."""
+    """M: the LSTM with a mixture-density head (``worldmodels.models.mdnrnn``)."""
 
     LIMITS: ClassVar[Limits] = {"z_size": POSITIVE, "num_vars": POSITIVE, "num_classes": (2, None),
                                    "action_size": POSITIVE, "hidden_size": POSITIVE, "num_mixtures": POSITIVE,
@@ -154,7 +155,7 @@ class MDNRNNConfig:
 
 @dataclass(frozen=True)
 class ControllerConfig:
-    """C: the controller (``worldmodels.controller``)."""
+    """C: the controller (``worldmodels.models.controller``)."""
 
     LIMITS: ClassVar[Limits] = {"latent_size": POSITIVE, "hidden_state_size": NATURAL, "hidden_layer": NATURAL}
 
@@ -176,7 +177,7 @@ class ControllerConfig:
 
 @dataclass(frozen=True)
 class EvolutionConfig:
-    """CMA-ES over the controller's parameters (``worldmodels.evolve``)."""
+    """CMA-ES over the controller's parameters (``worldmodels.training.evolve``)."""
 
     LIMITS: ClassVar[Limits] = {"population": (2, None), "trials": POSITIVE, "generations": POSITIVE,
                                    "sigma0": (1e-12, None), "seed": NATURAL, "max_steps": POSITIVE,
@@ -266,7 +267,7 @@ class EvaluationConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The shared training loop (``worldmodels.train``)."""
+    """The shared training loop (``worldmodels.training.loop``)."""
 
     LIMITS: ClassVar[Limits] = {"epochs": POSITIVE, "batch_size": POSITIVE, "learning_rate": (1e-12, None),
                                    "grad_clip": NATURAL, "validation_fraction": (0, 0.9),
@@ -299,7 +300,7 @@ class TrainConfig:
 class Config:
     """Everything a pipeline run needs; one field per stage."""
 
-    scale: Literal["smoke", "book", "paper"] = "book"
+    scale: Scale = "book"
     """the preset this was built from"""
     collect: CollectConfig = field(default_factory=CollectConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)

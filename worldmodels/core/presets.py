@@ -13,11 +13,12 @@ Every number that differs by scale is a preset value here, never a ``scale == ..
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any
 
-from .config import SCALARS, STAGE_TYPES, Config, build_section, to_dict
+from .config import SCALARS, STAGE_TYPES, Config, Scale, build_section, to_dict
 
-SCALES = ("smoke", "book", "paper")
+SCALES: tuple[str, ...] = typing.get_args(Scale)
 
 _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {

@@ -68,6 +68,7 @@ class GumbelVAE(Vision):
     """VAE with N x K categorical latents. ``forward`` returns (reconstruction, logits, code)."""
 
     kind = "gumbel"
+    description = "discrete (Gumbel)"
     posterior_keys = ("logits",)
     soft_codes = True
 

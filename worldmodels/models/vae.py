@@ -66,6 +66,7 @@ class ConvVAE(Vision):
     """The paper's Gaussian VAE. ``forward`` returns (reconstruction, mu, logvar)."""
 
     kind = "vae"
+    description = "continuous"
     posterior_keys = ("mu", "logvar")
 
     def __init__(self, cfg: VAEConfig):

@@ -33,6 +33,8 @@ class Vision(nn.Module):
 
     kind: ClassVar[str]
     """the name of the kind: the config section, the checkpoint folder and the latents-file suffix"""
+    description: ClassVar[str]
+    """how the results table names this kind of latent"""
     posterior_keys: ClassVar[tuple[str, ...]]
     """the posterior's arrays, as stored in latents files"""
     soft_codes: ClassVar[bool] = False

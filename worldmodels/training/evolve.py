@@ -1,11 +1,11 @@
 """C's training: CMA-ES (pycma) over the controller's parameters, in the real env or in the dream.
 
 Each generation: ``ask`` P candidates, score each by its mean return over R episodes (the same
-R fresh seeds for every candidate of a generation, drawn from ``agent.TRAIN_SEEDS``), ``tell``
+R fresh seeds for every candidate of a generation, drawn from ``agent.evaluation.TRAIN_SEEDS``), ``tell``
 the ES the negated scores (it minimises), save. ``mode="real"`` plays the episodes in CarRacing
 on a ``TaskPool`` (``serial``, ``process`` or ``ray``); ``mode="dream"`` steps all P x R episodes
 as one batch inside the MDN-RNN (``dream.DreamEnv``), and ``evaluate`` then tells how the result
-transfers to the real env.
+transfers to the real env. The evaluators live in ``training.evaluators``.
 
 Run folder ``data/runs/controller_<latent>_<name>/``::
 
@@ -27,24 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from ..agent.dream import DreamEnv
 from ..agent.episodes import run_many
 from ..agent.evaluation import TRAIN_SEEDS
 from ..agent.files import AgentSpec, agent_payload, load_agent_file, save_agent
 from ..core import checkpoint, paths
 from ..core.config import Config, EvolutionConfig, from_dict, to_dict
 from ..core.parallel import TaskPool
-from ..core.provenance import portable, resolve
+from ..core.provenance import portable
 from ..core.storage import atomic_write, save_csv
 from ..models.controller import LinearController
-from ..models.mdnrnn import load as load_mdnrnn
-from ..models.registry import codes_at, load_vision
-from ..world.datasets import LatentSequences
 from . import release as releases
-from .loop import default_device
-from .vision import latents_for
+from .evaluators import DreamEvaluator, RealEvaluator, dream_starts
 
 STATE = "state.pkl"
 # settings that may change when a run resumes: they do not change its results
@@ -87,53 +81,6 @@ def world_model_files(cfg: EvolutionConfig) -> tuple[Path, Path]:
 
 def run_dir(cfg: EvolutionConfig) -> Path:
     return paths.controller_run(cfg.latent, cfg.name)
-
-
-# -- evaluators: candidates (P, n) x seeds (R,) -> returns (P, R) ------------------------
-class RealEvaluator:
-    """Candidates drive in CarRacing; P x R episodes split into tasks of ``envs_per_task``."""
-
-    def __init__(self, cfg: EvolutionConfig, spec: AgentSpec, pool: TaskPool):
-        self.cfg, self.spec, self.pool = cfg, spec, pool
-
-    def __call__(self, candidates: np.ndarray, seeds: np.ndarray, generation: int) -> tuple[np.ndarray, dict]:
-        P, R = len(candidates), len(seeds)
-        params = np.repeat(candidates, R, axis=0)  # (P * R, n), candidate-major
-        out = run_many(self.pool, self.spec, params, np.tile(seeds, P), self.cfg.renderer, self.cfg.max_steps,
-                       self.cfg.tile_cutoff, self.cfg.envs_per_task)
-        return out["returns"].reshape(P, R), {"env_steps": int(out["steps"].sum()), "cut": int(out["cut"].sum())}
-
-
-class DreamEvaluator:
-    """All P x R episodes at once inside M, from real start latents, at temperature ``cfg.dream_tau``."""
-
-    def __init__(self, cfg: EvolutionConfig, spec: AgentSpec, starts: torch.Tensor):
-        self.cfg, self.spec, self.starts = cfg, spec, starts
-        self.mdnrnn = load_mdnrnn(resolve(spec.mdnrnn), device=default_device())  # CUDA when present
-        self.controller = LinearController(spec.controller)
-
-    @torch.no_grad()
-    def __call__(self, candidates: np.ndarray, seeds: np.ndarray, generation: int) -> tuple[np.ndarray, dict]:
-        P, R = len(candidates), len(seeds)
-        params = np.repeat(candidates, R, axis=0)  # (P * R, n)
-        env = DreamEnv(self.mdnrnn, self.starts, tau=self.cfg.dream_tau, seed=int(seeds[0]),
-                       max_steps=self.cfg.max_steps)
-        z, h = env.reset(P * R)
-        returns = np.zeros(P * R)
-        steps = 0
-        while not env.done.all():
-            live = int((~env.done).sum())
-            action = self.controller.act_batch(params, z.cpu().numpy(), h.cpu().numpy())
-            z, h, reward, _ = env.step(torch.from_numpy(action))
-            returns += reward.cpu().numpy()
-            steps += live
-        return returns.reshape(P, R), {"dream_steps": steps}
-
-
-def dream_starts(cfg: Config, spec: AgentSpec) -> torch.Tensor:
-    """Real start latents for dreams: step 0 of every rollout of ``cfg.collect``, encoded by the agent's V."""
-    path = latents_for(load_vision(resolve(spec.vision)), cfg.collect.name, spec.vision, progress=False)
-    return codes_at(LatentSequences.load(path))
 
 
 # -- the run ---------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def load_episode(path: str | Path, frame_size: int | None = None) -> dict[str, n
         frame_size: expected frame side, if known.
 
     Returns:
-        the arrays of the module docstring of ``worldmodels.rollouts``.
+        the arrays of the module docstring of ``worldmodels.world.rollouts``.
 
     Raises:
         RolloutError: unreadable, truncated, missing arrays, or wrong shapes/dtypes.

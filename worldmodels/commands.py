@@ -1,0 +1,175 @@
+"""The commands' arguments: one dataclass per command, made of the package's own config sections.
+
+tyro turns every field into a flag of the same name (``--population``, ``--tile-cutoff``) with the field's
+docstring as its help; ``worldmodels.cli`` fills the defaults from the preset of ``--scale`` and runs them.
+Fields of a config section that are read from V, M or the data (``Derived``) have no flag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import tyro
+
+from .core.config import (
+    CollectConfig,
+    ControllerConfig,
+    EvaluationConfig,
+    EvolutionConfig,
+    GumbelConfig,
+    Latent,
+    MDNRNNConfig,
+    Scale,
+    TrainConfig,
+    VAEConfig,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Collect:
+    """Collect rollouts in parallel (resumes if interrupted)."""
+
+    collect: CollectConfig
+    scale: Scale = "book"
+    """preset the defaults come from"""
+    out: Path | None = None
+    """write here instead of data/rollouts/<name>"""
+    quiet: bool = False
+    """no progress bar"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verify:
+    """Read every episode of a rollout folder and list the bad ones."""
+
+    folder: tyro.conf.Positional[Path | None] = None
+    """rollout folder (None: the scale's)"""
+    scale: Scale = "book"
+    """preset the defaults come from"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Training:
+    """What every training command takes besides its config sections."""
+
+    scale: Scale = "book"
+    """preset the defaults come from"""
+    rollouts: str | None = None
+    """folder under data/rollouts the model learns from (None: the scale's)"""
+    release: str | None = None
+    """then ship it under this name, model file and JSON card together"""
+    force: bool = False
+    """replace an existing release of that name"""
+    quiet: bool = False
+    """no progress bar"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainVAE(_Training):
+    """Train the paper's Gaussian VAE on the rollouts (resumes a killed run); --release ships checkpoints/vae/NAME.pt."""
+
+    kind: ClassVar[str] = "vae"
+    model: VAEConfig
+    training: TrainConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainGumbel(TrainVAE):
+    """Train the Gumbel-softmax VAE on the rollouts (resumes a killed run); --release ships checkpoints/gumbel/NAME.pt."""
+
+    kind: ClassVar[str] = "gumbel"
+    model: GumbelConfig = field(default_factory=GumbelConfig)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Encode:
+    """Encode rollouts into latents for the MDN-RNN."""
+
+    model: Latent = "vae"
+    """which kind of V"""
+    scale: Scale = "book"
+    """preset the defaults come from"""
+    rollouts: str | None = None
+    """folder under data/rollouts (None: the scale's)"""
+    checkpoint: Path | None = None
+    """a V file, e.g. a release checkpoints/<kind>/<name>.pt (default: the training run's last.pt)"""
+    quiet: bool = False
+    """no progress bar"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainMDNRNN(_Training):
+    """Train M on encoded rollouts (resumes a killed run); --release ships checkpoints/mdnrnn/<latent>_NAME.pt."""
+
+    mdnrnn: MDNRNNConfig
+    training: TrainConfig
+    sequence_length: int = 100
+    """steps per training sequence"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evolve:
+    """Evolve the controller with CMA-ES, in the real env or the dream (resumes a killed run)."""
+
+    evolution: EvolutionConfig
+    controller: ControllerConfig
+    scale: Scale = "book"
+    """preset the defaults come from"""
+    vision: Path | None = None
+    """a V file other than the --world-model release's"""
+    mdnrnn: Path | None = None
+    """an M file other than the --world-model release's (e.g. one trained on other rollouts with the same V)"""
+    rollouts: str | None = None
+    """rollouts whose first frames start the dreams (None: the scale's)"""
+    release: str | None = None
+    """then ship it as checkpoints/controller/<latent>_RELEASE.pt with a card"""
+    which: Literal["auto", "best_mean", "mean", "best"] = "auto"
+    """parameters to ship (auto: best_mean if evaluated, else mean)"""
+    force: bool = False
+    """replace an existing release of that name"""
+    quiet: bool = False
+    """no progress bar"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evaluate:
+    """Score an agent file on held-out episodes (the protocol), and film the first."""
+
+    agent: tyro.conf.Positional[Path]
+    """an agent file: checkpoints/controller/<latent>_<name>.pt or a run's mean.pt"""
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    out: Path | None = None
+    """results JSON (default data/evaluations/<agent>.json)"""
+    video: Path | None = None
+    """mp4 of the first episode (default beside the results)"""
+    video_episodes: Literal[0, 1] = 1
+    """0: no video"""
+    update_card: bool = False
+    """write the scores into the agent's JSON card"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reproduce:
+    """The whole pipeline for one release name: builds only what is missing (resumes)."""
+
+    scale: Scale = "book"
+    """preset the defaults come from"""
+    name: str | None = None
+    """release name (default: the scale's); existing releases are kept"""
+    agents: tuple[str, ...] | None = None
+    """agent recipes to build, keys of ``worldmodels.reproduce.AGENTS`` (vae, vae_vonly, gumbel, gumbel_soft,
+    vae_dream; None: all)"""
+    generations: int | None = None
+    """CMA-ES generations per agent (default: the scale's)"""
+    episodes: int | None = None
+    """evaluation episodes (default: the scale's evaluation preset)"""
+    eval_max_steps: int | None = None
+    """evaluation episode length (default: the scale's evaluation preset)"""
+    backend: Literal["serial", "process", "ray"] | None = None
+    """task backend (default: the scale's)"""
+    workers: int | None = None
+    """worker processes; 0 = one per core"""
+    quiet: bool = False
+    """no progress bar"""
