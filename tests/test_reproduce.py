@@ -52,6 +52,12 @@ def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsy
     np.testing.assert_array_equal(load_agent_file(ckpt / "controller" / "vae_t_vonly.pt")[1], params)
     assert "evaluation" in json.loads((ckpt / "controller" / "vae_t_vonly.json").read_text())
 
+    # a release killed between its model file and its card: the same command completes it, the model untouched
+    (ckpt / "mdnrnn" / "vae_t.json").unlink()
+    reproduce("smoke", "t", agents=[], backend="serial", progress=False)
+    assert (ckpt / "mdnrnn" / "vae_t.pt").read_bytes() == before["mdnrnn/vae_t.pt"]
+    assert json.loads((ckpt / "mdnrnn" / "vae_t.json").read_text())["release"] == "t"
+
 
 def test_reproduce_refuses_unknown_agents(wm_root):
     with pytest.raises(ValueError, match="unknown agents"):

@@ -32,6 +32,7 @@ from .core.presets import get_config
 from .core.provenance import portable
 from .models.registry import KINDS, load_vision
 from .training import evolve, memory, vision
+from .training import release as releases
 from .world.rollouts import collect
 
 _REAL = {"mode": "real", "tile_cutoff": 100, "eval_every": 10, "eval_episodes": 16}
@@ -100,9 +101,10 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
     cfg = get_config(scale, collect=parallel, evaluation={**parallel, **evaluation})
 
     def missing(what: str, path: Path) -> bool:
-        """Whether ``path`` must be built; says which."""
-        log(f"[reproduce] {what} ..." if not path.exists() else f"[reproduce] {what}: {path} exists, kept")
-        return not path.exists()
+        """Whether the release at ``path`` must be built (or completed: a model file without its card); says which."""
+        done = releases.exists(path)
+        log(f"[reproduce] {what}: {path} exists, kept" if done else f"[reproduce] {what} ...")
+        return not done
 
     files = collect(cfg.collect, progress=progress)
     log(f"[reproduce] rollouts: {len(files)} episodes in {files[0].parent}")

@@ -204,7 +204,7 @@ class LatentSequences:
             raise FileNotFoundError(f"{path}: no latents file; {fix}") from e
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
             raise RolloutError(f"{path}: corrupt or truncated latents file ({e}); {fix}") from e
-        missing = set(LATENT_RECORD_KEYS[:4]) - set(latents)
+        missing = {"action", "reward", "done", "length"} - set(latents)
         posterior = [k for k in latents if k not in LATENT_RECORD_KEYS]
         if missing or not posterior:
             raise RolloutError(f"{path}: missing arrays {sorted(missing) or 'of the posterior'}; {fix}")
