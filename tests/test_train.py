@@ -75,3 +75,35 @@ def test_checkpoint_errors_name_the_file(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(checkpoint.CheckpointError, match="model.pt: unreadable checkpoint"):
         checkpoint.load(path)
+
+
+def test_a_noisy_loss_draws_from_the_loops_seeded_generator_so_resume_is_exact_on_any_device(tmp_path):
+    """The loop hands every loss step a generator seeded from (seed, epoch): a resumed run draws the same noise as
+    an uninterrupted one without relying on the device's global random state (which a checkpoint of a CUDA run
+    does not hold)."""
+    seen = {}
+
+    def noisy_step(model, batch, step, generator):
+        x, y = batch
+        if model.training:  # validation has a generator of its own
+            seen.setdefault(step // 4, generator.initial_seed())  # 4 steps an epoch
+        noise = torch.randn(x.shape, generator=generator, device=x.device)
+        loss = (model(x + 0.1 * noise) - y).pow(2).mean()
+        return loss, {"mse": loss.detach()}
+
+    def run_noisy(name, epochs, model):
+        cfg = TrainConfig(epochs=epochs, learning_rate=0.05, batch_size=16)
+        fit(model, noisy_step, batches, lambda: batches(99), cfg, tmp_path / name, {"kind": "toy", "config": {}},
+            device=torch.device("cpu"), progress=False)
+        return model
+
+    torch.manual_seed(0)
+    straight = run_noisy("straight", 4, torch.nn.Linear(1, 1))
+    seeds_straight, seen = dict(seen), {}
+    torch.manual_seed(0)
+    run_noisy("resumed", 2, torch.nn.Linear(1, 1))
+    torch.manual_seed(1234)  # another process, another global random state
+    resumed = run_noisy("resumed", 4, torch.nn.Linear(1, 1))
+    assert seen == seeds_straight and len(set(seen.values())) == 4
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)
