@@ -229,12 +229,16 @@ def mdnrnn_loss(model: MDNRNN, out: dict[str, torch.Tensor], target: torch.Tenso
 
 def load(path, device: torch.device | str = "cpu") -> MDNRNN:
     """An MDN-RNN from a run (``last.pt``) or a release, eval mode."""
-    payload = checkpoint.load(path, kind="mdnrnn")
+    return mdnrnn_from_payload(checkpoint.load(path, kind="mdnrnn"), path).to(device).eval()
+
+
+def mdnrnn_from_payload(payload: dict, where) -> MDNRNN:
+    """The MDN-RNN a checkpoint payload holds (``where`` names it in errors), on the CPU."""
     config = payload["config"]
     section = config["model"] if "model" in config and "training" in config else config["mdnrnn"]
     model = MDNRNN(from_dict({"mdnrnn": section}).mdnrnn)
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as e:
-        raise checkpoint.CheckpointError(f"{path}: weights do not fit an MDN-RNN built from its config: {e}") from e
-    return model.to(device).eval()
+        raise checkpoint.CheckpointError(f"{where}: weights do not fit an MDN-RNN built from its config: {e}") from e
+    return model.eval()

@@ -46,7 +46,11 @@ def load_vision(path: str | Path, kind: str | None = None, device: torch.device 
     Its ``input_spec`` is the one stored with it; files written before V carried one hold the ``collect``
     config they were trained with, which is read instead.
     """
-    payload = checkpoint.load(path, kind=kind)
+    return vision_from_payload(checkpoint.load(path, kind=kind), path).to(device).eval()
+
+
+def vision_from_payload(payload: dict[str, Any], where: str | Path) -> Vision:
+    """The V a checkpoint payload holds (``where`` names it in errors), float32, on the CPU."""
     cls = vision_class(payload["kind"])
     config: dict[str, Any] = payload["config"]
     section = config["model"] if "model" in config and "training" in config else config[cls.kind]
@@ -54,9 +58,9 @@ def load_vision(path: str | Path, kind: str | None = None, device: torch.device 
     try:
         model.load_state_dict({k: v.float() for k, v in payload["model"].items()})
     except RuntimeError as e:
-        raise checkpoint.CheckpointError(f"{path}: weights do not fit a {cls.kind} built from its config: {e}") from e
+        raise checkpoint.CheckpointError(f"{where}: weights do not fit a {cls.kind} built from its config: {e}") from e
     model.input_spec = _input_spec(payload, model)
-    return model.to(device).eval()
+    return model.eval()
 
 
 def _input_spec(payload: dict[str, Any], model: Vision) -> InputSpec:

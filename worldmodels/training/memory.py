@@ -16,7 +16,7 @@ import torch
 
 from ..core import checkpoint, paths
 from ..core.config import Config, MDNRNNConfig, to_dict
-from ..models.mdnrnn import MDNRNN, config_for, load, mdnrnn_loss
+from ..models.mdnrnn import MDNRNN, config_for, load, mdnrnn_from_payload, mdnrnn_loss
 from ..models.registry import codes_at, latents_class
 from ..world.datasets import LatentSequences, split_by_episode
 from ..world.rollouts import collection
@@ -147,10 +147,11 @@ def release(latent: str, cfg: Config, name: str, command: str | None = None, for
     """Ship the finished run as ``checkpoints/mdnrnn/<latent>_<name>.pt`` (fp32: it is small) with a card."""
     path = paths.mdnrnn_release(latent, name)
     releases.check_free(path, force)
-    run = checkpoint.load(paths.mdnrnn_run(latent, cfg.collect.name) / "last.pt", kind="mdnrnn")
+    last = paths.mdnrnn_run(latent, cfg.collect.name) / "last.pt"
+    run = checkpoint.load(last, kind="mdnrnn")
     latents_file = paths.latents_path(latent, cfg.collect.name)
     latents = LatentSequences.load(latents_file)
-    model = load(paths.mdnrnn_run(latent, cfg.collect.name) / "last.pt")
+    model = mdnrnn_from_payload(run, last)
     _, val_eps = split(cfg, latents)
     metrics = held_out_metrics(model, latents, val_eps, cfg.sequence_length)
     card = releases.card(

@@ -19,7 +19,7 @@ import torch
 from ..core import checkpoint, paths
 from ..core.config import Config, to_dict
 from ..core.storage import save_npz
-from ..models.registry import build_vision, load_vision
+from ..models.registry import build_vision, load_vision, vision_from_payload
 from ..models.vision import Vision
 from ..world.datasets import FrameDataset, episode_files, load_episode, split_by_episode
 from ..world.rollouts import collection, input_spec
@@ -101,8 +101,9 @@ def release(kind: str, cfg: Config, name: str, command: str | None = None, force
     """
     path = paths.vision_release(kind, name)
     releases.check_free(path, force)
-    run = checkpoint.load(paths.vision_run(kind, cfg.collect.name) / "last.pt", kind=kind)
-    model = load_vision(paths.vision_run(kind, cfg.collect.name) / "last.pt", kind=kind)
+    last = paths.vision_run(kind, cfg.collect.name) / "last.pt"
+    run = checkpoint.load(last, kind=kind)
+    model = vision_from_payload(run, last)
     _, val_files = split(cfg, kind)
     fp32 = held_out_metrics(model, val_files)
     half = {k: v.half() if v.is_floating_point() else v for k, v in run["model"].items()}
