@@ -1,6 +1,8 @@
 import pytest
 
+from worldmodels.core.config import from_dict, to_dict
 from worldmodels.core.presets import get_config
+from worldmodels.core.validation import ConfigError
 
 
 def test_presets_follow_the_seed_and_the_paper():
@@ -18,3 +20,28 @@ def test_overrides_and_errors():
         get_config("smoke", collect={"stepz": 1})
     with pytest.raises(ValueError, match="unknown config sections"):
         get_config("smoke", vea={})
+
+
+@pytest.mark.parametrize("section, values, flag", [
+    ("evolution", {"trials": 0}, "--trials"), ("evolution", {"sigma0": float("nan")}, "--sigma0"),
+    ("evolution", {"population": 1}, "--population"), ("collect", {"episodes": -1}, "--episodes"),
+    ("collect", {"brownian_sigma": (0.1, -0.1, 0.1)}, "--brownian-sigma"), ("vae_training", {"batch_size": 0}, "--batch-size"),
+    ("evaluation", {"max_steps": 0}, "--max-steps"), ("evolution", {"renderer": "pretty"}, "--renderer"),
+    ("mdnrnn_training", {"learning_rate": float("inf")}, "--learning-rate"), ("evolution", {"workers": -2}, "--workers"),
+])
+def test_every_field_is_range_checked_with_its_flag_named(section, values, flag):
+    with pytest.raises(ConfigError, match=flag):
+        get_config("smoke", **{section: values})
+
+
+def test_scale_numbers_are_preset_fields():
+    smoke, book = get_config("smoke"), get_config("book")
+    assert (smoke.evaluation.episodes, smoke.evaluation.max_steps, smoke.figures) == (2, 30, "figures/smoke")
+    assert (book.evaluation.episodes, book.evaluation.max_steps, book.figures) == (100, 1000, "figures")
+
+
+def test_configs_written_before_a_field_was_renamed_read_as_now():
+    old = {"evolution": {**to_dict(get_config("book").evolution)}}
+    old["evolution"]["release"] = old["evolution"].pop("world_model")
+    old["evolution"]["release"] = "mine"
+    assert from_dict(old).evolution.world_model == "mine"

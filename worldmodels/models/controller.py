@@ -25,10 +25,6 @@ class LinearController:
     """squash(W x + b), optionally with one tanh hidden layer; parameters live in one flat vector."""
 
     def __init__(self, cfg: ControllerConfig, params: np.ndarray | None = None):
-        if cfg.inputs not in ("z_h", "z"):
-            raise ValueError(f"ControllerConfig.inputs={cfg.inputs!r}: expected 'z_h' or 'z'")
-        if cfg.code_input not in ("hard", "soft"):
-            raise ValueError(f"ControllerConfig.code_input={cfg.code_input!r}: expected 'hard' or 'soft'")
         self.cfg = cfg
         self.input_size = cfg.latent_size + (cfg.hidden_state_size if cfg.inputs == "z_h" else 0)
         sizes = [self.input_size] + ([cfg.hidden_layer] if cfg.hidden_layer else []) + [3]

@@ -58,8 +58,6 @@ class Randn:
 def make_es(x0: np.ndarray, cfg: EvolutionConfig):
     import cma
 
-    if cfg.covariance not in ("full", "diagonal"):
-        raise ValueError(f"EvolutionConfig.covariance={cfg.covariance!r}: expected 'full' or 'diagonal'")
     options = {"popsize": cfg.population, "randn": Randn(cfg.seed), "CMA_diagonal": cfg.covariance == "diagonal",
                "verbose": -9, "verb_disp": 0, "verb_log": 0}
     return cma.CMAEvolutionStrategy(np.asarray(x0, dtype=np.float64), cfg.sigma0, options)
@@ -138,8 +136,6 @@ def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = 
         the run's state: ``history`` (one dict per generation), ``best``, ``mean``, ``best_mean``, ``es``.
     """
     e = cfg.evolution
-    if e.mode not in ("real", "dream"):
-        raise ValueError(f"EvolutionConfig.mode={e.mode!r}: expected 'real' or 'dream'")
     if e.mode == "dream" and cfg.controller.code_input == "soft":
         raise ValueError("code_input='soft' cannot be dream-trained: M dreams hard codes, not class probabilities; "
                          "use --mode real, or code_input='hard'")
