@@ -2,7 +2,9 @@
 
 B dreams advance together (B from 1 to thousands): each step feeds (latent, action) to the
 LSTM, samples the next latent with temperature tau, and takes the reward from the reward
-head and the episode end from the done head. Start latents come from real episodes (``worldmodels.models.registry.codes_at``).
+head and the episode end from the done head. As in the env, a dream the done head ends is
+charged ``termination_reward`` (CarRacing's -100 for leaving the playfield), a dream that
+reaches ``max_steps`` is cut with its last reward counted, and an ended dream earns nothing more. Start latents come from real episodes (``worldmodels.models.registry.codes_at``).
 
     env = DreamEnv(mdnrnn, start_latents, tau=1.15, seed=0)
     z, h = env.reset(batch_size=64)               # z (B, Z) or code (B, N, K); h (B, H)
@@ -26,13 +28,14 @@ class DreamEnv:
     """B dream episodes stepping at once inside an MDN-RNN."""
 
     def __init__(self, model: MDNRNN, starts: torch.Tensor, tau: float = 1.0, seed: int = 0,
-                 done_threshold: float = 0.5, max_steps: int = 1000):
+                 done_threshold: float = 0.5, max_steps: int = 1000, termination_reward: float = -100.0):
         self.model = model.eval()
         self.device = next(model.parameters()).device
         self.starts = starts.to(self.device)
         self.tau = tau
         self.done_threshold = done_threshold
         self.max_steps = max_steps
+        self.termination_reward = termination_reward
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.latent = self.state = self.h = None
         self.t = 0
@@ -59,6 +62,8 @@ class DreamEnv:
 
         Returns:
             next latent (B, Z) | (B, N, K), h (B, H), reward (B,), done (B,) bool (stays True once True).
+            ``reward`` is this step's: the head's, plus ``termination_reward`` where the done head ends a dream
+            now, and 0 for dreams that had ended before it.
         """
         action = torch.as_tensor(action, dtype=torch.float32, device=self.device)
         B = self.latent.shape[0]
@@ -68,12 +73,14 @@ class DreamEnv:
         out, self.state = self.model(self.latent.unsqueeze(1), action.unsqueeze(1), self.state)  # L = 1
         self.h = out["h"][:, -1]  # (B, H)
         reward = out["reward"][:, -1] if "reward" in out else torch.zeros(B, device=self.device)
-        done = out["done_logit"][:, -1].sigmoid() > self.done_threshold if "done_logit" in out else \
+        terminated = out["done_logit"][:, -1].sigmoid() > self.done_threshold if "done_logit" in out else \
             torch.zeros(B, dtype=torch.bool, device=self.device)
+        live = ~self.done  # (B,) dreams still running when this step began
+        reward = torch.where(live, reward + self.termination_reward * (terminated & live), torch.zeros_like(reward))
         self.t += 1
-        self.done = self.done | done | (self.t >= self.max_steps)
+        self.done = self.done | terminated | (self.t >= self.max_steps)
         self.latent = self.model.sample_next(out, self.tau, self.generator)
-        return self.latent, self.h, reward.masked_fill(self.done & ~done, 0.0), self.done.clone()
+        return self.latent, self.h, reward, self.done.clone()
 
 
 @torch.no_grad()

@@ -183,7 +183,8 @@ class EvolutionConfig:
                                    "sigma0": (1e-12, None), "seed": NATURAL, "max_steps": POSITIVE,
                                    "envs_per_task": POSITIVE, "tile_cutoff": NATURAL, "early_trials": NATURAL,
                                    "early_generations": NATURAL, "eval_every": NATURAL, "eval_episodes": POSITIVE,
-                                   "dream_tau": (1e-6, None), "workers": NATURAL}
+                                   "dream_tau": (1e-6, None), "dream_termination_reward": (-1000, 0),
+                                "workers": NATURAL}
 
     def __post_init__(self) -> None:
         check(self)
@@ -227,6 +228,8 @@ class EvolutionConfig:
     """episodes of each evaluation of the mean"""
     dream_tau: float = 1.15
     """temperature of the dream (paper: 1.15)"""
+    dream_termination_reward: float = -100.0
+    """reward of a dream step whose done head ends the dream (CarRacing pays -100 for leaving the playfield)"""
     init: str | None = None
     """start from this agent's parameters (a controller file, e.g. a dream-trained one) instead of zeros"""
     backend: Backend = "process"

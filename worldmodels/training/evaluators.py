@@ -51,7 +51,7 @@ class DreamEvaluator:
         P, R = len(candidates), len(seeds)
         params = np.repeat(candidates, R, axis=0)  # (P * R, n)
         env = DreamEnv(self.mdnrnn, self.starts, tau=self.cfg.dream_tau, seed=int(seeds[0]),
-                       max_steps=self.cfg.max_steps)
+                       max_steps=self.cfg.max_steps, termination_reward=self.cfg.dream_termination_reward)
         z, h = env.reset(P * R)
         returns = np.zeros(P * R)
         steps = 0

@@ -67,7 +67,9 @@ def train(latent: str, cfg: Config, progress: bool = True, device: torch.device 
                                          "training": {k: v for k, v in to_dict(t).items() if k != "epochs"},
                                          "latents": str(path.relative_to(paths.root())),
                                          # latents re-encoded by another V must not resume this run
-                                         "encoded_by": _encoded_by(latents)}}
+                                         "encoded_by": _encoded_by(latents),
+                                         # nor a run whose done head learnt time-limit truncations as ends
+                                         "done_labels": "terminated"}}
     history = fit(model, mdnrnn_step, lambda epoch: data.batches(t.batch_size, epoch),
                   lambda: held_out.batches(t.batch_size, 0, shuffle=False), t,
                   paths.mdnrnn_run(latent, cfg.collect.name), meta, device=device, progress=progress)

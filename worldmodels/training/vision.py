@@ -151,7 +151,9 @@ def encode(model: Vision, rollouts: str, progress: bool = True, source: str = ""
     Episodes are padded to the longest; ``length`` (E,) gives each one's number of steps T::
 
         the posterior's arrays float32 (E, T + 1, ...): mu, logvar (E, T + 1, Z) | logits (E, T + 1, N, K)
-        action float32 (E, T, 3), reward float32 (E, T), done bool (E, T), length int64 (E,), seed int64 (E,)
+        action float32 (E, T, 3), reward float32 (E, T), length int64 (E,), seed int64 (E,)
+        terminated bool (E, T)   the env ended the episode (left the playfield, or the lap done); a time-limit
+                                 truncation is not an end M could predict, so it is not marked
         source str ()   the V checkpoint that encoded them (``""`` if not given)
     """
     files = episode_files(paths.rollout_dir(rollouts))
@@ -174,7 +176,7 @@ def encode(model: Vision, rollouts: str, progress: bool = True, source: str = ""
         out[key] = np.zeros((E, longest + 1, *value.shape[1:]), np.float32)
     out["action"] = np.zeros((E, longest, 3), np.float32)
     out["reward"] = np.zeros((E, longest), np.float32)
-    out["done"] = np.zeros((E, longest), bool)
+    out["terminated"] = np.zeros((E, longest), bool)
     out["length"] = np.zeros(E, np.int64)
     out["seed"] = np.zeros(E, np.int64)
     out["source"] = np.array(str(source))
@@ -184,7 +186,7 @@ def encode(model: Vision, rollouts: str, progress: bool = True, source: str = ""
             out[key][i, : T + 1] = value
         out["action"][i, :T] = ep["action"]
         out["reward"][i, :T] = ep["reward"]
-        out["done"][i, :T] = ep["terminated"] | ep["truncated"]
+        out["terminated"][i, :T] = ep["terminated"]
         out["length"][i] = T
         out["seed"][i] = ep["seed"]
     path = save_npz(paths.latents_path(model.kind, rollouts), **out)
@@ -195,12 +197,12 @@ def encode(model: Vision, rollouts: str, progress: bool = True, source: str = ""
 
 def latents_for(model: Vision, rollouts: str, source: str, progress: bool = True) -> Path:
     """The latents file of ``rollouts`` encoded by the V at ``source``: reused if it exists and was
-    made by that checkpoint, (re-)encoded otherwise."""
+    made by that checkpoint (in the current format), (re-)encoded otherwise."""
     path = paths.latents_path(model.kind, rollouts)
     if path.exists():
         try:
             with np.load(path, allow_pickle=False) as npz:
-                if "source" in npz.files and str(npz["source"]) == str(source):
+                if {"source", "terminated"} <= set(npz.files) and str(npz["source"]) == str(source):
                     return path
         except (OSError, ValueError):
             pass  # unreadable: encode again

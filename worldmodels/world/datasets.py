@@ -18,7 +18,7 @@ import torch
 from .frames import frames_to_tensor
 
 EPISODE_KEYS = ("obs", "action", "reward", "terminated", "truncated", "seed")
-LATENT_RECORD_KEYS = ("action", "reward", "done", "length", "seed", "source")  # a latents file's non-posterior arrays
+LATENT_RECORD_KEYS = ("action", "reward", "terminated", "length", "seed", "source")  # a latents file's non-posterior arrays
 
 
 class CodeSource(Protocol):
@@ -174,7 +174,8 @@ class LatentSequences:
     Each epoch the windows start at a new random offset, and each episode's inputs and targets come from
     its stored posterior through ``kind.training_codes`` (the V class that made them: for the continuous
     VAE, z re-sampled from N(mu, exp(logvar)) as in the paper; for the Gumbel VAE, the hard one-hot code).
-    Step t's input is (latent_t, action_t); its targets are latent_{t+1}, reward_t and done_t.
+    Step t's input is (latent_t, action_t); its targets are latent_{t+1}, reward_t and done_t (the env
+    terminated the episode at t; time-limit truncations are not ends).
 
     Batches are dicts of tensors::
 
@@ -204,7 +205,7 @@ class LatentSequences:
             raise FileNotFoundError(f"{path}: no latents file; {fix}") from e
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
             raise RolloutError(f"{path}: corrupt or truncated latents file ({e}); {fix}") from e
-        missing = {"action", "reward", "done", "length"} - set(latents)
+        missing = {"action", "reward", "terminated", "length"} - set(latents)
         posterior = [k for k in latents if k not in LATENT_RECORD_KEYS]
         if missing or not posterior:
             raise RolloutError(f"{path}: missing arrays {sorted(missing) or 'of the posterior'}; {fix}")
@@ -244,7 +245,7 @@ class LatentSequences:
                 window["target"][:n] = targets[s + 1 : stop + 1]
                 window["action"][:n] = self.latents["action"][e, s:stop]
                 window["reward"][:n] = self.latents["reward"][e, s:stop]
-                window["done"][:n] = self.latents["done"][e, s:stop]
+                window["done"][:n] = self.latents["terminated"][e, s:stop]
                 window["mask"][:n] = 1.0
                 out.append(window)
         if shuffle:

@@ -1,0 +1,68 @@
+"""DreamEnv's bookkeeping against the env's: every step's reward counts until the dream ends, an end by the done
+head pays the env's -100, a dream cut at max_steps keeps its last reward, an ended dream earns nothing more."""
+
+import pytest
+import torch
+
+from worldmodels.agent.dream import DreamEnv
+from worldmodels.core.config import MDNRNNConfig
+from worldmodels.models.mdnrnn import MDNRNN
+
+
+def model_with(reward: float, done_logit: float | list[float], hidden: int = 8) -> MDNRNN:
+    """An M whose reward head always says ``reward`` and whose done head says ``done_logit`` (per dream, through
+    the start latent's first entry when a list is given)."""
+    model = MDNRNN(MDNRNNConfig(hidden_size=hidden))
+    with torch.no_grad():
+        model.reward.weight.zero_()
+        model.reward.bias.fill_(reward)
+        model.done.weight.zero_()
+        model.done.bias.fill_(done_logit if isinstance(done_logit, float) else 0.0)
+    return model
+
+
+def total(env: DreamEnv, batch: int, steps: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    env.reset(batch)
+    returns, dones = torch.zeros(batch), []
+    for _ in range(steps):
+        _, _, reward, done = env.step(torch.zeros(batch, 3))
+        returns += reward
+        dones.append(done)
+    return returns, dones
+
+
+def test_a_dream_cut_at_max_steps_counts_every_reward():
+    env = DreamEnv(model_with(reward=1.0, done_logit=-20.0), torch.zeros(4, 32), max_steps=5)
+    returns, dones = total(env, 4, 7)
+    assert returns.tolist() == [5.0] * 4  # five steps, five rewards, nothing after the cut
+    assert not dones[3].any() and dones[4].all()
+
+
+def test_an_end_by_the_done_head_pays_the_termination_reward_once_and_nothing_after():
+    env = DreamEnv(model_with(reward=1.0, done_logit=20.0), torch.zeros(2, 32), max_steps=10)
+    returns, dones = total(env, 2, 4)  # the head fires at every step; only the first counts
+    assert returns.tolist() == pytest.approx([1.0 - 100.0] * 2)
+    assert all(d.all() for d in dones)
+    custom = DreamEnv(model_with(reward=1.0, done_logit=20.0), torch.zeros(2, 32), max_steps=10,
+                      termination_reward=-7.0)
+    assert total(custom, 2, 3)[0].tolist() == pytest.approx([-6.0] * 2)
+
+
+def test_dreams_that_end_at_different_steps_are_counted_apart():
+    model = model_with(reward=1.0, done_logit=-20.0)
+    with torch.no_grad():  # the done head reads h; make it fire for dreams whose start latent has z[0] = 1
+        model.lstm.weight_ih_l0.zero_()
+        model.lstm.bias_ih_l0.zero_()
+        model.lstm.bias_hh_l0.zero_()
+        model.lstm.weight_hh_l0.zero_()
+        for gate in (0, 16, 24):  # unit 0's input gate, cell input and output gate (blocks i, f, g, o of 8 rows)
+            model.lstm.weight_ih_l0[gate, 0] = 50.0
+            model.lstm.bias_ih_l0[gate] = -25.0  # open (h[0] = tanh(1)) when z[0] = 1, shut when z[0] = 0
+        model.done.weight[0, 0] = 60.0
+    starts = torch.zeros(2, 32)
+    starts[1, 0] = 1.0
+    env = DreamEnv(model, starts, max_steps=3, tau=1e-6)
+    env.reset(2)
+    env.latent = starts.clone()  # dream 0 from the first start, dream 1 from the second
+    _, _, reward, done = env.step(torch.zeros(2, 3))
+    assert done.tolist() == [False, True] and reward.tolist() == pytest.approx([1.0, -99.0])
