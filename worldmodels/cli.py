@@ -9,6 +9,7 @@ Commands:
     train-mdnrnn   train the MDN-RNN on encoded rollouts (resumes)
     evolve         evolve the controller with CMA-ES, in the real env or the dream (resumes)
     evaluate       score an agent on 100 held-out episodes with the stock renderer, and film one
+    dream-check    rank a panel of controllers in the real env and in M's dream (Spearman correlation)
     reproduce      all of the above for one release name, building only what is missing (resumes)
 
 Each command is a dataclass in ``worldmodels.commands`` whose config sections are the package's own config classes
@@ -27,7 +28,18 @@ import sys
 
 import tyro
 
-from .commands import Collect, Encode, Evaluate, Evolve, Reproduce, TrainGumbel, TrainMDNRNN, TrainVAE, Verify
+from .commands import (
+    Collect,
+    DreamCheck,
+    Encode,
+    Evaluate,
+    Evolve,
+    Reproduce,
+    TrainGumbel,
+    TrainMDNRNN,
+    TrainVAE,
+    Verify,
+)
 from .core import paths
 from .core.config import Config
 from .core.presets import SCALES, get_config
@@ -156,6 +168,28 @@ def _evaluate(args: Evaluate, command: str) -> int:
     return 0
 
 
+def _dream_check(args: DreamCheck, command: str) -> int:
+    from .core.provenance import update_card
+    from .core.storage import save_json
+    from .training.dream_check import dream_check
+
+    cfg = _config(args.scale, args.rollouts)
+    agents = args.agents if args.agents is not None else sorted((paths.checkpoint_dir() / "controller").glob("*.pt"))
+    result = dream_check(args.mdnrnn, args.dream_check, cfg.collect.name, args.vision, list(agents))
+    print("| controller | real return | dream return |\n|---|---|---|")
+    for row in sorted(result["panel"], key=lambda r: -r["real"]):
+        print(f"| {row['name']} | {row['real']:.1f} | {row['dream']:.1f} |")
+    print(f"{args.mdnrnn}: Spearman rank correlation of dream and real returns {result['spearman']:.3f} over "
+          f"{len(result['panel'])} controllers x {result['tracks']} tracks ({result['real_env_steps']:,} new real env "
+          f"steps, {result['seconds']:.0f} s)")
+    out = args.out or paths.dream_check_dir() / f"{args.mdnrnn.stem}.json"
+    save_json(out, {**result, "command": command})
+    print(f"results: {out}")
+    if args.update_card:
+        print(f"card updated: {update_card(args.mdnrnn, 'dream_check', {**result, 'command': command})}")
+    return 0
+
+
 def _reproduce(args: Reproduce, command: str) -> int:
     from .reproduce import reproduce
 
@@ -169,7 +203,7 @@ COMMANDS = {
     "collect": (Collect, _collect), "verify": (Verify, _verify), "train-vae": (TrainVAE, _train_vision),
     "train-gumbel": (TrainGumbel, _train_vision), "encode": (Encode, _encode),
     "train-mdnrnn": (TrainMDNRNN, _train_mdnrnn), "evolve": (Evolve, _evolve), "evaluate": (Evaluate, _evaluate),
-    "reproduce": (Reproduce, _reproduce),
+    "dream-check": (DreamCheck, _dream_check), "reproduce": (Reproduce, _reproduce),
 }
 
 
@@ -187,6 +221,7 @@ def defaults(name: str, scale: str):
                                             sequence_length=cfg.sequence_length, scale=scale),
         "evolve": lambda: Evolve(evolution=cfg.evolution, controller=cfg.controller, scale=scale),
         "evaluate": lambda: None,
+        "dream-check": lambda: DreamCheck(mdnrnn=tyro.MISSING, dream_check=cfg.dream_check, scale=scale),
         "reproduce": lambda: Reproduce(scale=scale),
     }
     return made[name]()

@@ -16,6 +16,7 @@ import tyro
 from .core.config import (
     CollectConfig,
     ControllerConfig,
+    DreamCheckConfig,
     EvaluationConfig,
     EvolutionConfig,
     GumbelConfig,
@@ -148,6 +149,27 @@ class Evaluate:
     """0: no video"""
     update_card: bool = False
     """write the scores into the agent's JSON card"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DreamCheck:
+    """Rank a panel of controllers in the real env and in M's dream: the Spearman correlation M is judged by."""
+
+    mdnrnn: tyro.conf.Positional[Path]
+    """an M file: checkpoints/mdnrnn/<latent>_<name>.pt or a training run's last.pt"""
+    dream_check: DreamCheckConfig
+    scale: Scale = "book"
+    """preset the defaults come from"""
+    vision: Path | None = None
+    """the V whose codes M models (None: the one M's card or run records)"""
+    agents: tuple[Path, ...] | None = None
+    """agent files in the panel (None: every shipped agent in checkpoints/controller that fits this V and M)"""
+    rollouts: str | None = None
+    """rollouts whose first frames start the dreams (None: the scale's)"""
+    out: Path | None = None
+    """results JSON (default data/dream_check/<M's name>.json)"""
+    update_card: bool = False
+    """write the result into M's JSON card"""
 
 
 @dataclass(frozen=True, kw_only=True)

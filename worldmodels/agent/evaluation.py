@@ -10,7 +10,6 @@ protocol uses consecutive seeds from ``EVALUATION_SEED`` (900,000), and rollout 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,7 @@ import numpy as np
 
 from ..core.config import EvaluationConfig
 from ..core.parallel import TaskPool
-from ..core.provenance import portable
-from ..core.storage import save_json
+from ..core.provenance import portable, update_card
 from .episodes import EnvSource, run_many
 from .files import Agent
 
@@ -62,10 +60,4 @@ def evaluate_file(agent_path: str | Path, cfg: EvaluationConfig | None = None) -
 
 def write_evaluation(agent_path: str | Path, result: dict[str, Any]) -> Path:
     """Put an evaluation (without the per-episode returns) into the agent's JSON card; returns the card."""
-    card_path = Path(agent_path).with_suffix(".json")
-    if not card_path.exists():
-        raise FileNotFoundError(f"{card_path}: no card beside the agent; scores go into the cards of releases "
-                                f"(checkpoints/controller/<latent>_<name>.pt)")
-    card = json.loads(card_path.read_text())
-    card["evaluation"] = {k: v for k, v in result.items() if k != "returns"}
-    return save_json(card_path, card)
+    return update_card(agent_path, "evaluation", {k: v for k, v in result.items() if k != "returns"})

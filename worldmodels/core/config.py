@@ -269,6 +269,38 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class DreamCheckConfig:
+    """Dream-check (``worldmodels.training.dream_check``): does M's dream rank controllers as the real env does?"""
+
+    LIMITS: ClassVar[Limits] = {"tracks": (2, None), "seed": NATURAL, "max_steps": POSITIVE, "random": NATURAL,
+                                "perturbation": NATURAL, "envs_per_task": POSITIVE, "workers": NATURAL}
+
+    def __post_init__(self) -> None:
+        check(self)
+
+    tracks: int = 6
+    """real episodes, and dreams, per controller of the panel"""
+    seed: int = 800_000
+    """seed of the first real track; 800,000 up is used by nothing else (evaluation starts at 900,000)"""
+    max_steps: int = 1000
+    """steps of each real episode and each dream"""
+    random: int = 4
+    """random controllers in the panel (parameters N(0, s^2) for s from 0.1 to 1)"""
+    perturbation: float = 0.1
+    """standard deviation of the noise of each shipped agent's perturbed copy (0: no copies)"""
+    tau: float = 1.15
+    """temperature of the dream (the one evolution dreams at)"""
+    renderer: Renderer = "fast"
+    """state renderer of the real episodes"""
+    envs_per_task: int = 8
+    """real episodes one worker steps together"""
+    backend: Backend = "process"
+    """``serial``, ``process`` or ``ray``"""
+    workers: int = 0
+    """worker processes; 0 means one per CPU core"""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """The shared training loop (``worldmodels.training.loop``)."""
 
@@ -319,6 +351,7 @@ class Config:
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    dream_check: DreamCheckConfig = field(default_factory=DreamCheckConfig)
     figures: str = "figures"
     """folder (under the project root) the notebooks write their figures to"""
 
@@ -342,7 +375,8 @@ def to_dict(cfg) -> dict[str, Any]:
 
 STAGE_TYPES = {"collect": CollectConfig, "vae": VAEConfig, "gumbel": GumbelConfig, "vae_training": TrainConfig,
                 "mdnrnn": MDNRNNConfig, "mdnrnn_training": TrainConfig, "controller": ControllerConfig,
-                "evolution": EvolutionConfig, "evaluation": EvaluationConfig}
+                "evolution": EvolutionConfig, "evaluation": EvaluationConfig,
+                "dream_check": DreamCheckConfig}
 
 
 SCALARS = ("sequence_length", "figures")  # the fields of Config that are not sections

@@ -9,6 +9,7 @@ and the tests agree on where files are. Every path the pipeline reads or writes 
     data/runs/mdnrnn_<latent>_<rollouts>/                     M training runs
     data/runs/controller_<latent>_<name>/                     evolution runs
     data/evaluations/<agent>.json                             evaluate
+    data/dream_check/<M>.json, real_<key>.json                dream-check results, cached real returns
     checkpoints/<latent>/<name>.pt + .json                    V releases and cards
     checkpoints/mdnrnn/<latent>_<name>.pt + .json             M releases
     checkpoints/controller/<latent>_<name>.pt + .json         agents
@@ -73,6 +74,11 @@ def controller_release(latent: str, name: str) -> Path:
 def evaluation_path(agent: str | os.PathLike) -> Path:
     """``data/evaluations/<agent file stem>.json``."""
     return data_dir() / "evaluations" / f"{Path(agent).stem}.json"
+
+
+def dream_check_dir() -> Path:
+    """``data/dream_check/``: dream-check results and the cached real returns of its panels."""
+    return data_dir() / "dream_check"
 
 
 def figure_dir(folder: str = "figures") -> Path:

@@ -30,6 +30,7 @@ _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "evolution": {"name": "smoke", "population": 4, "trials": 2, "generations": 2, "max_steps": 30,
                       "envs_per_task": 4, "workers": 2, "eval_episodes": 2},
         "evaluation": {"episodes": 2, "max_steps": 30},
+        "dream_check": {"tracks": 2, "max_steps": 30, "random": 2, "envs_per_task": 4, "workers": 2},
         "scalars": {"sequence_length": 16, "figures": "figures/smoke"},
     },
     "book": {

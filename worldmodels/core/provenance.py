@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 from pathlib import Path
+from typing import Any
 
 from . import paths
+from .storage import save_json
 
 DISTRIBUTIONS = ("worldmodels", "gymnasium", "numpy", "box2d", "pygame-ce", "opencv-python-headless", "torch")
 
@@ -32,6 +35,21 @@ def portable(path: str | Path) -> str:
 def resolve(path: str | Path) -> Path:
     """The inverse of ``portable``: a relative path is taken from the project root."""
     return Path(path) if Path(path).is_absolute() else paths.root() / path
+
+
+def update_card(model_path: str | Path, key: str, value: Any) -> Path:
+    """Set ``key`` in the JSON card beside a released model file (``<name>.json``); returns the card's path.
+
+    Raises:
+        FileNotFoundError: the model has no card (only releases have one).
+    """
+    card_path = Path(model_path).with_suffix(".json")
+    if not card_path.exists():
+        raise FileNotFoundError(f"{card_path}: no card beside {Path(model_path).name}; only releases "
+                                f"(checkpoints/<stage>/<name>.pt) have cards")
+    card = json.loads(card_path.read_text())
+    card[key] = value
+    return save_json(card_path, card)
 
 
 def versions() -> dict[str, str]:

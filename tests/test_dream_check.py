@@ -1,0 +1,48 @@
+"""Dream-check: a panel ranked in the real env and in M's dream, real returns cached, the score in M's card."""
+
+import json
+
+import numpy as np
+import pytest
+
+from worldmodels.cli import main
+from worldmodels.core.config import ControllerConfig
+from worldmodels.models.controller import LinearController
+from worldmodels.training.dream_check import CONSTANT_ACTIONS, constant_params, spearman
+
+
+def test_spearman_ranks_and_ties():
+    assert spearman(np.array([1, 2, 3, 4]), np.array([10, 20, 30, 40])) == pytest.approx(1.0)
+    assert spearman(np.array([1, 2, 3, 4]), np.array([4, 3, 2, 1])) == pytest.approx(-1.0)
+    assert spearman(np.array([1, 2, 3]), np.array([1, 100, 1000])) == pytest.approx(1.0)  # ranks, not values
+    assert spearman(np.array([1, 1, 2]), np.array([5, 5, 9])) == pytest.approx(1.0)  # ties share their rank
+    assert np.isnan(spearman(np.array([1, 2]), np.array([3, 3])))
+
+
+def test_constant_controllers_hold_their_action():
+    controller = LinearController(ControllerConfig())
+    for action in CONSTANT_ACTIONS.values():
+        controller.set_flat(constant_params(controller.num_params, action))
+        out = controller.act(np.random.default_rng(0).normal(size=(3, 32)), np.random.default_rng(1).normal(size=(3, 256)))
+        assert np.allclose(out, np.array(action, np.float32), atol=0.01)
+
+
+def test_dream_check_command_ranks_the_panel_and_caches_real_returns(world_model, wm_root, capsys):
+    assert main(["collect", "--scale", "smoke", "--backend", "serial", "--quiet"]) == 0
+    assert main(["evolve", "--scale", "smoke", "--backend", "serial", "--generations", "1", "--quiet",
+                 "--release", "dc"]) == 0
+    agent = wm_root / "checkpoints" / "controller" / "vae_dc.pt"
+    mdnrnn = str(world_model[1])
+    argv = ["dream-check", mdnrnn, "--scale", "smoke", "--agents", str(agent), "--backend", "serial"]
+    assert main(argv) == 0
+    result = json.loads((wm_root / "data" / "dream_check" / "vae_book.json").read_text())
+    names = [row["name"] for row in result["panel"]]
+    assert names[:6] == list(CONSTANT_ACTIONS) and "vae_dc" in names and "vae_dc+noise" in names
+    assert len(names) == 6 + 2 + 2 and -1 <= result["spearman"] <= 1
+    assert result["real_env_steps"] == len(names) * 2 * 30 and result["vision"] == "checkpoints/vae/book.pt"
+    assert "Spearman rank correlation" in capsys.readouterr().out
+    assert main(argv) == 0  # the same panel again: real returns come from the cache
+    again = json.loads((wm_root / "data" / "dream_check" / "vae_book.json").read_text())
+    assert again["real_env_steps"] == 0 and again["panel"] == result["panel"]
+    assert main(argv + ["--update-card"]) == 2  # a copied M file has no card to write into
+    assert "no card beside vae_book.pt" in capsys.readouterr().err
