@@ -1,5 +1,6 @@
 """M end to end on real smoke-scale latents: windows, training, release, dreams."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -16,7 +17,7 @@ from worldmodels.models.mdnrnn import load as load_mdnrnn
 from worldmodels.models.registry import KINDS, codes_at
 from worldmodels.models.vae import ConvVAE
 from worldmodels.training import memory, vision
-from worldmodels.world.datasets import LatentSequences, RolloutError
+from worldmodels.world.datasets import LatentSequences, RolloutError, merge_latents
 from worldmodels.world.rollouts import collect
 
 
@@ -127,3 +128,33 @@ def test_video_writer(tmp_path):
     frames = np.random.default_rng(0).integers(0, 255, (5, 64, 64, 3), dtype=np.uint8)
     path = write_video(frames, tmp_path / "dream.mp4")
     assert path.stat().st_size > 1000
+
+
+def test_m_learns_from_several_weighted_folders_and_fine_tunes_from_another_m(env_root):
+    """--mix NAME:K adds rollout folders (episodes counted K times an epoch); --init starts from an M's weights."""
+    from worldmodels.cli import main
+    from worldmodels.core import paths
+
+    root, cfg, models = env_root
+    collect(dataclasses.replace(cfg.collect, name="more", seed=100, episodes=3), progress=False)
+    vision.encode(models["vae"], "more", progress=False)
+    memory.train("vae", cfg, progress=False)
+    first = memory.release("vae", cfg, "mix-base", command="pytest", force=True)
+    argv = ["train-mdnrnn", "--scale", "smoke", "--quiet", "--mix", "more:2", "--init", str(first),
+            "--release", "mixed"]
+    assert main(argv) == 0
+    card = json.loads((root / "checkpoints" / "mdnrnn" / "vae_mixed.json").read_text())
+    assert card["data"]["latents"] == ["data/latents/smoke_vae.npz", "data/latents/more_vae.npz"]
+    assert card["data"]["mix"][0]["rollouts"] == "more" and card["data"]["mix"][0]["weight"] == 2
+    assert card["data"]["episodes"] == cfg.collect.episodes + 3 and card["data"]["init"]["path"].endswith("vae_mix-base.pt")
+    assert (paths.mdnrnn_run("vae", "smoke+more") / "last.pt").exists()
+    mix = memory.mix_of("smoke", ["more:2"])
+    _, train_eps, val_eps, _ = memory.data("vae", cfg, mix)
+    more = [e for e in train_eps if e >= cfg.collect.episodes]
+    assert len(more) == 2 * len(set(more)) and not set(val_eps) & set(train_eps)
+    with pytest.raises(ValueError, match="NAME:K"):
+        memory.mix_of("smoke", ["more:0"])
+    other = LatentSequences.load(latents_path("vae", "more"))  # as if another V had encoded these
+    other["source"] = np.array("checkpoints/vae/other.pt")
+    with pytest.raises(ValueError, match="come from one V"):
+        merge_latents([LatentSequences.load(latents_path("vae", "smoke")), other])

@@ -75,17 +75,18 @@ def _config(scale: str, rollouts: str | None, **sections) -> Config:
 
 
 def _train(args: TrainVAE | TrainMDNRNN, cfg: Config, kind: str, stage, release_path, label: str,
-           command: str) -> int:
+           command: str, **extra) -> int:
     """Train V or M (``stage``: ``training.vision`` or ``training.memory``), then release it if asked; a release
     that exists is refused before any training."""
     from .training import release
 
     if args.release:
         release.check_free(release_path(kind, args.release), args.force)
-    _, history = stage.train(kind, cfg, progress=not args.quiet)
+    _, history = stage.train(kind, cfg, progress=not args.quiet, **extra)
     print(f"{label}: {len(history)} epochs, last: {history[-1]}")
     if args.release:
-        path = stage.release(kind, cfg, args.release, command=command, force=args.force)
+        path = stage.release(kind, cfg, args.release, command=command, force=args.force,
+                             **{k: v for k, v in extra.items() if k != "init"})
         print(f"released {path} and {path.with_suffix('.json')}")
     return 0
 
@@ -113,7 +114,9 @@ def _train_mdnrnn(args: TrainMDNRNN, command: str) -> int:
     cfg = _config(args.scale, args.rollouts, mdnrnn=args.mdnrnn, mdnrnn_training=args.training,
                   sequence_length=args.sequence_length)
     latent = args.mdnrnn.latent
-    return _train(args, cfg, latent, memory, paths.mdnrnn_release, f"mdnrnn ({latent})", command)
+    mix = memory.mix_of(cfg.collect.name, args.mix)
+    return _train(args, cfg, latent, memory, paths.mdnrnn_release, f"mdnrnn ({latent})", command, mix=mix,
+                  init=args.init)
 
 
 def _evolve(args: Evolve, command: str) -> int:

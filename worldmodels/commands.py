@@ -108,6 +108,11 @@ class TrainMDNRNN(_Training):
     training: TrainConfig
     sequence_length: int = 100
     """steps per training sequence"""
+    mix: tuple[str, ...] = ()
+    """further rollout folders M learns from, each NAME or NAME:K (its episodes count K times an epoch); every
+    folder encoded by the same V (encode --rollouts NAME)"""
+    init: Path | None = None
+    """start from this M's weights (fine-tune) instead of a fresh initialisation"""
 
 
 @dataclass(frozen=True, kw_only=True)

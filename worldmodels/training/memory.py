@@ -9,6 +9,7 @@ Files (``worldmodels.core.paths``)::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,10 @@ import torch
 
 from ..core import checkpoint, paths
 from ..core.config import Config, MDNRNNConfig, to_dict
+from ..core.provenance import portable, resolve, sha256
 from ..models.mdnrnn import MDNRNN, config_for, load, mdnrnn_from_payload, mdnrnn_loss
 from ..models.registry import codes_at, latents_class
-from ..world.datasets import LatentSequences, split_by_episode
+from ..world.datasets import LatentSequences, merge_latents, split_by_episode
 from ..world.rollouts import collection
 from . import release as releases
 from .loop import evaluate, fit
@@ -39,40 +41,87 @@ def mdnrnn_step(model: MDNRNN, batch: dict[str, torch.Tensor], step: int, genera
 def split(cfg: Config, latents: dict[str, np.ndarray]) -> tuple[list[int], list[int]]:
     """Train and held-out episode indices of a latents file (by episode, reproducible)."""
     t = cfg.mdnrnn_training
-    episodes = list(range(len(latents["length"])))
-    return split_by_episode(episodes, t.validation_fraction, t.seed)
+    return split_by_episode(list(range(len(latents["length"]))), t.validation_fraction, t.seed)
+
+
+Mix = tuple[tuple[str, int], ...]
+"""the rollout folders M learns from and the weight of each (its episodes count that many times an epoch)"""
+
+
+def mix_of(rollouts: str, extra: Sequence[str] = ()) -> Mix:
+    """``rollouts`` (weight 1) and further folders, each ``NAME`` or ``NAME:K`` (K a whole number, at least 1)."""
+    parts = [(rollouts, 1)]
+    for item in extra:
+        name, _, weight = item.partition(":")
+        if not name or (weight and (not weight.isdigit() or int(weight) < 1)):
+            raise ValueError(f"--mix {item!r}: expected NAME or NAME:K with K a whole number of at least 1")
+        parts.append((name, int(weight or 1)))
+    if len({name for name, _ in parts}) < len(parts):
+        raise ValueError(f"--mix names a rollout folder twice: {[name for name, _ in parts]}")
+    return tuple(parts)
+
+
+def data(latent: str, cfg: Config, mix: Mix) -> tuple[dict[str, np.ndarray], list[int], list[int], list[str]]:
+    """M's data: the latents of every folder of ``mix`` as one, training episodes (repeated by weight),
+    held-out episodes (split by episode within each folder, reproducibly), and the latents files read."""
+    files = [paths.latents_path(latent, name) for name, _ in mix]
+    parts = [LatentSequences.load(f) for f in files]
+    latents = merge_latents(parts)
+    train_eps, val_eps, offset = [], [], 0
+    for part, (_, weight) in zip(parts, mix, strict=True):
+        train, val = split(cfg, part)
+        train_eps += [offset + e for e in train] * weight
+        val_eps += [offset + e for e in val]
+        offset += len(part["length"])
+    return latents, train_eps, val_eps, [str(f.relative_to(paths.root())) for f in files]
+
+
+def run_dir(latent: str, mix: Mix) -> Path:
+    """``data/runs/mdnrnn_<latent>_<rollouts>[+<more rollouts>...]``."""
+    return paths.mdnrnn_run(latent, "+".join(name for name, _ in mix))
 
 
 def _encoded_by(latents: dict[str, np.ndarray]) -> str:
     return str(latents["source"]) if "source" in latents else ""
 
 
-def train(latent: str, cfg: Config, progress: bool = True, device: torch.device | None = None):
-    """Train M on ``data/latents/<cfg.collect.name>_<latent>.npz``, resuming a killed run.
+def train(latent: str, cfg: Config, progress: bool = True, device: torch.device | None = None, mix: Mix | None = None,
+          init: str | Path | None = None):
+    """Train M on the latents of ``mix`` (default: ``cfg.collect.name`` alone), resuming a killed run.
+
+    Args:
+        mix: rollout folders and their weights (``mix_of``); each must be encoded by the same V.
+        init: start from this M's weights (fine-tuning) instead of a fresh initialisation.
 
     Returns:
         (model in eval mode, history).
     """
-    path = paths.latents_path(latent, cfg.collect.name)
-    latents = LatentSequences.load(path)
-    kind = latents_class(latents, path)
+    mix = mix or mix_of(cfg.collect.name)
+    latents, train_eps, val_eps, files = data(latent, cfg, mix)
+    kind = latents_class(latents, files[0])
     mcfg = model_config(cfg, latent, latents)
-    train_eps, val_eps = split(cfg, latents)
     t = cfg.mdnrnn_training
-    data = LatentSequences(latents, kind, train_eps, cfg.sequence_length, seed=t.seed)
+    train_set = LatentSequences(latents, kind, train_eps, cfg.sequence_length, seed=t.seed)
     held_out = LatentSequences(latents, kind, val_eps or train_eps[:1], cfg.sequence_length, seed=t.seed)
     torch.manual_seed(t.seed)
     model = MDNRNN(mcfg)
+    if init:
+        start = load(resolve(init))
+        if start.cfg != mcfg:
+            raise ValueError(f"--init {init}: an M of {start.cfg}, but these latents need {mcfg}")
+        model.load_state_dict(start.state_dict())
     meta = {"kind": "mdnrnn", "config": {"model": to_dict(mcfg), "sequence_length": cfg.sequence_length,
                                          "training": {k: v for k, v in to_dict(t).items() if k != "epochs"},
-                                         "latents": str(path.relative_to(paths.root())),
+                                         "latents": files, "weights": [w for _, w in mix],
+                                         "init": {"path": portable(resolve(init)), "sha256": sha256(resolve(init))}
+                                         if init else None,
                                          # latents re-encoded by another V must not resume this run
                                          "encoded_by": _encoded_by(latents),
                                          # nor a run whose done head learnt time-limit truncations as ends
                                          "done_labels": "terminated"}}
-    history = fit(model, mdnrnn_step, lambda epoch: data.batches(t.batch_size, epoch),
-                  lambda: held_out.batches(t.batch_size, 0, shuffle=False), t,
-                  paths.mdnrnn_run(latent, cfg.collect.name), meta, device=device, progress=progress)
+    history = fit(model, mdnrnn_step, lambda epoch: train_set.batches(t.batch_size, epoch),
+                  lambda: held_out.batches(t.batch_size, 0, shuffle=False), t, run_dir(latent, mix), meta,
+                  device=device, progress=progress)
     return model.eval(), history
 
 
@@ -145,22 +194,25 @@ def held_out_metrics(model: MDNRNN, latents: dict[str, np.ndarray], episodes: li
     return metrics
 
 
-def release(latent: str, cfg: Config, name: str, command: str | None = None, force: bool = False) -> Path:
-    """Ship the finished run as ``checkpoints/mdnrnn/<latent>_<name>.pt`` (fp32: it is small) with a card."""
+def release(latent: str, cfg: Config, name: str, command: str | None = None, force: bool = False,
+            mix: Mix | None = None) -> Path:
+    """Ship the finished run of ``mix`` as ``checkpoints/mdnrnn/<latent>_<name>.pt`` (fp32: it is small) with a
+    card; the held-out metrics are measured on the held-out episodes of every folder."""
     path = paths.mdnrnn_release(latent, name)
     releases.check_free(path, force)
-    last = paths.mdnrnn_run(latent, cfg.collect.name) / "last.pt"
+    mix = mix or mix_of(cfg.collect.name)
+    last = run_dir(latent, mix) / "last.pt"
     run = checkpoint.load(last, kind="mdnrnn")
-    latents_file = paths.latents_path(latent, cfg.collect.name)
-    latents = LatentSequences.load(latents_file)
+    latents, _, val_eps, files = data(latent, cfg, mix)
     model = mdnrnn_from_payload(run, last)
-    _, val_eps = split(cfg, latents)
     metrics = held_out_metrics(model, latents, val_eps, cfg.sequence_length)
     card = releases.card(
         "mdnrnn", name, config=run["config"],
-        data={"latents": str(latents_file.relative_to(paths.root())), "encoded_by": _encoded_by(latents) or "unknown",
+        data={"latents": files, "encoded_by": _encoded_by(latents) or "unknown",
               "episodes": len(latents["length"]), "held_out_episodes": len(val_eps),
-              "sequence_length": cfg.sequence_length, "collection": collection(cfg.collect.name)},
+              "sequence_length": cfg.sequence_length, "collection": collection(mix[0][0]),
+              "mix": [{"rollouts": n, "weight": w, "collection": collection(n)} for n, w in mix[1:]],
+              "init": run["config"].get("init")},
         training=training_summary(run), metrics={"held_out": metrics},
         parameters=sum(p.numel() for p in model.parameters()), command=command, latent=latent, weights="float32")
     payload = {"kind": "mdnrnn", "model": run["model"], "config": run["config"], "history": run["history"]}

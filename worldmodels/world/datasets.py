@@ -168,6 +168,33 @@ class FrameDataset(torch.utils.data.IterableDataset):
             yield frames_to_tensor(np.stack(buffer))
 
 
+def merge_latents(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Several latents files (``LatentSequences.load``) as one: episodes stacked in order, padded to the longest.
+
+    Raises:
+        ValueError: the files hold different arrays or were encoded by different Vs (``source``).
+    """
+    if len(parts) == 1:
+        return parts[0]
+    keys = set(parts[0])
+    sources = {str(p.get("source", "")) for p in parts}
+    if any(set(p) != keys for p in parts) or len(sources) > 1:
+        raise ValueError(f"latents files to train one M on must hold the same arrays and come from one V; "
+                         f"got encoders {sorted(sources)}: encode every rollout folder with the same V")
+    T = max(p["action"].shape[1] for p in parts)
+    merged = {}
+    for key in keys - {"source"}:
+        if parts[0][key].ndim < 2:  # (E,): length, seed
+            merged[key] = np.concatenate([p[key] for p in parts])
+            continue
+        extra = parts[0][key].shape[1] - parts[0]["action"].shape[1]  # T + 1 for posteriors, T for records
+        padded = [np.pad(p[key], [(0, 0), (0, T + extra - p[key].shape[1])] + [(0, 0)] * (p[key].ndim - 2))
+                  for p in parts]
+        merged[key] = np.concatenate(padded)
+    merged["source"] = parts[0].get("source", np.array(""))
+    return merged
+
+
 class LatentSequences:
     """Fixed-length windows of encoded episodes (``training.vision.encode`` output) for training M.
 
