@@ -5,10 +5,11 @@ import json
 import numpy as np
 import pytest
 
+from worldmodels.agent.policy import CONSTANT_ACTIONS, constant_params
 from worldmodels.cli import main
 from worldmodels.core.config import ControllerConfig
 from worldmodels.models.controller import LinearController
-from worldmodels.training.dream_check import CONSTANT_ACTIONS, constant_params, spearman
+from worldmodels.training.dream_check import spearman
 
 
 def test_spearman_ranks_and_ties():

@@ -165,3 +165,30 @@ def test_agent_policy_collects_with_a_trained_controller_plus_noise(world_model,
         collect(cfg, progress=False, make_policy=make_policy)
     with pytest.raises(FileNotFoundError, match="agent file 'missing.pt' not found"):
         collect(small(name="agent2", policy="agent", agent="missing.pt"), progress=False)
+
+
+def test_mixed_policy_draws_a_controller_per_episode_through_the_agents_world_model(world_model, wm_root):
+    """Half the episodes the agent perturbed, a quarter random controllers, a quarter constant actions."""
+    from worldmodels.agent.files import AgentSpec, save_agent
+    from worldmodels.agent.policy import AGENT_POLICY_CLASSES, CONSTANT_ACTIONS
+    from worldmodels.agent.policy import make_policy as agent_policies
+    from worldmodels.core.config import ControllerConfig
+    from worldmodels.world.policies import AGENT_POLICIES
+
+    assert set(AGENT_POLICY_CLASSES) == set(AGENT_POLICIES)
+    spec = AgentSpec.build(*world_model, ControllerConfig())
+    save_agent(wm_root / "checkpoints" / "controller" / "a.pt", spec, np.zeros(867))
+    cfg = small(name="mixed", policy="mixed", agent="checkpoints/controller/a.pt", action_noise=0.0,
+                backend="serial", episodes=8, steps=15)
+    files = collect(cfg, progress=False, make_policy=agent_policies)
+    assert json.loads((files[0].parent / "manifest.json").read_text())["data"]["policy"] == "mixed"
+    constants = [tuple(np.clip(a, [-1, 0, 0], 1)) for a in CONSTANT_ACTIONS.values()]
+    kinds = []
+    for f in files:
+        ep = load_episode(f)
+        draw = np.random.default_rng([int(ep["seed"]), 0x5EED]).random()  # what the policy drew first
+        kinds.append("agent" if draw < 0.5 else "random" if draw < 0.75 else "constant")
+        if kinds[-1] == "constant":  # one action, held: one of the constant actions, to within the squash
+            assert np.ptp(ep["action"], axis=0).max() == 0
+            assert min(np.abs(ep["action"][0] - c).max() for c in constants) < 0.01
+    assert {"agent", "random", "constant"} <= set(kinds)

@@ -1,8 +1,16 @@
-"""The ``agent`` collection policy: a trained agent plus Gaussian action noise (the paper's iterative data).
+"""Collection policies that act through a world model: ``agent`` and ``mixed``.
 
-Rollouts from a controller that drives reach the parts of the track a random policy never sees (fast
-corners, long straights, the far side of the track): the paper's iterative procedure collects new data
-this way and retrains V and M on it. ``make_policy`` is what ``collect`` takes to know this policy too.
+``agent``: a trained agent plus Gaussian action noise (the paper's iterative data). Rollouts from a controller
+that drives reach the parts of the track a random policy never sees (fast corners, long straights, the far side
+of the track): the paper's iterative procedure collects new data this way and retrains V and M on it.
+
+``mixed``: data that also hold what controllers do wrong, so that M learns how failures look and pay (a dream
+that has never seen a car leave the road rewards it for doing so). Each episode, drawn from its own seed:
+half the time the agent with its parameters perturbed (noise 0.05, 0.1 or 0.2) and action noise, a quarter a
+random controller through the same V and M (parameters N(0, s^2), s log-uniform in [0.1, 1]), a quarter one of
+``CONSTANT_ACTIONS`` held all episode.
+
+``make_policy`` is what ``collect`` takes to know these as well as the world layer's own policies.
 """
 
 from __future__ import annotations
@@ -17,6 +25,19 @@ from ..world.policies import ACTION_HIGH, ACTION_LOW, Policy
 from ..world.policies import make_policy as builtin_policy
 from .acting import WorldModelAgent
 from .files import load_agent_file
+
+# (steer, gas, brake) held for a whole episode: idle, gentle and full gas, hard turns with gas, full brake
+CONSTANT_ACTIONS = {"idle": (0.0, 0.0, 0.0), "gas_0.3": (0.0, 0.3, 0.0), "full_gas": (0.0, 1.0, 0.0),
+                    "left_gas": (-1.0, 0.5, 0.0), "right_gas": (1.0, 0.5, 0.0), "brake": (0.0, 0.0, 1.0)}
+
+
+def constant_params(num_params: int, action: tuple[float, float, float]) -> np.ndarray:
+    """Parameters of a controller that always outputs ``action``: zero weights, output biases that the squash
+    turns into it (actions at the bounds are reached within 0.5%)."""
+    steer, gas, brake = action
+    params = np.zeros(num_params)
+    params[-3:] = np.arctanh(np.clip([steer, 2 * gas - 1, brake], -0.99, 0.99))
+    return params
 
 
 class AgentPolicy:
@@ -44,8 +65,31 @@ class AgentPolicy:
         return np.clip(action, ACTION_LOW, ACTION_HIGH)
 
 
+class MixedPolicy(AgentPolicy):
+    """The ``mixed`` policy (see the module docstring): a new controller for every episode, through the agent's V and M."""
+
+    PARAM_NOISE = (0.05, 0.1, 0.2)
+
+    def __init__(self, agent_file: str | None, noise: float):
+        super().__init__(agent_file, noise)
+        self.trained = self.params
+
+    def reset(self, rng: np.random.Generator) -> None:
+        super().reset(rng)
+        n, draw = len(self.trained), rng.random()
+        if draw < 0.5:
+            self.params = self.trained + rng.normal(0, rng.choice(self.PARAM_NOISE), n)
+        elif draw < 0.75:
+            self.params = rng.normal(0, np.exp(rng.uniform(np.log(0.1), 0.0)), n)
+        else:
+            self.params = constant_params(n, list(CONSTANT_ACTIONS.values())[rng.integers(len(CONSTANT_ACTIONS))])
+
+
 def make_policy(cfg: CollectConfig) -> Policy:
-    """Every collection policy: ``agent`` here, the others from ``worldmodels.world.policies``."""
-    if cfg.policy == "agent":
-        return AgentPolicy(cfg.agent, cfg.action_noise)
+    """Every collection policy: ``agent`` and ``mixed`` here, the others from ``worldmodels.world.policies``."""
+    if cfg.policy in AGENT_POLICY_CLASSES:
+        return AGENT_POLICY_CLASSES[cfg.policy](cfg.agent, cfg.action_noise)
     return builtin_policy(cfg)
+
+
+AGENT_POLICY_CLASSES = {"agent": AgentPolicy, "mixed": MixedPolicy}  # the names of world.policies.AGENT_POLICIES

@@ -43,15 +43,16 @@ class CollectConfig:
     """steps T per episode (fewer if the env terminates; CarRacing-v3 truncates at 1000)"""
     seed: int = 0
     """seed of the first episode"""
-    policy: Literal["random", "brownian", "agent"] = "random"
+    policy: Literal["random", "brownian", "agent", "mixed"] = "random"
     """``random`` (the book's: a random action held for ``action_refresh`` steps), ``brownian``, or ``agent``
-    (a trained controller plus noise: the paper's iterative procedure)"""
+    (a trained controller plus noise: the paper's iterative procedure) or ``mixed`` (each episode the agent
+    perturbed, a random controller or a constant action, through the agent's V and M: data that hold failures)"""
     action_refresh: int = 20
     """steps an action of the ``random`` policy is held"""
     brownian_sigma: tuple[float, float, float] = (0.3, 0.15, 0.1)
     """per-step standard deviation of the ``brownian`` policy for (steer, gas, brake)"""
     agent: str | None = None
-    """agent file driving the ``agent`` policy (e.g. checkpoints/controller/vae_book.pt)"""
+    """agent file driving the ``agent`` and ``mixed`` policies (e.g. checkpoints/controller/vae_book.pt)"""
     action_noise: float = 0.1
     """standard deviation of the Gaussian noise added to each action of the ``agent`` policy (then clipped)"""
     renderer: Renderer = "fast"

@@ -27,6 +27,7 @@ import torch
 from ..agent.dream import DreamEnv
 from ..agent.episodes import run_many
 from ..agent.files import AgentSpec, load_agent_file
+from ..agent.policy import CONSTANT_ACTIONS, constant_params
 from ..core import checkpoint, paths
 from ..core.config import ControllerConfig, DreamCheckConfig
 from ..core.parallel import TaskPool
@@ -39,10 +40,6 @@ from ..world.datasets import LatentSequences
 from .loop import default_device
 from .vision import latents_for
 
-# (steer, gas, brake) held for a whole episode
-CONSTANT_ACTIONS = {"idle": (0.0, 0.0, 0.0), "gas_0.3": (0.0, 0.3, 0.0), "full_gas": (0.0, 1.0, 0.0),
-                    "left_gas": (-1.0, 0.5, 0.0), "right_gas": (1.0, 0.5, 0.0), "brake": (0.0, 0.0, 1.0)}
-
 
 @dataclass(frozen=True)
 class Member:
@@ -50,15 +47,6 @@ class Member:
 
     name: str
     params: np.ndarray
-
-
-def constant_params(num_params: int, action: tuple[float, float, float]) -> np.ndarray:
-    """Parameters of a controller that always outputs ``action``: zero weights, output biases that the squash
-    turns into it (actions at the bounds are reached within 0.5%)."""
-    steer, gas, brake = action
-    params = np.zeros(num_params)
-    params[-3:] = np.arctanh(np.clip([steer, 2 * gas - 1, brake], -0.99, 0.99))
-    return params
 
 
 def panel(spec: AgentSpec, cfg: DreamCheckConfig, agents: list[str | Path]) -> list[Member]:

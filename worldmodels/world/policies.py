@@ -14,6 +14,7 @@ import numpy as np
 
 from ..core.config import CollectConfig
 
+AGENT_POLICIES = ("agent", "mixed")  # policies that act through an agent file (``worldmodels.agent.policy``)
 ACTION_LOW = np.array([-1.0, 0.0, 0.0], dtype=np.float32)
 ACTION_HIGH = np.array([1.0, 1.0, 1.0], dtype=np.float32)
 
@@ -77,8 +78,8 @@ POLICIES: dict[str, PolicyFactory] = {
 
 def make_policy(cfg: CollectConfig) -> Policy:
     """The built-in policy ``cfg.policy`` (``random`` or ``brownian``)."""
-    if cfg.policy == "agent":
-        raise ValueError("policy 'agent' drives with a trained agent: collect with "
+    if cfg.policy in AGENT_POLICIES:
+        raise ValueError(f"policy {cfg.policy!r} drives with a trained agent: collect with "
                          "make_policy=worldmodels.agent.policy.make_policy (the command line does)")
     if cfg.policy not in POLICIES:
         raise ValueError(f"policy={cfg.policy!r}: expected one of {sorted(POLICIES)} or 'agent'")

@@ -32,7 +32,7 @@ from ..core.provenance import resolve, sha256, versions
 from ..core.storage import remove_stale_temporaries, save_json, save_npz
 from .env import ENV_ID, make_env
 from .frames import CROP_ROWS, InputSpec, preprocess
-from .policies import Policy, PolicyFactory
+from .policies import AGENT_POLICIES, Policy, PolicyFactory
 from .policies import make_policy as builtin_policy
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def _collect_task(task: tuple[dict, int, str, PolicyFactory]) -> EpisodeSummary:
 # -- the collection -------------------------------------------------------------
 def manifest_for(cfg: CollectConfig) -> dict:
     data = {k: v for k, v in to_dict(cfg).items() if k in _DATA_KEYS}
-    if cfg.policy == "agent":  # which controller drove, down to its bytes
+    if cfg.policy in AGENT_POLICIES:  # which controller drove, down to its bytes
         path = resolve(cfg.agent) if cfg.agent else None
         if path is None or not path.exists():
             raise FileNotFoundError(f"policy 'agent': agent file {cfg.agent!r} not found; pass --agent with an "
