@@ -185,7 +185,8 @@ def _dream_check(args: DreamCheck, command: str) -> int:
     print(f"{args.mdnrnn}: Spearman rank correlation of dream and real returns {result['spearman']:.3f} over "
           f"{len(result['panel'])} controllers x {result['tracks']} tracks ({result['real_env_steps']:,} new real env "
           f"steps, {result['seconds']:.0f} s)")
-    out = args.out or paths.dream_check_dir() / f"{args.mdnrnn.stem}.json"
+    name = args.mdnrnn.parent.name if args.mdnrnn.stem == "last" else args.mdnrnn.stem  # a run's last.pt: the run
+    out = args.out or paths.dream_check_dir() / f"{name}.json"
     save_json(out, {**result, "command": command})
     print(f"results: {out}")
     if args.update_card:
