@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..models.controller import LinearController
 from ..models.mdnrnn import MDNRNN
 from ..models.vision import Vision
 from ..world.frames import tensor_to_frames
@@ -81,6 +82,23 @@ class DreamEnv:
         self.done = self.done | terminated | (self.t >= self.max_steps)
         self.latent = self.model.sample_next(out, self.tau, self.generator)
         return self.latent, self.h, reward, self.done.clone()
+
+
+@torch.no_grad()
+def play(env: DreamEnv, controller: LinearController, params: np.ndarray) -> tuple[np.ndarray, int]:
+    """One dream per row of ``params`` (B, num_params), all at once, until every dream has ended.
+
+    Returns:
+        returns (B,) and the dream steps taken (live dreams only).
+    """
+    z, h = env.reset(len(params))
+    returns, steps = np.zeros(len(params)), 0
+    while not env.done.all():
+        steps += int((~env.done).sum())
+        action = controller.act_batch(params, z.cpu().numpy(), h.cpu().numpy())
+        z, h, reward, _ = env.step(torch.from_numpy(action))
+        returns += reward.cpu().numpy()
+    return returns, steps
 
 
 @torch.no_grad()

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..agent.dream import DreamEnv
+from ..agent.dream import DreamEnv, play
 from ..agent.episodes import run_many
 from ..agent.files import AgentSpec, load_agent_file
 from ..agent.policy import CONSTANT_ACTIONS, constant_params
@@ -107,20 +107,13 @@ def real_returns(spec: AgentSpec, members: list[Member], cfg: DreamCheckConfig) 
     return np.array([cache[k] for k in keys]), steps
 
 
-@torch.no_grad()
 def dream_returns(spec: AgentSpec, members: list[Member], starts: torch.Tensor, cfg: DreamCheckConfig) -> np.ndarray:
     """Each member's returns in ``cfg.tracks`` dreams of M (P, R), all dreams in one batch."""
     mdnrnn = load_mdnrnn(resolve(spec.mdnrnn), device=default_device())
-    controller = LinearController(spec.controller)
-    P, R = len(members), cfg.tracks
-    params = np.repeat(np.stack([m.params for m in members]), R, axis=0)  # (P * R, n)
+    params = np.repeat(np.stack([m.params for m in members]), cfg.tracks, axis=0)  # (P * R, n)
     env = DreamEnv(mdnrnn, starts, tau=cfg.tau, seed=cfg.seed, max_steps=cfg.max_steps)
-    z, h = env.reset(P * R)
-    returns = np.zeros(P * R)
-    while not env.done.all():
-        z, h, reward, _ = env.step(torch.from_numpy(controller.act_batch(params, z.cpu().numpy(), h.cpu().numpy())))
-        returns += reward.cpu().numpy()
-    return returns.reshape(P, R)
+    returns, _ = play(env, LinearController(spec.controller), params)
+    return returns.reshape(len(members), cfg.tracks)
 
 
 def vision_of(mdnrnn_path: str | Path) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..agent.dream import DreamEnv
+from ..agent.dream import DreamEnv, play
 from ..agent.episodes import run_many
 from ..agent.files import AgentSpec
 from ..core.config import Config, EvolutionConfig
@@ -52,15 +52,7 @@ class DreamEvaluator:
         params = np.repeat(candidates, R, axis=0)  # (P * R, n)
         env = DreamEnv(self.mdnrnn, self.starts, tau=self.cfg.dream_tau, seed=int(seeds[0]),
                        max_steps=self.cfg.max_steps, termination_reward=self.cfg.dream_termination_reward)
-        z, h = env.reset(P * R)
-        returns = np.zeros(P * R)
-        steps = 0
-        while not env.done.all():
-            live = int((~env.done).sum())
-            action = self.controller.act_batch(params, z.cpu().numpy(), h.cpu().numpy())
-            z, h, reward, _ = env.step(torch.from_numpy(action))
-            returns += reward.cpu().numpy()
-            steps += live
+        returns, steps = play(env, self.controller, params)
         return returns.reshape(P, R), {"dream_steps": steps}
 
 
