@@ -130,7 +130,8 @@ def train_or_load(latent: str, cfg: Config, train_now: bool, release_name: str =
     if train_now:
         return train(latent, cfg, progress=progress)
     path = paths.mdnrnn_release(latent, release_name)
-    return load(path), checkpoint.load(path, kind="mdnrnn")["history"]
+    payload = checkpoint.load(path, kind="mdnrnn")
+    return mdnrnn_from_payload(payload, path), payload["history"]
 
 
 @torch.no_grad()

@@ -19,7 +19,7 @@ import torch
 from ..core import checkpoint, paths
 from ..core.config import Config, to_dict
 from ..core.storage import save_npz
-from ..models.registry import build_vision, load_vision, vision_from_payload
+from ..models.registry import build_vision, vision_from_payload
 from ..models.vision import Vision
 from ..world.datasets import FrameDataset, episode_files, load_episode, split_by_episode
 from ..world.rollouts import collection, input_spec
@@ -90,7 +90,8 @@ def train_or_load(kind: str, cfg: Config, train_now: bool, release_name: str = "
     if train_now:
         return train(kind, cfg, progress=progress)
     path = paths.vision_release(kind, release_name)
-    return load_vision(path, kind=kind), checkpoint.load(path, kind=kind)["history"]
+    payload = checkpoint.load(path, kind=kind)
+    return vision_from_payload(payload, path), payload["history"]
 
 
 def release(kind: str, cfg: Config, name: str, command: str | None = None, force: bool = False) -> Path:
