@@ -1,7 +1,8 @@
 """The results table: every shipped agent's card beside the published numbers.
 
 Each ``checkpoints/controller/<latent>_<name>.json`` card holds how the agent was trained (mode, inputs,
-generations, real env steps, dream steps, wall time) and, once ``python -m worldmodels evaluate
+generations, dream steps, wall time), the real env steps of its whole lineage (``lineage``: its own training, its V's
+and M's data and the agents that drove them) and, once ``python -m worldmodels evaluate
 --update-card`` has run, its protocol score (100 held-out episodes, stock renderer).
 """
 
@@ -19,7 +20,7 @@ REFERENCES = [
     ("continuous V + M + C", "906 +/- 21", "100", "Ha & Schmidhuber 2018 (paper); public reproductions 860 to 888"),
     ("continuous V only + C", "632 +/- 251", "100", "Ha & Schmidhuber 2018 (paper)"),
     ("discrete (Gumbel) V only + C", "about 98 (best generation mean)", "-", "seed 004"),
-    ("C trained only in the dream", "none published for CarRacing", "-", "-"),
+    ("C trained only in the dream", "788.6 +/- 179.5", "100", "Dropout's Dream Land, ECML 2021"),
 ]
 
 
@@ -46,7 +47,8 @@ def agent_rows(folder: str | Path | None = None) -> list[dict[str, Any]]:
             "agent": path.stem, "what": describe(card),
             "score": f"{evaluation['mean']:.0f} +/- {evaluation['std']:.0f}" if evaluation else "not evaluated",
             "episodes": _episodes(evaluation) if evaluation else "-",
-            "generations": training["generations"], "real_env_steps": training["real_env_steps"],
+            "generations": training["generations"],
+            "real_env_steps": card["lineage"]["real_env_steps"] if "lineage" in card else training["real_env_steps"],
             "dream_steps": training["dream_steps"], "hours": training["seconds"] / 3600,
         })
     return rows
