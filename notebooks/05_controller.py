@@ -53,6 +53,7 @@ from worldmodels.agent.files import Agent
 from worldmodels.core import paths
 from worldmodels.core.video import write_video
 from worldmodels.training import evolve
+from worldmodels.training.evaluators import DreamEvaluator, dream_starts
 
 cfg = wm.get_config(SCALE)
 STEPS = cfg.evaluation.max_steps  # episode length: 1000, or the smoke preset's
@@ -132,3 +133,69 @@ if dream_path.exists():
     real = evaluation.evaluate_file(dream_path, live_check)
     print(f"last dream generation: mean dream return {dream_card['training']['last']['mean']:.1f}; "
           f"in the real env: {real['mean']:.1f} +/- {real['std']:.1f} over {real['episodes']} episodes")
+
+# %% [markdown]
+# That first dream agent cheated: its dream return was high and its real one about -81. CMA-ES follows the
+# dream's ranking of controllers, so what matters in M is not its prediction loss but whether its dream ranks
+# controllers as the real env does. `python -m worldmodels dream-check M.pt` measures exactly that: a fixed panel
+# of controllers (constant actions, the shipped agents, perturbed copies, random ones) plays 6 real tracks and 6
+# dreams each, and the score is Spearman's rank correlation of the mean returns,
+#
+# $$\rho = \operatorname{corr}\big(\operatorname{rank}(R^{\text{real}}), \operatorname{rank}(R^{\text{dream}})\big),$$
+#
+# 1 when the dream orders the panel as reality does. The M trained on random-policy data had never seen a car
+# leave the road under a controller's hand; its dream ranked full gas near the top.
+#
+# ## Dreams that teach: the paper's iterative loop
+#
+# `python -m worldmodels iterate` repeats: evolve C in M's dream only; drive the result (with action noise) in
+# the real env and add those episodes to M's data; fine-tune M; dream-check it. Real returns reach the
+# controller only as M's training data; the released controller is the round whose mean does best in the
+# dreams of the last M. Each M's dream against reality, before and after the loop (read from the M cards):
+
+# %%
+LOOP = "loop_dream"
+checks = {}
+for label, name in (("M on random-policy data", RELEASE), ("M on the agent's data", f"agent_{RELEASE}"),
+                    ("M after the loop", LOOP)):
+    card_path = paths.mdnrnn_release("vae", name).with_suffix(".json")
+    card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    if "dream_check" in card:
+        checks[f"{label} (mdnrnn/vae_{name})"] = card["dream_check"]
+if checks:
+    fig = viz.dream_check_scatter(checks)
+    viz.save_figure(fig, "05_dream_check_scatter", cfg.figures)
+
+# %% [markdown]
+# The loop round by round, from the released agent's card: the controller's dream fitness, its real score on 8
+# monitor tracks (logged only), and M's dream-check after each fine-tune.
+
+# %%
+loop_path = paths.controller_release("vae", LOOP)
+if loop_path.exists():
+    loop_card = json.loads(loop_path.with_suffix(".json").read_text())
+    fig = viz.loop_curves(loop_card["training"]["rounds"])
+    viz.save_figure(fig, "05_loop_curves", cfg.figures)
+    lineage = loop_card["lineage"]
+    print(f"candidate: round {loop_card['candidate']['round']} (dream returns in the last M by round: "
+          f"{loop_card['candidate']['dream_returns']}); real env steps of its whole lineage: "
+          f"{lineage['real_env_steps']:,}")
+    display(Markdown("\n".join(f"- {what}: {steps:,}" for what, steps in lineage["parts"].items())))
+
+# %% [markdown]
+# The dream-trained agent on a held-out track, beside its return in its own M's dreams:
+
+# %%
+if loop_path.exists():
+    loop_agent = Agent.load(loop_path)
+    episode = record_episode(loop_agent, cfg.evaluation.seed, max_steps=STEPS)
+    dreamer = DreamEvaluator(dataclasses.replace(cfg.evolution, max_steps=STEPS), loop_agent.spec,
+                             dream_starts(cfg, loop_agent.spec))
+    dreamt = dreamer(loop_agent.params[None], np.arange(8), 0)[0][0].mean()  # returns (1, 8)
+    print(f"real return {episode['return']:.1f} in {len(episode['rewards'])} steps; mean return in 8 dreams of its "
+          f"M: {dreamt:.1f}")
+    fig = viz.filmstrip(episode["frames"], every=max(1, len(episode["frames"]) // 8), max_frames=8, size=2.4)
+    viz.save_figure(fig, "05_dream_agent_filmstrip", cfg.figures)
+    if "evaluation" in loop_card:
+        e = loop_card["evaluation"]
+        print(f"protocol ({e['episodes']} held-out tracks, {e['renderer']} renderer): {e['mean']:.1f} +/- {e['std']:.1f}")

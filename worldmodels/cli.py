@@ -10,6 +10,7 @@ Commands:
     evolve         evolve the controller with CMA-ES, in the real env or the dream (resumes)
     evaluate       score an agent on 100 held-out episodes with the stock renderer, and film one
     dream-check    rank a panel of controllers in the real env and in M's dream (Spearman correlation)
+    iterate        the paper's iterative loop: evolve in the dream, collect real episodes, fine-tune M (resumes)
     reproduce      all of the above for one release name, building only what is missing (resumes)
 
 Each command is a dataclass in ``worldmodels.commands`` whose config sections are the package's own config classes
@@ -34,6 +35,7 @@ from .commands import (
     Encode,
     Evaluate,
     Evolve,
+    Iterate,
     Reproduce,
     TrainGumbel,
     TrainMDNRNN,
@@ -194,6 +196,33 @@ def _dream_check(args: DreamCheck, command: str) -> int:
     return 0
 
 
+def _iterate(args: Iterate, command: str) -> int:
+    from .training import iterate, memory, release
+
+    cfg = _config(args.scale, args.rollouts, iterate=args.iterate, evolution=args.evolution, controller=args.controller)
+    e = cfg.evolution
+    if args.release:
+        release.check_free(paths.controller_release(e.latent, args.release), args.force)
+    agents = args.agents if args.agents is not None else sorted((paths.checkpoint_dir() / "controller").glob("*.pt"))
+    mix = memory.mix_of(None, args.mix) or None
+    loop = iterate.Loop(cfg, args.vision or paths.vision_release(e.latent, e.world_model),
+                        args.mdnrnn or paths.mdnrnn_release(e.latent, e.world_model), list(agents), mix=mix,
+                        progress=not args.quiet, command=command)
+    state = loop.run()
+    print("| round | generations | dream fitness | real (monitor) | dream-check | real env steps |\n|---|---|---|---|---|---|")
+    for row in map(iterate.summary, state["rounds"]):
+        print("| " + " | ".join(str(row[k]) for k in ("round", "generations", "dream_fitness", "real_monitor",
+                                                       "dream_check", "real_env_steps")) + " |")
+    c = state["candidate"]
+    print(f"{loop.folder}: start dream-check {state['start_check']['spearman']}; candidate: round {c['round']} "
+          f"(dream returns in the last M by round: {c['dream_returns']}); real env steps of the loop: "
+          f"{sum(iterate.spent(state).values()):,}")
+    if args.release:
+        path = iterate.release(loop, args.release, command=command, force=args.force)
+        print(f"released {path} and {path.with_suffix('.json')}")
+    return 0
+
+
 def _reproduce(args: Reproduce, command: str) -> int:
     from .reproduce import reproduce
 
@@ -207,7 +236,7 @@ COMMANDS = {
     "collect": (Collect, _collect), "verify": (Verify, _verify), "train-vae": (TrainVAE, _train_vision),
     "train-gumbel": (TrainGumbel, _train_vision), "encode": (Encode, _encode),
     "train-mdnrnn": (TrainMDNRNN, _train_mdnrnn), "evolve": (Evolve, _evolve), "evaluate": (Evaluate, _evaluate),
-    "dream-check": (DreamCheck, _dream_check), "reproduce": (Reproduce, _reproduce),
+    "dream-check": (DreamCheck, _dream_check), "iterate": (Iterate, _iterate), "reproduce": (Reproduce, _reproduce),
 }
 
 
@@ -226,6 +255,8 @@ def defaults(name: str, scale: str):
         "evolve": lambda: Evolve(evolution=cfg.evolution, controller=cfg.controller, scale=scale),
         "evaluate": lambda: None,
         "dream-check": lambda: DreamCheck(mdnrnn=tyro.MISSING, dream_check=cfg.dream_check, scale=scale),
+        "iterate": lambda: Iterate(iterate=cfg.iterate, evolution=dataclasses.replace(cfg.evolution, mode="dream"),
+                                   controller=cfg.controller, scale=scale),
         "reproduce": lambda: Reproduce(scale=scale),
     }
     return made[name]()

@@ -20,6 +20,7 @@ from .core.config import (
     EvaluationConfig,
     EvolutionConfig,
     GumbelConfig,
+    IterateConfig,
     Latent,
     MDNRNNConfig,
     Scale,
@@ -175,6 +176,36 @@ class DreamCheck:
     """results JSON (default data/dream_check/<M's name>.json)"""
     update_card: bool = False
     """write the result into M's JSON card"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Iterate:
+    """The paper's iterative loop (resumes a killed run): rounds of evolving C in M's dream, real episodes of C with
+    noise added to M's data, M fine-tuned, dream-check; --release ships the dream-trained agent and its M."""
+
+    iterate: IterateConfig
+    evolution: EvolutionConfig
+    controller: ControllerConfig
+    scale: Scale = "book"
+    """preset the defaults come from"""
+    vision: Path | None = None
+    """the V (None: the --world-model release's)"""
+    mdnrnn: Path | None = None
+    """M_0, the M the first round dreams in (None: the --world-model release's)"""
+    rollouts: str | None = None
+    """rollouts whose first frames start the dreams (None: the scale's)"""
+    mix: tuple[str, ...] = ()
+    """M's data before the first round, folders NAME or NAME:K (() : the folders and weights M_0 learnt from);
+    every round adds its own episodes"""
+    agents: tuple[Path, ...] | None = None
+    """agent files in dream-check's panel (None: every shipped agent in checkpoints/controller that fits)"""
+    release: str | None = None
+    """then ship the candidate as checkpoints/controller/<latent>_RELEASE.pt and its M as
+    checkpoints/mdnrnn/<latent>_RELEASE.pt, with cards"""
+    force: bool = False
+    """replace existing releases of that name"""
+    quiet: bool = False
+    """no progress bars"""
 
 
 @dataclass(frozen=True, kw_only=True)

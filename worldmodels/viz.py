@@ -264,6 +264,46 @@ def score_curves(histories: dict[str, list[dict]], title: str = ""):
     return fig
 
 
+def dream_check_scatter(checks: dict[str, dict]):
+    """Dream return against real return for each controller of dream-check's panel, one panel per M
+    (``checks``: label -> a dream-check result, e.g. an M card's ``dream_check``), with its Spearman correlation."""
+    fig, axes = plt.subplots(1, len(checks), figsize=(4.2 * len(checks), 3.8), squeeze=False)
+    for ax, (label, check) in zip(axes[0], checks.items()):
+        real = np.array([row["real"] for row in check["panel"]])
+        dreamt = np.array([row["dream"] for row in check["panel"]])
+        ax.scatter(real, dreamt, s=18)
+        for row in check["panel"]:
+            if "dream" in row["name"] or row["name"] in ("full_gas", "idle"):
+                ax.annotate(row["name"], (row["real"], row["dream"]), fontsize=6, alpha=0.8)
+        low, high = min(real.min(), dreamt.min()), max(real.max(), dreamt.max())
+        ax.plot([low, high], [low, high], "k:", lw=0.8)
+        ax.set_title(f"{label}\nSpearman {check['spearman']:.2f}", fontsize=9)
+        ax.set_xlabel("real return (mean over tracks)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("dream return")
+    fig.tight_layout()
+    return fig
+
+
+def loop_curves(rounds: list[dict]):
+    """The iterative loop round by round (``iterate.summary`` rows): the controller's dream fitness and its real
+    score on the monitor tracks, and M's dream-check after the round's fine-tune."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    x = [r["round"] for r in rounds]
+    axes[0].plot(x, [r["dream_fitness"] for r in rounds], "o-", label="dream fitness (population mean)")
+    axes[0].plot(x, [r["real_monitor"] for r in rounds], "s-", label="ES mean on the monitor tracks (real)")
+    axes[0].set_ylabel("return")
+    axes[1].plot(x, [r["dream_check"] for r in rounds], "o-", color="C2")
+    axes[1].set_ylabel("dream-check of M after the round (Spearman)")
+    for ax in axes:
+        ax.set_xlabel("round")
+        ax.set_xticks(x)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def world_model_diagram():
     """The paper's Figure: the frame goes through V to z, M carries h forward, C maps [z, h] to the action."""
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch

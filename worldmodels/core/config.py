@@ -302,6 +302,44 @@ class DreamCheckConfig:
 
 
 @dataclass(frozen=True)
+class IterateConfig:
+    """The paper's iterative loop (``worldmodels.training.iterate``): rounds of dream evolution, real episodes of
+    the result, M fine-tuned on them, dream-check. The loop is named, seeded and evolved by ``EvolutionConfig``
+    (``name``, ``seed``, ``generations`` per round, ``population``...)."""
+
+    LIMITS: ClassVar[Limits] = {"rounds": POSITIVE, "first_generations": NATURAL, "episodes": POSITIVE,
+                                "steps": POSITIVE, "action_noise": NATURAL, "epochs": POSITIVE, "weight": POSITIVE,
+                                "monitor_tracks": NATURAL, "collect_seed": (0, 799_000), "select_dreams": POSITIVE}
+
+    def __post_init__(self) -> None:
+        check(self)
+
+    rounds: int = 3
+    """rounds of evolve -> collect -> fine-tune M -> dream-check (each round evolves from the last one's mean)"""
+    first_generations: int = 0
+    """generations of the first round (0: ``generations``, as every later round)"""
+    episodes: int = 32
+    """real episodes of each round's controller (with noise) added to M's data"""
+    steps: int = 1000
+    """steps of those episodes and of the monitor episodes (fewer if the car leaves the playfield)"""
+    policy: Literal["agent", "mixed"] = "agent"
+    """collection policy: ``agent`` (the controller with noise, the paper's) or ``mixed`` (also perturbed copies,
+    random controllers and constant actions: data that hold failures)"""
+    action_noise: float = 0.1
+    """standard deviation of the noise on the controller's actions while collecting"""
+    epochs: int = 5
+    """epochs of each fine-tune of M (on every folder so far)"""
+    weight: int = 2
+    """how many times each round's episodes count in an epoch of M"""
+    monitor_tracks: int = 8
+    """real tracks the round's controller is scored on, to watch progress only (never to choose); 0: none"""
+    collect_seed: int = 20_000
+    """seed of the first collected episode; round k's start at ``collect_seed + k * episodes``"""
+    select_dreams: int = 64
+    """dreams of the last M each round's controller plays; the highest mean return is the loop's candidate"""
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """The shared training loop (``worldmodels.training.loop``)."""
 
@@ -353,6 +391,7 @@ class Config:
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     dream_check: DreamCheckConfig = field(default_factory=DreamCheckConfig)
+    iterate: IterateConfig = field(default_factory=IterateConfig)
     figures: str = "figures"
     """folder (under the project root) the notebooks write their figures to"""
 
@@ -377,7 +416,7 @@ def to_dict(cfg) -> dict[str, Any]:
 STAGE_TYPES = {"collect": CollectConfig, "vae": VAEConfig, "gumbel": GumbelConfig, "vae_training": TrainConfig,
                 "mdnrnn": MDNRNNConfig, "mdnrnn_training": TrainConfig, "controller": ControllerConfig,
                 "evolution": EvolutionConfig, "evaluation": EvaluationConfig,
-                "dream_check": DreamCheckConfig}
+                "dream_check": DreamCheckConfig, "iterate": IterateConfig}
 
 
 SCALARS = ("sequence_length", "figures")  # the fields of Config that are not sections

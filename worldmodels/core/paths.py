@@ -8,6 +8,7 @@ and the tests agree on where files are. Every path the pipeline reads or writes 
     data/runs/<latent>_<rollouts>/                            V training runs
     data/runs/mdnrnn_<latent>_<rollouts>/                     M training runs
     data/runs/controller_<latent>_<name>/                     evolution runs
+    data/runs/iterate_<latent>_<name>/                        iterative loops (rounds k: <name>_r<k> above)
     data/evaluations/<agent>.json                             evaluate
     data/dream_check/<M>.json, real_<key>.json                dream-check results, cached real returns
     checkpoints/<latent>/<name>.pt + .json                    V releases and cards
@@ -57,6 +58,10 @@ def mdnrnn_run(latent: str, rollouts: str) -> Path:
 
 def controller_run(latent: str, name: str) -> Path:
     return data_dir() / "runs" / f"controller_{latent}_{name}"
+
+
+def iterate_run(latent: str, name: str) -> Path:
+    return data_dir() / "runs" / f"iterate_{latent}_{name}"
 
 
 def vision_release(latent: str, name: str) -> Path:

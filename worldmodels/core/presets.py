@@ -31,6 +31,7 @@ _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                       "envs_per_task": 4, "workers": 2, "eval_episodes": 2},
         "evaluation": {"episodes": 2, "max_steps": 30},
         "dream_check": {"tracks": 2, "max_steps": 30, "random": 2, "envs_per_task": 4, "workers": 2},
+        "iterate": {"rounds": 2, "episodes": 2, "steps": 30, "epochs": 1, "monitor_tracks": 2, "select_dreams": 4},
         "scalars": {"sequence_length": 16, "figures": "figures/smoke"},
     },
     "book": {

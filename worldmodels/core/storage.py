@@ -7,7 +7,9 @@ clears those a killed writer left behind.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
@@ -74,3 +76,34 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> int:
     for p in stale:
         p.unlink(missing_ok=True)
     return len(stale)
+
+
+class RunLockedError(RuntimeError):
+    """Another process holds the run folder's lock."""
+
+
+@contextlib.contextmanager
+def run_lock(folder: str | os.PathLike):
+    """Hold ``<folder>/.lock`` (an exclusive ``flock``, released when the process dies) while a run writes there;
+    a second run on the same folder is refused at once rather than interleaving its writes."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunLockedError(f"{folder}: another run is using this folder (it holds {folder / '.lock'}); wait for "
+                                 f"it to finish, or pass another --name") from None
+        try:
+            yield folder
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def load_json(path: str | os.PathLike) -> Any:
+    """A JSON file, or a clear error naming it when it is not valid JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); restore it or delete it to start over") from e

@@ -34,11 +34,12 @@ from ..agent.files import AgentSpec, agent_payload, load_agent_file, save_agent
 from ..core import checkpoint, paths
 from ..core.config import Config, EvolutionConfig, from_dict, to_dict
 from ..core.parallel import TaskPool
-from ..core.provenance import portable
+from ..core.provenance import portable, resolve
 from ..core.storage import atomic_write, save_csv
 from ..models.controller import LinearController
 from . import release as releases
 from .evaluators import DreamEvaluator, RealEvaluator, dream_starts
+from .lineage import card_entry, lineage
 
 STATE = "state.pkl"
 # settings that may change when a run resumes: they do not change its results
@@ -152,7 +153,7 @@ def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = 
         n = LinearController(spec.controller).num_params
         x0 = np.zeros(n)
         if e.init:
-            init_spec, x0, _ = load_agent_file(e.init)
+            init_spec, x0, _ = load_agent_file(resolve(e.init))
             if init_spec.controller != spec.controller:
                 raise ValueError(f"{e.init}: its controller {init_spec.controller} does not match {spec.controller}")
         state = {"config": _config_dict(cfg), "spec": spec.to_dict(), "es": make_es(x0, e), "history": [],
@@ -284,5 +285,9 @@ def release(cfg: Config, name: str, which: str = "auto", command: str | None = N
         metrics={}, parameters=len(params), command=command, which=which,
         world_model={"vision": spec.vision, "vision_sha256": spec.vision_sha256,
                      "mdnrnn": spec.mdnrnn, "mdnrnn_sha256": spec.mdnrnn_sha256},
-        commands=state.get("commands", []))
+        commands=state.get("commands", []),
+        lineage=card_entry({f"evolution {portable(path)}": state["env_steps"],
+                            **lineage((spec.vision, "vision"), *([(spec.mdnrnn, "mdnrnn")] if spec.mdnrnn else []))},
+                           "every real env step behind this agent: its own evolution, and its V's and M's data "
+                           "with the agents that drove them"))
     return releases.write(path, agent_payload(spec, params, {"history": history, "which": which}), card, force)

@@ -48,9 +48,10 @@ Mix = tuple[tuple[str, int], ...]
 """the rollout folders M learns from and the weight of each (its episodes count that many times an epoch)"""
 
 
-def mix_of(rollouts: str, extra: Sequence[str] = ()) -> Mix:
-    """``rollouts`` (weight 1) and further folders, each ``NAME`` or ``NAME:K`` (K a whole number, at least 1)."""
-    parts = [(rollouts, 1)]
+def mix_of(rollouts: str | None, extra: Sequence[str] = ()) -> Mix:
+    """``rollouts`` (weight 1; None: none) and further folders, each ``NAME`` or ``NAME:K`` (K a whole number, at
+    least 1)."""
+    parts = [(rollouts, 1)] if rollouts else []
     for item in extra:
         name, _, weight = item.partition(":")
         if not name or (weight and (not weight.isdigit() or int(weight) < 1)):
@@ -74,6 +75,14 @@ def data(latent: str, cfg: Config, mix: Mix) -> tuple[dict[str, np.ndarray], lis
         val_eps += [offset + e for e in val]
         offset += len(part["length"])
     return latents, train_eps, val_eps, [str(f.relative_to(paths.root())) for f in files]
+
+
+def mix_of_run(path: str | Path) -> Mix:
+    """The mix a training run (its ``last.pt``) learnt from, as its config records it."""
+    config = checkpoint.load(path, kind="mdnrnn")["config"]
+    files = config["latents"] if isinstance(config["latents"], list) else [config["latents"]]
+    weights = config.get("weights") or [1] * len(files)
+    return tuple((Path(f).stem.rsplit("_", 1)[0], int(w)) for f, w in zip(files, weights, strict=True))
 
 
 def run_dir(latent: str, mix: Mix) -> Path:
@@ -196,9 +205,10 @@ def held_out_metrics(model: MDNRNN, latents: dict[str, np.ndarray], episodes: li
 
 
 def release(latent: str, cfg: Config, name: str, command: str | None = None, force: bool = False,
-            mix: Mix | None = None) -> Path:
+            mix: Mix | None = None, extra: dict | None = None) -> Path:
     """Ship the finished run of ``mix`` as ``checkpoints/mdnrnn/<latent>_<name>.pt`` (fp32: it is small) with a
-    card; the held-out metrics are measured on the held-out episodes of every folder."""
+    card; the held-out metrics are measured on the held-out episodes of every folder. ``extra``: more card keys
+    (e.g. ``dream_check``)."""
     path = paths.mdnrnn_release(latent, name)
     releases.check_free(path, force)
     mix = mix or mix_of(cfg.collect.name)
@@ -215,6 +225,7 @@ def release(latent: str, cfg: Config, name: str, command: str | None = None, for
               "mix": [{"rollouts": n, "weight": w, "collection": collection(n)} for n, w in mix[1:]],
               "init": run["config"].get("init")},
         training=training_summary(run), metrics={"held_out": metrics},
-        parameters=sum(p.numel() for p in model.parameters()), command=command, latent=latent, weights="float32")
+        parameters=sum(p.numel() for p in model.parameters()), command=command, latent=latent, weights="float32",
+        **(extra or {}))
     payload = {"kind": "mdnrnn", "model": run["model"], "config": run["config"], "history": run["history"]}
     return releases.write(path, payload, card, force)

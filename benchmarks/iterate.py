@@ -1,0 +1,82 @@
+"""What dream-check and a round of the iterative loop cost on this machine.
+
+    python benchmarks/iterate.py [--rounds 3] [--tracks 2] [--max-steps 300] [--loop data/runs/iterate_vae_NAME]
+
+Dream-check, split into its two halves on the shipped book V and M and the same panel (16 controllers):
+the real half (every controller on ``--tracks`` real tracks, fast renderer, a process pool on every core; the
+cache is bypassed) against the dream half (the same controllers in as many dreams of M, one batch). Rounds
+interleave the two; medians and their ratio are printed, and the cost of a whole dream-check at the default
+6 tracks x 1000 steps is scaled from them.
+
+With ``--loop``, the wall time of each step of each finished round of that loop, as its ``state.json``
+recorded it (the loop's own run, not repeated here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from worldmodels.agent.episodes import run_many
+from worldmodels.agent.files import AgentSpec
+from worldmodels.core import paths
+from worldmodels.core.config import ControllerConfig, DreamCheckConfig
+from worldmodels.core.parallel import TaskPool
+from worldmodels.models.registry import codes_at, load_vision
+from worldmodels.training.dream_check import dream_returns, panel
+from worldmodels.training.iterate import STEPS
+from worldmodels.training.vision import latents_for
+from worldmodels.world.datasets import LatentSequences
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tracks", type=int, default=2)
+    parser.add_argument("--max-steps", type=int, default=300)
+    parser.add_argument("--loop", type=Path, default=None)
+    args = parser.parse_args()
+
+    vision, mdnrnn = paths.vision_release("vae", "book"), paths.mdnrnn_release("vae", "book")
+    cfg = DreamCheckConfig(tracks=args.tracks, max_steps=args.max_steps)
+    spec = AgentSpec.build(vision, mdnrnn, ControllerConfig())
+    members = panel(spec, cfg, sorted((paths.checkpoint_dir() / "controller").glob("vae_*book.pt")))
+    starts = codes_at(LatentSequences.load(latents_for(load_vision(vision), "book", spec.vision, progress=False)))
+    params = np.repeat(np.stack([m.params for m in members]), cfg.tracks, axis=0)
+    seeds = np.tile(np.arange(cfg.seed, cfg.seed + cfg.tracks), len(members))
+    real, dream, steps = [], [], 0
+    with TaskPool("process", 0) as pool:
+        for _ in range(args.rounds):
+            start = time.perf_counter()
+            out = run_many(pool, spec, params, seeds, cfg.renderer, cfg.max_steps, envs_per_task=cfg.envs_per_task)
+            real.append(time.perf_counter() - start)
+            steps = int(out["steps"].sum())
+            start = time.perf_counter()
+            dream_returns(spec, members, starts, cfg)
+            dream.append(time.perf_counter() - start)
+    r, d = statistics.median(real), statistics.median(dream)
+    scale = 6 * 1000 / (cfg.tracks * cfg.max_steps)
+    print(f"dream-check halves, {len(members)} controllers x {cfg.tracks} tracks x {cfg.max_steps} steps, "
+          f"median of {args.rounds} interleaved rounds:")
+    print("| half | seconds | steps/s | x dream |\n|---|---|---|---|")
+    print(f"| real (fast renderer, every core) | {r:.2f} | {steps / r:,.0f} | {r / d:.1f} |")
+    print(f"| dream (one batch of {len(params)}) | {d:.2f} | {len(params) * cfg.max_steps / d:,.0f} | 1.0 |")
+    print(f"a whole dream-check (6 tracks x 1000 steps), scaled: real half about {r * scale:.0f} s, dream half "
+          f"about {d * scale:.0f} s (the real half is cached per V and M: checking an M again replays the dreams only)")
+    if args.loop:
+        state = json.loads((args.loop / "state.json").read_text())
+        print(f"\n{args.loop}: seconds per step of each round, as the loop recorded them")
+        print("| round | " + " | ".join(STEPS) + " | total |\n|" + "---|" * (len(STEPS) + 2))
+        for row in state["rounds"]:
+            times = [row.get(s, {}).get("seconds") for s in STEPS]
+            total = sum(t for t in times if t is not None)
+            print(f"| {row['round']} | " + " | ".join("-" if t is None else f"{t:.0f}" for t in times) + f" | {total:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

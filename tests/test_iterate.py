@@ -1,0 +1,97 @@
+"""The iterative loop at smoke scale: rounds run, a kill resumes where it stopped with the same results, a
+loop with other settings is refused, and the release counts the real env steps of the agent's lineage."""
+
+import dataclasses
+import json
+
+import pytest
+
+from worldmodels.cli import main
+from worldmodels.core.presets import get_config
+from worldmodels.core.storage import RunLockedError, run_lock
+from worldmodels.training import iterate, memory
+
+
+def smoke_cfg(name: str, **iterate_overrides):
+    cfg = get_config("smoke")
+    return dataclasses.replace(
+        cfg, evolution=dataclasses.replace(cfg.evolution, mode="dream", name=name, backend="serial"),
+        dream_check=dataclasses.replace(cfg.dream_check, backend="serial"),
+        iterate=dataclasses.replace(cfg.iterate, **iterate_overrides))
+
+
+def results(state):
+    """What a loop computed, without the file names that carry its name, or timings."""
+    rounds = [{step: {k: v for k, v in r[step].items() if k not in ("agent", "mdnrnn", "mix", "rollouts", "seconds")}
+               for step in iterate.STEPS} for r in state["rounds"]]
+    return rounds, state["candidate"]["dream_returns"], state["candidate"]["round"]
+
+
+@pytest.fixture
+def smoke_rollouts(world_model, wm_root):
+    assert main(["collect", "--scale", "smoke", "--backend", "serial", "--quiet"]) == 0
+    return world_model
+
+
+def test_a_killed_loop_resumes_where_it_stopped_with_the_same_results(smoke_rollouts, wm_root, monkeypatch):
+    vision, mdnrnn = smoke_rollouts
+    mix = (("smoke", 1),)
+    train, calls = memory.train, []
+
+    def killed_in_the_second_fine_tune(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(iterate.memory, "train", killed_in_the_second_fine_tune)
+    with pytest.raises(KeyboardInterrupt):
+        iterate.Loop(smoke_cfg("cut"), vision, mdnrnn, [], mix=mix, progress=False).run()
+    folder = wm_root / "data" / "runs" / "iterate_vae_cut"
+    stopped = json.loads((folder / "state.json").read_text())
+    assert [sorted(r) for r in stopped["rounds"]] == [sorted(["round", *iterate.STEPS]),
+                                                      ["collect", "evolve", "monitor", "round"]]
+    first = {p: p.stat().st_mtime_ns for p in (wm_root / "data" / "rollouts" / "cut_r0").iterdir()}
+    monkeypatch.setattr(iterate.memory, "train", train)
+
+    resumed = iterate.Loop(smoke_cfg("cut"), vision, mdnrnn, [], mix=mix, progress=False).run()
+    assert {p: p.stat().st_mtime_ns for p in first} == first  # round 0's episodes were not collected again
+    assert resumed["rounds"][0] == stopped["rounds"][0]
+    whole = iterate.Loop(smoke_cfg("whole"), vision, mdnrnn, [], mix=mix, progress=False).run()
+    assert results(resumed) == results(whole)
+    steps = iterate.spent(resumed)
+    assert steps["collection"] == sum(r["collect"]["real_env_steps"] for r in resumed["rounds"]) > 0
+    assert steps["evolution"] == 0 and steps["monitoring"] == 2 * 2 * 30
+    rows = (folder / "rounds.csv").read_text().splitlines()
+    assert rows[0].startswith("round,generations,dream_fitness,real_monitor,dream_check") and len(rows) == 3
+
+    with pytest.raises(ValueError, match="other settings"):  # the same name, other settings
+        iterate.Loop(smoke_cfg("cut", episodes=3), vision, mdnrnn, [], mix=mix, progress=False)
+    with run_lock(folder), pytest.raises(RunLockedError, match="another run"):
+        iterate.Loop(smoke_cfg("cut"), vision, mdnrnn, [], mix=mix, progress=False).run()
+
+
+def test_iterate_command_releases_the_candidate_with_its_lineage(smoke_rollouts, wm_root, capsys):
+    vision, mdnrnn = smoke_rollouts
+    base = ["iterate", "--scale", "smoke", "--name", "cli", "--vision", str(vision), "--mdnrnn", str(mdnrnn),
+            "--mix", "smoke", "--agents", "--backend", "serial", "--quiet"]
+    assert main([*base, "--mode", "real"]) == 2
+    assert "--mode real" in capsys.readouterr().err
+    assert main([*base, "--eval-every", "1"]) == 2
+    assert main([*base, "--rounds", "0"]) == 2
+    assert main([*base, "--release", "cli"]) == 0
+    out = capsys.readouterr().out
+    assert "| round | generations | dream fitness |" in out and "released" in out
+    card = json.loads((wm_root / "checkpoints" / "controller" / "vae_cli.json").read_text())
+    m_card = json.loads((wm_root / "checkpoints" / "mdnrnn" / "vae_cli.json").read_text())
+    state = json.loads((wm_root / "data" / "runs" / "iterate_vae_cli" / "state.json").read_text())
+    parts = card["lineage"]["parts"]
+    assert card["lineage"]["real_env_steps"] == sum(parts.values())
+    assert parts["rollouts data/rollouts/smoke"] == 4 * 40 and parts["rollouts data/rollouts/book (at most)"] == 200 * 300
+    assert parts["rollouts data/rollouts/cli_r0"] == state["rounds"][0]["collect"]["real_env_steps"]
+    assert parts["iterate monitoring data/runs/iterate_vae_cli"] == 2 * 2 * 30
+    assert card["training"]["real_env_steps"] == 0 and card["candidate"]["round"] in (0, 1)
+    assert card["world_model"]["mdnrnn"] == "checkpoints/mdnrnn/vae_cli.pt" and "spearman" in m_card["dream_check"]
+    assert main(["evaluate", str(wm_root / "checkpoints" / "controller" / "vae_cli.pt"), "--episodes", "2",
+                 "--max-steps", "20", "--video-episodes", "0"]) == 0
+    assert main([*base, "--release", "cli"]) == 2  # a release is never replaced without --force
