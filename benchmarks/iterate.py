@@ -67,7 +67,8 @@ def main() -> None:
     print(f"| real (fast renderer, every core) | {r:.2f} | {steps / r:,.0f} | {r / d:.1f} |")
     print(f"| dream (one batch of {len(params)}) | {d:.2f} | {len(params) * cfg.max_steps / d:,.0f} | 1.0 |")
     print(f"a whole dream-check (6 tracks x 1000 steps), scaled: real half about {r * scale:.0f} s, dream half "
-          f"about {d * scale:.0f} s (the real half is cached per V and M: checking an M again replays the dreams only)")
+          f"about {d * scale:.0f} s (real returns are cached per V and M: a new M, as every round of the loop makes, "
+          f"replays both halves; the same M checked again, only the dreams)")
     if args.loop:
         state = json.loads((args.loop / "state.json").read_text())
         print(f"\n{args.loop}: seconds per step of each round, as the loop recorded them")

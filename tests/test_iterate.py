@@ -9,7 +9,7 @@ import pytest
 from worldmodels.cli import main
 from worldmodels.core.presets import get_config
 from worldmodels.core.storage import RunLockedError, run_lock
-from worldmodels.training import iterate, memory
+from worldmodels.training import evolve, iterate, memory
 
 
 def smoke_cfg(name: str, **iterate_overrides):
@@ -90,7 +90,11 @@ def test_iterate_command_releases_the_candidate_with_its_lineage(smoke_rollouts,
     assert parts["rollouts data/rollouts/smoke"] == 4 * 40 and parts["rollouts data/rollouts/book (at most)"] == 200 * 300
     assert parts["rollouts data/rollouts/cli_r0"] == state["rounds"][0]["collect"]["real_env_steps"]
     assert parts["iterate monitoring data/runs/iterate_vae_cli"] == 2 * 2 * 30
+    assert not any("collection" in what for what in parts)  # the loop's episodes counted once, as rollouts
     assert card["training"]["real_env_steps"] == 0 and card["candidate"]["round"] in (0, 1)
+    history = evolve.read_history(wm_root / "checkpoints" / "controller" / "vae_cli.pt")  # the candidate's rounds
+    assert [row["generation"] for row in history] == list(range(1, card["training"]["generations"] + 1))
+    assert {row["round"] for row in history} == set(range(card["candidate"]["round"] + 1))
     assert card["world_model"]["mdnrnn"] == "checkpoints/mdnrnn/vae_cli.pt" and "spearman" in m_card["dream_check"]
     assert main(["evaluate", str(wm_root / "checkpoints" / "controller" / "vae_cli.pt"), "--episodes", "2",
                  "--max-steps", "20", "--video-episodes", "0"]) == 0

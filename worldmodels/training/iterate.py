@@ -287,13 +287,16 @@ def release(loop: Loop, name: str, command: str | None = None, force: bool = Fal
     spec = AgentSpec.build(resolve(loop.vision), m_path, loop.cfg.controller)
     params = load_agent_file(resolve(candidate["agent"]))[1]
     parts = lineage((loop.vision, "vision"), (state["rounds"][-1]["fine_tune"]["mdnrnn"], "mdnrnn"))
-    parts.update({f"iterate {kind} {portable(loop.folder)}": n for kind, n in spent(state).items() if n})
+    # the loop's episodes are counted above, as M's data (rollouts <name>_r<k>); add what M never learnt from
+    parts.update({f"iterate {kind} {portable(loop.folder)}": n for kind, n in spent(state).items()
+                  if n and kind != "collection"})
     rounds = [summary(r) for r in state["rounds"]]
+    history = ancestry(state["rounds"][: k + 1])
     card = releases.card(
         "controller", name, config=state["settings"],
         data={"mode": "dream", "rounds": [r["collect"]["rollouts"] for r in state["rounds"]],
               "dream_starts": f"data/rollouts/{loop.cfg.collect.name}"},
-        training={"rounds": rounds, "generations": sum(r["generations"] for r in rounds),
+        training={"rounds": rounds, "generations": len(history),
                   "dream_steps": sum(r["evolve"]["dream_steps"] for r in state["rounds"]), "real_env_steps": 0,
                   "start_dream_check": state["start_check"]["spearman"],
                   "seconds": round(sum(r["seconds"] for r in rounds), 1)},
@@ -304,4 +307,17 @@ def release(loop: Loop, name: str, command: str | None = None, force: bool = Fal
                                   "dream-checks; its controller's fitness came only from dreams"),
         world_model={"vision": spec.vision, "vision_sha256": spec.vision_sha256, "mdnrnn": spec.mdnrnn,
                      "mdnrnn_sha256": spec.mdnrnn_sha256})
-    return releases.write(agent_path, agent_payload(spec, params, {"history": [], "which": "candidate"}), card, force)
+    return releases.write(agent_path, agent_payload(spec, params, {"history": history, "which": "candidate"}), card,
+                          force)
+
+
+def ancestry(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The evolution histories of ``rounds`` (a controller and the rounds it grew from) as one, generations and
+    dream steps counted on from round to round; each row says its ``round``."""
+    history, generations, dream_steps = [], 0, 0
+    for r in rounds:
+        rows = evolution.read_history(resolve(r["evolve"]["agent"]))
+        history += [{**row, "round": r["round"], "generation": generations + row["generation"],
+                     "dream_steps": dream_steps + row["dream_steps"]} for row in rows]
+        generations, dream_steps = generations + len(rows), dream_steps + rows[-1]["dream_steps"]
+    return history
