@@ -117,8 +117,8 @@ class TrainMDNRNN(_Training):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Evolve:
-    """Evolve the controller with CMA-ES, in the real env or the dream (resumes a killed run)."""
+class _Evolving:
+    """What every command that evolves a controller takes: its sections, the world model, the dreams' starts."""
 
     evolution: EvolutionConfig
     controller: ControllerConfig
@@ -130,14 +130,20 @@ class Evolve:
     """an M file other than the --world-model release's (e.g. one trained on other rollouts with the same V)"""
     rollouts: str | None = None
     """rollouts whose first frames start the dreams (None: the scale's)"""
-    release: str | None = None
-    """then ship it as checkpoints/controller/<latent>_RELEASE.pt with a card"""
-    which: Literal["auto", "best_mean", "mean", "best"] = "auto"
-    """parameters to ship (auto: best_mean if evaluated, else mean)"""
     force: bool = False
     """replace an existing release of that name"""
     quiet: bool = False
     """no progress bar"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evolve(_Evolving):
+    """Evolve the controller with CMA-ES, in the real env or the dream (resumes a killed run)."""
+
+    release: str | None = None
+    """then ship it as checkpoints/controller/<latent>_RELEASE.pt with a card"""
+    which: Literal["auto", "best_mean", "mean", "best"] = "auto"
+    """parameters to ship (auto: best_mean if evaluated, else mean)"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,21 +185,12 @@ class DreamCheck:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Iterate:
+class Iterate(_Evolving):
     """The paper's iterative loop (resumes a killed run): rounds of evolving C in M's dream, real episodes of C with
-    noise added to M's data, M fine-tuned, dream-check; --release ships the dream-trained agent and its M."""
+    noise added to M's data, M fine-tuned, dream-check; --release ships the dream-trained agent and its M. --mdnrnn
+    is M_0, the M the first round dreams in."""
 
     iterate: IterateConfig
-    evolution: EvolutionConfig
-    controller: ControllerConfig
-    scale: Scale = "book"
-    """preset the defaults come from"""
-    vision: Path | None = None
-    """the V (None: the --world-model release's)"""
-    mdnrnn: Path | None = None
-    """M_0, the M the first round dreams in (None: the --world-model release's)"""
-    rollouts: str | None = None
-    """rollouts whose first frames start the dreams (None: the scale's)"""
     mix: tuple[str, ...] = ()
     """M's data before the first round, folders NAME or NAME:K (() : the folders and weights M_0 learnt from);
     every round adds its own episodes"""
@@ -202,10 +199,6 @@ class Iterate:
     release: str | None = None
     """then ship the candidate as checkpoints/controller/<latent>_RELEASE.pt and its M as
     checkpoints/mdnrnn/<latent>_RELEASE.pt, with cards"""
-    force: bool = False
-    """replace existing releases of that name"""
-    quiet: bool = False
-    """no progress bars"""
 
 
 @dataclass(frozen=True, kw_only=True)
