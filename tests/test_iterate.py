@@ -3,6 +3,7 @@ loop with other settings is refused, and the release counts the real env steps o
 
 import dataclasses
 import json
+import shutil
 
 import pytest
 
@@ -99,3 +100,10 @@ def test_iterate_command_releases_the_candidate_with_its_lineage(smoke_rollouts,
     assert main(["evaluate", str(wm_root / "checkpoints" / "controller" / "vae_cli.pt"), "--episodes", "2",
                  "--max-steps", "20", "--video-episodes", "0"]) == 0
     assert main([*base, "--release", "cli"]) == 2  # a release is never replaced without --force
+    agents, ms = wm_root / "checkpoints" / "controller", wm_root / "checkpoints" / "mdnrnn"
+    for suffix in (".pt", ".json"):  # an agent release lost, its M kept: the same command pairs them again
+        (agents / f"vae_cli{suffix}").unlink()
+        shutil.copy(mdnrnn.with_suffix(suffix) if suffix == ".pt" else ms / "vae_cli.json", ms / f"vae_other{suffix}")
+    assert main([*base, "--release", "cli"]) == 0
+    assert main([*base, "--release", "other"]) == 2  # an M of that name that is not the candidate's
+    assert "another M than the candidate's" in capsys.readouterr().err

@@ -38,7 +38,7 @@ from ..agent.dream import DreamEnv, play
 from ..agent.episodes import run_many
 from ..agent.files import AgentSpec, agent_payload, load_agent_file
 from ..agent.policy import make_policy
-from ..core import paths
+from ..core import checkpoint, paths
 from ..core.config import Config, from_dict, to_dict
 from ..core.parallel import TaskPool
 from ..core.provenance import portable, resolve, sha256
@@ -281,9 +281,13 @@ def release(loop: Loop, name: str, command: str | None = None, force: bool = Fal
     releases.check_free(agent_path, force)
     k = candidate["round"]
     check = state["rounds"][k - 1]["dream_check"] if k else state["start_check"]
+    run = resolve(candidate["mdnrnn"])
     if not releases.exists(m_path) or force:
-        memory.release(latent, loop.cfg, name, command=command, force=force, mix=memory.mix_of_run(
-            resolve(candidate["mdnrnn"])), extra={"dream_check": {k2: v for k2, v in check.items()}})
+        memory.release(latent, loop.cfg, name, command=command, force=force, mix=memory.mix_of_run(run),
+                       extra={"dream_check": dict(check)})
+    elif checkpoint.load(m_path, kind="mdnrnn")["config"] != checkpoint.load(run, kind="mdnrnn")["config"]:
+        raise releases.ReleaseExistsError(f"{m_path} is another M than the candidate's ({run}); release under "
+                                          f"another name, or pass --force to replace both")
     spec = AgentSpec.build(resolve(loop.vision), m_path, loop.cfg.controller)
     params = load_agent_file(resolve(candidate["agent"]))[1]
     parts = lineage((loop.vision, "vision"), (state["rounds"][-1]["fine_tune"]["mdnrnn"], "mdnrnn"))
