@@ -66,6 +66,9 @@ def test_a_killed_loop_resumes_where_it_stopped_with_the_same_results(smoke_roll
     rows = (folder / "rounds.csv").read_text().splitlines()
     assert rows[0].startswith("round,generations,dream_fitness,real_monitor,dream_check") and len(rows) == 3
 
+    (wm_root / "checkpoints" / "controller").mkdir(parents=True, exist_ok=True)
+    (wm_root / "checkpoints" / "controller" / "vae_new.pt").write_bytes(b"")  # released since: not in the panel
+    assert iterate.Loop(smoke_cfg("cut"), vision, mdnrnn, None, mix=mix, progress=False).agents == []
     with pytest.raises(ValueError, match="other settings"):  # the same name, other settings
         iterate.Loop(smoke_cfg("cut", episodes=3), vision, mdnrnn, [], mix=mix, progress=False)
     with run_lock(folder), pytest.raises(RunLockedError, match="another run"):

@@ -203,10 +203,10 @@ def _iterate(args: Iterate, command: str) -> int:
     e = cfg.evolution
     if args.release:
         release.check_free(paths.controller_release(e.latent, args.release), args.force)
-    agents = args.agents if args.agents is not None else sorted((paths.checkpoint_dir() / "controller").glob("*.pt"))
     mix = memory.mix_of(None, args.mix) or None
     loop = iterate.Loop(cfg, args.vision or paths.vision_release(e.latent, e.world_model),
-                        args.mdnrnn or paths.mdnrnn_release(e.latent, e.world_model), list(agents), mix=mix,
+                        args.mdnrnn or paths.mdnrnn_release(e.latent, e.world_model),
+                        list(args.agents) if args.agents is not None else None, mix=mix,
                         progress=not args.quiet, command=command)
     state = loop.run()
     print("| round | generations | dream fitness | real (monitor) | dream-check | real env steps |\n|---|---|---|---|---|---|")

@@ -195,7 +195,8 @@ class Iterate(_Evolving):
     """M's data before the first round, folders NAME or NAME:K (() : the folders and weights M_0 learnt from);
     every round adds its own episodes"""
     agents: tuple[Path, ...] | None = None
-    """agent files in dream-check's panel (None: every shipped agent in checkpoints/controller that fits)"""
+    """agent files in dream-check's panel (None: every shipped agent in checkpoints/controller that fits, when the
+    loop starts; the panel stays fixed for the loop's rounds)"""
     release: str | None = None
     """then ship the candidate as checkpoints/controller/<latent>_RELEASE.pt and its M as
     checkpoints/mdnrnn/<latent>_RELEASE.pt, with cards"""

@@ -95,28 +95,34 @@ def _check(cfg: Config, latent: str) -> None:
 class Loop:
     """One loop's state and steps; ``run`` does whatever is left."""
 
-    def __init__(self, cfg: Config, vision: str | Path, mdnrnn: str | Path, agents: list[str | Path],
+    def __init__(self, cfg: Config, vision: str | Path, mdnrnn: str | Path, agents: list[str | Path] | None = None,
                  mix: memory.Mix | None = None, progress: bool = True, command: str | None = None):
         """
         Args:
             cfg: ``iterate``, ``evolution`` (``name`` names the loop), ``controller``, ``dream_check``,
                 ``mdnrnn_training`` (its epochs are ``iterate.epochs``), ``collect.name`` (the dreams' starts).
             vision, mdnrnn: V and M_0.
-            agents: agent files in dream-check's panel.
+            agents: agent files in dream-check's panel (None: every shipped agent when the loop starts). The panel
+                is fixed then, so that every round's dream-check ranks the same controllers: releasing an agent
+                meanwhile does not change it, and a resumed loop asked for another panel is refused.
             mix: M's data before the first round (default: the folders and weights M_0 learnt from).
         """
         self.cfg, self.it, self.progress = cfg, cfg.iterate, progress
-        self.vision, self.agents = portable(resolve(vision)), [str(a) for a in agents]
+        self.vision = portable(resolve(vision))
         self.mix = mix or memory.mix_of_run(resolve(mdnrnn))
         start_m = portable(resolve(mdnrnn))
         self.latent = load_vision(resolve(self.vision)).kind
         _check(cfg, self.latent)
         self.name = cfg.evolution.name
         self.folder = paths.iterate_run(self.latent, self.name)
-        settings = _settings(cfg, self.vision, start_m, self.mix)
         path = self.folder / STATE
-        if path.exists():
-            self.state = load_json(path)
+        state = load_json(path) if path.exists() else None
+        if agents is None:
+            agents = state["settings"]["panel"] if state else sorted((paths.checkpoint_dir() / "controller").glob("*.pt"))
+        self.agents = [portable(resolve(a)) for a in agents]
+        settings = {**_settings(cfg, self.vision, start_m, self.mix), "panel": self.agents}
+        if state:
+            self.state = state
             if self.state["settings"] != settings:
                 changed = sorted(k for k in settings if self.state["settings"].get(k) != settings[k])
                 raise ValueError(f"{path}: a loop with other settings ({', '.join(changed)} differ); pass another "
@@ -194,7 +200,7 @@ class Loop:
 
     def step_dream_check(self, k: int, mdnrnn: str) -> dict[str, Any]:
         result = dream_check(resolve(mdnrnn), self.cfg.dream_check, self.cfg.collect.name, resolve(self.vision),
-                             self.agents)
+                             [resolve(a) for a in self.agents])
         save_json(paths.dream_check_dir() / f"{self.folder.name}_{'start' if k < 0 else f'r{k}'}.json", result)
         return {"spearman": result["spearman"], "panel": result["panel"], "real_env_steps": result["real_env_steps"]}
 
