@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 
-from ..agent.dream import DreamEnv, play
 from ..agent.episodes import run_many
 from ..agent.files import AgentSpec, agent_payload, load_agent_file
 from ..agent.policy import make_policy
@@ -43,7 +42,6 @@ from ..core.config import Config, from_dict, to_dict
 from ..core.parallel import TaskPool
 from ..core.provenance import portable, resolve, sha256
 from ..core.storage import load_json, run_lock, save_csv, save_json
-from ..models.controller import LinearController
 from ..models.mdnrnn import load as load_mdnrnn
 from ..models.registry import load_vision
 from ..world.datasets import LatentSequences
@@ -52,9 +50,8 @@ from . import evolve as evolution
 from . import memory
 from . import release as releases
 from .dream_check import dream_check
-from .evaluators import dream_starts
+from .evaluators import DreamEvaluator, dream_starts
 from .lineage import card_entry, lineage
-from .loop import default_device
 from .vision import latents_for
 
 STATE = "state.json"
@@ -229,12 +226,9 @@ class Loop:
         last_m = self.mdnrnn_at(len(self.state["rounds"]))
         spec = AgentSpec.build(resolve(self.vision), resolve(last_m), self.cfg.controller)
         params = np.stack([load_agent_file(resolve(r["evolve"]["agent"]))[1] for r in self.state["rounds"]])
-        n = self.it.select_dreams
-        env = DreamEnv(load_mdnrnn(resolve(last_m), device=default_device()), dream_starts(self.cfg, spec),
-                       tau=self.cfg.evolution.dream_tau, seed=self.cfg.evolution.seed, max_steps=self.cfg.evolution.max_steps,
-                       termination_reward=self.cfg.evolution.dream_termination_reward)
-        returns, _ = play(env, LinearController(spec.controller), np.repeat(params, n, axis=0))
-        scores = returns.reshape(len(params), n).mean(axis=1)
+        n, e = self.it.select_dreams, self.cfg.evolution
+        returns, _ = DreamEvaluator(e, spec, dream_starts(self.cfg, spec))(params, np.arange(e.seed, e.seed + n), 0)
+        scores = returns.mean(axis=1)  # (rounds,)
         best = int(scores.argmax())
         return {"round": best, "agent": self.state["rounds"][best]["evolve"]["agent"],
                 "mdnrnn": self.mdnrnn_at(best), "judge": last_m, "dreams": n,
