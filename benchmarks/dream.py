@@ -4,7 +4,8 @@
 
 A real agent step is: env.step (stock or fast renderer), preprocess, V encodes the frame
 (batch 1), M advances one step. A dream step is one step of ``DreamEnv`` for each of B
-dreams (LSTM step, mixture sampling at tau 1.15, reward and done heads). Both use the
+dreams (LSTM step, mixture sampling at tau 1.15, reward and done heads); "dropout 0.1" is the same with a
+dropout mask per dream (``DreamEnv(dropout=...)``: the masked step loop instead of ``nn.LSTM``). Both use the
 paper's network sizes (weights do not change the speed). Rounds interleave everything;
 medians are printed with the ratio to the stock-env agent.
 """
@@ -43,8 +44,8 @@ def agent_rate(renderer: str, vae: ConvVAE, mdnrnn: MDNRNN, steps: int) -> float
 
 
 @torch.no_grad()
-def dream_rate(mdnrnn: MDNRNN, batch: int, steps: int) -> float:
-    env = DreamEnv(mdnrnn, torch.randn(512, 32), tau=1.15, seed=0, max_steps=10**9)
+def dream_rate(mdnrnn: MDNRNN, batch: int, steps: int, dropout: float = 0.0) -> float:
+    env = DreamEnv(mdnrnn, torch.randn(512, 32), tau=1.15, seed=0, max_steps=10**9, dropout=dropout)
     env.reset(batch)
     actions = torch.rand(steps, batch, 3)
     start = time.perf_counter()
@@ -61,12 +62,14 @@ def main() -> None:
     torch.manual_seed(0)
     vae, mdnrnn = ConvVAE(VAEConfig()).eval(), MDNRNN(MDNRNNConfig()).eval()
     names = ["agent, stock env", "agent, fast env"] + [f"dream, B = {b}" for b in BATCHES]
+    names.append(f"dream, B = {BATCHES[-1]}, dropout 0.1")
     rates = {n: [] for n in names}
     for _ in range(args.rounds):
         rates["agent, stock env"].append(agent_rate("stock", vae, mdnrnn, args.steps))
         rates["agent, fast env"].append(agent_rate("fast", vae, mdnrnn, args.steps))
         for b in BATCHES:
             rates[f"dream, B = {b}"].append(dream_rate(mdnrnn, b, args.steps))
+        rates[names[-1]].append(dream_rate(mdnrnn, BATCHES[-1], args.steps, dropout=0.1))
     base = statistics.median(rates["agent, stock env"])
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.rounds} rounds")
     print("| what | steps/s | x stock-env agent |")

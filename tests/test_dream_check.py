@@ -9,7 +9,8 @@ from worldmodels.agent.policy import CONSTANT_ACTIONS, constant_params
 from worldmodels.cli import main
 from worldmodels.core.config import ControllerConfig
 from worldmodels.models.controller import LinearController
-from worldmodels.training.dream_check import spearman
+from worldmodels.core import checkpoint
+from worldmodels.training.dream_check import embed_z_only, spearman
 
 
 def test_spearman_ranks_and_ties():
@@ -28,22 +29,44 @@ def test_constant_controllers_hold_their_action():
         assert np.allclose(out, np.array(action, np.float32), atol=0.01)
 
 
+def test_a_z_only_controller_embedded_in_z_h_acts_the_same_whatever_h():
+    cfg = ControllerConfig()
+    z_only = LinearController(ControllerConfig(inputs="z"), np.random.default_rng(0).normal(size=3 * 32 + 3))
+    embedded = LinearController(cfg, embed_z_only(z_only.get_flat(), cfg))
+    z, h = np.random.default_rng(1).normal(size=(5, 32)), np.random.default_rng(2).normal(size=(5, 256))
+    assert np.array_equal(embedded.act(z, h), z_only.act(z)) and np.array_equal(embedded.act(z, 3 * h), z_only.act(z))
+    with pytest.raises(ValueError, match="99 parameters"):
+        embed_z_only(np.zeros(10), cfg)
+
+
 def test_dream_check_command_ranks_the_panel_and_caches_real_returns(world_model, wm_root, capsys):
     assert main(["collect", "--scale", "smoke", "--backend", "serial", "--quiet"]) == 0
-    assert main(["evolve", "--scale", "smoke", "--backend", "serial", "--generations", "1", "--quiet",
-                 "--release", "dc"]) == 0
-    agent = wm_root / "checkpoints" / "controller" / "vae_dc.pt"
+    evolve = ["evolve", "--scale", "smoke", "--backend", "serial", "--generations", "1", "--quiet"]
+    assert main(evolve + ["--release", "dc"]) == 0
+    assert main(evolve + ["--inputs", "z", "--name", "dcz", "--release", "dcz"]) == 0
+    agents = [str(wm_root / "checkpoints" / "controller" / f"vae_{n}.pt") for n in ("dc", "dcz")]
     mdnrnn = str(world_model[1])
-    argv = ["dream-check", mdnrnn, "--scale", "smoke", "--agents", str(agent), "--backend", "serial"]
+    argv = ["dream-check", mdnrnn, "--scale", "smoke", "--agents", *agents, "--backend", "serial"]
     assert main(argv) == 0
     result = json.loads((wm_root / "data" / "dream_check" / "vae_book.json").read_text())
     names = [row["name"] for row in result["panel"]]
+    free = [row["name"] for row in result["panel"] if row["h_free"]]
     assert names[:6] == list(CONSTANT_ACTIONS) and "vae_dc" in names and "vae_dc+noise" in names
-    assert len(names) == 6 + 2 + 2 and -1 <= result["spearman"] <= 1
+    # the z-only agent, its copies perturbed on z, and random z-only controllers ignore h, as the constants do
+    assert free == [*CONSTANT_ACTIONS, "vae_dcz", "vae_dcz+noise1", "vae_dcz+noise3", "random_z_0.1", "random_z_1"]
+    assert len(names) == 6 + 2 + 3 + 2 + 2 and -1 <= result["spearman"] <= 1 and -1 <= result["spearman_h_free"] <= 1
     assert result["real_env_steps"] == len(names) * 2 * 30 and result["vision"] == "checkpoints/vae/book.pt"
     assert "Spearman rank correlation" in capsys.readouterr().out
     assert main(argv) == 0  # the same panel again: real returns come from the cache
     again = json.loads((wm_root / "data" / "dream_check" / "vae_book.json").read_text())
     assert again["real_env_steps"] == 0 and again["panel"] == result["panel"]
+    # another M on the same V replays only the members that read h: the h-free ones drive the same without it
+    payload = checkpoint.load(mdnrnn, kind="mdnrnn")
+    payload["model"]["reward.bias"] = payload["model"]["reward.bias"] + 1.0
+    other = checkpoint.save(wm_root / "vae_other.pt", payload)
+    assert main(["dream-check", str(other), *argv[2:], "--vision", str(world_model[0])]) == 0
+    third = json.loads((wm_root / "data" / "dream_check" / "vae_other.json").read_text())
+    assert third["real_env_steps"] == (len(names) - len(free)) * 2 * 30
+    assert [r["real"] for r in third["panel"] if r["h_free"]] == [r["real"] for r in result["panel"] if r["h_free"]]
     assert main(argv + ["--update-card"]) == 2  # a copied M file has no card to write into
     assert "no card beside vae_book.pt" in capsys.readouterr().err

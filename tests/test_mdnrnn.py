@@ -38,6 +38,26 @@ def test_stepping_one_at_a_time_equals_the_whole_sequence():
     assert torch.allclose(torch.cat(mus, dim=1), full["mu"], atol=1e-5)
 
 
+def test_masks_of_ones_give_the_plain_lstm_and_masks_are_variational():
+    torch.manual_seed(0)
+    model = MDNRNN(MDNRNNConfig(dropout=0.1))
+    z, a = torch.randn(3, 7, 32), torch.rand(3, 7, 3)
+    ones = (torch.ones(3, 32), torch.ones(3, 256))
+    plain, plain_state = model(z, a)
+    masked, _ = model(z[:, :4], a[:, :4], masks=ones)  # the step loop, resumed from its own state
+    rest, masked_state = model(z[:, 4:], a[:, 4:], _, masks=ones)
+    assert torch.allclose(torch.cat([masked["h"], rest["h"]], 1), plain["h"], atol=1e-5)
+    assert all(torch.allclose(x, y, atol=1e-5) for x, y in zip(masked_state, plain_state, strict=True))
+    assert model.dropout_masks(4, 0.0) is None
+    mask_z, mask_h = model.dropout_masks(4, 0.5, torch.Generator().manual_seed(0))
+    assert mask_z.shape == (4, 32) and mask_h.shape == (4, 256)
+    assert set(mask_h.unique().tolist()) == {0.0, 2.0}  # kept units scaled by 1 / (1 - p)
+    dropped, _ = model(z, a, masks=(mask_z[:3], mask_h[:3]))
+    assert not torch.allclose(dropped["h"], plain["h"], atol=1e-3)
+    with pytest.raises(Exception, match="dropout"):
+        MDNRNNConfig(dropout=1.0)
+
+
 def test_mixture_log_prob_matches_torch_distributions():
     torch.manual_seed(1)
     z = torch.randn(3, 5, 32) * 2
@@ -45,6 +65,21 @@ def test_mixture_log_prob_matches_torch_distributions():
     mu, log_sigma = torch.randn(3, 5, 32, 5), torch.randn(3, 5, 32, 5).clamp(-3, 2)
     reference = MixtureSameFamily(Categorical(logits=log_pi), Normal(mu, log_sigma.exp())).log_prob(z)
     assert torch.allclose(mixture_log_prob(z, log_pi, mu, log_sigma), reference, atol=1e-4, rtol=1e-5)
+
+
+def test_the_asymmetric_reward_loss_charges_overestimates_more():
+    model = MDNRNN(MDNRNNConfig(done_head=False))
+    z, a = torch.randn(1, 2, 32), torch.rand(1, 2, 3)
+    out, _ = model(z, a)
+    out = {**out, "reward": torch.tensor([[1.0, -1.0]])}  # step 0 overestimates by 1, step 1 underestimates by 1
+    target = torch.zeros(1, 2, 32)
+
+    def loss(over: float) -> float:
+        value, parts = mdnrnn_loss(model, out, target, reward=torch.zeros(1, 2), reward_overestimate=over)
+        assert parts["reward_mse"].item() == pytest.approx(1.0)  # the reported MSE stays the plain one
+        return (value - parts["latent_nll"]).item()
+
+    assert loss(1.0) == pytest.approx(1.0) and loss(5.0) == pytest.approx((5.0 + 1.0) / 2)
 
 
 @pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3, 1e6])

@@ -21,6 +21,16 @@ from worldmodels.world.datasets import LatentSequences, RolloutError, merge_late
 from worldmodels.world.rollouts import collect
 
 
+def dream_returns(model, starts, dropout: float) -> torch.Tensor:
+    """Rewards summed over 20 steps of 8 dreams under one fixed action, dreaming at ``dropout``."""
+    env = DreamEnv(model, starts, tau=1.0, seed=3, max_steps=20, dropout=dropout)
+    env.reset(8)
+    total = torch.zeros(8)
+    while not env.done.all():
+        total += env.step(torch.tensor([[0.0, 0.5, 0.0]] * 8))[2]
+    return total
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     """Smoke rollouts, both V models trained briefly and encoded, under a private WM_ROOT."""
@@ -148,6 +158,16 @@ def test_m_learns_from_several_weighted_folders_and_fine_tunes_from_another_m(en
     assert card["data"]["mix"][0]["rollouts"] == "more" and card["data"]["mix"][0]["weight"] == 2
     assert card["data"]["episodes"] == cfg.collect.episodes + 3 and card["data"]["init"]["path"].endswith("vae_mix-base.pt")
     assert (paths.mdnrnn_run("vae", "smoke+more") / "last.pt").exists()
+    # the same data fine-tuned with dropout, in a run folder of its own; dreams then draw a mask each
+    assert main(["train-mdnrnn", "--scale", "smoke", "--quiet", "--init", str(first), "--dropout", "0.05",
+                 "--run", "smoke-drop"]) == 0
+    dropped = load_mdnrnn(paths.mdnrnn_run("vae", "smoke-drop") / "last.pt")
+    assert dropped.cfg.dropout == 0.05 and not (paths.mdnrnn_run("vae", "smoke") / "last.pt").samefile(
+        paths.mdnrnn_run("vae", "smoke-drop") / "last.pt")
+    starts = codes_at(LatentSequences.load(latents_path("vae", "smoke")))
+    returns = [dream_returns(dropped, starts, p) for p in (0.0, 0.0, 0.1, 0.1)]
+    assert torch.equal(returns[0], returns[1]) and torch.equal(returns[2], returns[3])
+    assert not torch.equal(returns[0], returns[2])
     mix = memory.mix_of("smoke", ["more:2"])
     _, train_eps, val_eps, _ = memory.data("vae", cfg, mix)
     more = [e for e in train_eps if e >= cfg.collect.episodes]

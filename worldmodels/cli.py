@@ -118,7 +118,7 @@ def _train_mdnrnn(args: TrainMDNRNN, command: str) -> int:
     latent = args.mdnrnn.latent
     mix = memory.mix_of(cfg.collect.name, args.mix)
     return _train(args, cfg, latent, memory, paths.mdnrnn_release, f"mdnrnn ({latent})", command, mix=mix,
-                  init=args.init)
+                  init=args.init, run=args.run)
 
 
 def _evolve(args: Evolve, command: str) -> int:
@@ -181,11 +181,13 @@ def _dream_check(args: DreamCheck, command: str) -> int:
     cfg = _config(args.scale, args.rollouts)
     agents = args.agents if args.agents is not None else sorted((paths.checkpoint_dir() / "controller").glob("*.pt"))
     result = dream_check(args.mdnrnn, args.dream_check, cfg.collect.name, args.vision, list(agents))
-    print("| controller | real return | dream return |\n|---|---|---|")
+    print("| controller | reads h | real return | dream return |\n|---|---|---|---|")
     for row in sorted(result["panel"], key=lambda r: -r["real"]):
-        print(f"| {row['name']} | {row['real']:.1f} | {row['dream']:.1f} |")
+        print(f"| {row['name']} | {'no' if row['h_free'] else 'yes'} | {row['real']:.1f} | {row['dream']:.1f} |")
+    free = sum(row["h_free"] for row in result["panel"])
     print(f"{args.mdnrnn}: Spearman rank correlation of dream and real returns {result['spearman']:.3f} over "
-          f"{len(result['panel'])} controllers x {result['tracks']} tracks ({result['real_env_steps']:,} new real env "
+          f"{len(result['panel'])} controllers x {result['tracks']} tracks; {result['spearman_h_free']} over the "
+          f"{free} that ignore h (the same real returns for every M) ({result['real_env_steps']:,} new real env "
           f"steps, {result['seconds']:.0f} s)")
     name = args.mdnrnn.parent.name if args.mdnrnn.stem == "last" else args.mdnrnn.stem  # a run's last.pt: the run
     out = args.out or paths.dream_check_dir() / f"{name}.json"

@@ -114,6 +114,9 @@ class TrainMDNRNN(_Training):
     folder encoded by the same V (encode --rollouts NAME)"""
     init: Path | None = None
     """start from this M's weights (fine-tune) instead of a fresh initialisation"""
+    run: str | None = None
+    """run folder data/runs/mdnrnn_<latent>_RUN (None: the rollout folders joined by +), e.g. to fine-tune the
+    same data with other settings"""
 
 
 @dataclass(frozen=True, kw_only=True)

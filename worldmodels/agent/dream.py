@@ -4,7 +4,10 @@ B dreams advance together (B from 1 to thousands): each step feeds (latent, acti
 LSTM, samples the next latent with temperature tau, and takes the reward from the reward
 head and the episode end from the done head. As in the env, a dream the done head ends is
 charged ``termination_reward`` (CarRacing's -100 for leaving the playfield), a dream that
-reaches ``max_steps`` is cut with its last reward counted, and an ended dream earns nothing more. Start latents come from real episodes (``worldmodels.models.registry.codes_at``).
+reaches ``max_steps`` is cut with its last reward counted, and an ended dream earns nothing more. Start latents
+come from real episodes (``worldmodels.models.registry.codes_at``). With ``dropout`` > 0 each dream draws its
+own dropout masks at reset (``MDNRNN.dropout_masks``) and dreams in a slightly different M throughout, which
+Dropout's Dream Land found stops a controller from exploiting one M's mistakes.
 
     env = DreamEnv(mdnrnn, start_latents, tau=1.15, seed=0)
     z, h = env.reset(batch_size=64)               # z (B, Z) or code (B, N, K); h (B, H)
@@ -29,7 +32,8 @@ class DreamEnv:
     """B dream episodes stepping at once inside an MDN-RNN."""
 
     def __init__(self, model: MDNRNN, starts: torch.Tensor, tau: float = 1.0, seed: int = 0,
-                 done_threshold: float = 0.5, max_steps: int = 1000, termination_reward: float = -100.0):
+                 done_threshold: float = 0.5, max_steps: int = 1000, termination_reward: float = -100.0,
+                 dropout: float = 0.0):
         self.model = model.eval()
         self.device = next(model.parameters()).device
         self.starts = starts.to(self.device)
@@ -37,14 +41,18 @@ class DreamEnv:
         self.done_threshold = done_threshold
         self.max_steps = max_steps
         self.termination_reward = termination_reward
+        self.dropout = dropout
+        self.masks = None
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.latent = self.state = self.h = None
         self.t = 0
 
     @torch.no_grad()
     def reset(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Start ``batch_size`` dreams from randomly drawn real start latents; h starts at zero."""
+        """Start ``batch_size`` dreams from randomly drawn real start latents; h starts at zero; each dream draws
+        its dropout masks (with ``dropout`` > 0)."""
         pick = torch.randint(len(self.starts), (batch_size,), generator=self.generator, device=self.device)
+        self.masks = self.model.dropout_masks(batch_size, self.dropout, self.generator, self.device)
         self.latent = self.starts[pick]  # (B, Z) or (B, N, K)
         H = self.model.cfg.hidden_size
         zeros = torch.zeros(1, batch_size, H, device=self.device)
@@ -71,7 +79,7 @@ class DreamEnv:
         if action.shape != (B, 3) or not torch.isfinite(action).all():
             raise ValueError(f"DreamEnv.step: expected {B} finite actions of shape ({B}, 3), got "
                              f"{tuple(action.shape)} (finite: {bool(torch.isfinite(action).all())})")
-        out, self.state = self.model(self.latent.unsqueeze(1), action.unsqueeze(1), self.state)  # L = 1
+        out, self.state = self.model(self.latent.unsqueeze(1), action.unsqueeze(1), self.state, self.masks)  # L = 1
         self.h = out["h"][:, -1]  # (B, H)
         reward = out["reward"][:, -1] if "reward" in out else torch.zeros(B, device=self.device)
         terminated = out["done_logit"][:, -1].sigmoid() > self.done_threshold if "done_logit" in out else \

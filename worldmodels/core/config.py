@@ -125,7 +125,8 @@ class MDNRNNConfig:
 
     LIMITS: ClassVar[Limits] = {"z_size": POSITIVE, "num_vars": POSITIVE, "num_classes": (2, None),
                                    "action_size": POSITIVE, "hidden_size": POSITIVE, "num_mixtures": POSITIVE,
-                                   "log_sigma_min": (-20, 0), "log_sigma_max": (0, 20)}
+                                   "log_sigma_min": (-20, 0), "log_sigma_max": (0, 20), "dropout": (0, 0.9),
+                                   "reward_overestimate": (1, 100)}
 
     def __post_init__(self) -> None:
         check(self)
@@ -152,6 +153,12 @@ class MDNRNNConfig:
     """log sigma is clamped to [log_sigma_min, log_sigma_max] so the loss stays finite"""
     log_sigma_max: float = 3.0
     """upper clamp of log sigma"""
+    dropout: float = 0.0
+    """training only: variational dropout on the latent input and on h, one mask per sequence (Dropout's Dream
+    Land trains M at 0.05 and dreams at 0.1); 0: none"""
+    reward_overestimate: float = 1.0
+    """training only: weight of the squared reward error on steps where the head predicts more than the env paid
+    (an asymmetric loss makes dream rewards M is unsure of cautious; Sha01in's world-models-jax uses 5); 1: plain MSE"""
 
 
 @dataclass(frozen=True)
@@ -185,6 +192,7 @@ class EvolutionConfig:
                                    "envs_per_task": POSITIVE, "tile_cutoff": NATURAL, "early_trials": NATURAL,
                                    "early_generations": NATURAL, "eval_every": NATURAL, "eval_episodes": POSITIVE,
                                    "dream_tau": (1e-6, None), "dream_termination_reward": (-1000, 0),
+                                   "dream_dropout": (0, 0.9),
                                 "workers": NATURAL}
 
     def __post_init__(self) -> None:
@@ -231,6 +239,9 @@ class EvolutionConfig:
     """temperature of the dream (paper: 1.15)"""
     dream_termination_reward: float = -100.0
     """reward of a dream step whose done head ends the dream (CarRacing pays -100 for leaving the playfield)"""
+    dream_dropout: float = 0.0
+    """each dream draws its own dropout masks on M's latent input and h at this rate, so a controller must do well
+    across many slightly different Ms (Dropout's Dream Land: 0.1 with M trained at 0.05); 0: off"""
     init: str | None = None
     """start from this agent's parameters (a controller file, e.g. a dream-trained one) instead of zeros"""
     backend: Backend = "process"
@@ -274,7 +285,8 @@ class DreamCheckConfig:
     """Dream-check (``worldmodels.training.dream_check``): does M's dream rank controllers as the real env does?"""
 
     LIMITS: ClassVar[Limits] = {"tracks": (2, None), "seed": NATURAL, "max_steps": POSITIVE, "random": NATURAL,
-                                "perturbation": NATURAL, "envs_per_task": POSITIVE, "workers": NATURAL}
+                                "perturbation": NATURAL, "envs_per_task": POSITIVE, "workers": NATURAL,
+                                "dropout": (0, 0.9)}
 
     def __post_init__(self) -> None:
         check(self)
@@ -291,6 +303,8 @@ class DreamCheckConfig:
     """standard deviation of the noise of each shipped agent's perturbed copy (0: no copies)"""
     tau: float = 1.15
     """temperature of the dream (the one evolution dreams at)"""
+    dropout: float = 0.0
+    """dropout masks per dream, as ``EvolutionConfig.dream_dropout`` (the rate evolution dreams at)"""
     renderer: Renderer = "fast"
     """state renderer of the real episodes"""
     envs_per_task: int = 8

@@ -9,6 +9,11 @@ Shapes (B batch, L sequence length, Z latent size, M mixtures, H hidden units, N
              reward (B, L), done_logit (B, L)                  when enabled
 
 With Z = 32, M = 5, H = 256 and both extra heads the continuous model has 423,906 parameters.
+
+Dropout (``MDNRNNConfig.dropout``, as in Dropout's Dream Land) is variational: one mask on the latent input
+(B, Z) and one on h (B, H) per sequence, held for all its steps; the action is never masked. ``forward`` takes
+the masks explicitly (``dropout_masks``), so training draws them per batch and a dream draws them per dream;
+without masks M runs the plain ``nn.LSTM``, and with them a step loop over the same weights.
 The mixture loss is computed in log space (log-softmax weights, logsumexp, clamped log sigma),
 so it stays finite for extreme inputs.
 """
@@ -133,6 +138,9 @@ def config_for(cfg: MDNRNNConfig, latent: str, code_shape: tuple[int, ...]) -> M
     return HEADS[latent].sized(dataclasses.replace(cfg, latent=latent), tuple(code_shape))
 
 
+TRAINING_ONLY = ("dropout", "reward_overestimate")  # MDNRNNConfig fields a fine-tune may change
+
+
 class MDNRNN(nn.Module):
     """One ``nn.LSTM`` that serves whole-sequence training and step-by-step acting; the head is chosen once."""
 
@@ -149,26 +157,64 @@ class MDNRNN(nn.Module):
         self.done = nn.Linear(cfg.hidden_size, 1) if cfg.done_head else None
 
     def forward(self, latent: torch.Tensor, action: torch.Tensor,
-                state: tuple[torch.Tensor, torch.Tensor] | None = None):
+                state: tuple[torch.Tensor, torch.Tensor] | None = None,
+                masks: tuple[torch.Tensor, torch.Tensor] | None = None):
         """Run the LSTM over a sequence (L may be 1 when acting).
 
         Args:
             latent: z (B, L, Z), or a code (B, L, N, K) for ``latent="gumbel"``.
             action: (B, L, 3), the action taken after seeing ``latent``.
             state: the LSTM's (h, c), each (1, B, H), or None to start from zeros.
+            masks: dropout masks (latent (B, Z | N * K), h (B, H)) from ``dropout_masks``, or None.
 
         Returns:
             (outputs dict as in the module docstring plus ``h`` (B, L, H), new state).
         """
         B, L = action.shape[:2]
         x = latent.reshape(B, L, self.input_size)  # (B, L, Z) or (B, L, N * K)
-        h, state = self.lstm(torch.cat([x, action], dim=-1), state)  # h: (B, L, H)
+        if masks is None:
+            h, state = self.lstm(torch.cat([x, action], dim=-1), state)  # h: (B, L, H)
+        else:
+            h, state = self._masked_lstm(x * masks[0][:, None], action, state, masks[1])
         out = {"h": h, **self.head(h)}
         if self.reward is not None:
             out["reward"] = self.reward(h).squeeze(-1)  # (B, L)
         if self.done is not None:
             out["done_logit"] = self.done(h).squeeze(-1)  # (B, L)
         return out, state
+
+    def _masked_lstm(self, x: torch.Tensor, action: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None,
+                     mask_h: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """``nn.LSTM``'s recurrence (gates i, f, g, o) with h_{t-1} masked: x (B, L, D), mask_h (B, H) -> h (B, L, H)."""
+        lstm = self.lstm
+        B, L, _ = x.shape
+        # the input's share of every gate at once: (B, L, 4H)
+        gates_in = torch.cat([x, action], dim=-1) @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + lstm.bias_hh_l0
+        if state is None:
+            h = c = torch.zeros(B, self.cfg.hidden_size, device=x.device, dtype=x.dtype)
+        else:
+            h, c = state[0][0], state[1][0]
+        hs = []
+        for t in range(L):
+            i, f, g, o = (gates_in[:, t] + (h * mask_h) @ lstm.weight_hh_l0.T).chunk(4, dim=-1)
+            c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+            h = o.sigmoid() * c.tanh()
+            hs.append(h)
+        return torch.stack(hs, dim=1), (h[None], c[None])
+
+    def dropout_masks(self, batch_size: int, p: float, generator: torch.Generator | None = None,
+                      device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Variational dropout masks, kept units scaled by 1 / (1 - p): (latent (B, Z | N * K), h (B, H)), or None
+        for p = 0."""
+        if not p:
+            return None
+        device = device or next(self.parameters()).device
+        keep = 1.0 - p
+
+        def mask(size: int) -> torch.Tensor:
+            return torch.bernoulli(torch.full((batch_size, size), keep, device=device), generator=generator) / keep
+
+        return mask(self.input_size), mask(self.cfg.hidden_size)
 
     def sample_next(self, out: dict[str, torch.Tensor], tau: float = 1.0,
                     generator: torch.Generator | None = None) -> torch.Tensor:
@@ -196,7 +242,8 @@ def mixture_log_prob(z: torch.Tensor, log_pi: torch.Tensor, mu: torch.Tensor, lo
 def mdnrnn_loss(model: MDNRNN, out: dict[str, torch.Tensor], target: torch.Tensor,
                 reward: torch.Tensor | None = None,
                 done: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-                reward_weight: float = 1.0, done_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                reward_weight: float = 1.0, done_weight: float = 1.0,
+                reward_overestimate: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Negative log-likelihood of the next latent plus the reward and done losses, averaged over valid steps.
 
     Args:
@@ -206,6 +253,7 @@ def mdnrnn_loss(model: MDNRNN, out: dict[str, torch.Tensor], target: torch.Tenso
         reward: (B, L) rewards; used if the model has a reward head.
         done: (B, L) bool or float episode ends; used if the model has a done head.
         mask: (B, L) 1 for real steps, 0 for padding.
+        reward_overestimate: weight of the squared reward error where the prediction exceeds the reward.
 
     Returns:
         the scalar loss and its parts: ``latent_nll`` (per dimension or variable), ``reward_mse``, ``done_bce``.
@@ -216,8 +264,11 @@ def mdnrnn_loss(model: MDNRNN, out: dict[str, torch.Tensor], target: torch.Tenso
     latent_nll = (per_step * mask).sum() / count
     loss, parts = latent_nll, {"latent_nll": latent_nll.detach()}
     if "reward" in out and reward is not None:
-        reward_mse = ((out["reward"].float() - reward.float()).pow(2) * mask).sum() / count
-        loss = loss + reward_weight * reward_mse
+        error = out["reward"].float() - reward.float()
+        squared = error.pow(2) * mask
+        reward_mse = squared.sum() / count
+        weighted = torch.where(error > 0, reward_overestimate * squared, squared).sum() / count
+        loss = loss + reward_weight * weighted
         parts["reward_mse"] = reward_mse.detach()
     if "done_logit" in out and done is not None:
         done_bce = (F.binary_cross_entropy_with_logits(out["done_logit"].float(), done.float(), reduction="none")

@@ -7,9 +7,15 @@ reports the Spearman rank correlation between their mean real and mean dream ret
 
 The panel (``panel``): constant actions (idle, gentle gas, full gas, hard left and right with gas, full brake),
 every given agent whose controller fits this V and M, a perturbed copy of each, and random controllers of
-growing size. Real returns are cached per controller under ``data/dream_check/`` (they depend only on the
-controller, V, M, tracks and renderer), so checking a new M on the same V replays only the dreams. Real
-tracks start at ``DreamCheckConfig.seed`` (800,000): no collection, evolution or evaluation uses them.
+growing size. A [z, h] agent drives only through the M it was evolved with, so its real return depends on the
+M being checked. The panel therefore also holds members that read z alone (h's weights zero): the constant
+actions, every given z-only agent of this V (the paper's "V only" agent), copies of it perturbed on z, and
+random z-only controllers. Their real returns are the same whatever the M, so ``spearman_h_free``, the
+correlation over them alone, compares different Ms on one footing.
+
+Real returns are cached under ``data/dream_check/``: per V, M, tracks and renderer, and for the h-free
+members per V only, so checking a new M on the same V replays only the dreams and the M-dependent members.
+Real tracks start at ``DreamCheckConfig.seed`` (800,000): no collection, evolution or evaluation uses them.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from ..core import checkpoint, paths
 from ..core.config import ControllerConfig, DreamCheckConfig
 from ..core.parallel import TaskPool
 from ..core.provenance import portable, resolve
-from ..core.storage import save_json
+from ..core.storage import load_json, save_json
 from ..models.controller import LinearController
 from ..models.mdnrnn import load as load_mdnrnn
 from ..models.registry import codes_at, load_vision
@@ -43,26 +49,66 @@ from .vision import latents_for
 
 @dataclass(frozen=True)
 class Member:
-    """One controller of the panel: a name and its flat parameters (num_params,)."""
+    """One controller of the panel: a name, its flat parameters (num_params,), and whether it ignores h."""
 
     name: str
     params: np.ndarray
+    h_free: bool = False
+
+
+def z_only_mask(cfg: ControllerConfig) -> np.ndarray:
+    """(num_params,) True for the parameters of a linear controller that do not read h: W's z columns and b."""
+    controller = LinearController(cfg)
+    if cfg.hidden_layer:
+        raise ValueError("z_only_mask: only a linear controller (hidden_layer=0) splits into z and h weights")
+    weight = np.zeros((3, controller.input_size), dtype=bool)
+    weight[:, : cfg.latent_size] = True
+    return np.concatenate([weight.ravel(), np.ones(3, dtype=bool)])
+
+
+def embed_z_only(params: np.ndarray, cfg: ControllerConfig) -> np.ndarray:
+    """A z-only linear controller's parameters (3 * Z + 3,) as a [z, h] controller of ``cfg`` whose h weights are
+    zero: it acts exactly as the z-only one, through any M."""
+    mask = z_only_mask(cfg)
+    if len(params) != mask.sum():
+        raise ValueError(f"embed_z_only: a z-only controller for Z={cfg.latent_size} has {mask.sum()} parameters, "
+                         f"got {len(params)}")
+    out = np.zeros(len(mask))
+    out[mask] = params
+    return out
 
 
 def panel(spec: AgentSpec, cfg: DreamCheckConfig, agents: list[str | Path]) -> list[Member]:
     """The controllers dream-check ranks (see the module docstring), for ``spec``'s V and M."""
-    n = LinearController(spec.controller).num_params
+    c = spec.controller
+    n = LinearController(c).num_params
     rng = np.random.default_rng([cfg.seed, 0xD5EA])
-    members = [Member(name, constant_params(n, action)) for name, action in CONSTANT_ACTIONS.items()]
+    z_mask = z_only_mask(c) if c.inputs == "z_h" and not c.hidden_layer else np.ones(n, dtype=bool)
+    members = [Member(name, constant_params(n, action), h_free=True) for name, action in CONSTANT_ACTIONS.items()]
+    h_free = []
     for path in agents:
         agent_spec, params, _ = load_agent_file(path)
-        if agent_spec.controller.inputs != spec.controller.inputs or len(params) != n:
+        name = Path(path).stem
+        same_v = agent_spec.vision_sha256 == spec.vision_sha256
+        if agent_spec.controller.inputs == "z" and c.inputs == "z_h" and same_v and len(params) == z_mask.sum():
+            h_free.append(Member(name, embed_z_only(params, c), h_free=True))
+            continue
+        if agent_spec.controller.inputs != c.inputs or len(params) != n:
             continue  # a controller for another kind of V or M
-        members.append(Member(Path(path).stem, params))
+        members.append(Member(name, params, h_free=c.inputs == "z"))
         if cfg.perturbation:
-            members.append(Member(f"{Path(path).stem}+noise", params + rng.normal(0, cfg.perturbation, n)))
+            noisy = params + rng.normal(0, cfg.perturbation, n)
+            members.append(Member(f"{name}+noise", noisy, h_free=c.inputs == "z"))
+    for member in h_free:  # z-only agents and copies perturbed on z, at growing noise, to spread the real returns
+        members.append(member)
+        for scale in (1, 3) if cfg.perturbation else ():
+            noisy = member.params + z_mask * rng.normal(0, scale * cfg.perturbation, n)
+            members.append(Member(f"{member.name}+noise{scale}", noisy, h_free=True))
     for s in np.geomspace(0.1, 1.0, cfg.random) if cfg.random else []:
-        members.append(Member(f"random_{s:.2g}", rng.normal(0, s, n)))
+        members.append(Member(f"random_{s:.2g}", rng.normal(0, s, n), h_free=c.inputs == "z"))
+    if c.inputs == "z_h" and not c.hidden_layer:
+        for s in np.geomspace(0.1, 1.0, cfg.random) if cfg.random else []:
+            members.append(Member(f"random_z_{s:.2g}", z_mask * rng.normal(0, s, n), h_free=True))
     return members
 
 
@@ -80,18 +126,20 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1]) if ra.std() and rb.std() else float("nan")
 
 
-def _cache_path(spec: AgentSpec, cfg: DreamCheckConfig) -> Path:
-    key = json.dumps([spec.vision_sha256, spec.mdnrnn_sha256, cfg.seed, cfg.tracks, cfg.max_steps, cfg.renderer])
+def _cache_path(spec: AgentSpec, cfg: DreamCheckConfig, h_free: bool) -> Path:
+    """The real-return cache of the panel members that read h (per V and M) or of those that do not (per V)."""
+    m = "h_free" if h_free else spec.mdnrnn_sha256
+    key = json.dumps([spec.vision_sha256, m, cfg.seed, cfg.tracks, cfg.max_steps, cfg.renderer])
     return paths.dream_check_dir() / f"real_{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
 
 def real_returns(spec: AgentSpec, members: list[Member], cfg: DreamCheckConfig) -> tuple[np.ndarray, int]:
     """Each member's returns on the ``cfg.tracks`` real tracks (P, R), from the cache where it has them, and the
     real env steps spent now."""
-    cache_file = _cache_path(spec, cfg)
-    cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    files = {flag: _cache_path(spec, cfg, flag) for flag in (False, True)}
+    caches = {flag: load_json(f) if f.exists() else {} for flag, f in files.items()}
     keys = [hashlib.sha256(m.params.astype(np.float64).tobytes()).hexdigest() for m in members]
-    todo = [i for i, k in enumerate(keys) if k not in cache]
+    todo = [i for i, (m, k) in enumerate(zip(members, keys, strict=True)) if k not in caches[m.h_free]]
     steps = 0
     if todo:
         R = cfg.tracks
@@ -101,17 +149,18 @@ def real_returns(spec: AgentSpec, members: list[Member], cfg: DreamCheckConfig) 
             out = run_many(pool, spec, params, np.tile(seeds, len(todo)), cfg.renderer, cfg.max_steps,
                            envs_per_task=cfg.envs_per_task)
         for j, i in enumerate(todo):
-            cache[keys[i]] = out["returns"][j * R : (j + 1) * R].tolist()
+            caches[members[i].h_free][keys[i]] = out["returns"][j * R : (j + 1) * R].tolist()
         steps = int(out["steps"].sum())
-        save_json(cache_file, cache)
-    return np.array([cache[k] for k in keys]), steps
+        for flag in {members[i].h_free for i in todo}:
+            save_json(files[flag], caches[flag])
+    return np.array([caches[m.h_free][k] for m, k in zip(members, keys, strict=True)]), steps
 
 
 def dream_returns(spec: AgentSpec, members: list[Member], starts: torch.Tensor, cfg: DreamCheckConfig) -> np.ndarray:
     """Each member's returns in ``cfg.tracks`` dreams of M (P, R), all dreams in one batch."""
     mdnrnn = load_mdnrnn(resolve(spec.mdnrnn), device=default_device())
     params = np.repeat(np.stack([m.params for m in members]), cfg.tracks, axis=0)  # (P * R, n)
-    env = DreamEnv(mdnrnn, starts, tau=cfg.tau, seed=cfg.seed, max_steps=cfg.max_steps)
+    env = DreamEnv(mdnrnn, starts, tau=cfg.tau, seed=cfg.seed, max_steps=cfg.max_steps, dropout=cfg.dropout)
     returns, _ = play(env, LinearController(spec.controller), params)
     return returns.reshape(len(members), cfg.tracks)
 
@@ -142,10 +191,12 @@ def dream_check(mdnrnn_path: str | Path, cfg: DreamCheckConfig, rollouts: str, v
     latents = latents_for(load_vision(resolve(vision_path)), rollouts, spec.vision, progress=False)
     dream = dream_returns(spec, members, codes_at(LatentSequences.load(latents)), cfg)
     real_mean, dream_mean = real.mean(axis=1), dream.mean(axis=1)
+    free = np.array([m.h_free for m in members])
     return {"mdnrnn": portable(resolve(mdnrnn_path)), "vision": spec.vision,
             "spearman": round(spearman(real_mean, dream_mean), 4),
-            "panel": [{"name": m.name, "real": round(float(r), 1), "dream": round(float(d), 1)}
+            "spearman_h_free": round(spearman(real_mean[free], dream_mean[free]), 4) if free.sum() > 2 else None,
+            "panel": [{"name": m.name, "real": round(float(r), 1), "dream": round(float(d), 1), "h_free": m.h_free}
                       for m, r, d in zip(members, real_mean, dream_mean, strict=True)],
             "tracks": cfg.tracks, "seeds": [cfg.seed, cfg.seed + cfg.tracks - 1], "max_steps": cfg.max_steps,
-            "tau": cfg.tau, "renderer": cfg.renderer, "dream_starts": f"data/rollouts/{rollouts}",
+            "tau": cfg.tau, "dropout": cfg.dropout, "renderer": cfg.renderer, "dream_starts": f"data/rollouts/{rollouts}",
             "real_env_steps": steps, "seconds": round(time.perf_counter() - start, 1)}

@@ -51,7 +51,8 @@ class DreamEvaluator:
         P, R = len(candidates), len(seeds)
         params = np.repeat(candidates, R, axis=0)  # (P * R, n)
         env = DreamEnv(self.mdnrnn, self.starts, tau=self.cfg.dream_tau, seed=int(seeds[0]),
-                       max_steps=self.cfg.max_steps, termination_reward=self.cfg.dream_termination_reward)
+                       max_steps=self.cfg.max_steps, termination_reward=self.cfg.dream_termination_reward,
+                       dropout=self.cfg.dream_dropout)
         returns, steps = play(env, self.controller, params)
         return returns.reshape(P, R), {"dream_steps": steps}
 

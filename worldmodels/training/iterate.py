@@ -104,6 +104,9 @@ class Loop:
                 meanwhile does not change it, and a resumed loop asked for another panel is refused.
             mix: M's data before the first round (default: the folders and weights M_0 learnt from).
         """
+        # dream-check dreams as the evolution does
+        cfg = dataclasses.replace(cfg, dream_check=dataclasses.replace(
+            cfg.dream_check, tau=cfg.evolution.dream_tau, dropout=cfg.evolution.dream_dropout))
         self.cfg, self.it, self.progress = cfg, cfg.iterate, progress
         self.vision = portable(resolve(vision))
         self.mix = mix or memory.mix_of_run(resolve(mdnrnn))
@@ -199,7 +202,8 @@ class Loop:
         result = dream_check(resolve(mdnrnn), self.cfg.dream_check, self.cfg.collect.name, resolve(self.vision),
                              [resolve(a) for a in self.agents])
         save_json(paths.dream_check_dir() / f"{self.folder.name}_{'start' if k < 0 else f'r{k}'}.json", result)
-        return {"spearman": result["spearman"], "panel": result["panel"], "real_env_steps": result["real_env_steps"]}
+        return {"spearman": result["spearman"], "spearman_h_free": result["spearman_h_free"], "panel": result["panel"],
+                "real_env_steps": result["real_env_steps"]}
 
     def run_round(self, k: int) -> None:
         rounds = self.state["rounds"]
@@ -254,7 +258,7 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
     get = lambda step, key: r.get(step, {}).get(key)
     return {"round": r["round"], "generations": get("evolve", "generations"),
             "dream_fitness": get("evolve", "dream_fitness"), "real_monitor": get("monitor", "real_mean"),
-            "dream_check": get("dream_check", "spearman"),
+            "dream_check": get("dream_check", "spearman"), "dream_check_h_free": get("dream_check", "spearman_h_free"),
             "real_env_steps": sum(r.get(s, {}).get("real_env_steps", 0) for s in STEPS),
             "seconds": round(sum(r.get(s, {}).get("seconds", 0) for s in STEPS), 1)}
 

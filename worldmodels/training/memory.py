@@ -9,6 +9,7 @@ Files (``worldmodels.core.paths``)::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import torch
 from ..core import checkpoint, paths
 from ..core.config import Config, MDNRNNConfig, to_dict
 from ..core.provenance import portable, resolve, sha256
-from ..models.mdnrnn import MDNRNN, config_for, load, mdnrnn_from_payload, mdnrnn_loss
+from ..models.mdnrnn import MDNRNN, TRAINING_ONLY, config_for, load, mdnrnn_from_payload, mdnrnn_loss
 from ..models.registry import codes_at, latents_class
 from ..world.datasets import LatentSequences, merge_latents, split_by_episode
 from ..world.rollouts import collection
@@ -33,9 +34,12 @@ def model_config(cfg: Config, latent: str, latents: dict[str, np.ndarray]) -> MD
 
 
 def mdnrnn_step(model: MDNRNN, batch: dict[str, torch.Tensor], step: int, generator: torch.Generator | None = None):
-    """One loss evaluation for the training loop: a batch of ``LatentSequences`` windows -> (loss, parts)."""
-    out, _ = model(batch["latent"], batch["action"])
-    return mdnrnn_loss(model, out, batch["target"], batch["reward"], batch["done"], batch["mask"])
+    """One loss evaluation for the training loop: a batch of ``LatentSequences`` windows -> (loss, parts).
+    In training mode an M with ``dropout`` draws one mask pair per sequence (from torch's seeded global RNG)."""
+    masks = model.dropout_masks(len(batch["action"]), model.cfg.dropout) if model.training else None
+    out, _ = model(batch["latent"], batch["action"], masks=masks)
+    return mdnrnn_loss(model, out, batch["target"], batch["reward"], batch["done"], batch["mask"],
+                       reward_overestimate=model.cfg.reward_overestimate if model.training else 1.0)
 
 
 def split(cfg: Config, latents: dict[str, np.ndarray]) -> tuple[list[int], list[int]]:
@@ -85,9 +89,9 @@ def mix_of_run(path: str | Path) -> Mix:
     return tuple((Path(f).stem.rsplit("_", 1)[0], int(w)) for f, w in zip(files, weights, strict=True))
 
 
-def run_dir(latent: str, mix: Mix) -> Path:
-    """``data/runs/mdnrnn_<latent>_<rollouts>[+<more rollouts>...]``."""
-    return paths.mdnrnn_run(latent, "+".join(name for name, _ in mix))
+def run_dir(latent: str, mix: Mix, run: str | None = None) -> Path:
+    """``data/runs/mdnrnn_<latent>_<rollouts>[+<more rollouts>...]``, or ``mdnrnn_<latent>_<run>`` when named."""
+    return paths.mdnrnn_run(latent, run or "+".join(name for name, _ in mix))
 
 
 def _encoded_by(latents: dict[str, np.ndarray]) -> str:
@@ -95,12 +99,13 @@ def _encoded_by(latents: dict[str, np.ndarray]) -> str:
 
 
 def train(latent: str, cfg: Config, progress: bool = True, device: torch.device | None = None, mix: Mix | None = None,
-          init: str | Path | None = None):
+          init: str | Path | None = None, run: str | None = None):
     """Train M on the latents of ``mix`` (default: ``cfg.collect.name`` alone), resuming a killed run.
 
     Args:
         mix: rollout folders and their weights (``mix_of``); each must be encoded by the same V.
         init: start from this M's weights (fine-tuning) instead of a fresh initialisation.
+        run: the run folder's name (default: the folders of ``mix`` joined by ``+``).
 
     Returns:
         (model in eval mode, history).
@@ -116,7 +121,7 @@ def train(latent: str, cfg: Config, progress: bool = True, device: torch.device 
     model = MDNRNN(mcfg)
     if init:
         start = load(resolve(init))
-        if start.cfg != mcfg:
+        if dataclasses.replace(start.cfg, **{k: getattr(mcfg, k) for k in TRAINING_ONLY}) != mcfg:
             raise ValueError(f"--init {init}: an M of {start.cfg}, but these latents need {mcfg}")
         model.load_state_dict(start.state_dict())
     meta = {"kind": "mdnrnn", "config": {"model": to_dict(mcfg), "sequence_length": cfg.sequence_length,
@@ -129,7 +134,7 @@ def train(latent: str, cfg: Config, progress: bool = True, device: torch.device 
                                          # nor a run whose done head learnt time-limit truncations as ends
                                          "done_labels": "terminated"}}
     history = fit(model, mdnrnn_step, lambda epoch: train_set.batches(t.batch_size, epoch),
-                  lambda: held_out.batches(t.batch_size, 0, shuffle=False), t, run_dir(latent, mix), meta,
+                  lambda: held_out.batches(t.batch_size, 0, shuffle=False), t, run_dir(latent, mix, run), meta,
                   device=device, progress=progress)
     return model.eval(), history
 
@@ -205,14 +210,14 @@ def held_out_metrics(model: MDNRNN, latents: dict[str, np.ndarray], episodes: li
 
 
 def release(latent: str, cfg: Config, name: str, command: str | None = None, force: bool = False,
-            mix: Mix | None = None, extra: dict | None = None) -> Path:
+            mix: Mix | None = None, extra: dict | None = None, run: str | None = None) -> Path:
     """Ship the finished run of ``mix`` as ``checkpoints/mdnrnn/<latent>_<name>.pt`` (fp32: it is small) with a
     card; the held-out metrics are measured on the held-out episodes of every folder. ``extra``: more card keys
     (e.g. ``dream_check``)."""
     path = paths.mdnrnn_release(latent, name)
     releases.check_free(path, force)
     mix = mix or mix_of(cfg.collect.name)
-    last = run_dir(latent, mix) / "last.pt"
+    last = run_dir(latent, mix, run) / "last.pt"
     run = checkpoint.load(last, kind="mdnrnn")
     latents, _, val_eps, files = data(latent, cfg, mix)
     model = mdnrnn_from_payload(run, last)
