@@ -7,9 +7,9 @@ import pytest
 
 from worldmodels.agent.policy import CONSTANT_ACTIONS, constant_params
 from worldmodels.cli import main
+from worldmodels.core import checkpoint
 from worldmodels.core.config import ControllerConfig
 from worldmodels.models.controller import LinearController
-from worldmodels.core import checkpoint
 from worldmodels.training.dream_check import embed_z_only, spearman
 
 
