@@ -133,3 +133,20 @@ def test_the_head_is_chosen_once_from_the_kind_of_v():
     assert isinstance(discrete.head, CategoricalHead) and discrete.input_size == 24
     out, _ = discrete(torch.zeros(2, 5, 4, 6), torch.zeros(2, 5, 3))
     assert discrete.head.mode(out).shape == (2, 5, 4, 6) and discrete.sample_next(out, 1.0).shape == (2, 4, 6)
+
+
+@pytest.mark.parametrize("latent", ["vae", "gumbel"])
+def test_a_transition_reward_head_reads_only_the_step_between_two_latents(latent):
+    torch.manual_seed(0)
+    cfg = MDNRNNConfig(latent=latent, reward_input="transition", num_vars=4, num_classes=3)
+    model = MDNRNN(cfg)
+    shape = (2, 5, 32) if latent == "vae" else (2, 5, 4, 3)
+    z, a = torch.randn(shape), torch.rand(2, 5, 3)
+    out, _ = model(z, a)
+    assert "reward" not in out and "done_logit" in out  # it needs the next latent, which forward does not have
+    after = torch.randn(shape)
+    reward = model.transition_reward(z, after)
+    assert reward.shape == (2, 5)
+    assert torch.allclose(model.transition_reward(z[:, 2], after[:, 2]), reward[:, 2])  # one step = the sequence's
+    out2, _ = model(z, torch.rand(2, 5, 3))  # the action changes h, never this reward
+    assert torch.equal(model.transition_reward(z, after), reward) and not torch.allclose(out2["h"], out["h"])

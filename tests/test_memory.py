@@ -168,6 +168,13 @@ def test_m_learns_from_several_weighted_folders_and_fine_tunes_from_another_m(en
     returns = [dream_returns(dropped, starts, p) for p in (0.0, 0.0, 0.1, 0.1)]
     assert torch.equal(returns[0], returns[1]) and torch.equal(returns[2], returns[3])
     assert not torch.equal(returns[0], returns[2])
+    # a reward head on (latent_t, latent_{t+1}) swapped in: it starts fresh, the LSTM and the other heads do not
+    assert main(["train-mdnrnn", "--scale", "smoke", "--quiet", "--init", str(first), "--reward-input",
+                 "transition", "--run", "smoke-transition", "--release", "transition"]) == 0
+    card = json.loads((root / "checkpoints" / "mdnrnn" / "vae_transition.json").read_text())
+    assert card["config"]["model"]["reward_input"] == "transition" and "reward_r2" in card["metrics"]["held_out"]
+    swapped = load_mdnrnn(root / "checkpoints" / "mdnrnn" / "vae_transition.pt")
+    assert torch.isfinite(dream_returns(swapped, starts, 0.0)).all()
     mix = memory.mix_of("smoke", ["more:2"])
     _, train_eps, val_eps, _ = memory.data("vae", cfg, mix)
     more = [e for e in train_eps if e >= cfg.collect.episodes]

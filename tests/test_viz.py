@@ -11,3 +11,15 @@ def test_score_curves_plot_only_scored_generations_against_env_steps():
     (line,) = fig.axes[0].get_lines()
     assert line.get_label() == "a"
     assert list(line.get_xdata()) == [1.0, 2.0] and list(line.get_ydata()) == [300.0, 450.0]
+
+
+def test_dream_check_scatter_draws_h_free_members_apart_and_reads_old_cards():
+    panel = [{"name": "idle", "real": -30.0, "dream": 100.0, "h_free": True},
+             {"name": "vae_book_vonly", "real": 700.0, "dream": 30.0, "h_free": True},
+             {"name": "vae_book", "real": 780.0, "dream": 130.0, "h_free": False}]
+    old = [{k: v for k, v in row.items() if k != "h_free"} for row in panel]  # a card from before h-free members
+    fig = viz.dream_check_scatter({"new": {"spearman": 0.5, "spearman_h_free": -1.0, "panel": panel},
+                                   "old": {"spearman": 0.5, "panel": old}})
+    free, reads_h = fig.axes[0].collections[:2]
+    assert len(free.get_offsets()) == 2 and len(reads_h.get_offsets()) == 1
+    assert "h-free -1.00" in fig.axes[0].get_title() and "h-free" not in fig.axes[1].get_title()

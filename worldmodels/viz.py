@@ -266,21 +266,28 @@ def score_curves(histories: dict[str, list[dict]], title: str = ""):
 
 def dream_check_scatter(checks: dict[str, dict]):
     """Dream return against real return for each controller of dream-check's panel, one panel per M
-    (``checks``: label -> a dream-check result, e.g. an M card's ``dream_check``), with its Spearman correlation."""
+    (``checks``: label -> a dream-check result, e.g. an M card's ``dream_check``), with its Spearman correlation.
+    Members that ignore h (their real return is the same for every M) are drawn as filled circles, the others
+    as crosses."""
     fig, axes = plt.subplots(1, len(checks), figsize=(4.2 * len(checks), 3.8), squeeze=False)
     for ax, (label, check) in zip(axes[0], checks.items()):
         real = np.array([row["real"] for row in check["panel"]])
         dreamt = np.array([row["dream"] for row in check["panel"]])
-        ax.scatter(real, dreamt, s=18)
+        free = np.array([bool(row.get("h_free")) for row in check["panel"]])
+        ax.scatter(real[free], dreamt[free], s=20, label="ignores h (same real return for every M)")
+        ax.scatter(real[~free], dreamt[~free], s=24, marker="x", label="reads this M's h")
         for row in check["panel"]:
-            if "dream" in row["name"] or row["name"] in ("full_gas", "idle"):
+            if "dream" in row["name"] or row["name"] in ("full_gas", "idle") or row["name"].endswith("vonly"):
                 ax.annotate(row["name"], (row["real"], row["dream"]), fontsize=6, alpha=0.8)
         low, high = min(real.min(), dreamt.min()), max(real.max(), dreamt.max())
         ax.plot([low, high], [low, high], "k:", lw=0.8)
-        ax.set_title(f"{label}\nSpearman {check['spearman']:.2f}", fontsize=9)
+        h_free = check.get("spearman_h_free")
+        ax.set_title(f"{label}\nSpearman {check['spearman']:.2f}" + (f", h-free {h_free:.2f}" if h_free is not None
+                                                                       else ""), fontsize=9)
         ax.set_xlabel("real return (mean over tracks)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("dream return")
+    axes[0][0].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
 

@@ -81,14 +81,20 @@ class DreamEnv:
                              f"{tuple(action.shape)} (finite: {bool(torch.isfinite(action).all())})")
         out, self.state = self.model(self.latent.unsqueeze(1), action.unsqueeze(1), self.state, self.masks)  # L = 1
         self.h = out["h"][:, -1]  # (B, H)
-        reward = out["reward"][:, -1] if "reward" in out else torch.zeros(B, device=self.device)
+        next_latent = self.model.sample_next(out, self.tau, self.generator)
+        if "reward" in out:
+            reward = out["reward"][:, -1]
+        elif self.model.reward is not None:  # a transition head: paid for the dreamed step itself
+            reward = self.model.transition_reward(self.latent, next_latent)
+        else:
+            reward = torch.zeros(B, device=self.device)
         terminated = out["done_logit"][:, -1].sigmoid() > self.done_threshold if "done_logit" in out else \
             torch.zeros(B, dtype=torch.bool, device=self.device)
         live = ~self.done  # (B,) dreams still running when this step began
         reward = torch.where(live, reward + self.termination_reward * (terminated & live), torch.zeros_like(reward))
         self.t += 1
         self.done = self.done | terminated | (self.t >= self.max_steps)
-        self.latent = self.model.sample_next(out, self.tau, self.generator)
+        self.latent = next_latent
         return self.latent, self.h, reward, self.done.clone()
 
 

@@ -147,6 +147,9 @@ class MDNRNNConfig:
     """Gaussian components M per latent dimension"""
     reward_head: bool = True
     """predict the reward of each step"""
+    reward_input: Literal["h", "transition"] = "h"
+    """what the reward head reads: ``h`` (the paper's: h_t, which has seen a_t), or ``transition``, a small MLP on
+    (latent_t, latent_{t+1}) only, so a dream pays only for what the dreamed frames show happening"""
     done_head: bool = True
     """predict the end of the episode (a logit)"""
     log_sigma_min: float = -7.0

@@ -7,6 +7,8 @@ Shapes (B batch, L sequence length, Z latent size, M mixtures, H hidden units, N
     heads    continuous: log_pi, mu, log_sigma (B, L, Z, M)   next z as a mixture per dimension
              discrete:   logits (B, L, N, K)                   next code as N categoricals
              reward (B, L), done_logit (B, L)                  when enabled
+    transition reward (``reward_input="transition"``): an MLP on (latent_t, latent_{t+1}) (B, L, 2 * D) -> (B, L),
+             called with ``transition_reward`` once the next latent is known (the real one, or the dream's sample)
 
 With Z = 32, M = 5, H = 256 and both extra heads the continuous model has 423,906 parameters.
 
@@ -139,6 +141,7 @@ def config_for(cfg: MDNRNNConfig, latent: str, code_shape: tuple[int, ...]) -> M
 
 
 TRAINING_ONLY = ("dropout", "reward_overestimate")  # MDNRNNConfig fields a fine-tune may change
+TRANSITION_HIDDEN = 64  # units of the transition reward head
 
 
 class MDNRNN(nn.Module):
@@ -153,7 +156,10 @@ class MDNRNN(nn.Module):
         self.input_size = head.input_size(cfg)
         self.lstm = nn.LSTM(self.input_size + cfg.action_size, cfg.hidden_size, batch_first=True)
         self.head = head(cfg)
-        self.reward = nn.Linear(cfg.hidden_size, 1) if cfg.reward_head else None
+        self.reward = None
+        if cfg.reward_head:
+            self.reward = nn.Linear(cfg.hidden_size, 1) if cfg.reward_input == "h" else nn.Sequential(
+                nn.Linear(2 * self.input_size, TRANSITION_HIDDEN), nn.Tanh(), nn.Linear(TRANSITION_HIDDEN, 1))
         self.done = nn.Linear(cfg.hidden_size, 1) if cfg.done_head else None
 
     def forward(self, latent: torch.Tensor, action: torch.Tensor,
@@ -177,11 +183,21 @@ class MDNRNN(nn.Module):
         else:
             h, state = self._masked_lstm(x * masks[0][:, None], action, state, masks[1])
         out = {"h": h, **self.head(h)}
-        if self.reward is not None:
+        if self.reward is not None and self.cfg.reward_input == "h":
             out["reward"] = self.reward(h).squeeze(-1)  # (B, L)
         if self.done is not None:
             out["done_logit"] = self.done(h).squeeze(-1)  # (B, L)
         return out, state
+
+    def transition_reward(self, latent: torch.Tensor, next_latent: torch.Tensor) -> torch.Tensor:
+        """The transition head's reward for latent -> next_latent: (B, L, ...) twice -> (B, L); (B, ...) -> (B,)."""
+        lead = latent.shape[: latent.dim() - (2 if self.cfg.latent == "gumbel" else 1)]  # (B, L) or (B,)
+        x = torch.cat([latent.reshape(*lead, self.input_size), next_latent.reshape(*lead, self.input_size)], -1)
+        return self.reward(x.float()).squeeze(-1)
+
+    def targets_as_inputs(self, target: torch.Tensor) -> torch.Tensor:
+        """Training targets as the latents M reads: z (B, L, Z) as is, class indices (B, L, N) one-hot (B, L, N, K)."""
+        return F.one_hot(target.long(), self.cfg.num_classes).float() if self.cfg.latent == "gumbel" else target
 
     def _masked_lstm(self, x: torch.Tensor, action: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None,
                      mask_h: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:

@@ -38,8 +38,16 @@ def mdnrnn_step(model: MDNRNN, batch: dict[str, torch.Tensor], step: int, genera
     In training mode an M with ``dropout`` draws one mask pair per sequence (from torch's seeded global RNG)."""
     masks = model.dropout_masks(len(batch["action"]), model.cfg.dropout) if model.training else None
     out, _ = model(batch["latent"], batch["action"], masks=masks)
+    out = with_transition_reward(model, out, batch)
     return mdnrnn_loss(model, out, batch["target"], batch["reward"], batch["done"], batch["mask"],
                        reward_overestimate=model.cfg.reward_overestimate if model.training else 1.0)
+
+
+def with_transition_reward(model: MDNRNN, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict:
+    """``out`` with ``reward`` (B, L) from a transition head, which reads the real step latent -> next latent."""
+    if model.reward is None or model.cfg.reward_input != "transition":
+        return out
+    return {**out, "reward": model.transition_reward(batch["latent"], model.targets_as_inputs(batch["target"]))}
 
 
 def split(cfg: Config, latents: dict[str, np.ndarray]) -> tuple[list[int], list[int]]:
@@ -121,9 +129,13 @@ def train(latent: str, cfg: Config, progress: bool = True, device: torch.device 
     model = MDNRNN(mcfg)
     if init:
         start = load(resolve(init))
-        if dataclasses.replace(start.cfg, **{k: getattr(mcfg, k) for k in TRAINING_ONLY}) != mcfg:
+        if dataclasses.replace(start.cfg, **{k: getattr(mcfg, k) for k in (*TRAINING_ONLY, "reward_input")}) != mcfg:
             raise ValueError(f"--init {init}: an M of {start.cfg}, but these latents need {mcfg}")
-        model.load_state_dict(start.state_dict())
+        weights = start.state_dict()
+        if start.cfg.reward_input != mcfg.reward_input:  # another kind of reward head: the new one starts fresh
+            weights = {k: v for k, v in weights.items() if not k.startswith("reward.")}
+            weights.update({k: v for k, v in model.state_dict().items() if k.startswith("reward.")})
+        model.load_state_dict(weights)
     meta = {"kind": "mdnrnn", "config": {"model": to_dict(mcfg), "sequence_length": cfg.sequence_length,
                                          "training": {k: v for k, v in to_dict(t).items() if k != "epochs"},
                                          "latents": files, "weights": [w for _, w in mix],
@@ -184,6 +196,7 @@ def held_out_metrics(model: MDNRNN, latents: dict[str, np.ndarray], episodes: li
     for batch in data.batches(64, 0, shuffle=False):
         batch = {k: v.to(device) for k, v in batch.items()}
         out, _ = model(batch["latent"], batch["action"])
+        out = with_transition_reward(model, out, batch)
         mask = batch["mask"].bool()
         true_rewards.append(batch["reward"][mask])
         true_done.append(batch["done"][mask] > 0.5)
