@@ -71,6 +71,10 @@ def test_a_killed_loop_resumes_where_it_stopped_with_the_same_results(smoke_roll
     assert iterate.Loop(smoke_cfg("cut"), vision, mdnrnn, None, mix=mix, progress=False).agents == []
     with pytest.raises(ValueError, match="other settings"):  # the same name, other settings
         iterate.Loop(smoke_cfg("cut", episodes=3), vision, mdnrnn, [], mix=mix, progress=False)
+    state = json.loads((folder / "state.json").read_text())  # as a loop begun before these fields existed
+    del state["settings"]["evolution"]["dream_dropout"], state["settings"]["dream_check"]["dropout"]
+    (folder / "state.json").write_text(json.dumps(state))
+    assert iterate.Loop(smoke_cfg("cut"), vision, mdnrnn, [], mix=mix, progress=False).state["rounds"]
     with run_lock(folder), pytest.raises(RunLockedError, match="another run"):
         iterate.Loop(smoke_cfg("cut"), vision, mdnrnn, [], mix=mix, progress=False).run()
 

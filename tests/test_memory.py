@@ -9,6 +9,7 @@ import torch
 
 from worldmodels import get_config
 from worldmodels.agent.dream import DreamEnv, decode, dream
+from worldmodels.core import checkpoint as checkpoint_module
 from worldmodels.core.checkpoint import CheckpointError
 from worldmodels.core.paths import latents_path, vision_run
 from worldmodels.core.video import write_video
@@ -149,6 +150,12 @@ def test_m_learns_from_several_weighted_folders_and_fine_tunes_from_another_m(en
     collect(dataclasses.replace(cfg.collect, name="more", seed=100, episodes=3), progress=False)
     vision.encode(models["vae"], "more", progress=False)
     memory.train("vae", cfg, progress=False)
+    last = paths.mdnrnn_run("vae", "smoke") / "last.pt"  # as a run begun before these config fields existed
+    payload = checkpoint_module.load(last, kind="mdnrnn")
+    for field in ("dropout", "reward_overestimate", "reward_input"):
+        del payload["config"]["model"][field]
+    checkpoint_module.save(last, payload)
+    memory.train("vae", cfg, progress=False)  # resumes (finished: nothing to do) instead of refusing
     first = memory.release("vae", cfg, "mix-base", command="pytest", force=True)
     argv = ["train-mdnrnn", "--scale", "smoke", "--quiet", "--mix", "more:2", "--init", str(first),
             "--release", "mixed"]

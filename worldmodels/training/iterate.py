@@ -74,6 +74,20 @@ def _settings(cfg: Config, vision: str, mdnrnn: str, mix: memory.Mix) -> dict[st
             "mdnrnn": {"path": mdnrnn, "sha256": sha256(resolve(mdnrnn))}, "mix": [list(m) for m in mix]}
 
 
+_SECTIONS = {"iterate": ("rounds",), "evolution": ("backend", "workers", "ray_address"), "controller": (),
+             "mdnrnn_training": (), "dream_check": ()}  # config sections in the settings, less what may change
+
+
+def _as_now(settings: dict[str, Any]) -> dict[str, Any]:
+    """Recorded settings read as today's configs, so a field added since the loop began reads as its default."""
+    out = dict(settings)
+    for section, drop in _SECTIONS.items():
+        if section in out:
+            full = to_dict(getattr(from_dict({section: out[section]}), section))
+            out[section] = {k: v for k, v in full.items() if k not in drop}
+    return out
+
+
 def _check(cfg: Config, latent: str) -> None:
     it, e = cfg.iterate, cfg.evolution
     last = it.collect_seed + it.rounds * it.episodes
@@ -123,8 +137,9 @@ class Loop:
         settings = {**_settings(cfg, self.vision, start_m, self.mix), "panel": self.agents}
         if state:
             self.state = state
-            if self.state["settings"] != settings:
-                changed = sorted(k for k in settings if self.state["settings"].get(k) != settings[k])
+            recorded = _as_now(self.state["settings"])
+            if recorded != settings:
+                changed = sorted(k for k in settings if recorded.get(k) != settings[k])
                 raise ValueError(f"{path}: a loop with other settings ({', '.join(changed)} differ); pass another "
                                  f"--name or delete {self.folder}")
         else:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..core import checkpoint, paths
-from ..core.config import Config, MDNRNNConfig, to_dict
+from ..core.config import Config, MDNRNNConfig, from_dict, to_dict
 from ..core.provenance import portable, resolve, sha256
 from ..models.mdnrnn import MDNRNN, TRAINING_ONLY, config_for, load, mdnrnn_from_payload, mdnrnn_loss
 from ..models.registry import codes_at, latents_class
@@ -145,6 +145,11 @@ def train(latent: str, cfg: Config, progress: bool = True, device: torch.device 
                                          "encoded_by": _encoded_by(latents),
                                          # nor a run whose done head learnt time-limit truncations as ends
                                          "done_labels": "terminated"}}
+    last = run_dir(latent, mix, run) / "last.pt"
+    if last.exists():  # a run begun before an MDNRNNConfig field was added recorded it implicitly, as its default
+        recorded = checkpoint.load(last, kind="mdnrnn")["config"]
+        if {**recorded, "model": to_dict(from_dict({"mdnrnn": recorded["model"]}).mdnrnn)} == meta["config"]:
+            meta["config"] = recorded
     history = fit(model, mdnrnn_step, lambda epoch: train_set.batches(t.batch_size, epoch),
                   lambda: held_out.batches(t.batch_size, 0, shuffle=False), t, run_dir(latent, mix, run), meta,
                   device=device, progress=progress)
