@@ -5,12 +5,13 @@ import json
 import numpy as np
 import pytest
 
+from worldmodels.agent.files import AgentSpec
 from worldmodels.agent.policy import CONSTANT_ACTIONS, constant_params
 from worldmodels.cli import main
 from worldmodels.core import checkpoint
-from worldmodels.core.config import ControllerConfig
+from worldmodels.core.config import ControllerConfig, DreamCheckConfig
 from worldmodels.models.controller import LinearController
-from worldmodels.training.dream_check import embed_z_only, spearman
+from worldmodels.training.dream_check import embed_z_only, panel, spearman
 
 
 def test_spearman_ranks_and_ties():
@@ -68,5 +69,12 @@ def test_dream_check_command_ranks_the_panel_and_caches_real_returns(world_model
     third = json.loads((wm_root / "data" / "dream_check" / "vae_other.json").read_text())
     assert third["real_env_steps"] == (len(names) - len(free)) * 2 * 30
     assert [r["real"] for r in third["panel"] if r["h_free"]] == [r["real"] for r in result["panel"] if r["h_free"]]
+    # each member draws its own noise: adding an agent to the panel changes no other member
+    spec = AgentSpec.build(world_model[0], mdnrnn, ControllerConfig())
+    cfg = DreamCheckConfig(random=2)
+    fewer = {m.name: m.params for m in panel(spec, cfg, agents[1:])}
+    more = {m.name: m.params for m in panel(spec, cfg, agents)}
+    assert set(more) - set(fewer) == {"vae_dc", "vae_dc+noise"}
+    assert all(np.array_equal(params, more[name]) for name, params in fewer.items())
     assert main(argv + ["--update-card"]) == 2  # a copied M file has no card to write into
     assert "no card beside vae_book.pt" in capsys.readouterr().err

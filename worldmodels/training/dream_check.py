@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,10 @@ def panel(spec: AgentSpec, cfg: DreamCheckConfig, agents: list[str | Path]) -> l
     """The controllers dream-check ranks (see the module docstring), for ``spec``'s V and M."""
     c = spec.controller
     n = LinearController(c).num_params
-    rng = np.random.default_rng([cfg.seed, 0xD5EA])
+
+    def noise(name: str, scale: float) -> np.ndarray:  # each member its own stream: adding an agent changes no other
+        return np.random.default_rng([cfg.seed, 0xD5EA, zlib.crc32(name.encode())]).normal(0, scale, n)
+
     z_mask = z_only_mask(c) if c.inputs == "z_h" and not c.hidden_layer else np.ones(n, dtype=bool)
     members = [Member(name, constant_params(n, action), h_free=True) for name, action in CONSTANT_ACTIONS.items()]
     h_free = []
@@ -97,18 +101,18 @@ def panel(spec: AgentSpec, cfg: DreamCheckConfig, agents: list[str | Path]) -> l
             continue  # a controller for another kind of V or M
         members.append(Member(name, params, h_free=c.inputs == "z"))
         if cfg.perturbation:
-            noisy = params + rng.normal(0, cfg.perturbation, n)
-            members.append(Member(f"{name}+noise", noisy, h_free=c.inputs == "z"))
+            members.append(Member(f"{name}+noise", params + noise(f"{name}+noise", cfg.perturbation),
+                                  h_free=c.inputs == "z"))
     for member in h_free:  # z-only agents and copies perturbed on z, at growing noise, to spread the real returns
         members.append(member)
         for scale in (1, 3) if cfg.perturbation else ():
-            noisy = member.params + z_mask * rng.normal(0, scale * cfg.perturbation, n)
-            members.append(Member(f"{member.name}+noise{scale}", noisy, h_free=True))
+            name = f"{member.name}+noise{scale}"
+            members.append(Member(name, member.params + z_mask * noise(name, scale * cfg.perturbation), h_free=True))
     for s in np.geomspace(0.1, 1.0, cfg.random) if cfg.random else []:
-        members.append(Member(f"random_{s:.2g}", rng.normal(0, s, n), h_free=c.inputs == "z"))
+        members.append(Member(f"random_{s:.2g}", noise(f"random_{s:.2g}", s), h_free=c.inputs == "z"))
     if c.inputs == "z_h" and not c.hidden_layer:
         for s in np.geomspace(0.1, 1.0, cfg.random) if cfg.random else []:
-            members.append(Member(f"random_z_{s:.2g}", z_mask * rng.normal(0, s, n), h_free=True))
+            members.append(Member(f"random_z_{s:.2g}", z_mask * noise(f"random_z_{s:.2g}", s), h_free=True))
     return members
 
 
