@@ -71,6 +71,40 @@ def test_fast_matches_stock_physics_and_stays_close_in_pixels(stock_runs, seed, 
     assert worst_block_difference(frames, stock_frames) < 20.0
 
 
+@pytest.mark.parametrize("crop", [True, False])
+@pytest.mark.parametrize("seed,kind", CASES)
+def test_direct_draws_the_preprocessed_stock_state(stock_runs, seed, kind, crop):
+    """The direct renderer's 64x64 observation against ``preprocess(stock state)``: the same guards as ``fast``."""
+    actions, (stock_frames, stock_outcomes) = stock_runs[seed, kind]
+    env = make_env(renderer="direct", frame_size=64, crop=crop)
+    obs, _ = env.reset(seed=seed)
+    frames, outcomes = [obs], []
+    for a in actions[: len(stock_outcomes)]:
+        obs, reward, terminated, truncated, info = env.step(a)
+        frames.append(obs)
+        outcomes.append((reward, terminated, truncated, info))
+    frames = np.stack(frames)
+    reference = np.stack([preprocess(f, 64, crop=crop) for f in stock_frames])
+    assert outcomes == stock_outcomes and frames.shape == reference.shape == (len(frames), 64, 64, 3)
+    assert env.observation_space.contains(frames[-1])
+    mean_difference = np.abs(frames.astype(np.float32) - reference.astype(np.float32)).mean()
+    assert mean_difference <= 1.0, f"mean |direct - preprocess(stock)| = {mean_difference:.3f}/255"
+    assert worst_block_difference(frames, reference) < 20.0
+
+
+def test_direct_frames_are_v_input_and_refused_where_they_do_not_fit():
+    from worldmodels.core.config import CollectConfig, ConfigError
+    from worldmodels.world.frames import InputSpec
+
+    env = make_env(renderer="direct")
+    obs, _ = env.reset(seed=2)
+    assert np.array_equal(InputSpec(64, crop=True)(obs[None])[0], obs)  # already V's input: passed through
+    with pytest.raises(ValueError, match="fast renderer"):
+        make_env(renderer="direct", frame_size=96)
+    with pytest.raises(ConfigError, match="--renderer fast"):
+        CollectConfig(renderer="direct")
+
+
 class _FastWithoutCar(FastCarRacing):
     def _car_polygons(self, cos_sin, zoom, trans):
         polygons, _colors = super()._car_polygons(cos_sin, zoom, trans)

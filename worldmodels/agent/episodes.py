@@ -34,7 +34,7 @@ def _one_thread():
 
 
 EnvSource = str | Callable[[], gym.Env]
-"""a renderer name for ``make_env`` (``stock``, ``exact``, ``fast``), or a module-level function or class that makes
+"""a renderer name for ``make_env`` (``stock``, ``exact``, ``fast``, ``direct``), or a module-level function or class that makes
 an env (tests pass a CarRacing-shaped fake); workers receive it pickled"""
 
 
@@ -50,11 +50,21 @@ def episode_task(task: tuple[dict, np.ndarray, np.ndarray, EnvSource, int, int])
         spec = AgentSpec.from_dict(spec_dict)
         spec.check_files("evaluation")
         agent = _WORKER["agents"][key] = WorldModelAgent(spec)
-    envs = _WORKER["envs"].setdefault(renderer, [])
+    envs = _WORKER["envs"].setdefault((renderer, agent.vision.input_spec), [])
     while len(envs) < len(seeds):
-        envs.append(make_env(renderer=renderer) if isinstance(renderer, str) else renderer())
+        envs.append(make_agent_env(renderer, agent))
     with _one_thread():
         return run_episodes(agent, envs, params, seeds, max_steps, tile_cutoff)
+
+
+def make_agent_env(renderer: EnvSource, agent: WorldModelAgent) -> gym.Env:
+    """An env for ``agent``: ``direct`` draws the agent's V input (its ``InputSpec``), the others the 96x96 state."""
+    if not isinstance(renderer, str):
+        return renderer()
+    if renderer == "direct":
+        spec = agent.vision.input_spec
+        return make_env(renderer=renderer, frame_size=spec.frame_size, crop=spec.crop)
+    return make_env(renderer=renderer)
 
 
 def run_many(pool, spec: AgentSpec, params: np.ndarray, seeds: np.ndarray, renderer: EnvSource, max_steps: int,

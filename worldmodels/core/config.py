@@ -17,7 +17,7 @@ from .validation import ConfigError, Limits, check
 
 Scale = Literal["smoke", "book", "paper"]
 Backend = Literal["serial", "process", "ray"]
-Renderer = Literal["stock", "exact", "fast"]
+Renderer = Literal["stock", "exact", "fast", "direct"]
 Latent = Literal["vae", "gumbel"]
 Derived = Annotated[int, tyro.conf.Suppress]  # read from V, M or the data, so no command-line flag
 POSITIVE = (1, None)  # at least 1
@@ -34,6 +34,9 @@ class CollectConfig:
 
     def __post_init__(self) -> None:
         check(self)
+        if self.renderer == "direct":
+            raise ConfigError("CollectConfig.renderer='direct' (--renderer): rollouts store the 96x96 state, "
+                              "preprocessed; the direct renderer draws an agent's input only. Use --renderer fast")
 
     name: str = "book"
     """folder under data/rollouts/ that holds the episodes"""
@@ -56,7 +59,8 @@ class CollectConfig:
     action_noise: float = 0.1
     """standard deviation of the Gaussian noise added to each action of the ``agent`` policy (then clipped)"""
     renderer: Renderer = "fast"
-    """state renderer: ``stock``, ``exact`` or ``fast`` (see worldmodels.world.env)"""
+    """state renderer: ``stock``, ``exact`` or ``fast`` (see worldmodels.world.env; ``direct`` draws an agent's
+    input, not the 96x96 state that rollouts preprocess, so it is refused here)"""
     frame_size: int = 64
     """side of the stored square frames"""
     crop: bool = True

@@ -8,6 +8,8 @@ renderers
     ``stock``  gymnasium's env, untouched.
     ``exact``  bit-identical frames, drawn faster (``worldmodels.world.renderers``).
     ``fast``   OpenCV on a supersampled canvas; a fraction of a pixel from stock (``worldmodels.world.renderers``).
+    ``direct`` the fast drawing of V's input frame itself (``frame_size``, ``crop`` as V's ``InputSpec``): the
+               observation is (64, 64, 3), not the 96x96 state; what agents act on in evolution.
 
 The renderers rely on private drawing methods of gymnasium's CarRacing, so the gymnasium version is pinned
 in ``pyproject.toml`` and checked here.
@@ -20,14 +22,14 @@ import dataclasses
 import gymnasium as gym
 from gymnasium.envs.box2d import car_racing as cr
 
-from .renderers import ExactCarRacing, FastCarRacing
+from .renderers import DirectCarRacing, ExactCarRacing, FastCarRacing
 
 ENV_ID = "CarRacing-v3"
 GYMNASIUM_VERSION = "1.4.0"
-RENDERERS = ("stock", "exact", "fast")
+RENDERERS = ("stock", "exact", "fast", "direct")
 ACTION_SIZE = 3  # steer in [-1, 1], gas and brake in [0, 1]
 
-_ENTRY_POINTS = {"stock": cr.CarRacing, "exact": ExactCarRacing, "fast": FastCarRacing}
+_ENTRY_POINTS = {"stock": cr.CarRacing, "exact": ExactCarRacing, "fast": FastCarRacing, "direct": DirectCarRacing}
 
 
 def check_gymnasium_version() -> None:
@@ -44,9 +46,10 @@ def make_env(seed: int | None = None, renderer: str = "fast", render_mode: str |
     Args:
         seed: if given, the env is reset once with it (tracks depend only on the
             seed passed to ``reset``); pass ``seed`` to ``reset`` again per episode.
-        renderer: ``"stock"``, ``"exact"`` or ``"fast"`` (see the module docstring).
+        renderer: ``"stock"``, ``"exact"``, ``"fast"`` or ``"direct"`` (see the module docstring).
         render_mode: gymnasium's, e.g. ``"rgb_array"`` for 600x400 video frames.
-        kwargs: forwarded to CarRacing (``lap_complete_percent``, ``domain_randomize``).
+        kwargs: forwarded to CarRacing (``lap_complete_percent``, ``domain_randomize``; ``frame_size`` and
+            ``crop`` for ``direct``).
 
     Returns:
         the env wrapped exactly like ``gym.make("CarRacing-v3")`` (TimeLimit 1000).

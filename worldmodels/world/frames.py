@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 CROP_ROWS = 84  # rows above the indicator bar (the paper crops to these)
+STATE_SIZE = 96  # side of CarRacing's state
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +31,10 @@ class InputSpec:
     """the top 84 rows only (the indicator bar dropped) before resizing"""
 
     def __call__(self, states: np.ndarray) -> np.ndarray:
-        """uint8 env states (B, 96, 96, 3) -> uint8 frames (B, S, S, 3)."""
+        """uint8 env states (B, 96, 96, 3) -> uint8 frames (B, S, S, 3). States already (B, S, S, 3) with S other
+        than 96 are this input, drawn by the ``direct`` renderer, and pass through."""
+        if states.shape[1:] == (self.frame_size, self.frame_size, 3) and self.frame_size != STATE_SIZE:
+            return np.ascontiguousarray(states)
         return np.stack([preprocess(s, self.frame_size, self.crop) for s in states])
 
     @staticmethod

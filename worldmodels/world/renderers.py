@@ -1,4 +1,4 @@
-"""The two renderers that replace CarRacing's pygame drawing of the 96x96 state.
+"""The renderers that replace CarRacing's pygame drawing of the 96x96 state.
 
 ``exact``  the same pygame drawing calls on the same 1000x800 surface, but the ~730 polygon transforms
            and off-screen culls are done at once in numpy, the Font and the reward text are cached. Frames
@@ -7,6 +7,8 @@
            flip folded into the transform) and box-averaged to 96x96. Same scene, same colours, same draw
            order; edges differ by sub-pixel amounts from pygame's rasteriser (mean absolute difference well
            under 1/255 per pixel, tested). ``render()`` for videos (``rgb_array``) still uses the exact path.
+``direct`` the fast drawing of V's input itself (64x64, the top 84 rows), with no 96x96 state in between:
+           fewer pixels, no indicator bar, no crop or resize (``DirectCarRacing``).
 
 Physics, rewards, termination and truncation are gymnasium's own: only ``_render`` is replaced. The classes
 rely on private drawing methods of gymnasium's CarRacing, so ``worldmodels.world.env`` checks its version.
@@ -19,9 +21,11 @@ import math
 import cv2
 import numpy as np
 import pygame
+from gymnasium import spaces
 from gymnasium.envs.box2d import car_racing as cr
 from gymnasium.envs.box2d.car_dynamics import SIZE, WHEEL_R, WHEEL_W, WHEEL_WHITE
 
+from .frames import CROP_ROWS
 from .geometry import field_polygon, grass_polygons, near_window, padded_cull, rotation, tight_cull, transform
 
 STATE_SIZE = cr.STATE_W  # 96
@@ -141,17 +145,29 @@ class FastCarRacing(ExactCarRacing):
         return self._render_fast()
 
     def _render_fast(self) -> np.ndarray:
-        side = STATE_SIZE * self.SUPERSAMPLE
+        return self._draw(STATE_SIZE, STATE_SIZE)
+
+    def _draw(self, size: int, rows: int) -> np.ndarray:
+        """The top ``rows`` of the 96 state rows, drawn at (size, size, 3) on a canvas SUPERSAMPLE times larger.
+
+        ``rows`` = 96 is the whole state; ``rows`` <= ``CROP_ROWS`` (84) leaves out the indicator bar and the
+        reward counter below them, which are then not drawn at all.
+        """
+        side = size * self.SUPERSAMPLE
         cos_sin, zoom, trans = self._camera()
         scene, scene_colors = self._scene(cos_sin, zoom, trans, cull=tight_cull)
         car, car_colors = self._car_polygons(cos_sin, zoom, trans)
-        bar, bar_colors = self._indicator_polygons()
+        parts = [(scene, scene_colors, True), (car, car_colors, True)]
+        with_bar = rows > CROP_ROWS
+        if with_bar:
+            parts.append((*self._indicator_polygons(), False))
         canvas = np.zeros((side, side, 3), dtype=np.uint8)
-        scale = np.array([side / cr.WINDOW_W, side / cr.WINDOW_H]) * (1 << self._SHIFT)
+        sx, sy = side / cr.WINDOW_W, side / (cr.WINDOW_H * rows / STATE_SIZE)
+        scale = np.array([sx, sy]) * (1 << self._SHIFT)
         half = 0.5 * (1 << self._SHIFT)
         # the stock image is flipped vertically after the road and the car are
         # drawn: y -> WINDOW_H - y for those, not for the indicator bar.
-        for window, colors, flipped in ((scene, scene_colors, True), (car, car_colors, True), (bar, bar_colors, False)):
+        for window, colors, flipped in parts:
             if flipped:
                 window[..., 1] = cr.WINDOW_H - window[..., 1]
             # cv2 fills a pixel whose centre (integer coordinates) is inside; pixel p
@@ -159,11 +175,16 @@ class FastCarRacing(ExactCarRacing):
             canvas_points = (window * scale - half).astype(np.int32)  # (P, V, 2) fixed point
             for points, color in zip(canvas_points, colors):
                 cv2.fillConvexPoly(canvas, points, color, cv2.LINE_8, self._SHIFT)
-        self._blit_reward(canvas, side / cr.WINDOW_W, side / cr.WINDOW_H)
-        state = _halve(_halve(canvas))  # (96, 96, 3): a 4x4 box average
+        if with_bar:
+            self._blit_reward(canvas, sx, sy)
+        state = _halve(_halve(self._prefilter(canvas)))  # (size, size, 3): a 4x4 box average
         # pygame's smoothscale maps a flat colour v to max(v - 2, 0) (fixed-point
         # truncation); match it so flat regions agree exactly.
         return cv2.subtract(state, SMOOTHSCALE_BIAS)
+
+    def _prefilter(self, canvas: np.ndarray) -> np.ndarray:
+        """What the canvas goes through before the 4x4 box average (nothing here)."""
+        return canvas
 
     def _car_polygons(self, cos_sin, zoom, trans):
         """Hull and wheel polygons and wheel stripes of ``Car.draw``.
@@ -241,6 +262,33 @@ class FastCarRacing(ExactCarRacing):
             cache[label] = (x0, y0, small)
         x0, y0, small = cache[label]
         canvas[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
+
+
+class DirectCarRacing(FastCarRacing):
+    """CarRacing whose state is V's input itself: the top 84 rows of the state (or all 96), drawn straight at
+    ``frame_size`` x ``frame_size`` as the fast renderer draws, with no 96x96 image, crop or resize in between.
+
+    The observation is what ``InputSpec(frame_size, crop)`` makes of a fast state, up to the resampling:
+    one 4x4 box average here against a box average to 96 then an area resize there (tested against
+    ``preprocess`` of stock states). Videos (``render()`` in ``rgb_array`` mode) use the exact path.
+    """
+
+    def __init__(self, *args, frame_size: int = 64, crop: bool = True, **kwargs):
+        if frame_size == STATE_SIZE or frame_size < 8:
+            raise ValueError(f"DirectCarRacing: frame_size={frame_size}; for {STATE_SIZE}x{STATE_SIZE} frames use the "
+                             f"fast renderer, and frames need at least 8 pixels a side")
+        super().__init__(*args, **kwargs)
+        self.frame_size, self.crop = int(frame_size), bool(crop)
+        self.observation_space = spaces.Box(0, 255, (self.frame_size, self.frame_size, 3), np.uint8)
+
+    def _render_fast(self) -> np.ndarray:
+        return self._draw(self.frame_size, CROP_ROWS if self.crop else STATE_SIZE)
+
+    def _prefilter(self, canvas: np.ndarray) -> np.ndarray:
+        """A 3x3 box blur, about one pixel of the 96x96 state on the canvas (2.7 x 3.0 canvas pixels at 64 and
+        crop): the stock path averages over those pixels before its area resize, and a plain 4x4 box is sharper
+        than that (its worst 4x4 patch was 21/255 from ``preprocess(stock)``, 13/255 with the blur)."""
+        return cv2.blur(canvas, (3, 3))
 
 
 def _halve(image: np.ndarray) -> np.ndarray:
