@@ -1,11 +1,11 @@
-"""Steps/s of the stock, exact and fast renderers on one core, and fast's pixel agreement.
+"""Steps/s of the stock, exact, fast and direct renderers on one core, and fast's and direct's pixel agreement.
 
     python benchmarks/renderers.py [--rounds 7] [--steps 300] [--episodes 3]
 
 Speed: each round times every renderer on the same seed and actions, in rotating
 order, pinned to one core; ratios are taken within a round, then the median is
 reported. Fidelity: whole 1000-step episodes with driving-like and random actions,
-fast against stock, frame by frame.
+fast against stock frame by frame, and direct (V's 64x64 input) against ``preprocess(stock state)``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from worldmodels.world.env import RENDERERS, make_env
+from worldmodels.world.frames import preprocess
 
 
 def actions_for(kind: str, n: int, seed: int) -> np.ndarray:
@@ -31,7 +32,7 @@ def actions_for(kind: str, n: int, seed: int) -> np.ndarray:
 
 
 def play(renderer: str, seed: int, actions: np.ndarray) -> tuple[np.ndarray, float]:
-    """Frames (T + 1, 96, 96, 3) and seconds spent in step() (reset excluded)."""
+    """Frames (T + 1, 96, 96, 3), or (T + 1, 64, 64, 3) for direct, and seconds spent in step() (reset excluded)."""
     env = make_env(renderer=renderer)
     obs, _ = env.reset(seed=seed)
     frames = [obs]
@@ -51,7 +52,7 @@ def speed(rounds: int, steps: int) -> None:
     ratios = {r: [] for r in RENDERERS}
     for k in range(rounds):
         actions = actions_for("driving", steps, k)
-        order = RENDERERS[k % 3:] + RENDERERS[:k % 3]
+        order = RENDERERS[k % len(RENDERERS):] + RENDERERS[:k % len(RENDERERS)]
         this = {}
         for renderer in order:
             frames, seconds = play(renderer, seed=k, actions=actions)
@@ -67,19 +68,25 @@ def speed(rounds: int, steps: int) -> None:
 
 
 def fidelity(episodes: int) -> None:
-    print(f"\nfast vs stock over {episodes} whole episodes per policy (pixel values 0-255)")
-    print("| actions | seed | steps | mean abs diff | worst frame mean | worst 4x4 patch | exact == stock |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"\nfast vs stock, and direct vs preprocess(stock), over {episodes} whole episodes per policy (0-255)")
+    print("| actions | seed | steps | mean abs diff | worst frame mean | worst 4x4 patch | direct: mean | worst frame "
+          "| worst 4x4 patch | exact == stock |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for kind in ("driving", "random"):
         for seed in range(100, 100 + episodes):
             actions = actions_for(kind, 1000, seed)
             stock, _ = play("stock", seed, actions)
             fast, _ = play("fast", seed, actions)
             exact, _ = play("exact", seed, actions)
+            direct, _ = play("direct", seed, actions)
             d = np.abs(stock.astype(np.float32) - fast.astype(np.float32)).mean(-1)  # (T + 1, 96, 96)
             patches = d.reshape(len(d), 24, 4, 24, 4).mean((2, 4))
+            reference = np.stack([preprocess(f, 64, crop=True) for f in stock]).astype(np.float32)
+            e = np.abs(reference - direct.astype(np.float32)).mean(-1)  # (T + 1, 64, 64)
+            e_patches = e.reshape(len(e), 16, 4, 16, 4).mean((2, 4))
             print(f"| {kind} | {seed} | {len(d) - 1} | {d.mean():.3f} | {d.mean((1, 2)).max():.3f} | "
-                  f"{patches.max():.1f} | {np.array_equal(stock, exact)} |")
+                  f"{patches.max():.1f} | {e.mean():.3f} | {e.mean((1, 2)).max():.3f} | {e_patches.max():.1f} | "
+                  f"{np.array_equal(stock, exact)} |")
 
 
 def main() -> None:

@@ -38,15 +38,16 @@ cfg = wm.get_config(SCALE)
 cfg.collect
 
 # %% [markdown]
-# ## The environment and its three renderers
+# ## The environment and its renderers
 #
 # A CarRacing step spends almost all its time drawing the 96x96 state. `make_env(renderer=...)` keeps
 # gymnasium's physics, rewards and termination and swaps only the drawing: `exact` gives the same pixels
-# faster, `fast` draws with OpenCV on a supersampled canvas (a mean difference of about 0.2/255).
+# faster, `fast` draws with OpenCV on a supersampled canvas (a mean difference of about 0.2/255). A fourth,
+# `direct`, skips the 96x96 state and draws the agent's 64x64 input itself: what an agent acts on in training.
 
 # %%
 frames = {}
-for renderer in env.RENDERERS:
+for renderer in env.STATE_RENDERERS:
     e = env.make_env(renderer=renderer)
     obs, _ = e.reset(seed=3)
     for _ in range(60):

@@ -150,3 +150,15 @@ while not env.done.all():
     z, h, reward, done = env.step(torch.rand(256, 3) * torch.tensor([2.0, 1.0, 1.0]) - torch.tensor([1.0, 0, 0]))
     returns += reward
 print(f"256 dreams x {env.t} steps; dreamt return: mean {returns.mean():.1f}, max {returns.max():.1f}")
+
+# %% [markdown]
+# ## A dream is judged by the controllers it ranks
+#
+# A low prediction loss does not make a dream a good teacher. The first controller evolved only in this M's dreams
+# earned 124 there and -81 in the real env. It steered right with full gas and the brake on, so the car barely
+# moved, and M's reward head, learnt from random-policy data, paid for it anyway. CMA-ES follows the dream's ranking
+# of controllers, so notebook 05 judges an M by that ranking: `dream-check` plays a fixed panel of controllers in
+# the real env and in M's dream and reports the rank correlation of their returns. The M above ranks them at about
+# 0.5. The Ms fine-tuned on the failures of controllers and on agents' own episodes reach 0.8 to 0.9. The best
+# agent trained in their dreams scores 259 on the protocol, far from the real-env agents' 841 (notebook 05, and the
+# README's section "Dream-check").

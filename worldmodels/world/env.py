@@ -27,6 +27,7 @@ from .renderers import DirectCarRacing, ExactCarRacing, FastCarRacing
 ENV_ID = "CarRacing-v3"
 GYMNASIUM_VERSION = "1.4.0"
 RENDERERS = ("stock", "exact", "fast", "direct")
+STATE_RENDERERS = ("stock", "exact", "fast")  # those whose observation is the 96x96 state
 ACTION_SIZE = 3  # steer in [-1, 1], gas and brake in [0, 1]
 
 _ENTRY_POINTS = {"stock": cr.CarRacing, "exact": ExactCarRacing, "fast": FastCarRacing, "direct": DirectCarRacing}
