@@ -1,10 +1,11 @@
 """The controller stage's costs: agent steps/s, one generation per backend, dream vs real.
 
-    python benchmarks/controller.py [--rounds 3] [--steps 200]
+    python benchmarks/controller.py [--rounds 3] [--steps 200] [--agent-only]
 
 1. Agent steps/s on one core (one process, one torch thread): the shipped book V and M and a
-   random controller, stepping 1 env or 8 envs together (V and M batched), with the stock and the
-   fast renderer. Rounds interleave the four; medians and the ratio to one stock env are printed.
+   random controller, several envs stepped together (V and M batched). Today's path (fast renderer, 8 envs,
+   V in float32) against the new one (the direct renderer, 32 envs, V in bfloat16, channels-last), with the
+   steps between. Rounds interleave them; medians and ratios to today's path are printed.
 2. Wall time of one generation (population 8 x 2 trials x ``--steps`` steps, fast renderer) with
    each backend on a warm pool (serial, process, ray); the first generation, which includes starting the
    pool and loading V and M in every worker, is printed separately.
@@ -24,19 +25,19 @@ import torch
 
 import worldmodels as wm
 from worldmodels.agent.acting import WorldModelAgent, run_episodes
+from worldmodels.agent.episodes import make_agent_env
 from worldmodels.agent.files import AgentSpec
 from worldmodels.core.config import ControllerConfig
 from worldmodels.core.parallel import TaskPool
 from worldmodels.training.evaluators import DreamEvaluator, RealEvaluator, dream_starts
 from worldmodels.training.evolve import generation_seeds
-from worldmodels.world.env import make_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def agent_rate(spec: AgentSpec, renderer: str, batch: int, steps: int) -> float:
-    agent = WorldModelAgent(spec)
-    envs = [make_env(renderer=renderer) for _ in range(batch)]
+def agent_rate(spec: AgentSpec, renderer: str, batch: int, steps: int, precision: str = "float32") -> float:
+    agent = WorldModelAgent(spec, precision=precision)
+    envs = [make_agent_env(renderer, agent) for _ in range(batch)]
     params = np.random.default_rng(0).normal(0, 0.1, (batch, 867))
     start = time.perf_counter()
     out = run_episodes(agent, envs, params, np.arange(batch) + 100, max_steps=steps)
@@ -53,25 +54,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--agent-only", action="store_true", help="section 1 only")
     args = parser.parse_args()
     spec = AgentSpec.build(ROOT / "checkpoints/vae/book.pt", ROOT / "checkpoints/mdnrnn/vae_book.pt", ControllerConfig())
     rng = np.random.default_rng(0)
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    cases = [(r, b) for r in ("stock", "fast") for b in (1, 8)]
+    today, new = ("fast", 8, "float32"), ("direct", 32, "bfloat16")
+    cases = [("stock", 1, "float32"), today, ("direct", 8, "float32"), ("direct", 32, "float32"), new]
     rates = {c: [] for c in cases}
     for _ in range(args.rounds):
-        for renderer, batch in cases:
-            rates[(renderer, batch)].append(agent_rate(spec, renderer, batch, args.steps))
-    base = statistics.median(rates[("stock", 1)])
+        for case in cases:
+            rates[case].append(agent_rate(spec, case[0], case[1], args.steps, case[2]))
+    base = statistics.median(rates[today])
     print(f"\n1. agent steps/s on one core (1 torch thread), median of {args.rounds} rounds of {args.steps} steps")
-    print("| renderer | envs stepped together | agent steps/s | x one stock env |")
-    print("|---|---|---|---|")
-    for renderer, batch in cases:
-        r = statistics.median(rates[(renderer, batch)])
-        print(f"| {renderer} | {batch} | {r:,.0f} | {r / base:.2f} |")
+    print("| renderer | envs stepped together | V | agent steps/s | x today's path (fast, 8, float32) |")
+    print("|---|---|---|---|---|")
+    for case in cases:
+        r = statistics.median(rates[case])
+        print(f"| {case[0]} | {case[1]} | {case[2]} | {r:,.0f} | {r / base:.2f} |")
+    ratios = [n / t for n, t in zip(rates[new], rates[today], strict=True)]
+    print(f"new path / today's path, per round: {', '.join(f'{x:.2f}' for x in ratios)} (median "
+          f"{statistics.median(ratios):.2f})")
     torch.set_num_threads(threads)
+    if args.agent_only:
+        return
 
     cfg = wm.get_config("book", evolution={"max_steps": args.steps, "envs_per_task": 8})
     candidates = rng.normal(0, 0.1, (8, 867))

@@ -7,7 +7,7 @@ import torch
 from worldmodels.agent import evaluation as evaluation_lib
 from worldmodels.agent import files as agent_files
 from worldmodels.agent.acting import WorldModelAgent, run_episodes
-from worldmodels.agent.episodes import record_episode
+from worldmodels.agent.episodes import make_agent_env, record_episode
 from worldmodels.agent.files import AgentSpec
 from worldmodels.core.checkpoint import CheckpointError
 from worldmodels.core.config import ControllerConfig, EvaluationConfig
@@ -183,3 +183,22 @@ def test_soft_code_input_feeds_c_the_posterior_and_m_the_hard_code(gumbel_files,
         AgentSpec.build(*world_model, ControllerConfig(code_input="soft"))
     with pytest.raises(ValueError, match="code_input='bad'"):
         LinearController(ControllerConfig(code_input="bad"))
+
+
+def test_the_fast_acting_path_encodes_within_a_percent_and_evaluates_on_the_direct_renderer(spec):
+    """V in bfloat16 (channels-last) moves z by about 1% of its spread; the direct renderer's 64x64 frames go
+    through the agent as they are; an evaluation on that path says so in its result."""
+    env = make_agent_env("direct", WorldModelAgent(spec))
+    frames = np.stack([env.reset(seed=s)[0] for s in (1, 2, 3)])
+    exact, fast = WorldModelAgent(spec), WorldModelAgent(spec, precision="bfloat16")
+    z, z_fast = exact.encode(frames), fast.encode(frames)
+    assert frames.shape == (3, 64, 64, 3) and z_fast.dtype == torch.float32
+    assert (z_fast - z).abs().max() < 0.05 * z.std() and not torch.equal(z_fast, z)
+    with pytest.raises(ValueError, match="precision='float16'"):
+        WorldModelAgent(spec, precision="float16")
+    agent = agent_files.Agent(spec, braking_params())
+    with TaskPool("serial") as pool:
+        result = evaluation_lib.evaluate(agent, np.array([4, 5]), pool, "direct", max_steps=20, envs_per_task=2,
+                                         precision="bfloat16")
+    assert result["renderer"] == "direct" and result["vision_precision"] == "bfloat16"
+    assert result["env_steps"] == 40 and np.all(np.isfinite(result["returns"]))

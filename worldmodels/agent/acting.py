@@ -24,8 +24,12 @@ STEP_PENALTY = 0.1  # CarRacing's reward per step without a new tile is -0.1
 class WorldModelAgent:
     """V + M + C for B envs at once; each env's row may have its own controller parameters."""
 
-    def __init__(self, spec: AgentSpec, device: torch.device | str = "cpu"):
-        self.spec = spec
+    def __init__(self, spec: AgentSpec, device: torch.device | str = "cpu", precision: str = "float32"):
+        """``precision``: V's encoder in ``float32``, or ``bfloat16`` (autocast, channels-last input), which is
+        several times faster where the CPU or GPU has bf16 units and moves z by about 1%; M and C stay float32."""
+        if precision not in ("float32", "bfloat16"):
+            raise ValueError(f"precision={precision!r}: expected 'float32' or 'bfloat16'")
+        self.spec, self.precision = spec, precision
         self.vision, self.mdnrnn = load_models(spec.vision, spec.mdnrnn if spec.controller.inputs == "z_h" else None,
                                                device)
         self.device = torch.device(device)
@@ -52,7 +56,12 @@ class WorldModelAgent:
         posterior's class probabilities (B, N, K). Frames are preprocessed as V's training frames were.
         """
         x = frames_to_tensor(self.vision.input_spec(frames)).to(self.device)  # (B, 3, 64, 64)
-        posterior = self.vision.posterior(x)
+        if self.precision == "bfloat16":
+            with torch.autocast(self.device.type, dtype=torch.bfloat16):
+                posterior = self.vision.posterior(x.contiguous(memory_format=torch.channels_last))
+            posterior = {k: v.float() for k, v in posterior.items()}
+        else:
+            posterior = self.vision.posterior(x)
         code = self.vision.code(posterior)
         return code, (self.vision.controller_input(posterior, soft=True) if self.soft else code)
 

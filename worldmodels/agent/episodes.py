@@ -38,18 +38,19 @@ EnvSource = str | Callable[[], gym.Env]
 an env (tests pass a CarRacing-shaped fake); workers receive it pickled"""
 
 
-def episode_task(task: tuple[dict, np.ndarray, np.ndarray, EnvSource, int, int]) -> dict[str, np.ndarray]:
-    """Run one batch of episodes in a worker: (spec dict, params (E, n), seeds (E,), env source, max_steps, cutoff).
+def episode_task(task: tuple[dict, np.ndarray, np.ndarray, EnvSource, int, int, str]) -> dict[str, np.ndarray]:
+    """Run one batch of episodes in a worker: (spec dict, params (E, n), seeds (E,), env source, max_steps, cutoff,
+    V's precision).
 
-    The worker keeps its agents (by spec) and envs (by source) between tasks.
+    The worker keeps its agents (by spec and precision) and envs (by source) between tasks.
     """
-    spec_dict, params, seeds, renderer, max_steps, tile_cutoff = task
-    key = repr(sorted(spec_dict.items()))
+    spec_dict, params, seeds, renderer, max_steps, tile_cutoff, precision = task
+    key = repr((sorted(spec_dict.items()), precision))
     agent = _WORKER["agents"].get(key)
     if agent is None:
         spec = AgentSpec.from_dict(spec_dict)
         spec.check_files("evaluation")
-        agent = _WORKER["agents"][key] = WorldModelAgent(spec)
+        agent = _WORKER["agents"][key] = WorldModelAgent(spec, precision=precision)
     envs = _WORKER["envs"].setdefault((renderer, agent.vision.input_spec), [])
     while len(envs) < len(seeds):
         envs.append(make_agent_env(renderer, agent))
@@ -68,8 +69,9 @@ def make_agent_env(renderer: EnvSource, agent: WorldModelAgent) -> gym.Env:
 
 
 def run_many(pool, spec: AgentSpec, params: np.ndarray, seeds: np.ndarray, renderer: EnvSource, max_steps: int,
-             tile_cutoff: int = 0, envs_per_task: int = 8) -> dict[str, np.ndarray]:
-    """Episodes (params[i], seeds[i]) for i < E, split into tasks of ``envs_per_task`` on a ``TaskPool``.
+             tile_cutoff: int = 0, envs_per_task: int = 8, precision: str = "float32") -> dict[str, np.ndarray]:
+    """Episodes (params[i], seeds[i]) for i < E, split into tasks of ``envs_per_task`` on a ``TaskPool``;
+    ``precision``: V's (``WorldModelAgent``).
 
     The split depends only on E and ``envs_per_task``, never on the backend or the number of workers,
     so every backend computes exactly the same batches and returns the same numbers.
@@ -81,7 +83,7 @@ def run_many(pool, spec: AgentSpec, params: np.ndarray, seeds: np.ndarray, rende
     starts = list(range(0, E, envs_per_task))
     spec_dict = spec.to_dict()
     tasks = [(i, (spec_dict, params[i : i + envs_per_task], seeds[i : i + envs_per_task], renderer, max_steps,
-                  tile_cutoff)) for i in starts]
+                  tile_cutoff, precision)) for i in starts]
     out = {"returns": np.zeros(E), "steps": np.zeros(E, np.int64), "cut": np.zeros(E, bool)}
     for start, result in pool.imap_unordered(_indexed_task, tasks):
         for k, v in result.items():

@@ -27,7 +27,7 @@ SOLVED = 900.0  # CarRacing counts as solved at a mean of 900 over 100 episodes
 
 
 def evaluate(agent: Agent, seeds: np.ndarray, pool: TaskPool, renderer: EnvSource = "stock", max_steps: int = 1000,
-             envs_per_task: int = 4) -> dict[str, Any]:
+             envs_per_task: int = 4, precision: str = "float32") -> dict[str, Any]:
     """One episode of ``agent`` per seed (E,), run on ``pool``, in envs of ``renderer`` (a renderer name, or a
     function that makes an env).
 
@@ -38,9 +38,10 @@ def evaluate(agent: Agent, seeds: np.ndarray, pool: TaskPool, renderer: EnvSourc
     seeds = np.asarray(seeds)
     renderer_name = renderer if isinstance(renderer, str) else getattr(renderer, "__name__", repr(renderer))
     result = run_many(pool, agent.spec, np.repeat(agent.params[None], len(seeds), 0), seeds, renderer, max_steps,
-                      envs_per_task=envs_per_task)
+                      envs_per_task=envs_per_task, precision=precision)
     returns = result["returns"]
     return {"episodes": len(seeds), "seeds": [int(seeds[0]), int(seeds[-1])], "renderer": renderer_name,
+            **({"vision_precision": precision} if precision != "float32" else {}),
             "max_steps": max_steps, "returns": [round(float(r), 2) for r in returns],
             "mean": round(float(returns.mean()), 2), "std": round(float(returns.std()), 2),
             "min": round(float(returns.min()), 2), "max": round(float(returns.max()), 2),
@@ -54,7 +55,7 @@ def evaluate_file(agent_path: str | Path, cfg: EvaluationConfig | None = None) -
     agent = Agent.load(agent_path)
     with TaskPool(cfg.backend, cfg.workers, cfg.ray_address) as pool:
         result = evaluate(agent, np.arange(cfg.seed, cfg.seed + cfg.episodes), pool, cfg.renderer, cfg.max_steps,
-                          cfg.envs_per_task)
+                          cfg.envs_per_task, cfg.vision_precision)
     return {"agent": portable(agent_path), **result}
 
 

@@ -34,7 +34,7 @@ class RealEvaluator:
         P, R = len(candidates), len(seeds)
         params = np.repeat(candidates, R, axis=0)  # (P * R, n), candidate-major
         out = run_many(self.pool, self.spec, params, np.tile(seeds, P), self.cfg.renderer, self.cfg.max_steps,
-                       self.cfg.tile_cutoff, self.cfg.envs_per_task)
+                       self.cfg.tile_cutoff, self.cfg.envs_per_task, self.cfg.vision_precision)
         return out["returns"].reshape(P, R), {"env_steps": int(out["steps"].sum()), "cut": int(out["cut"].sum())}
 
 

@@ -207,7 +207,7 @@ def _generation(state: dict, evaluator, e: EvolutionConfig, spec: AgentSpec, poo
     if e.eval_every and (g + 1) % e.eval_every == 0:
         seeds = generation_seeds(e.seed, g, e.eval_episodes, stream=1)
         out = run_many(pool, spec, np.repeat(es.mean[None], len(seeds), 0), seeds, e.renderer, 1000,
-                       envs_per_task=e.envs_per_task)
+                       envs_per_task=e.envs_per_task, precision=e.vision_precision)
         state["env_steps"] += int(out["steps"].sum())
         row["env_steps"] = state["env_steps"]
         row["mean_score"] = float(out["returns"].mean())
