@@ -11,13 +11,13 @@ Shapes (B batch, L sequence length, Z latent size, M mixtures, H hidden units, N
              called with ``transition_reward`` once the next latent is known (the real one, or the dream's sample)
 
 With Z = 32, M = 5, H = 256 and both extra heads the continuous model has 423,906 parameters.
+The mixture loss is computed in log space (log-softmax weights, logsumexp, clamped log sigma),
+so it stays finite for extreme inputs.
 
 Dropout (``MDNRNNConfig.dropout``, as in Dropout's Dream Land) is variational: one mask on the latent input
 (B, Z) and one on h (B, H) per sequence, held for all its steps; the action is never masked. ``forward`` takes
 the masks explicitly (``dropout_masks``), so training draws them per batch and a dream draws them per dream;
 without masks M runs the plain ``nn.LSTM``, and with them a step loop over the same weights.
-The mixture loss is computed in log space (log-softmax weights, logsumexp, clamped log sigma),
-so it stays finite for extreme inputs.
 """
 
 from __future__ import annotations
