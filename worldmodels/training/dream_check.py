@@ -87,14 +87,15 @@ def panel(spec: AgentSpec, cfg: DreamCheckConfig, agents: list[str | Path]) -> l
     def noise(name: str, scale: float) -> np.ndarray:  # each member its own stream: adding an agent changes no other
         return np.random.default_rng([cfg.seed, 0xD5EA, zlib.crc32(name.encode())]).normal(0, scale, n)
 
-    z_mask = z_only_mask(c) if c.inputs == "z_h" and not c.hidden_layer else np.ones(n, dtype=bool)
+    linear_z_h = c.inputs == "z_h" and not c.hidden_layer  # a panel that can hold z-only members
+    z_mask = z_only_mask(c) if linear_z_h else np.ones(n, dtype=bool)
     members = [Member(name, constant_params(n, action), h_free=True) for name, action in CONSTANT_ACTIONS.items()]
     h_free = []
     for path in agents:
         agent_spec, params, _ = load_agent_file(path)
         name = Path(path).stem
         same_v = agent_spec.vision_sha256 == spec.vision_sha256
-        if agent_spec.controller.inputs == "z" and c.inputs == "z_h" and same_v and len(params) == z_mask.sum():
+        if linear_z_h and agent_spec.controller.inputs == "z" and same_v and len(params) == z_mask.sum():
             h_free.append(Member(name, embed_z_only(params, c), h_free=True))
             continue
         if agent_spec.controller.inputs != c.inputs or len(params) != n:
@@ -110,7 +111,7 @@ def panel(spec: AgentSpec, cfg: DreamCheckConfig, agents: list[str | Path]) -> l
             members.append(Member(name, member.params + z_mask * noise(name, scale * cfg.perturbation), h_free=True))
     for s in np.geomspace(0.1, 1.0, cfg.random) if cfg.random else []:
         members.append(Member(f"random_{s:.2g}", noise(f"random_{s:.2g}", s), h_free=c.inputs == "z"))
-    if c.inputs == "z_h" and not c.hidden_layer:
+    if linear_z_h:
         for s in np.geomspace(0.1, 1.0, cfg.random) if cfg.random else []:
             members.append(Member(f"random_z_{s:.2g}", z_mask * noise(f"random_z_{s:.2g}", s), h_free=True))
     return members
