@@ -155,6 +155,12 @@ def test_discrete_agent_acts_on_hard_codes(gumbel_files):
     agent = WorldModelAgent(spec)
     code = agent.encode(make_env(seed=2).reset(seed=2)[0][None])
     assert code.shape == (1, 32, 32) and np.all(code.sum(-1).numpy() == 1)
+    asked_bf16 = WorldModelAgent(spec, precision="bfloat16")  # bf16 flips argmax codes: a discrete V stays float32
+    assert asked_bf16.precision == "float32" and torch.equal(asked_bf16.encode(make_env(seed=2).reset(seed=2)[0][None]), code)
+    with TaskPool("serial") as pool:
+        result = evaluation_lib.evaluate(agent_files.Agent(spec, np.zeros(LinearController(spec.controller).num_params)),
+                                         np.array([4]), pool, "fast", max_steps=3, precision="bfloat16")
+    assert "vision_precision" not in result  # recorded only when V really ran in bf16
     n = LinearController(spec.controller).num_params
     out = run_episodes(agent, [make_env(), make_env()], np.zeros((2, n)), np.array([1, 2]), max_steps=5)
     assert n == (1024 + 256) * 3 + 3 and out["steps"].tolist() == [5, 5]
@@ -192,7 +198,7 @@ def test_the_fast_acting_path_encodes_within_a_percent_and_evaluates_on_the_dire
     frames = np.stack([env.reset(seed=s)[0] for s in (1, 2, 3)])
     exact, fast = WorldModelAgent(spec), WorldModelAgent(spec, precision="bfloat16")
     z, z_fast = exact.encode(frames), fast.encode(frames)
-    assert frames.shape == (3, 64, 64, 3) and z_fast.dtype == torch.float32
+    assert fast.precision == "bfloat16" and frames.shape == (3, 64, 64, 3) and z_fast.dtype == torch.float32
     assert (z_fast - z).abs().max() < 0.05 * z.std() and not torch.equal(z_fast, z)
     with pytest.raises(ValueError, match="precision='float16'"):
         WorldModelAgent(spec, precision="float16")

@@ -45,3 +45,13 @@ def test_configs_written_before_a_field_was_renamed_read_as_now():
     old["evolution"]["release"] = old["evolution"].pop("world_model")
     old["evolution"]["release"] = "mine"
     assert from_dict(old).evolution.world_model == "mine"
+
+
+def test_a_recorded_evolution_without_vision_precision_ran_in_float32():
+    """The field came with float32 and later defaulted to bfloat16: runs recorded before it read as float32,
+    so resuming one with today's defaults is refused rather than silently switched."""
+    recorded = to_dict(get_config("book").evolution)
+    assert recorded["vision_precision"] == "bfloat16"
+    del recorded["vision_precision"]
+    assert from_dict({"evolution": recorded}).evolution.vision_precision == "float32"
+    assert from_dict({}).evolution.vision_precision == "bfloat16"  # a section not recorded at all: today's default

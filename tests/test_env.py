@@ -106,8 +106,8 @@ def test_direct_frames_are_v_input_and_refused_where_they_do_not_fit():
 
 
 class _FastWithoutCar(FastCarRacing):
-    def _car_polygons(self, cos_sin, zoom, trans):
-        polygons, _colors = super()._car_polygons(cos_sin, zoom, trans)
+    def _car_polygons(self, affine):
+        polygons, _colors = super()._car_polygons(affine)
         return polygons[:0], []
 
 

@@ -127,6 +127,21 @@ def test_a_run_saved_before_a_controller_setting_existed_still_resumes(world_mod
                                     controller={"hidden_layer": 4}), progress=False)
 
 
+def test_a_run_saved_before_the_fast_acting_path_resumes_only_as_it_ran(world_model):
+    """A state without ``vision_precision`` ran V in float32: today's default (bfloat16) is refused, float32 resumes."""
+    import pickle
+
+    old = {"name": "fp32", "renderer": "fast", "vision_precision": "float32"}
+    evolve.evolve(smoke(generations=1, **old), progress=False)
+    path = evolve.run_dir(smoke(**old).evolution) / evolve.STATE
+    state = pickle.loads(path.read_bytes())
+    del state["config"]["evolution"]["vision_precision"]
+    path.write_bytes(pickle.dumps(state))
+    with pytest.raises(ValueError, match="vision_precision: run has 'float32', asked 'bfloat16'"):
+        evolve.evolve(smoke(name="fp32", renderer="fast", generations=2), progress=False)
+    assert len(evolve.evolve(smoke(generations=2, **old), progress=False)["history"]) == 2
+
+
 def test_soft_codes_cannot_be_dream_trained():
     cfg = wm.get_config("smoke", evolution={"mode": "dream", "latent": "gumbel"}, controller={"code_input": "soft"})
     with pytest.raises(ValueError, match="cannot be dream-trained"):
@@ -165,10 +180,10 @@ def test_a_run_state_saved_before_the_package_was_layered_resumes(world_model, m
     path = evolve.run_dir(cfg.evolution) / evolve.STATE
     state = evolve.load_state(path)
     state["config"]["evolution"]["release"] = state["config"]["evolution"].pop("world_model")
-    monkeypatch.setitem(sys.modules, "worldmodels.evolve", evolve)
-    monkeypatch.setattr(evolve.Randn, "__module__", "worldmodels.evolve")
-    path.write_bytes(pickle.dumps(state))
-    monkeypatch.undo()
+    with monkeypatch.context() as m:  # not monkeypatch.undo(): that would also undo wm_root's WM_ROOT
+        m.setitem(sys.modules, "worldmodels.evolve", evolve)
+        m.setattr(evolve.Randn, "__module__", "worldmodels.evolve")
+        path.write_bytes(pickle.dumps(state))
     old = path.read_bytes()
     assert b"worldmodels.evolve" in old and b"worldmodels.training.evolve" not in old
     resumed = evolve.evolve(smoke(name="old", generations=2), progress=False)

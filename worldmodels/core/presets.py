@@ -41,7 +41,7 @@ _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "paper": {"collect": {"name": "paper", "episodes": 10_000, "steps": 1_000},
               "evolution": {"name": "paper", "population": 64, "trials": 16, "generations": 2000, "eval_every": 25,
-                            "eval_episodes": 1024, "envs_per_task": 16}},
+                            "eval_episodes": 1024}},
 }
 
 

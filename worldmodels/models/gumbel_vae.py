@@ -71,6 +71,7 @@ class GumbelVAE(Vision):
     description = "discrete (Gumbel)"
     posterior_keys = ("logits",)
     soft_codes = True
+    bfloat16_codes = False
 
     def __init__(self, cfg: GumbelConfig):
         super().__init__()

@@ -39,6 +39,9 @@ class Vision(nn.Module):
     """the posterior's arrays, as stored in latents files"""
     soft_codes: ClassVar[bool] = False
     """whether ``controller_input(..., soft=True)`` exists (class probabilities of a discrete code)"""
+    bfloat16_codes: ClassVar[bool] = True
+    """whether acting may encode frames in bfloat16: a continuous code moves by about 1%, but a discrete
+    code is an argmax, and bf16 flips classes near ties (``gumbel_book`` lost 2.6 standard errors)"""
     cfg: Any
     input_spec: InputSpec = InputSpec()
 

@@ -190,7 +190,7 @@ class Loop:
         e = self.cfg.evolution
         with TaskPool(e.backend, e.workers, e.ray_address) as pool:
             out = run_many(pool, spec, np.repeat(params[None], n, 0), seeds, e.renderer, self.it.steps,
-                           envs_per_task=e.envs_per_task)
+                           envs_per_task=e.envs_per_task, precision=e.vision_precision)
         return {"real_mean": round(float(out["returns"].mean()), 2), "real_std": round(float(out["returns"].std()), 2),
                 "seeds": [int(seeds[0]), int(seeds[-1])], "real_env_steps": int(out["steps"].sum())}
 
@@ -199,7 +199,7 @@ class Loop:
         name = rollouts_of(self.name, k)
         ccfg = dataclasses.replace(self.cfg.collect, name=name, episodes=it.episodes, steps=it.steps,
                                    seed=it.collect_seed + k * it.episodes, policy=it.policy, agent=agent,
-                                   action_noise=it.action_noise, renderer=e.renderer, workers=e.workers,
+                                   action_noise=it.action_noise, workers=e.workers,
                                    backend=e.backend, ray_address=e.ray_address)
         files = collect(ccfg, progress=self.progress, make_policy=make_policy)
         latents = latents_for(load_vision(resolve(self.vision)), name, self.vision, progress=self.progress)

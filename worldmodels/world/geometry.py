@@ -1,7 +1,7 @@
 """The geometry of CarRacing's camera, in numpy: world polygons to window pixels, and which ones are seen.
 
 The same operations in the same order as the stock env's pygame code, so transformed coordinates match to
-the last bit (``exact``); ``tight_cull`` is the looser test the ``fast`` renderer uses.
+the last bit (``exact``). The ``fast`` renderer folds the camera into one affine map of its own.
 """
 
 from __future__ import annotations
@@ -68,17 +68,11 @@ def padded_cull(window_points: np.ndarray) -> np.ndarray:
     return inside.any(axis=-1)
 
 
-def tight_cull(window_points: np.ndarray) -> np.ndarray:
-    """A polygon (P, 4, 2) is kept if its bounding box meets the window (for ``fast``)."""
-    lo, hi = window_points.min(axis=-2), window_points.max(axis=-2)  # (P, 2) each
-    return (hi[:, 0] >= 0) & (lo[:, 0] <= cr.WINDOW_W) & (hi[:, 1] >= 0) & (lo[:, 1] <= cr.WINDOW_H)
-
-
 def near_window(centers: np.ndarray, radii: np.ndarray) -> np.ndarray:
     """Polygons (P,) whose bounding circle (window centres (P, 2), radii (P,)) meets the padded window.
 
     Every vertex lies within the circle, so a polygon failing this also fails
-    ``padded_cull`` and ``tight_cull``: a cheap, exact pre-filter.
+    ``padded_cull``: a cheap, exact pre-filter.
     """
     pad = cr.MAX_SHAPE_DIM + radii
     x, y = centers[:, 0], centers[:, 1]

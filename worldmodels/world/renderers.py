@@ -3,8 +3,8 @@
 ``exact``  the same pygame drawing calls on the same 1000x800 surface, but the ~730 polygon transforms
            and off-screen culls are done at once in numpy, the Font and the reward text are cached. Frames
            are bit-identical to stock (tested).
-``fast``   the state is drawn with OpenCV on a 384x384 canvas (4x4 samples per output pixel, the vertical
-           flip folded into the transform) and box-averaged to 96x96. Same scene, same colours, same draw
+``fast``   the state is drawn with OpenCV on a 384x384 canvas (4x4 samples per output pixel; the camera, the
+           vertical flip and the canvas scale in one affine map) and box-averaged to 96x96. Same scene, same colours, same draw
            order; edges differ by sub-pixel amounts from pygame's rasteriser (mean absolute difference well
            under 1/255 per pixel, tested). ``render()`` for videos (``rgb_array``) still uses the exact path.
 ``direct`` the fast drawing of V's input itself (64x64, the top 84 rows), with no 96x96 state in between:
@@ -26,7 +26,7 @@ from gymnasium.envs.box2d import car_racing as cr
 from gymnasium.envs.box2d.car_dynamics import SIZE, WHEEL_R, WHEEL_W, WHEEL_WHITE
 
 from .frames import CROP_ROWS
-from .geometry import field_polygon, grass_polygons, near_window, padded_cull, rotation, tight_cull, transform
+from .geometry import field_polygon, grass_polygons, near_window, padded_cull, rotation, transform
 
 STATE_SIZE = cr.STATE_W  # 96
 SMOOTHSCALE_BIAS = 2  # pygame.transform.smoothscale(1000x800 -> 96x96) darkens flat colours by 2
@@ -71,13 +71,9 @@ class ExactCarRacing(cr.CarRacing):
         trans = (cr.WINDOW_W / 2 + trans[0], cr.WINDOW_H / 4 + trans[1])
         return rotation(angle), zoom, trans
 
-    def _scene(self, cos_sin, zoom, trans, cull=padded_cull):
-        """Background, grass and road in stock draw order, culled.
-
-        Args:
-            cull: ``padded_cull`` (stock's test, for bit-identical frames) or
-                ``tight_cull``; only polygons whose bounding circle can reach the
-                padded window are transformed in full and tested.
+    def _scene(self, cos_sin, zoom, trans):
+        """Background, grass and road in stock draw order, culled as stock culls (``padded_cull``); only
+        polygons whose bounding circle can reach the padded window are transformed in full and tested.
 
         Returns:
             polygons: float64 (P, 4, 2) window coordinates (before the vertical flip).
@@ -86,7 +82,7 @@ class ExactCarRacing(cr.CarRacing):
         points, colors, centers, radii = self._static_polygons()
         near = np.flatnonzero(near_window(transform(centers, cos_sin, zoom, trans), radii * zoom))
         window = transform(points[near], cos_sin, zoom, trans)  # (P', 4, 2)
-        keep = np.flatnonzero(cull(window))
+        keep = np.flatnonzero(padded_cull(window))
         polygons = np.concatenate([transform(self._field, cos_sin, zoom, trans), window[keep]])
         rgb = np.asarray([self.bg_color] + [colors[i] for i in near[keep]], dtype=np.float64)
         return polygons, rgb.astype(np.int64).tolist()
@@ -151,67 +147,128 @@ class FastCarRacing(ExactCarRacing):
         """The top ``rows`` of the 96 state rows, drawn at (size, size, 3) on a canvas SUPERSAMPLE times larger.
 
         ``rows`` = 96 is the whole state; ``rows`` <= ``CROP_ROWS`` (84) leaves out the indicator bar and the
-        reward counter below them, which are then not drawn at all.
+        reward counter below them, which are then not drawn at all. World polygons go to the canvas in one
+        affine map (``_canvas_affine``: the camera, the vertical flip and the canvas scale together).
         """
         side = size * self.SUPERSAMPLE
         cos_sin, zoom, trans = self._camera()
-        scene, scene_colors = self._scene(cos_sin, zoom, trans, cull=tight_cull)
-        car, car_colors = self._car_polygons(cos_sin, zoom, trans)
-        parts = [(scene, scene_colors, True), (car, car_colors, True)]
-        with_bar = rows > CROP_ROWS
-        if with_bar:
-            parts.append((*self._indicator_polygons(), False))
-        canvas = np.zeros((side, side, 3), dtype=np.uint8)
-        sx, sy = side / cr.WINDOW_W, side / (cr.WINDOW_H * rows / STATE_SIZE)
-        scale = np.array([sx, sy]) * (1 << self._SHIFT)
-        half = 0.5 * (1 << self._SHIFT)
-        # the stock image is flipped vertically after the road and the car are
-        # drawn: y -> WINDOW_H - y for those, not for the indicator bar.
-        for window, colors, flipped in parts:
-            if flipped:
-                window[..., 1] = cr.WINDOW_H - window[..., 1]
-            # cv2 fills a pixel whose centre (integer coordinates) is inside; pixel p
-            # spans [p, p + 1) of the continuous canvas: shift by half a pixel.
-            canvas_points = (window * scale - half).astype(np.int32)  # (P, V, 2) fixed point
-            for points, color in zip(canvas_points, colors):
+        affine = self._canvas_affine(cos_sin, zoom, trans, side, rows)
+        canvas = self._background(side, affine, zoom)
+        for polygons, colors in (self._scene_on_canvas(affine, side), self._car_polygons(affine)):
+            for points, color in zip(polygons, colors):
                 cv2.fillConvexPoly(canvas, points, color, cv2.LINE_8, self._SHIFT)
-        if with_bar:
+        if rows > CROP_ROWS:
+            sx, sy = side / cr.WINDOW_W, side / (cr.WINDOW_H * rows / STATE_SIZE)
+            # the indicator bar is drawn after the flip: window coordinates map straight to the canvas
+            bar, colors = self._indicator_polygons()
+            scale, half = np.array([sx, sy]) * (1 << self._SHIFT), 0.5 * (1 << self._SHIFT)
+            for points, color in zip((bar * scale - half).astype(np.int32), colors):
+                cv2.fillConvexPoly(canvas, points, color, cv2.LINE_8, self._SHIFT)
             self._blit_reward(canvas, sx, sy)
-        state = _halve(_halve(self._prefilter(canvas)))  # (size, size, 3): a 4x4 box average
+        state = self._downsample(canvas)  # (size, size, 3)
         # pygame's smoothscale maps a flat colour v to max(v - 2, 0) (fixed-point
         # truncation); match it so flat regions agree exactly.
         return cv2.subtract(state, SMOOTHSCALE_BIAS)
 
-    def _prefilter(self, canvas: np.ndarray) -> np.ndarray:
-        """What the canvas goes through before the 4x4 box average (nothing here)."""
+    def _downsample(self, canvas: np.ndarray) -> np.ndarray:
+        """The canvas (4 size, 4 size, 3) -> (size, size, 3): a 4x4 box average."""
+        return _halve(_halve(canvas))
+
+    def _canvas_affine(self, cos_sin, zoom, trans, side: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """World coordinates -> cv2's fixed-point canvas coordinates: ``canvas = world @ M + b``.
+
+        The stock camera (rotate, zoom, translate to window pixels), then the flip of the window's y axis
+        that stock applies after drawing the road and the car, then the window's top ``rows`` of 96 scaled to
+        ``side`` canvas pixels, shifted by half a pixel: cv2 fills a pixel whose centre (integer coordinates)
+        is inside, and pixel p spans [p, p + 1) of the continuous canvas.
+
+        Returns:
+            M float64 (2, 2), b float64 (2,), in units of 1 / 2**_SHIFT canvas pixels.
+        """
+        c, s = cos_sin
+        one = 1 << self._SHIFT
+        sx, sy = side / cr.WINDOW_W * one, side / (cr.WINDOW_H * rows / STATE_SIZE) * one
+        M = np.array([[c * zoom * sx, -s * zoom * sy], [-s * zoom * sx, -c * zoom * sy]])
+        b = np.array([trans[0] * sx - 0.5 * one, (cr.WINDOW_H - trans[1]) * sy - 0.5 * one])
+        return M, b
+
+    def _background(self, side: int, affine, zoom: float) -> np.ndarray:
+        """The canvas filled with the playfield's colour, black beyond the playfield's edge.
+
+        The playfield square is filled as a polygon only when the view may reach past it: the window
+        lies within hypot(W, H) / zoom world units of the car.
+        """
+        bg = np.asarray(self.bg_color, dtype=np.float64).astype(np.int64)
+        reach = math.hypot(cr.WINDOW_W, cr.WINDOW_H) / max(zoom, 1e-6)
+        x, y = self.car.hull.position
+        if max(abs(x), abs(y)) + reach < cr.PLAYFIELD:
+            key = (side, *bg.tolist())
+            if self.__dict__.get("_flat_canvas", (None,))[0] != key:  # numpy fills (side, side, 3) slowly
+                flat = np.empty((side, side, 3), dtype=np.uint8)
+                flat[:] = bg.astype(np.uint8)
+                self._flat_canvas = (key, flat)
+            return self._flat_canvas[1].copy()
+        canvas = np.zeros((side, side, 3), dtype=np.uint8)
+        M, b = affine
+        cv2.fillConvexPoly(canvas, (self._field[0] @ M + b).astype(np.int32), bg.tolist(), cv2.LINE_8, self._SHIFT)
         return canvas
 
-    def _car_polygons(self, cos_sin, zoom, trans):
-        """Hull and wheel polygons and wheel stripes of ``Car.draw``.
+    def _scene_on_canvas(self, affine, side: int) -> tuple[np.ndarray, list]:
+        """Grass and road polygons that may reach the canvas, in stock draw order.
 
-        Returns (C, MAX_CAR_VERTICES, 2) window coordinates and C colours.
+        A polygon is kept if its bounding circle meets the canvas (a few just outside a corner are drawn too,
+        clipped by cv2).
+
+        Returns:
+            int32 (P, 4, 2) fixed-point canvas coordinates, P colours (lists of 3 ints, truncated as stock does).
+        """
+        points, colors, centers, radii = self._static_polygons()
+        M, b = affine
+        ends = centers @ M + b  # (G + R, 2)
+        reach = (radii * np.linalg.norm(M, axis=0).max())[:, None]  # (G + R, 1): the radii on the canvas
+        limit = side << self._SHIFT
+        keep = np.flatnonzero(((ends + reach >= 0) & (ends - reach <= limit)).all(axis=1))
+        rgb = np.asarray([colors[i] for i in keep], dtype=np.float64).reshape(-1, 3)
+        return (points[keep] @ M + b).astype(np.int32), rgb.astype(np.int64).tolist()
+
+    def _car_polygons(self, affine) -> tuple[np.ndarray, list]:
+        """Wheels, wheel stripes and hull of ``Car.draw``, on the canvas.
+
+        Stock draws each wheel then its stripe, then the hull; the wheels do not overlap, so drawing every
+        wheel, then every stripe, then the hull paints the same pixels.
+
+        Returns:
+            int32 (C, MAX_CAR_VERTICES, 2) fixed-point canvas coordinates and C colours.
         """
         car = self.car
         cache = self.__dict__.get("_car_cache")
         if cache is None or cache[0] is not car:
-            # body-frame vertices of every fixture, padded to a fixed vertex count
-            local = [np.asarray([_pad(list(f.shape.vertices)) for f in obj.fixtures]) for obj in car.drawlist]
-            colors = [[int(c * 255) for c in obj.color] for obj in car.drawlist]
-            cache = self._car_cache = (car, local, colors)
-        _, local, body_colors = cache
-        polygons, colors = [], []
-        for obj, vertices, color in zip(car.drawlist, local, body_colors):
+            # body-frame vertices of every fixture, padded to a fixed vertex count, wheels' fixtures first
+            fixtures = [(k, obj, f) for k, obj in enumerate(car.drawlist) for f in obj.fixtures]
+            fixtures.sort(key=lambda item: "phase" not in item[1].__dict__)  # stable: wheels, then the hull
+            local = np.asarray([_pad(list(f.shape.vertices)) for _, _, f in fixtures])  # (F, V, 2)
+            owner = np.asarray([k for k, _, _ in fixtures])  # (F,) index in car.drawlist
+            colors = [[int(c * 255) for c in obj.color] for _, obj, _ in fixtures]
+            wheels = [k for k, obj in enumerate(car.drawlist) if "phase" in obj.__dict__]
+            cache = self._car_cache = (car, local, owner, colors, wheels, int(np.isin(owner, wheels).sum()))
+        _, local, owner, colors, wheels, n = cache
+        stripes = [(k, _wheel_stripe(car.drawlist[k].phase)) for k in wheels]
+        stripes = [(k, _pad(stripe)) for k, stripe in stripes if stripe is not None]
+        if stripes:  # after the n wheel fixtures, before the hull
+            local = np.concatenate([local[:n], np.asarray([v for _, v in stripes]), local[n:]])
+            owner = np.concatenate([owner[:n], [k for k, _ in stripes], owner[n:]])
+            colors = colors[:n] + [list(WHEEL_WHITE)] * len(stripes) + colors[n:]
+        (m00, m01), (m10, m11) = affine[0].tolist()
+        b0, b1 = affine[1].tolist()
+        maps = []  # per body: its frame -> canvas, (a00, a01, a10, a11, t0, t1) with canvas = v @ a + t
+        for obj in car.drawlist:
             c, s = math.cos(obj.angle), math.sin(obj.angle)
-            rot = np.array([[c, s], [-s, c]])  # row vectors: v @ rot == R v
-            pos = np.array(obj.position)
-            polygons.append(vertices @ rot + pos)  # (F, V, 2)
-            colors += [color] * len(vertices)
-            stripe = _wheel_stripe(obj.phase) if "phase" in obj.__dict__ else None
-            if stripe is not None:
-                polygons.append(np.asarray([_pad(stripe)]) @ rot + pos)
-                colors.append(list(WHEEL_WHITE))
-        world = np.concatenate(polygons)  # (C, MAX_CAR_VERTICES, 2)
-        return transform(world, cos_sin, zoom, trans), colors
+            x, y = obj.position
+            maps.append((c * m00 + s * m10, c * m01 + s * m11, c * m10 - s * m00, c * m11 - s * m01,
+                         x * m00 + y * m10 + b0, x * m01 + y * m11 + b1))
+        maps = np.asarray(maps)[owner]  # (C, 6)
+        canvas = np.einsum("cvi,cij->cvj", local, maps[:, :4].reshape(-1, 2, 2)) + maps[:, None, 4:]
+        return canvas.astype(np.int32), colors
 
     def _indicator_polygons(self):
         """The indicator bar of ``CarRacing._render_indicators``: (I, 4, 2) window coords, colours."""
@@ -284,11 +341,14 @@ class DirectCarRacing(FastCarRacing):
     def _render_fast(self) -> np.ndarray:
         return self._draw(self.frame_size, CROP_ROWS if self.crop else STATE_SIZE)
 
-    def _prefilter(self, canvas: np.ndarray) -> np.ndarray:
-        """A 3x3 box blur, about one pixel of the 96x96 state on the canvas (2.7 x 3.0 canvas pixels at 64 and
-        crop): the stock path averages over those pixels before its area resize, and a plain 4x4 box is sharper
-        than that (its worst 4x4 patch was 21/255 from ``preprocess(stock)``, 13/255 with the blur)."""
-        return cv2.blur(canvas, (3, 3))
+    def _downsample(self, canvas: np.ndarray) -> np.ndarray:
+        """The canvas (4 size, 4 size, 3) -> (size, size, 3): a 3x3 box blur, then the 4x4 box average.
+
+        The blur is about one pixel of the 96x96 state on the canvas (2.7 x 3.0 canvas pixels at 64 and
+        crop): the stock path averages over those pixels before its area resize, and a plain 4x4 box is
+        sharper than that (its worst 4x4 patch was 21/255 from ``preprocess(stock)``, 13/255 with the blur).
+        """
+        return _halve(_halve(cv2.blur(canvas, (3, 3))))
 
 
 def _halve(image: np.ndarray) -> np.ndarray:
