@@ -3,12 +3,14 @@
     python benchmarks/controller.py [--rounds 3] [--steps 200] [--agent-only]
 
 1. Agent steps/s on one core (one process, one torch thread): the shipped book V and M and a
-   random controller, several envs stepped together (V and M batched). Today's path (fast renderer, 8 envs,
-   V in float32) against the new one (the direct renderer, 32 envs, V in bfloat16, channels-last), with the
-   steps between. Rounds interleave them; medians and ratios to today's path are printed.
-2. Wall time of one generation (population 8 x 2 trials x ``--steps`` steps, fast renderer) with
-   each backend on a warm pool (serial, process, ray); the first generation, which includes starting the
-   pool and loading V and M in every worker, is printed separately.
+   random controller, several envs stepped together (V and M batched). The earlier path (fast renderer, 8 envs,
+   V in float32: evolution's defaults until the issue "A faster agent step") against today's (the direct
+   renderer, 32 envs, a bfloat16 copy of V, channels-last), with the steps between. Rounds interleave them;
+   medians and ratios to the earlier path are printed.
+2. Wall time of one generation (population 8 x 2 trials x ``--steps`` steps on the evolution preset's path:
+   direct renderer, V in bfloat16; 8 envs a task, so that the 16 episodes make two tasks) with each backend on a
+   warm pool (serial, process, ray); the first generation, which includes starting the pool and loading V and M
+   in every worker, is printed separately.
 3. Dream vs real for the same population (16 x 4 trials x ``--steps`` steps): ``RealEvaluator``
    on a process pool against ``DreamEvaluator`` (all 64 episodes in one batch inside M).
 """
@@ -61,21 +63,21 @@ def main() -> None:
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    today, new = ("fast", 8, "float32"), ("direct", 32, "bfloat16")
-    cases = [("stock", 1, "float32"), today, ("direct", 8, "float32"), ("direct", 32, "float32"), new]
+    earlier, new = ("fast", 8, "float32"), ("direct", 32, "bfloat16")
+    cases = [("stock", 1, "float32"), earlier, ("direct", 8, "float32"), ("direct", 32, "float32"), new]
     rates = {c: [] for c in cases}
     for _ in range(args.rounds):
         for case in cases:
             rates[case].append(agent_rate(spec, case[0], case[1], args.steps, case[2]))
-    base = statistics.median(rates[today])
+    base = statistics.median(rates[earlier])
     print(f"\n1. agent steps/s on one core (1 torch thread), median of {args.rounds} rounds of {args.steps} steps")
-    print("| renderer | envs stepped together | V | agent steps/s | x today's path (fast, 8, float32) |")
+    print("| renderer | envs stepped together | V | agent steps/s | x the earlier path (fast, 8, float32) |")
     print("|---|---|---|---|---|")
     for case in cases:
         r = statistics.median(rates[case])
         print(f"| {case[0]} | {case[1]} | {case[2]} | {r:,.0f} | {r / base:.2f} |")
-    ratios = [n / t for n, t in zip(rates[new], rates[today], strict=True)]
-    print(f"new path / today's path, per round: {', '.join(f'{x:.2f}' for x in ratios)} (median "
+    ratios = [n / t for n, t in zip(rates[new], rates[earlier], strict=True)]
+    print(f"today's path / the earlier path, per round: {', '.join(f'{x:.2f}' for x in ratios)} (median "
           f"{statistics.median(ratios):.2f})")
     torch.set_num_threads(threads)
     if args.agent_only:
@@ -83,8 +85,8 @@ def main() -> None:
 
     cfg = wm.get_config("book", evolution={"max_steps": args.steps, "envs_per_task": 8})
     candidates = rng.normal(0, 0.1, (8, 867))
-    print(f"\n2. one generation: population 8 x 2 trials x {args.steps} steps, fast renderer, warm pool "
-          f"(median of {args.rounds})")
+    print(f"\n2. one generation: population 8 x 2 trials x {args.steps} steps, direct renderer, bf16 V, 8 envs a task, "
+          f"warm pool (median of {args.rounds})")
     print("| backend | workers | start + first generation, s | generation, s | x serial |")
     print("|---|---|---|---|---|")
     times = {}
@@ -113,7 +115,7 @@ def main() -> None:
     print(f"\n3. the same population, 16 x 4 trials x {args.steps} steps (median of {args.rounds})")
     print("| evaluation | seconds | x dream |")
     print("|---|---|---|")
-    print(f"| real env, fast renderer, process pool of 2 | {real_s:.2f} | {real_s / dream_s:.0f} |")
+    print(f"| real env, direct renderer, bf16 V, process pool of 2 | {real_s:.2f} | {real_s / dream_s:.0f} |")
     print(f"| dream, one batch of 64 in M | {dream_s:.2f} | 1 |")
 
 

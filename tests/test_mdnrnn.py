@@ -38,6 +38,17 @@ def test_stepping_one_at_a_time_equals_the_whole_sequence():
     assert torch.allclose(torch.cat(mus, dim=1), full["mu"], atol=1e-5)
 
 
+@pytest.mark.parametrize("cfg", [MDNRNNConfig(), MDNRNNConfig(latent="gumbel", num_vars=4, num_classes=6)])
+def test_advance_is_forwards_state_without_the_heads(cfg):
+    """What an acting agent calls each step: the same new (h, c) as ``forward`` with L = 1, bit for bit."""
+    torch.manual_seed(0)
+    model = MDNRNN(cfg)
+    latent = torch.randn(3, *((32,) if cfg.latent == "vae" else (4, 6)))
+    a, state = torch.rand(3, 3), (torch.randn(1, 3, cfg.hidden_size), torch.randn(1, 3, cfg.hidden_size))
+    _, expected = model(latent[:, None], a[:, None], state)
+    assert all(torch.equal(x, y) for x, y in zip(model.advance(latent, a, state), expected, strict=True))
+
+
 def test_masks_of_ones_give_the_plain_lstm_and_masks_are_variational():
     torch.manual_seed(0)
     model = MDNRNN(MDNRNNConfig(dropout=0.1))

@@ -98,7 +98,7 @@ class WorldModelAgent:
         state = (h[:, index], c[:, index])
         actions = self.controller.act_batch(params, seen.cpu().numpy(), state[0][0].cpu().numpy())
         a = torch.from_numpy(actions).to(self.device)
-        _, (h_new, c_new) = self.mdnrnn(z[:, None], a[:, None], state)  # one step, L = 1
+        h_new, c_new = self.mdnrnn.advance(z, a, state)
         h[:, index], c[:, index] = h_new, c_new
         return actions
 

@@ -189,6 +189,14 @@ class MDNRNN(nn.Module):
             out["done_logit"] = self.done(h).squeeze(-1)  # (B, L)
         return out, state
 
+    def advance(self, latent: torch.Tensor, action: torch.Tensor,
+                state: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of the LSTM alone, as an acting agent needs it: latent (B, Z) or (B, N, K), action (B, 3),
+        state (h, c) each (1, B, H) -> the new state. The same numbers as ``forward``'s state, without the heads."""
+        B = action.shape[0]
+        x = torch.cat([latent.reshape(B, 1, self.input_size), action[:, None]], dim=-1)  # (B, 1, D + 3)
+        return self.lstm(x, state)[1]
+
     def transition_reward(self, latent: torch.Tensor, next_latent: torch.Tensor) -> torch.Tensor:
         """The transition head's reward for latent -> next_latent: (B, L, ...) twice -> (B, L); (B, ...) -> (B,)."""
         lead = latent.shape[: latent.dim() - (2 if self.cfg.latent == "gumbel" else 1)]  # (B, L) or (B,)
