@@ -100,6 +100,16 @@ def test_dream_mode_trains_in_m_and_the_release_drives_in_the_real_env(world_mod
     assert path == wm_root / "checkpoints" / "controller" / "vae_dream_smoke.pt"
     result = evaluation_lib.evaluate_file(path, EvaluationConfig(episodes=2, renderer="fast", backend="serial", max_steps=20))
     assert len(result["returns"]) == 2 and np.all(np.isfinite(result["returns"]))
+    dream_card = json.loads(path.with_suffix(".json").read_text())
+    assert dream_card["lineage"]["parts"]["rollouts data/rollouts/smoke"] == 4 * 40  # the frames its dreams start from
+    # a real-env run started from it (--init) counts the dream agent's lineage too
+    real = smoke(name="from_dream", generations=1, init="checkpoints/controller/vae_dream_smoke.pt")
+    state = evolve.evolve(real, progress=False)
+    card = json.loads(evolve.release(real, "from_dream").with_suffix(".json").read_text())
+    parts = card["lineage"]["parts"]
+    assert parts["evolution checkpoints/controller/vae_from_dream.pt"] == state["env_steps"] > 0
+    assert parts["evolution checkpoints/controller/vae_dream_smoke.pt"] == 0  # it never drove a real car
+    assert parts["rollouts data/rollouts/smoke"] == 4 * 40 and card["lineage"]["real_env_steps"] == sum(parts.values())
 
 
 def test_a_run_with_other_settings_or_a_corrupt_state_is_refused(world_model):

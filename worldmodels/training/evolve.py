@@ -255,6 +255,15 @@ def train_or_load(cfg: Config, train_now: bool, release_name: str = "book", prog
 
 
 # -- releases --------------------------------------------------------------------------
+def _ancestors(state: dict[str, Any], spec: AgentSpec) -> list[tuple[str, str]]:
+    """What a run's agent is made from, as ``lineage`` roots: V, M, the controller it started from (``--init``:
+    its parameters carry that agent's whole lineage) and, in dream mode, the rollouts its dreams start from."""
+    evolution = state["config"]["evolution"]
+    return [(spec.vision, "vision"), *([(spec.mdnrnn, "mdnrnn")] if spec.mdnrnn else []),
+            *([(evolution["init"], "controller")] if evolution.get("init") else []),
+            *([(state["config"]["rollouts"], "rollouts")] if evolution["mode"] == "dream" else [])]
+
+
 def release(cfg: Config, name: str, which: str = "auto", command: str | None = None, force: bool = False) -> Path:
     """Ship a finished run as ``checkpoints/controller/<latent>_<name>.pt`` with a JSON card.
 
@@ -286,8 +295,7 @@ def release(cfg: Config, name: str, which: str = "auto", command: str | None = N
         world_model={"vision": spec.vision, "vision_sha256": spec.vision_sha256,
                      "mdnrnn": spec.mdnrnn, "mdnrnn_sha256": spec.mdnrnn_sha256},
         commands=state.get("commands", []),
-        lineage=card_entry({f"evolution {portable(path)}": state["env_steps"],
-                            **lineage((spec.vision, "vision"), *([(spec.mdnrnn, "mdnrnn")] if spec.mdnrnn else []))},
-                           "every real env step behind this agent: its own evolution, and its V's and M's data "
-                           "with the agents that drove them"))
+        lineage=card_entry({f"evolution {portable(path)}": state["env_steps"], **lineage(*_ancestors(state, spec))},
+                           "every real env step behind this agent: its own evolution, its V's and M's data with "
+                           "the agents that drove them, the agent it started from (--init) and its dream starts"))
     return releases.write(path, agent_payload(spec, params, {"history": history, "which": which}), card, force)

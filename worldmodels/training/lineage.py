@@ -5,8 +5,8 @@ rollouts may have been driven by another agent, which was evolved in the real en
 so on. ``lineage`` walks the records (agent files, cards, run configs, rollout manifests) and counts each
 ancestor once::
 
-    controller  the real env steps of its evolution (its history) + its V + its M
-                (a card that already holds a ``lineage`` is taken as it stands)
+    controller  the real env steps of its evolution (its history) + its V + its M + the controller it started
+                from (``--init``) (a card that already holds a ``lineage`` is taken as it stands)
     V           its rollouts
     M           the rollouts of every latents file it learnt from + the M it was fine-tuned from
     rollouts    the steps of their episodes, read from the files (where the folder is gone, the count its M's
@@ -84,6 +84,9 @@ class _Walk:
         self.vision(spec["vision"])
         if spec.get("mdnrnn"):
             self.mdnrnn(spec["mdnrnn"])
+        evolution = (payload.get("card", {}).get("config") or {}).get("evolution") or {}
+        if evolution.get("init"):  # the controller it started from
+            self.controller(evolution["init"])
 
     def vision(self, path: str) -> None:
         if not self._first(f"vision {portable(resolve(path))}"):
