@@ -4,9 +4,9 @@
            and off-screen culls are done at once in numpy, the Font and the reward text are cached. Frames
            are bit-identical to stock (tested).
 ``fast``   the state is drawn with OpenCV on a 384x384 canvas (4x4 samples per output pixel; the camera, the
-           vertical flip and the canvas scale in one affine map) and box-averaged to 96x96. Same scene, same colours, same draw
-           order; edges differ by sub-pixel amounts from pygame's rasteriser (mean absolute difference well
-           under 1/255 per pixel, tested). ``render()`` for videos (``rgb_array``) still uses the exact path.
+           vertical flip and the canvas scale in one affine map) and box-averaged to 96x96. Same scene, same
+           colours, same draw order; edges differ by sub-pixel amounts from pygame's rasteriser (mean absolute
+           difference well under 1/255 per pixel, tested). ``render()`` for videos (``rgb_array``) still uses the exact path.
 ``direct`` the fast drawing of V's input itself (64x64, the top 84 rows), with no 96x96 state in between:
            fewer pixels, no indicator bar, no crop or resize (``DirectCarRacing``).
 
