@@ -326,7 +326,7 @@ class DirectCarRacing(FastCarRacing):
     ``frame_size`` x ``frame_size`` as the fast renderer draws, with no 96x96 image, crop or resize in between.
 
     The observation is what ``InputSpec(frame_size, crop)`` makes of a fast state, up to the resampling:
-    one 4x4 box average here against a box average to 96 then an area resize there (tested against
+    a 3x3 blur and a 4x4 box average here against a box average to 96 then an area resize there (tested against
     ``preprocess`` of stock states). Videos (``render()`` in ``rgb_array`` mode) use the exact path.
     """
 
