@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from worldmodels.cli import main
@@ -20,6 +21,20 @@ def test_pipeline_commands(wm_root, capsys):
     assert card["config"]["model"]["latent"] == "gumbel" and "collect" not in card["config"]
     out = capsys.readouterr().out
     assert "gumbel: 1 epochs" in out and "mdnrnn (gumbel): 2 epochs" in out
+
+
+def test_a_second_v_run_on_the_same_rollouts_trains_beside_the_first(wm_root):
+    assert main(["collect", "--scale", "smoke", "--backend", "serial", "--quiet"]) == 0
+    assert main(["train-gumbel", "--scale", "smoke", "--epochs", "1", "--quiet"]) == 0
+    assert main(["train-gumbel", "--scale", "smoke", "--epochs", "1", "--quiet", "--run", "st", "--estimator",
+                 "straight_through", "--unimix", "0.01", "--release", "st"]) == 0
+    runs = wm_root / "data" / "runs"
+    assert (runs / "gumbel_smoke" / "last.pt").exists() and (runs / "gumbel_st" / "last.pt").exists()
+    card = json.loads((wm_root / "checkpoints" / "gumbel" / "st.json").read_text())
+    assert card["config"]["model"]["estimator"] == "straight_through" and card["config"]["model"]["unimix"] == 0.01
+    assert main(["encode", "--model", "gumbel", "--scale", "smoke", "--quiet", "--run", "st"]) == 0
+    with np.load(wm_root / "data" / "latents" / "smoke_gumbel.npz") as npz:
+        assert str(npz["source"]).endswith("gumbel_st/last.pt")
 
 
 def test_errors_exit_2_with_a_message(wm_root, capsys):

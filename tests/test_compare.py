@@ -43,3 +43,16 @@ def test_a_frozen_episode_has_inputs_that_do_not_move(models_and_files, wm_root)
     assert compare.vae_summary(vae, [frozen])["input_change"] == 0
     summary = compare.gumbel_summary(gumbel, [frozen])
     assert summary["input_change"] == 0 and summary["flips_per_step"] == 0
+
+
+def test_bits_used_counts_the_spread_of_the_acting_classes():
+    assert compare.bits_used(np.zeros((10, 3), np.int64), 4) == 0  # every variable stuck on one class
+    spread = np.stack([np.arange(8) % 4, np.arange(8) % 2], axis=1)  # uniform over 4, then over 2
+    assert compare.bits_used(spread, 4) == pytest.approx(3.0)
+
+
+def test_several_discrete_vs_share_one_table(models_and_files):
+    vae, gumbel, files = models_and_files
+    result = compare.comparison(vae, [gumbel, gumbel], files[:1])
+    assert list(result) == ["continuous (VAE, z=32)", "discrete (Gumbel, 32x32)", "discrete (Gumbel, 32x32) #2"]
+    assert 0 < result["discrete (Gumbel, 32x32)"]["bits_used"] <= 32 * 5

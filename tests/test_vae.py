@@ -14,6 +14,8 @@ from worldmodels.models.gumbel_vae import (
     gumbel_softmax,
     hard_code,
     kl_weight,
+    mixed_probabilities,
+    straight_through,
     temperature,
 )
 from worldmodels.models.vae import ConvEncoder, ConvVAE, gaussian_kl, vae_loss
@@ -97,3 +99,47 @@ def test_gumbel_loss_parts():
     logits = torch.zeros(2, 32, 32)
     loss, parts = gumbel_loss(frames, frames, logits, weight=1.0, kl_tolerance=0.5)
     assert parts["kl"].abs() < 1e-5 and loss.item() == pytest.approx(16.0)
+
+
+def test_straight_through_samples_one_hot_codes_of_the_unimix_probabilities():
+    logits = torch.log(torch.tensor([[[0.7, 0.2, 0.1, 0.0]]])).expand(40000, 1, 4).clone().requires_grad_()
+    g = torch.Generator().manual_seed(2)
+    code = straight_through(logits, tau=1.0, unimix=0.04, generator=g)
+    assert set(code.detach().unique().tolist()) <= {0.0, 1.0} and torch.all(code.sum(-1) == 1)
+    counts = code.detach().sum((0, 1)) / 40000  # p = 0.96 * softmax + 0.01: even the impossible class is drawn
+    assert torch.allclose(counts, torch.tensor([0.682, 0.202, 0.106, 0.01]), atol=0.01)
+    (code * torch.arange(4.0)).sum().backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0  # the probabilities' gradient
+
+
+def test_a_sharp_temperature_makes_the_straight_through_sample_the_argmax():
+    logits = torch.randn(50, 8, 16)
+    g = torch.Generator().manual_seed(0)
+    agree = [(straight_through(logits, tau, generator=g).argmax(-1) == logits.argmax(-1)).float().mean() for tau in
+             (1.0, 0.1, 0.01)]
+    assert agree[0] < 0.6 and agree[2] > 0.98 and agree == sorted(agree)
+
+
+def test_the_kl_of_unimix_probabilities_matches_torch_distributions():
+    logits = torch.randn(3, 4, 5) * 6
+    probs = mixed_probabilities(logits, 0.01)
+    assert probs.min() >= 0.01 / 5 and torch.allclose(probs.sum(-1), torch.ones(3, 4))
+    expected = kl_divergence(Categorical(probs=probs), Categorical(logits=torch.zeros(5))).sum(1)
+    assert torch.allclose(categorical_kl_to_uniform(logits, unimix=0.01), expected, atol=1e-5)
+    assert categorical_kl_to_uniform(logits, 0.01).max() < categorical_kl_to_uniform(logits).max()
+
+
+def test_the_straight_through_vae_trains_its_decoder_on_one_hot_codes():
+    cfg = GumbelConfig(num_vars=4, num_classes=8, estimator="straight_through", unimix=0.01)
+    model = GumbelVAE(cfg)
+    _, logits, code = model(torch.rand(3, 3, 64, 64), tau=1.0, generator=torch.Generator().manual_seed(0))
+    assert set(code.detach().unique().tolist()) <= {0.0, 1.0} and code.shape == (3, 4, 8)
+    soft = model.controller_input({"logits": logits}, soft=True)
+    assert torch.allclose(soft, mixed_probabilities(logits, 0.01))
+    loss, parts = model.loss_step(torch.rand(2, 3, 64, 64), step=10_000)
+    loss.backward()
+    assert model.fc_logits.weight.grad.abs().sum() > 0 and parts["kl"] >= 0
+    with pytest.raises(ValueError, match="--unimix"):
+        GumbelConfig(unimix=0.9)
+    with pytest.raises(ValueError, match="--estimator"):
+        GumbelConfig(estimator="vq")

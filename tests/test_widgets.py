@@ -1,6 +1,7 @@
 """Widget callbacks, driven from plain Python as a user would drive the controls."""
 
 import numpy as np
+import pytest
 import torch
 
 from worldmodels.core.config import GumbelConfig, VAEConfig
@@ -31,17 +32,32 @@ def test_picking_dimensions_rebuilds_the_sliders():
     assert sorted(explorer.sliders) == [3, 4, 7] and len(explorer.slider_box.children) == 3
 
 
-def test_category_pickers_decode_in_place_and_reset():
+def test_category_sliders_show_the_most_influential_variables_decode_in_place_and_reset():
     torch.manual_seed(0)
     model = GumbelVAE(GumbelConfig())
-    explorer = CategoryExplorer(model, FRAME)
-    assert len(explorer.pickers) == 32
+    explorer = CategoryExplorer(model, FRAME, shown=5)
+    assert explorer.influence.shape == (32,) and (explorer.influence >= 0).all()
+    assert list(explorer.pickers) == list(np.argsort(-explorer.influence, kind="stable")[:5])
+    assert explorer.difference.max() == 0 and "0 of 32 variables changed" in explorer.status.value
     start = explorer.decoded.copy()
-    new_class = (int(explorer.classes[3]) + 5) % 32
-    explorer.pickers[3].value = new_class
-    assert explorer.classes[3] == new_class and not np.array_equal(explorer.decoded, start)
+    top = explorer.variables[0]
+    new_class = (int(explorer.classes[top]) + 5) % 32
+    explorer.pickers[top].value = new_class
+    assert explorer.classes[top] == new_class and not np.array_equal(explorer.decoded, start)
+    assert explorer.difference.max() > 0 and "1 of 32 variables changed" in explorer.status.value
+    explorer.set(explorer.variables[-1] + 1 if explorer.variables[-1] < 31 else 0, 3)  # an unshown one gets a slider
+    assert len(explorer.pickers) == 6
     explorer.reset()
     assert np.array_equal(explorer.classes, explorer.start) and np.array_equal(explorer.decoded, start)
+
+
+def test_influence_is_the_mean_change_over_the_other_classes():
+    torch.manual_seed(0)
+    model = GumbelVAE(GumbelConfig(num_vars=3, num_classes=4))
+    influence = model.influence(FRAME)
+    sweep = model.category_sweep(FRAME, [1], [0, 1, 2, 3]).astype(np.float32)[0]  # (4, 64, 64, 3)
+    base = model.reconstruct(FRAME[None])[0].astype(np.float32)
+    assert influence[1] == pytest.approx(np.abs(sweep - base).mean() * 4 / 3, rel=1e-5)
 
 
 def test_dream_viewer_redreams_when_tau_moves():

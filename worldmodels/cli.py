@@ -97,7 +97,7 @@ def _train_vision(args: TrainVAE, command: str) -> int:
     from .training import vision
 
     cfg = _config(args.scale, args.rollouts, **{args.kind: args.model, "vae_training": args.training})
-    return _train(args, cfg, args.kind, vision, paths.vision_release, args.kind, command)
+    return _train(args, cfg, args.kind, vision, paths.vision_release, args.kind, command, run=args.run)
 
 
 def _encode(args: Encode, command: str) -> int:
@@ -105,7 +105,7 @@ def _encode(args: Encode, command: str) -> int:
     from .training import vision
 
     cfg = _config(args.scale, args.rollouts)
-    source = args.checkpoint or paths.vision_run(args.model, cfg.collect.name) / "last.pt"
+    source = args.checkpoint or paths.vision_run(args.model, args.run or cfg.collect.name) / "last.pt"
     vision.encode(load_vision(source, kind=args.model), cfg.collect.name, progress=not args.quiet, source=str(source))
     return 0
 

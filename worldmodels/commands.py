@@ -75,6 +75,9 @@ class TrainVAE(_Training):
     kind: ClassVar[str] = "vae"
     model: VAEConfig
     training: TrainConfig
+    run: str | None = None
+    """run folder data/runs/<kind>_RUN (None: the rollouts' name), e.g. to train other settings on the same
+    rollouts beside the first run"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +100,8 @@ class Encode:
     """folder under data/rollouts (None: the scale's)"""
     checkpoint: Path | None = None
     """a V file, e.g. a release checkpoints/<kind>/<name>.pt (default: the training run's last.pt)"""
+    run: str | None = None
+    """without --checkpoint, the training run data/runs/<kind>_RUN whose last.pt encodes (None: the rollouts')"""
     quiet: bool = False
     """no progress bar"""
 

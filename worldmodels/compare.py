@@ -14,6 +14,9 @@ Measures (all on held-out episodes, frames in [0, 1]):
 - ``input_change``: how much the controller's input moves per step, relative to its size: |z_t+1 - z_t| / |z|
   for the VAE's mu, |c_t+1 - c_t| / |c| for the one-hot code c (N ones), what C's weights turn into action jitter.
 - ``confidence`` (Gumbel): the mean probability of the argmax class (1 / K: no idea, 1: certain).
+- ``bits_used`` (Gumbel): the entropy, in bits, of how often each class is the argmax over the frames, summed
+  over the variables: how much of ``capacity_bits`` the acting codes really spread over (a variable stuck on one
+  class uses 0 bits, one spread evenly over K classes log2 K).
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ def vae_summary(model: ConvVAE, files: list[Path]) -> dict[str, float]:
 def gumbel_summary(model: GumbelVAE, files: list[Path]) -> dict[str, float]:
     codes = _episode_codes(model, files)
     logits = [c["logits"] for c in codes]  # (T + 1, N, K) each
-    kl = np.concatenate([categorical_kl_to_uniform(torch.from_numpy(c)).numpy() for c in logits])
+    kl = np.concatenate([categorical_kl_to_uniform(torch.from_numpy(c), model.cfg.unimix).numpy() for c in logits])
     classes = [c.argmax(-1) for c in logits]  # (T + 1, N)
     step, relative = _smoothness(classes, lambda a, b: (a != b).mean(axis=-1))
     N, K = model.cfg.num_vars, model.cfg.num_classes
@@ -79,19 +82,40 @@ def gumbel_summary(model: GumbelVAE, files: list[Path]) -> dict[str, float]:
         "input_change": math.sqrt(2 * step),  # |c_t+1 - c_t| = sqrt(2 flips), |c| = sqrt(N)
         "confidence": float(np.mean([torch.from_numpy(c).softmax(-1).amax(-1).mean().item() for c in logits])),
         "classes_used_per_variable": float(np.mean([len(np.unique(np.concatenate(classes)[:, n])) for n in range(N)])),
+        "bits_used": bits_used(np.concatenate(classes), K),
     }
 
 
-def comparison(vae: ConvVAE, gumbel: GumbelVAE, files: list[Path]) -> dict[str, dict[str, float]]:
-    """Both summaries on the same episode files: {"continuous": ..., "discrete": ...}."""
-    return {"continuous (VAE, z=32)": vae_summary(vae, files),
-            f"discrete (Gumbel, {gumbel.cfg.num_vars}x{gumbel.cfg.num_classes})": gumbel_summary(gumbel, files)}
+def bits_used(classes: np.ndarray, num_classes: int) -> float:
+    """Summed over variables, the entropy in bits of each one's class frequencies: classes int (F, N) -> bits."""
+    total = 0.0
+    for column in classes.T:
+        p = np.bincount(column, minlength=num_classes) / len(column)
+        p = p[p > 0]
+        total -= float((p * np.log2(p)).sum())
+    return total
+
+
+def label(model: GumbelVAE) -> str:
+    """How the comparison names a discrete V: 'discrete (Gumbel, 32x32)', 'discrete (straight-through, 32x32)'."""
+    estimator = "Gumbel" if model.cfg.estimator == "gumbel" else "straight-through"
+    return f"discrete ({estimator}, {model.cfg.num_vars}x{model.cfg.num_classes})"
+
+
+def comparison(vae: ConvVAE, gumbel: GumbelVAE | list[GumbelVAE], files: list[Path]) -> dict[str, dict[str, float]]:
+    """The summaries on the same episode files, one row per V: {"continuous (VAE, z=32)": ..., label(gumbel): ...};
+    ``gumbel`` may be several discrete Vs (a repeated label gets its position appended)."""
+    rows = {"continuous (VAE, z=32)": vae_summary(vae, files)}
+    for i, model in enumerate(gumbel if isinstance(gumbel, list) else [gumbel]):
+        name = label(model)
+        rows[name if name not in rows else f"{name} #{i + 1}"] = gumbel_summary(model, files)
+    return rows
 
 
 def markdown_table(results: dict[str, dict[str, float]]) -> str:
     """The comparison as a markdown table, one row per model."""
-    columns = ["mse_per_pixel", "rate_bits", "capacity_bits", "smoothness", "flips_per_step", "input_change",
-               "confidence"]
+    columns = ["mse_per_pixel", "rate_bits", "capacity_bits", "bits_used", "smoothness", "flips_per_step",
+               "input_change", "confidence"]
     lines = ["| latent | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name, row in results.items():
         cells = []

@@ -1,7 +1,7 @@
 """ipywidgets explorers for the notebooks; every control can also be set from plain Python.
 
 ``LatentExplorer``    sliders over chosen z dimensions of the Gaussian VAE, decoding in place
-``CategoryExplorer``  one class picker per categorical variable of the Gumbel VAE
+``CategoryExplorer``  class sliders for the Gumbel VAE's most influential variables, with a map of what changed
 ``DreamViewer``       a dream under fixed actions, re-dreamt when the tau or seed slider moves
 
 Both start from a real frame's code, keep the current code in ``.code`` and the decoded
@@ -99,50 +99,94 @@ class LatentExplorer:
 
 
 class CategoryExplorer:
-    """One class picker per categorical variable of a GumbelVAE, starting from ``frame``'s hard code."""
+    """Class sliders for the categorical variables that draw the most on ``frame``, the decoded frame, and a
+    map of what changed.
 
-    def __init__(self, model: GumbelVAE, frame: np.ndarray, columns: int = 8):
+    Args:
+        model: a trained GumbelVAE.
+        frame: uint8 (64, 64, 3), the starting point (its hard code).
+        variables: the variables that get a slider; by default the ``shown`` with the largest
+            ``model.influence(frame)`` (most variables barely change the frame, so slider 0..7 would show nothing).
+
+    ``.classes`` (N,) holds the current code, ``.decoded`` its frame, ``.difference`` (64, 64) the absolute change
+    from the frame's own code in 0..255 (largest over the colour channels).
+    """
+
+    def __init__(self, model: GumbelVAE, frame: np.ndarray, variables: Sequence[int] | None = None, shown: int = 8):
         self.model = model.eval()
         self.frame = frame
         with torch.no_grad():
             logits = model.encode(frames_to_tensor(frame[None]).to(next(model.parameters()).device))
         self.start = logits[0].argmax(-1).cpu().numpy()  # (N,) class indices
         self.classes = self.start.copy()
-        N, K = model.cfg.num_vars, model.cfg.num_classes
+        self.influence = model.influence(frame)  # (N,) mean change in 0..255 units
+        order = [int(n) for n in np.argsort(-self.influence, kind="stable")]
+        self.variables = list(variables) if variables is not None else order[:shown]
         self.original = widgets.Image(value=png(frame), format="png")
         self.image = widgets.Image(format="png")
-        self.pickers = []
-        for n in range(N):
-            picker = widgets.BoundedIntText(value=int(self.classes[n]), min=0, max=K - 1, description=f"{n}",
-                                            layout=widgets.Layout(width="110px"),
-                                            style={"description_width": "24px"})
-            picker.observe(lambda change, n=n: self._on_pick(n, change["new"]), names="value")
-            self.pickers.append(picker)
+        self.difference_image = widgets.Image(format="png")
+        self.status = widgets.HTML()
+        self.pickers: dict[int, widgets.IntSlider] = {}
+        self.picker_box = widgets.VBox()
+        for n in self.variables:
+            self._add_picker(n)
         self.reset_button = widgets.Button(description="back to the frame")
         self.reset_button.on_click(lambda _: self.reset())
-        grid = widgets.GridBox(self.pickers, layout=widgets.Layout(grid_template_columns=f"repeat({columns}, 115px)"))
-        self.widget = widgets.VBox([widgets.HBox([self.original, self.image, self.reset_button]), grid])
+        captions = [widgets.HTML(f"<b>{t}</b>") for t in ("frame", "decoded code", "what changed")]
+        images = widgets.GridBox(captions + [self.original, self.image, self.difference_image],
+                                 layout=widgets.Layout(grid_template_columns="repeat(3, 264px)"))
+        self.widget = widgets.VBox([images, self.status, widgets.HBox([self.picker_box, self.reset_button])])
+        self.base = self._decode(self.start)
         self.decode()
+
+    def _add_picker(self, n: int) -> None:
+        K = self.model.cfg.num_classes
+        picker = widgets.IntSlider(value=int(self.classes[n]), min=0, max=K - 1, continuous_update=True,
+                                   description=f"var {n}", style={"description_width": "60px"},
+                                   layout=widgets.Layout(width="420px"))
+        picker.observe(lambda change, n=n: self._on_pick(n, change["new"]), names="value")
+        self.pickers[n] = picker
+        self.picker_box.children = list(self.pickers.values())
 
     def _on_pick(self, var: int, cls: int) -> None:
         self.classes[var] = cls
         self.decode()
 
     def set(self, var: int, cls: int) -> None:
-        """Pick class ``cls`` for variable ``var``, as a user would."""
+        """Pick class ``cls`` for variable ``var`` (adding its slider if not shown), as a user would."""
+        if var not in self.pickers:
+            self._add_picker(var)
         self.pickers[var].value = cls
 
     def reset(self) -> None:
-        for n, cls in enumerate(self.start):
-            self.pickers[n].value = int(cls)
+        for n, picker in self.pickers.items():
+            picker.value = int(self.start[n])
+        self.classes = self.start.copy()
+        self.decode()
 
     @torch.no_grad()
-    def decode(self) -> np.ndarray:
+    def _decode(self, classes: np.ndarray) -> np.ndarray:
         K = self.model.cfg.num_classes
-        code = torch.nn.functional.one_hot(torch.from_numpy(self.classes).long(), K).float()[None]  # (1, N, K)
-        self.decoded = tensor_to_frames(self.model.decode(code.to(next(self.model.parameters()).device)))[0]
+        code = torch.nn.functional.one_hot(torch.from_numpy(classes).long(), K).float()[None]  # (1, N, K)
+        return tensor_to_frames(self.model.decode(code.to(next(self.model.parameters()).device)))[0]
+
+    def decode(self) -> np.ndarray:
+        self.decoded = self._decode(self.classes)
+        self.difference = np.abs(self.decoded.astype(np.int16) - self.base.astype(np.int16)).max(-1).astype(np.uint8)
         self.image.value = png(self.decoded)
+        self.difference_image.value = png(heat(self.difference))
+        changed = int((self.classes != self.start).sum())
+        self.status.value = (f"{changed} of {len(self.classes)} variables changed; the frame moved by "
+                             f"{self.difference.mean():.1f}/255 on average, {int(self.difference.max())}/255 at most"
+                             f" (map: white = {max(int(self.difference.max()), 16)}/255)")
         return self.decoded
+
+
+def heat(difference: np.ndarray, floor: int = 16) -> np.ndarray:
+    """A (H, W) change in 0..255 -> uint8 (H, W, 3) image, black for none and white for the largest change (at
+    least ``floor``, so that noise does not fill the map)."""
+    scaled = np.clip(difference.astype(np.float32) / max(float(difference.max()), floor), 0, 1)
+    return (np.stack([scaled, scaled**2, scaled**4], axis=-1) * 255).astype(np.uint8)  # black-red-yellow-white
 
 
 class DreamViewer:

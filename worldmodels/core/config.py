@@ -97,7 +97,8 @@ class GumbelConfig:
 
     LIMITS: ClassVar[Limits] = {"num_vars": POSITIVE, "num_classes": (2, None), "frame_size": POSITIVE,
                                    "tau_start": (1e-6, None), "tau_min": (1e-6, None), "tau_decay": NATURAL,
-                                   "kl_weight": NATURAL, "kl_tolerance": NATURAL, "kl_warmup_steps": NATURAL}
+                                   "kl_weight": NATURAL, "kl_tolerance": NATURAL, "kl_warmup_steps": NATURAL,
+                                   "unimix": (0, 0.5)}
 
     def __post_init__(self) -> None:
         check(self)
@@ -115,11 +116,18 @@ class GumbelConfig:
     tau_decay: float = 3e-4
     """tau = max(tau_min, tau_start * exp(-tau_decay * step)); reaches tau_min after ~2,300 steps"""
     hard: bool = False
-    """straight-through: one-hot samples forward, relaxed gradients backward"""
+    """with the ``gumbel`` estimator: one-hot samples forward, relaxed gradients backward"""
+    estimator: Literal["gumbel", "straight_through"] = "gumbel"
+    """how a code is sampled in training. ``gumbel`` (seed 004): softmax((logits + Gumbel noise) / tau), relaxed
+    unless ``hard``. ``straight_through`` (DreamerV3): a one-hot sample of softmax(logits / tau) mixed with
+    ``unimix`` uniform, its probabilities' gradient backward; the decoder always sees one-hot codes, as when acting"""
+    unimix: float = 0.0
+    """share of uniform mixed into the posterior's probabilities (DreamerV3: 0.01); the KL uses the mixture too"""
     kl_weight: float = 1.0
     """weight of KL(q || uniform) once warmed up"""
     kl_tolerance: float = 0.5
-    """free nats per variable: the KL term is max(KL, kl_tolerance * N), as for the Gaussian VAE"""
+    """free nats per variable: the KL term is max(KL, kl_tolerance * N), as for the Gaussian VAE (DreamerV3's free
+    bits, 1 nat on the summed KL, is 1 / N)"""
     kl_warmup_steps: int = 2000
     """steps over which the KL weight rises linearly from 0"""
 

@@ -5,13 +5,18 @@ and replaces the Gaussian latent with categorical logits (seed 004 of the user's
 
     frames  float (B, 3, 64, 64) in [0, 1]
     encoder -> (B, 1024) -> logits (B, N, K)
-    relaxed sample  softmax((logits + Gumbel noise) / tau)      (B, N, K), rows sum to 1
-    hard sample     one_hot(argmax)  (straight-through when cfg.hard)
+    training sample, by cfg.estimator:
+      gumbel            softmax((logits + Gumbel noise) / tau)  (B, N, K), rows sum to 1
+                        (with cfg.hard: its one-hot forward, the relaxed gradient backward)
+      straight_through  p = (1 - unimix) softmax(logits / tau) + unimix / K; one_hot(a sample of p) forward,
+                        p's gradient backward (DreamerV3's estimator)
     decoder: code (B, N, K) -> (B, N * K) -> reconstruction (B, 3, 64, 64)
 
-At acting time the code is the hard one-hot of the logits' argmax (``hard_code``).
-The temperature tau anneals from ``tau_start`` to ``tau_min``; the KL to the uniform
-prior is weighted by a linear warm-up.
+At acting time the code is the hard one-hot of the logits' argmax (``hard_code``). A relaxed
+sample trains the decoder on blends of classes it never sees when acting; the straight-through
+sample trains it on one-hot codes only. The temperature tau anneals from ``tau_start`` to
+``tau_min`` (a sharp end makes the training sample the argmax); the KL to the uniform prior,
+on the unimix probabilities, is weighted by a linear warm-up and floored by free nats.
 """
 
 from __future__ import annotations
@@ -53,14 +58,36 @@ def gumbel_softmax(logits: torch.Tensor, tau: float, hard: bool = False,
     return (one_hot - soft).detach() + soft  # forward: one-hot; backward: relaxed gradient
 
 
+def mixed_probabilities(logits: torch.Tensor, unimix: float = 0.0, tau: float = 1.0) -> torch.Tensor:
+    """(1 - unimix) * softmax(logits / tau) + unimix / K over the last axis: (..., K), every class at least unimix / K."""
+    probs = F.softmax(logits / tau, dim=-1)
+    return probs if unimix == 0 else (1 - unimix) * probs + unimix / logits.shape[-1]
+
+
+def straight_through(logits: torch.Tensor, tau: float, unimix: float = 0.0,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """A one-hot sample of ``mixed_probabilities(logits, unimix, tau)`` forward, the probabilities' gradient
+    backward (DreamerV3): logits (..., K) -> (..., K)."""
+    probs = mixed_probabilities(logits, unimix, tau)
+    uniform = torch.rand(probs.shape, generator=generator, device=probs.device, dtype=probs.dtype)
+    gumbel = -torch.log((-torch.log(uniform.clamp(1e-10, 1.0))).clamp_min(1e-10))
+    index = (probs.detach().clamp_min(1e-30).log() + gumbel).argmax(dim=-1)  # Gumbel-max: an exact sample
+    one_hot = F.one_hot(index, logits.shape[-1]).to(probs.dtype)
+    return one_hot + (probs - probs.detach())  # exactly one_hot forward
+
+
 def hard_code(logits: torch.Tensor) -> torch.Tensor:
     """The acting-time code: one-hot of the most likely class, (B, N, K) -> (B, N, K)."""
     return F.one_hot(logits.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)
 
 
-def categorical_kl_to_uniform(logits: torch.Tensor) -> torch.Tensor:
-    """KL(q || uniform) summed over the N variables: logits (B, N, K) -> (B,) in nats."""
-    log_q = F.log_softmax(logits.float(), dim=-1)
+def categorical_kl_to_uniform(logits: torch.Tensor, unimix: float = 0.0) -> torch.Tensor:
+    """KL(q || uniform) summed over the N variables, q = ``mixed_probabilities(logits, unimix)``:
+    logits (B, N, K) -> (B,) in nats."""
+    if unimix == 0:
+        log_q = F.log_softmax(logits.float(), dim=-1)
+    else:
+        log_q = mixed_probabilities(logits.float(), unimix).log()
     return (log_q.exp() * (log_q + math.log(logits.shape[-1]))).sum(dim=(1, 2))
 
 
@@ -92,10 +119,17 @@ class GumbelVAE(Vision):
             f"{self.cfg.num_classes}), got {tuple(code.shape)}"
         return self.decoder(code.reshape(B, N * K))
 
+    def sample(self, logits: torch.Tensor, tau: float, hard: bool | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """The training sample of cfg.estimator: logits (B, N, K) -> code (B, N, K)."""
+        if self.cfg.estimator == "straight_through":
+            return straight_through(logits, tau, self.cfg.unimix, generator)
+        return gumbel_softmax(logits, tau, self.cfg.hard if hard is None else hard, generator)
+
     def forward(self, frames: torch.Tensor, tau: float, hard: bool | None = None,
                 generator: torch.Generator | None = None):
         logits = self.encode(frames)
-        code = gumbel_softmax(logits, tau, self.cfg.hard if hard is None else hard, generator)
+        code = self.sample(logits, tau, hard, generator)
         return self.decode(code), logits, code
 
     # -- the V interface ------------------------------------------------------------------
@@ -113,17 +147,16 @@ class GumbelVAE(Vision):
         return hard_code(posterior["logits"])
 
     def controller_input(self, posterior: dict[str, torch.Tensor], soft: bool = False) -> torch.Tensor:
-        """The hard code, or with ``soft`` the posterior's class probabilities softmax(logits) (B, N, K)."""
-        return torch.softmax(posterior["logits"], dim=-1) if soft else hard_code(posterior["logits"])
+        """The hard code, or with ``soft`` the posterior's class probabilities (with its unimix) (B, N, K)."""
+        return mixed_probabilities(posterior["logits"], self.cfg.unimix) if soft else hard_code(posterior["logits"])
 
     def prior_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Uniformly random classes, one-hot (n, N, K)."""
         N, K = self.cfg.num_vars, self.cfg.num_classes
         return F.one_hot(torch.randint(K, (n, N), generator=generator), K).float()
 
-    @staticmethod
-    def kl(posterior: dict[str, torch.Tensor]) -> torch.Tensor:
-        return categorical_kl_to_uniform(posterior["logits"])
+    def kl(self, posterior: dict[str, torch.Tensor]) -> torch.Tensor:
+        return categorical_kl_to_uniform(posterior["logits"], self.cfg.unimix)
 
     def loss_step(self, frames: torch.Tensor, step: int, generator: torch.Generator | None = None):
         """One loss evaluation for the training loop: frames (B, 3, 64, 64) -> (loss, parts), tau and the KL
@@ -131,7 +164,7 @@ class GumbelVAE(Vision):
         tau = temperature(step, self.cfg)
         weight = kl_weight(step, self.cfg)
         reconstruction, logits, _ = self(frames, tau, generator=generator)
-        loss, parts = gumbel_loss(reconstruction, frames, logits, weight, self.cfg.kl_tolerance)
+        loss, parts = gumbel_loss(reconstruction, frames, logits, weight, self.cfg.kl_tolerance, self.cfg.unimix)
         parts.update(tau=torch.tensor(tau), kl_weight=torch.tensor(weight))
         return loss, parts
 
@@ -155,6 +188,19 @@ class GumbelVAE(Vision):
         return tensor_to_frames(decoded).reshape(len(variables), len(classes), *decoded.shape[2:], 3)
 
     @torch.no_grad()
+    def influence(self, frame: np.ndarray) -> np.ndarray:
+        """How much each variable draws on ``frame``: the mean absolute change of the decoded frame, in 0..255
+        units, when that variable alone takes each other class (the rest keep the frame's classes): (N,)."""
+        N, K = self.cfg.num_vars, self.cfg.num_classes
+        base = self.reconstruct(frame[None])[0].astype(np.float32)  # (64, 64, 3)
+        change = np.zeros(N, np.float32)
+        for start in range(0, N, 8):  # 8 variables x K classes a batch
+            variables = list(range(start, min(start + 8, N)))
+            sweep = self.category_sweep(frame, variables, list(range(K))).astype(np.float32)  # (v, K, 64, 64, 3)
+            change[start : start + len(variables)] = np.abs(sweep - base).mean(axis=(1, 2, 3, 4)) * K / (K - 1)
+        return change
+
+    @torch.no_grad()
     def details(self, frame: np.ndarray, tau: float, seed: int = 0) -> dict[str, np.ndarray]:
         """Everything seed 004 plots for one frame: logits, softmax, Gumbel sample, hard sample (N, K) and the
         reconstruction from the hard code, uint8 (64, 64, 3)."""
@@ -166,8 +212,8 @@ class GumbelVAE(Vision):
                 "reconstruction": tensor_to_frames(self.decode(hard))[0]}
 
 
-def gumbel_loss(reconstruction, frames, logits, weight: float,
-                kl_tolerance: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def gumbel_loss(reconstruction, frames, logits, weight: float, kl_tolerance: float = 0.0,
+                unimix: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Reconstruction (summed squared error) + weight * max(KL(q || uniform), kl_tolerance * N), batch-averaged.
 
     Args:
@@ -175,8 +221,9 @@ def gumbel_loss(reconstruction, frames, logits, weight: float,
         logits: (B, N, K).
         weight: the KL weight of the warm-up schedule.
         kl_tolerance: free nats per categorical variable (as the Gaussian VAE's).
+        unimix: q is softmax(logits) mixed with this share of uniform.
     """
     rec = reconstruction_loss(reconstruction, frames)
-    kl = categorical_kl_to_uniform(logits)  # (B,)
+    kl = categorical_kl_to_uniform(logits, unimix)  # (B,)
     loss = rec + weight * torch.clamp(kl, min=kl_tolerance * logits.shape[1]).mean()
     return loss, {"reconstruction": rec.detach(), "kl": kl.mean().detach()}

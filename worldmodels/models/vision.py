@@ -68,8 +68,7 @@ class Vision(nn.Module):
     def prior_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError
 
-    @staticmethod
-    def kl(posterior: dict[str, torch.Tensor]) -> torch.Tensor:
+    def kl(self, posterior: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
 
     def loss_step(self, frames: torch.Tensor, step: int, generator: torch.Generator | None = None):

@@ -56,8 +56,14 @@ def _meta(kind: str, cfg: Config) -> dict[str, Any]:
             "config": {"model": to_dict(getattr(cfg, kind)), "training": training, "rollouts": cfg.collect.name}}
 
 
-def train(kind: str, cfg: Config, progress: bool = True, device: torch.device | None = None):
-    """Train V of ``kind`` on ``data/rollouts/<cfg.collect.name>``, resuming a killed run.
+def run_dir(kind: str, cfg: Config, run: str | None = None) -> Path:
+    """The training run's folder: data/runs/<kind>_<run>, by default data/runs/<kind>_<rollouts>."""
+    return paths.vision_run(kind, run or cfg.collect.name)
+
+
+def train(kind: str, cfg: Config, progress: bool = True, device: torch.device | None = None, run: str | None = None):
+    """Train V of ``kind`` on ``data/rollouts/<cfg.collect.name>``, resuming a killed run in ``run_dir(kind, cfg,
+    run)`` (another ``run`` name trains other settings on the same rollouts beside it).
 
     Returns:
         (model in eval mode, history: one dict per epoch).
@@ -76,7 +82,7 @@ def train(kind: str, cfg: Config, progress: bool = True, device: torch.device | 
     if t.max_steps_per_epoch:
         estimate = min(estimate, t.max_steps_per_epoch)
     history = fit(model, vision_step, train_batches, lambda: held_out.batches(t.batch_size), t,
-                  paths.vision_run(kind, cfg.collect.name), _meta(kind, cfg), device=device, progress=progress,
+                  run_dir(kind, cfg, run), _meta(kind, cfg), device=device, progress=progress,
                   steps_per_epoch=estimate)
     return model.eval(), history
 
@@ -94,7 +100,8 @@ def train_or_load(kind: str, cfg: Config, train_now: bool, release_name: str = "
     return vision_from_payload(payload, path), payload["history"]
 
 
-def release(kind: str, cfg: Config, name: str, command: str | None = None, force: bool = False) -> Path:
+def release(kind: str, cfg: Config, name: str, command: str | None = None, force: bool = False,
+            run: str | None = None) -> Path:
     """Ship the finished run of ``kind`` as ``checkpoints/<kind>/<name>.pt`` (fp16) with a JSON card.
 
     The card records the data, epochs, final losses and the reconstruction error on held-out episodes,
@@ -102,7 +109,7 @@ def release(kind: str, cfg: Config, name: str, command: str | None = None, force
     """
     path = paths.vision_release(kind, name)
     releases.check_free(path, force)
-    last = paths.vision_run(kind, cfg.collect.name) / "last.pt"
+    last = run_dir(kind, cfg, run) / "last.pt"
     run = checkpoint.load(last, kind=kind)
     model = vision_from_payload(run, last)
     _, val_files = split(cfg, kind)
