@@ -77,16 +77,20 @@ viz.save_figure(fig, "06_reconstructions", cfg.figures)
 # ## The latent slider panel
 #
 # The chapter's sliders, frozen: each row moves one dimension of z from -3 to 3 with the rest held at the
-# frame's mu. Below, the discrete counterpart: each row sets one variable to eight of its classes.
+# frame's mu; the six dimensions whose mu spreads most over these frames are shown (the others barely draw).
+# Below, the discrete counterpart: each row sets one of the six most influential variables (the ones whose
+# class changes the decoded frame most, as in notebook 03's explorer) to eight of its classes.
 
 # %%
 values = np.linspace(-3, 3, 7).tolist()
-fig = viz.traversal_grid(vae.traverse(frames[0], list(range(6)), values), [f"z[{d}]" for d in range(6)],
+dims = [int(d) for d in np.argsort(vae.encode_frames(frames)["mu"].std(axis=0))[::-1][:6]]
+fig = viz.traversal_grid(vae.traverse(frames[0], dims, values), [f"z[{d}]" for d in dims],
                          [f"{v:+.0f}" for v in values])
 viz.save_figure(fig, "06_latent_sliders", cfg.figures)
 classes = list(range(0, 32, 4))
-fig = viz.traversal_grid(gumbel.category_sweep(frames[0], list(range(6)), classes),
-                         [f"variable {v}" for v in range(6)], [f"class {k}" for k in classes])
+variables = [int(v) for v in np.argsort(-gumbel.influence(frames[0]), kind="stable")[:6]]
+fig = viz.traversal_grid(gumbel.category_sweep(frames[0], variables, classes),
+                         [f"variable {v}" for v in variables], [f"class {k}" for k in classes])
 viz.save_figure(fig, "06_category_sweeps", cfg.figures)
 
 # %% [markdown]
