@@ -14,20 +14,47 @@
 # ---
 
 # %% tags=["parameters"]
-# Parameters. TRAIN=False loads checkpoints/gumbel/<RELEASE>.pt and checkpoints/vae/<RELEASE>.pt.
+# Parameters. TRAIN=False loads checkpoints/gumbel/<RELEASE>.pt, checkpoints/gumbel/<ST_RELEASE>.pt and
+# checkpoints/vae/<RELEASE>.pt.
 import os
 
 SCALE = os.environ.get("WM_SCALE", "book")
 TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
 RELEASE = "book"
+ST_RELEASE = "book_st"
+# the straight-through V's settings (train-gumbel --run st --estimator straight_through --unimix 0.01 ...)
+STRAIGHT_THROUGH = {"estimator": "straight_through", "unimix": 0.01, "kl_tolerance": 1 / 32, "tau_min": 0.1,
+                    "tau_decay": 5e-4}
 
 # %% [markdown]
-# # 03 · A discrete V: the Gumbel-softmax VAE, and continuous vs discrete
+# # 03 · A discrete V: Gumbel-softmax or straight-through, and continuous vs discrete
 #
 # Seed 004 asks whether World Models works with a *discrete* code, a step towards symbolic planning. The
-# encoder is the same conv stack as the ConvVAE; the code is N = 32 categorical variables of K = 32 classes.
-# Training samples it with the Gumbel-softmax relaxation (temperature tau annealed from 1 to 0.5); acting
-# uses the hard one-hot of each variable's most likely class.
+# encoder is the same conv stack as the ConvVAE; the code is N = 32 categorical variables of K = 32 classes,
+# each a one-hot vector $c_n$ drawn from the encoder's probabilities $q_n = \mathrm{softmax}(\ell_n)$ over its
+# logits $\ell_n \in \mathbb{R}^K$. Acting always uses the hard code: the one-hot of each variable's most
+# likely class. A sample has no gradient, so training needs an *estimator*; this notebook trains two.
+#
+# **Gumbel-softmax** (seed 004). Add Gumbel noise $g_k = -\log(-\log u_k)$, $u_k \sim U(0, 1)$, and soften
+# the argmax with a temperature $\tau$ (annealed from 1 to 0.5):
+#
+# $$\tilde c_{n,k} = \frac{\exp((\ell_{n,k} + g_k) / \tau)}{\sum_j \exp((\ell_{n,j} + g_j) / \tau)}.$$
+#
+# The decoder learns from these blends of classes, which it never sees when acting.
+#
+# **Straight-through with unimix** (DreamerV3). Mix the probabilities with $\epsilon = 1\%$ uniform, draw a
+# real one-hot sample, and let the gradient pass through the probabilities ($\mathrm{sg}$ stops a gradient):
+#
+# $$p_n = (1 - \epsilon)\,\mathrm{softmax}(\ell_n / \tau) + \epsilon / K, \qquad
+#   c_n = \mathrm{onehot}(k \sim p_n) + p_n - \mathrm{sg}(p_n).$$
+#
+# The forward pass is exactly one-hot, as when acting; $\tau$ falls to 0.1, so late samples are nearly the
+# argmax. Both minimise the reconstruction error plus a KL to the uniform prior $U$ above some free nats:
+#
+# $$\mathcal{L} = \lVert x - D(c) \rVert^2 + \max\big(\textstyle\sum_n \mathrm{KL}(q_n \,\|\, U),\ \text{free}\big),$$
+#
+# with 16 free nats (0.5 a variable, as the continuous VAE) for Gumbel-softmax, and DreamerV3's 1 nat for
+# straight-through.
 
 # %%
 import numpy as np
@@ -93,17 +120,48 @@ print(f"variable {top}, one class on: the frame moved by {explorer.difference.me
 explorer.reset()
 
 # %% [markdown]
+# ## The straight-through V
+#
+# The same network trained with the straight-through estimator (`python -m worldmodels train-gumbel --run st
+# --estimator straight_through --unimix 0.01 --kl-tolerance 0.03125 --tau-min 0.1 --tau-decay 0.0005`).
+
+# %%
+st_cfg = wm.get_config(SCALE, gumbel=STRAIGHT_THROUGH)
+st_model, st_history = vision.train_or_load("gumbel", st_cfg, train_now=TRAIN, release_name=ST_RELEASE, run="st")
+fig = viz.loss_curves(st_history, parts=("loss", "reconstruction", "kl", "tau"), title="straight-through VAE")
+viz.save_figure(fig, "03_straight_through_loss", cfg.figures)
+rows = np.stack([frames, model.reconstruct(frames), st_model.reconstruct(frames)])
+fig = viz.traversal_grid(rows, ["frame", "Gumbel-softmax", "straight-through"], [""] * len(frames))
+viz.save_figure(fig, "03_estimator_reconstructions", cfg.figures)
+
+# %% [markdown]
+# Its code is spread thinner: one variable moves the decoded frame less than the Gumbel V's most influential
+# ones do, and the frame is drawn by many variables together. The difference map shows where each one draws.
+# Try this: move two or three of the top sliders together and compare with moving one.
+
+# %%
+st_explorer = widgets.CategoryExplorer(st_model, frames[0])
+display(st_explorer.widget)
+ranked = np.sort(st_explorer.influence)[::-1]
+print(f"influence (mean change, /255): top variable {ranked[0]:.1f}, 8th {ranked[7]:.1f}, "
+      f"median {np.median(ranked):.2f}")
+
+# %% [markdown]
 # ## Continuous vs discrete on the same held-out episodes
 #
-# - **mse_per_pixel**: reconstruction error (frames in [0, 1]); VAE from mu, Gumbel VAE from the hard code.
+# - **mse_per_pixel**: reconstruction error (frames in [0, 1]); VAE from mu, the discrete Vs from the hard code.
 # - **rate_bits**: KL to the prior per frame, in bits: how much the encoder says about each frame.
-#   **capacity_bits**: the most a code can hold (32 x log2 32 = 160 bits for the discrete one).
+#   **capacity_bits**: the most a code can hold (32 x log2 32 = 160 bits for the discrete ones).
+# - **bits_used**: the entropy of each variable's argmax class over the frames, summed: how much of the
+#   capacity the acting codes really spread over. With a temperature that ends sharp, the straight-through
+#   code's rate (measured at tau = 1) understates what its argmax carries; bits_used does not.
 # - **smoothness**: code change between consecutive frames relative to two random frames (0 frozen, 1 random);
 #   **flips_per_step**: variables whose class changes from one frame to the next.
+# - **confidence**: the mean probability of the chosen class (1/32: no idea, 1: certain).
 
 # %%
 vae, _ = vision.train_or_load("vae", cfg, train_now=TRAIN, release_name=RELEASE)
-results = compare.comparison(vae, model, held_out)
+results = compare.comparison(vae, [model, st_model], held_out)
 display(Markdown(compare.markdown_table(results)))
 
 # %%

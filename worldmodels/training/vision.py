@@ -87,14 +87,16 @@ def train(kind: str, cfg: Config, progress: bool = True, device: torch.device | 
     return model.eval(), history
 
 
-def train_or_load(kind: str, cfg: Config, train_now: bool, release_name: str = "book", progress: bool = True):
-    """What the notebooks do: train V (resuming) when ``train_now``, else load the shipped release.
+def train_or_load(kind: str, cfg: Config, train_now: bool, release_name: str = "book", progress: bool = True,
+                  run: str | None = None):
+    """What the notebooks do: train V (resuming, in ``run_dir(kind, cfg, run)``) when ``train_now``, else load the
+    shipped release.
 
     Returns:
         (model in eval mode, its training history).
     """
     if train_now:
-        return train(kind, cfg, progress=progress)
+        return train(kind, cfg, progress=progress, run=run)
     path = paths.vision_release(kind, release_name)
     payload = checkpoint.load(path, kind=kind)
     return vision_from_payload(payload, path), payload["history"]
