@@ -6,10 +6,12 @@ import json
 import shutil
 
 import pytest
+from conftest import REPO
 
 from worldmodels.cli import main
 from worldmodels.core.presets import get_config
 from worldmodels.core.storage import RunLockedError, run_lock
+from worldmodels.models.mdnrnn import load as load_mdnrnn
 from worldmodels.training import evolve, iterate, memory
 
 
@@ -114,3 +116,22 @@ def test_iterate_command_releases_the_candidate_with_its_lineage(smoke_rollouts,
     assert main([*base, "--release", "cli"]) == 0
     assert main([*base, "--release", "other"]) == 2  # an M of that name that is not the candidate's
     assert "another M than the candidate's" in capsys.readouterr().err
+
+
+def test_a_discrete_world_model_goes_round_the_same_loop(wm_root):
+    """M on straight-through codes fine-tuned by the loop as the continuous M is: the shipped discrete V and M."""
+    paths = []
+    for rel in ("checkpoints/gumbel/book_st.pt", "checkpoints/mdnrnn/gumbel_book_st.pt"):
+        (wm_root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel, wm_root / rel)
+        paths.append(str(wm_root / rel))
+    assert main(["collect", "--scale", "smoke", "--backend", "serial", "--quiet"]) == 0
+    base = ["iterate", "--scale", "smoke", "--name", "disc", "--vision", paths[0], "--mdnrnn", paths[1],
+            "--mix", "smoke", "--rounds", "1", "--backend", "serial", "--quiet"]
+    assert main(base) == 2  # the V is discrete: --latent gumbel is asked for
+    assert main([*base, "--latent", "gumbel"]) == 0
+    state = json.loads((wm_root / "data" / "runs" / "iterate_gumbel_disc" / "state.json").read_text())
+    (round_0,) = state["rounds"]
+    assert round_0["collect"]["real_env_steps"] > 0 and "spearman" in round_0["dream_check"]
+    fine_tuned = load_mdnrnn(wm_root / round_0["fine_tune"]["mdnrnn"])
+    assert fine_tuned.cfg.latent == "gumbel"
