@@ -108,9 +108,7 @@ viz.save_figure(fig, "03_gumbel_prior_samples", cfg.figures)
 # %%
 explorer = widgets.CategoryExplorer(model, frames[0])
 display(explorer.widget)
-ranked = np.sort(explorer.influence)[::-1]
-print(f"influence (mean change, /255): top variable {ranked[0]:.1f}, 8th {ranked[7]:.1f}, "
-      f"median {np.median(ranked):.2f}")
+print(explorer.influence_summary())
 
 # %%
 top = explorer.variables[0]
@@ -142,9 +140,7 @@ viz.save_figure(fig, "03_estimator_reconstructions", cfg.figures)
 # %%
 st_explorer = widgets.CategoryExplorer(st_model, frames[0])
 display(st_explorer.widget)
-ranked = np.sort(st_explorer.influence)[::-1]
-print(f"influence (mean change, /255): top variable {ranked[0]:.1f}, 8th {ranked[7]:.1f}, "
-      f"median {np.median(ranked):.2f}")
+print(st_explorer.influence_summary())
 
 # %% [markdown]
 # ## Continuous vs discrete on the same held-out episodes

@@ -39,6 +39,7 @@ def test_category_sliders_show_the_most_influential_variables_decode_in_place_an
     assert explorer.influence.shape == (32,) and (explorer.influence >= 0).all()
     assert list(explorer.pickers) == list(np.argsort(-explorer.influence, kind="stable")[:5])
     assert explorer.difference.max() == 0 and "0 of 32 variables changed" in explorer.status.value
+    assert f"5th {np.sort(explorer.influence)[::-1][4]:.1f}" in explorer.influence_summary()
     start = explorer.decoded.copy()
     top = explorer.variables[0]
     new_class = (int(explorer.classes[top]) + 5) % 32

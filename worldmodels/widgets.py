@@ -139,6 +139,13 @@ class CategoryExplorer:
         self.base = self._decode(self.start)
         self.decode()
 
+    def influence_summary(self) -> str:
+        """The influence of the top, the ``len(variables)``-th and the median variable, in words."""
+        ranked = np.sort(self.influence)[::-1]
+        shown = min(len(self.variables), len(ranked))
+        return (f"influence (mean change of the frame, /255): top variable {ranked[0]:.1f}, "
+                f"{shown}th {ranked[shown - 1]:.1f}, median {np.median(ranked):.2f}")
+
     def _add_picker(self, n: int) -> None:
         K = self.model.cfg.num_classes
         picker = widgets.IntSlider(value=int(self.classes[n]), min=0, max=K - 1, continuous_update=True,
