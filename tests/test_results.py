@@ -37,3 +37,14 @@ def test_a_soft_code_agent_is_described_as_such():
     soft["config"]["controller"]["code_input"] = "soft"
     assert results.describe(soft) == \
         "discrete (Gumbel) V + M + C, C reads the posterior probabilities, trained in the real env"
+
+
+def test_an_agent_on_a_straight_through_v_is_described_by_its_estimator(wm_root):
+    v_card = wm_root / "checkpoints" / "gumbel" / "st.json"
+    v_card.parent.mkdir(parents=True)
+    v_card.write_text(json.dumps({"config": {"model": {"estimator": "straight_through", "unimix": 0.01}}}))
+    agent = card(latent="gumbel")
+    agent["world_model"] = {"vision": "checkpoints/gumbel/st.pt"}
+    assert results.describe(agent) == "discrete (straight-through) V + M + C, trained in the real env"
+    agent["world_model"] = {"vision": "checkpoints/gumbel/missing.pt"}  # no card: the kind's own description
+    assert results.describe(agent).startswith("discrete (Gumbel) V + M + C")

@@ -28,6 +28,8 @@ def describe(card: dict[str, Any]) -> str:
     """'continuous V + M + C, trained in the real env' and the like, from a controller card."""
     evolution, controller = card["config"]["evolution"], card["config"]["controller"]
     latent = vision_class(evolution["latent"]).description
+    if _vision_config(card).get("estimator") == "straight_through":
+        latent = latent.replace("Gumbel", "straight-through")
     parts = "V + M + C" if controller["inputs"] == "z_h" else "V only + C"
     hidden = f", hidden layer {controller['hidden_layer']}" if controller.get("hidden_layer") else ""
     if controller.get("code_input") == "soft":
@@ -52,6 +54,15 @@ def agent_rows(folder: str | Path | None = None) -> list[dict[str, Any]]:
             "dream_steps": training["dream_steps"], "hours": training["seconds"] / 3600,
         })
     return rows
+
+
+def _vision_config(card: dict[str, Any]) -> dict[str, Any]:
+    """The model config of the V an agent card names, from that V's own card ({} if it has none)."""
+    vision = card.get("world_model", {}).get("vision")
+    v_card = paths.root() / Path(vision).with_suffix(".json") if vision else None
+    if v_card is None or not v_card.exists():
+        return {}
+    return json.loads(v_card.read_text()).get("config", {}).get("model", {})
 
 
 def _episodes(evaluation: dict[str, Any]) -> str:
