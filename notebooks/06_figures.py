@@ -52,6 +52,7 @@ rollouts.collect(cfg.collect)
 _, held_out = vision.split(cfg, "vae")
 vae = load_vision(paths.vision_release("vae", RELEASE))
 gumbel = load_vision(paths.vision_release("gumbel", RELEASE))
+straight_through = load_vision(paths.vision_release("gumbel", f"{RELEASE}_st"))  # notebook 03's second discrete V
 mdnrnn = {latent: load_mdnrnn(paths.mdnrnn_release(latent, RELEASE)) for latent in ("vae", "gumbel")}
 
 # %% [markdown]
@@ -179,21 +180,24 @@ display(Markdown(results.markdown(results.agent_rows())))
 # %% [markdown]
 # ## Continuous against discrete
 #
-# Seed 004 found its discrete agent stalled (best generation mean about 98). The two codes on the same
-# held-out frames first: the discrete one reconstructs with about twice the error and moves in jumps.
+# Seed 004 found its discrete agent stalled (best generation mean about 98). The codes on the same held-out
+# frames first: the Gumbel-softmax code reconstructs with about twice the error and moves in jumps; the
+# straight-through one (notebook 03) reconstructs close to the continuous code and flips fewer classes a step.
 
 # %%
-display(Markdown(compare.markdown_table(compare.comparison(vae, gumbel, held_out))))
+display(Markdown(compare.markdown_table(compare.comparison(vae, [gumbel, straight_through], held_out))))
 
 # %% [markdown]
 # `input_change` is how far C's input moves in one step, relative to its size: about 5% for the VAE's z, a
 # third for the hard code, whose near-uniform posteriors (`confidence`: the argmax class's probability) flip a
 # few variables every step even on a straight road. C's weights turn those jumps into steering jitter, and
-# CMA-ES has four times as many weights to set (3,843 against 867). Both shipped agents on the same held-out
-# track:
+# CMA-ES has four times as many weights to set (3,843 against 867). The best continuous and the best discrete
+# agent (`gumbel_book_st`, on the straight-through V and its M, when it is shipped) on the same held-out track:
 
 # %%
-discrete_path = paths.controller_release("gumbel", RELEASE)
+discrete_path = paths.controller_release("gumbel", f"{RELEASE}_st")
+if not discrete_path.exists():
+    discrete_path = paths.controller_release("gumbel", RELEASE)
 if discrete_path.exists():
     discrete_episode = record_episode(Agent.load(discrete_path), cfg.evaluation.seed, max_steps=STEPS)
     both = {f"continuous (return {episode['return']:.0f})": episode["actions"],
@@ -216,9 +220,9 @@ else:
 # steps spent, and their scores under the protocol:
 
 # %%
-soft_path = paths.controller_release("gumbel", f"{RELEASE}_soft")
-if discrete_path.exists() and soft_path.exists():
-    pair = {path.stem: evolve.read_history(path) for path in (discrete_path, soft_path)}
+hard_path, soft_path = (paths.controller_release("gumbel", f"{RELEASE}{suffix}") for suffix in ("", "_soft"))
+if hard_path.exists() and soft_path.exists():
+    pair = {path.stem: evolve.read_history(path) for path in (hard_path, soft_path)}
     fig = viz.score_curves(pair, title="C on the hard code against C on the posterior probabilities")
     viz.save_figure(fig, "06_hard_vs_soft_codes", cfg.figures)
     display(Markdown("\n".join(f"- `{row['agent']}`: {row['score']} ({row['episodes']} episodes), "
