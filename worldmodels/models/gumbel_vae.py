@@ -46,12 +46,16 @@ def kl_weight(step: int, cfg: GumbelConfig) -> float:
     return cfg.kl_weight * min(1.0, step / cfg.kl_warmup_steps)
 
 
+def gumbel_noise(like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Gumbel(0, 1) noise -log(-log u), u ~ U(0, 1), of ``like``'s shape, device and dtype."""
+    uniform = torch.rand(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+    return -torch.log((-torch.log(uniform.clamp(1e-10, 1.0))).clamp_min(1e-10))
+
+
 def gumbel_softmax(logits: torch.Tensor, tau: float, hard: bool = False,
                    generator: torch.Generator | None = None) -> torch.Tensor:
     """A relaxed (or straight-through hard) categorical sample over the last axis of logits (..., K)."""
-    uniform = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
-    gumbel = -torch.log((-torch.log(uniform.clamp(1e-10, 1.0))).clamp_min(1e-10))  # Gumbel(0, 1) noise
-    soft = F.softmax((logits + gumbel) / tau, dim=-1)
+    soft = F.softmax((logits + gumbel_noise(logits, generator)) / tau, dim=-1)
     if not hard:
         return soft
     one_hot = F.one_hot(soft.argmax(dim=-1), logits.shape[-1]).to(soft.dtype)
@@ -69,9 +73,7 @@ def straight_through(logits: torch.Tensor, tau: float, unimix: float = 0.0,
     """A one-hot sample of ``mixed_probabilities(logits, unimix, tau)`` forward, the probabilities' gradient
     backward (DreamerV3): logits (..., K) -> (..., K)."""
     probs = mixed_probabilities(logits, unimix, tau)
-    uniform = torch.rand(probs.shape, generator=generator, device=probs.device, dtype=probs.dtype)
-    gumbel = -torch.log((-torch.log(uniform.clamp(1e-10, 1.0))).clamp_min(1e-10))
-    index = (probs.detach().clamp_min(1e-30).log() + gumbel).argmax(dim=-1)  # Gumbel-max: an exact sample
+    index = (probs.detach().clamp_min(1e-30).log() + gumbel_noise(probs, generator)).argmax(dim=-1)  # Gumbel-max
     one_hot = F.one_hot(index, logits.shape[-1]).to(probs.dtype)
     return one_hot + (probs - probs.detach())  # exactly one_hot forward
 
