@@ -153,13 +153,14 @@ def _evaluate(args: Evaluate, command: str) -> int:
     if args.update_card and not card_path.exists():
         raise FileNotFoundError(f"{card_path}: no card beside the agent; --update-card is for releases "
                                 f"(checkpoints/controller/<latent>_<name>.pt)")
+    out = args.out or paths.evaluation_path(args.agent)
+    _check_not_another_agents(out, args.agent)
     cfg = args.evaluation
     result = evaluation.evaluate_file(args.agent, cfg)
     verdict = "solved" if result["solved"] else f"not solved (needs a mean of {evaluation.SOLVED:.0f})"
     print(f"{args.agent}: {result['mean']:.1f} +/- {result['std']:.1f} over {result['episodes']} episodes "
           f"(seeds {result['seeds'][0]}-{result['seeds'][1]}, {result['renderer']} renderer; min {result['min']:.1f}, "
           f"max {result['max']:.1f}): {verdict}")
-    out = args.out or paths.evaluation_path(args.agent)
     if args.video_episodes:
         episode = record_episode(Agent.load(args.agent), seed=cfg.seed, renderer=cfg.renderer, max_steps=cfg.max_steps)
         video = args.video or out.with_suffix(".mp4")
@@ -171,6 +172,18 @@ def _evaluate(args: Evaluate, command: str) -> int:
     if args.update_card:
         print(f"card updated: {evaluation.write_evaluation(args.agent, result)}")
     return 0
+
+
+def _check_not_another_agents(out, agent) -> None:
+    """Refuse (before any work) to write over the results of another agent file."""
+    from .core.provenance import portable
+    from .core.storage import load_json
+
+    if out.exists():
+        earlier = load_json(out).get("agent")
+        if earlier is not None and earlier != portable(agent):
+            raise FileExistsError(f"{out} holds the evaluation of {earlier}, not of {portable(agent)}; pass --out "
+                                  f"to write elsewhere, or delete {out}")
 
 
 def _dream_check(args: DreamCheck, command: str) -> int:
