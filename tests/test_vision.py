@@ -145,3 +145,13 @@ def test_a_run_on_a_rollout_folder_that_grew_is_refused_on_resume_and_release(sm
         vision.train("vae", grown, progress=False)
     with pytest.raises(checkpoint.CheckpointError, match="its data changed since the run began"):
         vision.release("vae", grown, "grown")
+
+
+def test_a_nan_v_encodes_nothing(smoke):
+    """A V with NaN weights: encode names the V and the episode, and writes no latents file."""
+    model = load_vision(SHIPPED["vae"], kind="vae")
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="nan_v.pt: encoding .*000000.npz gave non-finite"):
+        vision.encode(model, "smoke", progress=False, source="nan_v.pt")
+    assert not paths.latents_path("vae", "smoke").exists()

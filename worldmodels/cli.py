@@ -62,10 +62,12 @@ def _verify(args: Verify, command: str) -> int:
 
     folder = args.folder or paths.rollout_dir(get_config(args.scale).collect.name)
     bad = verify(folder)
-    total = len(episode_files(folder))
+    files = episode_files(folder)
+    unreadable = {path for path, _ in bad} & set(files)
     for _, error in bad:
         print(f"BAD {error}")
-    print(f"{total - len(bad)} of {total} episodes in {folder} are readable")
+    print(f"{len(files) - len(unreadable)} of {len(files)} episode files in {folder} are readable"
+          + (f"; {len(bad) - len(unreadable)} other problems (above)" if len(bad) > len(unreadable) else ""))
     return 1 if bad else 0
 
 

@@ -184,7 +184,12 @@ def encode(model: Vision, rollouts: str, progress: bool = True, source: str = ""
     start = time.perf_counter()
     for f in iterator:
         ep = load_episode(f)
-        episodes.append((ep, model.encode_frames(ep["obs"])))
+        latent = model.encode_frames(ep["obs"])
+        broken = [k for k, v in latent.items() if not np.all(np.isfinite(v))]
+        if broken:
+            raise FloatingPointError(f"{source or 'V'}: encoding {f} gave non-finite {broken}; nothing was written. "
+                                     f"The V is broken (NaN weights?): retrain it or take a release")
+        episodes.append((ep, latent))
     longest = max(len(ep["action"]) for ep, _ in episodes)
     E = len(episodes)
     out: dict[str, np.ndarray] = {}

@@ -92,13 +92,35 @@ def episode_files(folder: str | Path) -> list[Path]:
 
 
 def verify(folder: str | Path) -> list[tuple[Path, str]]:
-    """Fully read every episode of ``folder``; returns (file, error) for the bad ones."""
+    """Fully read every episode of ``folder`` and hold the folder to its manifest; returns (file, error) for
+    every bad or missing episode (an empty folder, or one without a manifest, is an error too)."""
+    import json
+
+    folder = Path(folder)
+    files = episode_files(folder)
     bad = []
-    for path in episode_files(folder):
+    for path in files:
         try:
             load_episode(path)
         except RolloutError as e:
             bad.append((path, str(e)))
+    manifest = folder / "manifest.json"
+    try:
+        first, last = json.loads(manifest.read_text())["seeds"]
+    except FileNotFoundError:
+        bad.append((manifest, f"{manifest}: missing; how these episodes were collected is unknown"))
+        first, last = None, None
+    except (ValueError, KeyError, TypeError) as e:
+        bad.append((manifest, f"{manifest}: unreadable ({type(e).__name__}: {e})"))
+        first, last = None, None
+    if first is not None:
+        present = {p.name for p in files}
+        for seed in range(first, last + 1):
+            path = folder / f"{seed:06d}.npz"
+            if path.name not in present:
+                bad.append((path, f"{path}: missing (the manifest lists seeds {first} to {last}); run collect again"))
+    if not files:
+        bad.append((folder, f"{folder}: no episode files; run collect"))
     return bad
 
 
