@@ -44,7 +44,9 @@ from .commands import (
 )
 from .core import paths
 from .core.config import Config
+from .core.parallel import WorkerLostError
 from .core.presets import SCALES, get_config
+from .core.storage import RunLockedError, WriteError
 
 
 # -- running them ------------------------------------------------------------------------------------------
@@ -148,7 +150,7 @@ def _evaluate(args: Evaluate, command: str) -> int:
     from .agent.episodes import record_episode
     from .agent.files import Agent
     from .core.provenance import portable
-    from .core.storage import save_json
+    from .core.storage import check_writable, save_json
     from .core.video import write_video
 
     card_path = args.agent.with_suffix(".json")
@@ -157,6 +159,7 @@ def _evaluate(args: Evaluate, command: str) -> int:
                                 f"(checkpoints/controller/<latent>_<name>.pt)")
     out = args.out or paths.evaluation_path(args.agent)
     _check_not_another_agents(out, args.agent)
+    check_writable(out.parent, *([args.video.parent] if args.video else []))
     cfg = args.evaluation
     result = evaluation.evaluate_file(args.agent, cfg)
     verdict = "solved" if result["solved"] else f"not solved (needs a mean of {evaluation.SOLVED:.0f})"
@@ -307,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python -m worldmodels", *argv])  # what cards record
     try:
         return COMMANDS[name][1](args, command)
-    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError, WriteError, RunLockedError,
+            WorkerLostError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
