@@ -140,6 +140,14 @@ def run_lock(folder: str | os.PathLike):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def load_error(e: BaseException) -> str:
+    """What went wrong reading an ``.npz`` (for messages that name the file): numpy's advice to load with
+    ``allow_pickle=True`` is never passed on, since a pickle in a data file could run code."""
+    if isinstance(e, ValueError) and "allow_pickle" in str(e):
+        return "it holds pickled Python objects, which are never loaded (the file was not written by worldmodels)"
+    return f"{type(e).__name__}: {e}"
+
+
 def load_json(path: str | os.PathLike) -> Any:
     """A JSON file, or a clear error naming it when it is not valid JSON."""
     path = Path(path)

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..core import checkpoint
 from ..core.config import EvolutionConfig, from_dict
-from ..core.storage import atomic_write
+from ..core.storage import atomic_write, load_error
 
 STATE = "state.npz"
 LEGACY_STATE = "state.pkl"
@@ -98,7 +98,7 @@ def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
             arrays = {k: npz[k] for k in npz.files}
         return arrays, json.loads(str(arrays["meta"]))
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
-        raise checkpoint.CheckpointError(f"{path}: unreadable evolution state ({type(e).__name__}: {e}); "
+        raise checkpoint.CheckpointError(f"{path}: unreadable evolution state ({load_error(e)}); "
                                          f"delete {path.parent} to start over") from e
 
 
