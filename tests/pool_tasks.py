@@ -32,3 +32,14 @@ def sleep_long(task: tuple[str, int, bytes]) -> int:
     (Path(folder) / f"started_{i}").write_text(str(os.getpid()))
     time.sleep(60)
     return i
+
+
+def square_on_a_node(task: tuple[str, int]) -> int:
+    """``i * i`` after 3 s, leaving ``started_<i>_<node id>`` so the test knows which node runs what."""
+    import ray
+
+    folder, i = task
+    node = ray.get_runtime_context().get_node_id()
+    (Path(folder) / f"started_{i}_{node}").write_text(str(os.getpid()))
+    time.sleep(3)
+    return i * i

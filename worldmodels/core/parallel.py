@@ -11,6 +11,10 @@ out of memory): the tasks that had not returned run again on fresh workers, up t
 ``WorkerLostError`` says so. Tasks must therefore be pure functions of their arguments, as every task here is
 (an episode's result depends only on its seed and parameters). Workers ignore SIGINT: Ctrl-C reaches the main
 process, whose ``close()`` kills the workers at once instead of waiting for their tasks.
+
+The Ray backend submits each task as a Ray task of one CPU (``max_retries=retries``): Ray runs the tasks of a
+worker process or a node that was lost again elsewhere, so a run on a cluster survives losing a node as long as
+one is left. A task's own exception is raised as it was, never retried.
 """
 
 from __future__ import annotations
@@ -48,17 +52,29 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
+_WORKER_READY = False
+
+
+def _ray_call(fn: Callable[[Any], Any], task: Any) -> Any:
+    """A Ray task: ``fn(task)`` in a worker set up as the process pool's are (once per worker process)."""
+    global _WORKER_READY
+    if not _WORKER_READY:
+        _init_worker()
+        _WORKER_READY = True
+    return fn(task)
+
+
 class TaskPool:
     """A pool of workers that lives until ``close()`` (or the end of a ``with`` block).
 
     Args:
         backend: ``serial`` (this process), ``process`` (a spawn process pool) or
-            ``ray`` (``ray.util.multiprocessing.Pool``, local or on a cluster).
-        workers: pool size; 0 means ``default_workers()`` (for ``ray`` on a cluster,
-            0 lets Ray use the whole cluster).
-        ray_address: a Ray cluster address (``"auto"``, ``"ray://host:10001"``);
+            ``ray`` (Ray tasks of one CPU each, local or on a cluster).
+        workers: pool size; 0 means ``default_workers()`` (for ``ray``, 0 lets Ray use the whole
+            cluster; N keeps at most N tasks running).
+        ray_address: a Ray cluster address (``"auto"``, ``"127.0.0.1:6379"``, ``"ray://host:10001"``);
             None starts a local Ray (or joins the one this process already started).
-        retries: ``process``: how many times the tasks a dead worker left unfinished run again.
+        retries: how many times the tasks of a worker that died (or, on Ray, of a node that was lost) run again.
     """
 
     def __init__(self, backend: str = "process", workers: int = 0, ray_address: str | None = None,
@@ -74,10 +90,17 @@ class TaskPool:
             self._executor = self._new_executor()
         elif backend == "ray":
             try:
-                from ray.util.multiprocessing import Pool as RayPool
+                import ray
             except ImportError as e:  # pragma: no cover - depends on the install
                 raise ImportError("backend='ray' needs Ray: pip install -e '.[ray]'") from e
-            self._pool = RayPool(processes=self.workers or None, initializer=_init_worker, ray_address=ray_address)
+            self._owns_ray = not ray.is_initialized()
+            if self._owns_ray:
+                # the workers find the project where this process does (WM_ROOT, when it is set)
+                env = {k: os.environ[k] for k in ("WM_ROOT",) if k in os.environ}
+                ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
+                         runtime_env={"env_vars": env} if env else None)
+            # system failures (a worker process or node lost) are retried by Ray; a task's own error is not
+            self._pool = ray.remote(num_cpus=1, max_retries=retries)(_ray_call)
 
     def imap_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
         """Yield ``fn(task)`` for each task as results arrive."""
@@ -89,7 +112,31 @@ class TaskPool:
         if self._executor is not None:
             yield from self._run_on_processes(fn, tasks)
             return
-        yield from self._pool.imap_unordered(fn, tasks)
+        yield from self._run_on_ray(fn, tasks)
+
+    def _run_on_ray(self, fn: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]:
+        import ray
+        from ray.exceptions import RayTaskError
+
+        queued, running = list(reversed(tasks)), []
+        limit = self.workers or len(tasks)
+        try:
+            while queued or running:
+                while queued and len(running) < limit:
+                    running.append(self._pool.remote(fn, queued.pop()))
+                done, running = ray.wait(running, num_returns=1)
+                try:
+                    yield ray.get(done[0])
+                except RayTaskError as e:  # the task's own exception, as it was raised
+                    raise e.as_instanceof_cause() from None
+                except ray.exceptions.RayError as e:  # lost more often than Ray retries
+                    raise WorkerLostError(f"Ray lost the worker or node running {fn.__name__} more than "
+                                          f"{self.retries} times ({type(e).__name__}); a run resumes from what it "
+                                          f"last saved: check the cluster (ray status) and run the same command "
+                                          f"again") from e
+        finally:
+            for ref in running:
+                ray.cancel(ref, force=True)
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_init_worker)
@@ -128,8 +175,11 @@ class TaskPool:
     def close(self) -> None:
         self._kill_workers()
         if self._pool is not None:
-            self._pool.terminate()
             self._pool = None
+            if self._owns_ray:
+                import ray
+
+                ray.shutdown()
 
     def __enter__(self) -> Self:
         return self
