@@ -48,10 +48,10 @@ def load(path: str | os.PathLike, kind: str | None = None, map_location: str | t
                               f"delete it and train again, or restore it from git") from e
     if not isinstance(payload, dict) or "model" not in payload:
         raise CheckpointError(f"{path}: not a worldmodels checkpoint (no 'model' entry)")
+    if kind is not None and payload.get("kind") != kind:
+        raise CheckpointError(f"{path}: holds a {payload.get('kind')!r} model, expected {kind!r}")
     if not isinstance(payload.get("config"), dict):
         raise CheckpointError(f"{path}: a checkpoint without its config; a model is rebuilt from the config saved "
                               f"with it, so this file cannot be used: restore it (git checkout, or a release), or "
                               f"train it again")
-    if kind is not None and payload.get("kind") != kind:
-        raise CheckpointError(f"{path}: holds a {payload.get('kind')!r} model, expected {kind!r}")
     return payload
