@@ -96,6 +96,26 @@ viewer = widgets.DreamViewer(model, vae, starts[0], actions, tau=1.0)
 display(viewer.widget)
 
 # %% [markdown]
+# ## Drive inside the dream yourself
+#
+# Here M is the whole world. Each step it reads the current code, your action and its memory,
+# $(z_t, a_t, h_t)$, and samples the next code from its mixture at temperature $\tau$; V only draws the code
+# as a frame. The reward shown is the one M *predicts*, and the dream ends when M's done head says so: no
+# CarRacing runs underneath.
+#
+# *Try this:* hold the gas at 0.3 and press "10 steps" a few times; then steer hard left for 20 steps; then
+# raise tau to 1.5 and watch the road dissolve. "agent drives 10" lets the shipped `vae_book` agent (evolved in
+# the real env) choose the actions, and the sliders show what it chose.
+
+# %%
+from worldmodels.agent.files import Agent
+
+agent_path = paths.controller_release("vae", RELEASE)
+agent = Agent.load(agent_path) if not TRAIN and agent_path.exists() else None  # it acts through this V and M
+driver = widgets.DreamDriver(model, vae, codes_at(latents, held_out), tau=1.0, agent=agent)
+display(driver.widget)
+
+# %% [markdown]
 # ## Turning in the dream
 #
 # The book's experiment: hold a fixed action, steer left with a little gas, and watch the dreamt road bend.

@@ -3,6 +3,7 @@
 ``LatentExplorer``    sliders over chosen z dimensions of the Gaussian VAE, decoding in place
 ``CategoryExplorer``  class sliders for the Gumbel VAE's most influential variables, with a map of what changed
 ``DreamViewer``       a dream under fixed actions, re-dreamt when the tau or seed slider moves
+``DreamDriver``       drive inside the dream yourself (steer, gas, brake), or let an agent drive
 
 Both start from a real frame's code, keep the current code in ``.code`` and the decoded
 frame in ``.decoded`` (uint8 (64, 64, 3)), and show them in ``.widget``.
@@ -18,7 +19,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .agent.dream import decode, dream
+from .agent.dream import DreamEnv, decode, dream
+from .agent.files import Agent
+from .models.controller import LinearController
 from .models.gumbel_vae import GumbelVAE, hard_code
 from .models.vae import ConvVAE
 from .world.frames import frames_to_tensor, tensor_to_frames
@@ -222,4 +225,90 @@ class DreamViewer:
         return self.frames
 
 
-__all__ = ["CategoryExplorer", "DreamViewer", "LatentExplorer", "hard_code", "png"]
+class DreamDriver:
+    """Drive inside M's dream: each step feeds (code, your action) to M, samples the next code with temperature
+    tau, and shows it decoded by V with the reward M predicts; or let an agent's controller choose the actions.
+
+    Args:
+        mdnrnn: M; vision_model: the V whose codes M models (it draws the frames).
+        starts: real start codes (S, Z) or (S, N, K) (``registry.codes_at``); ``reset`` draws one.
+        tau: the dream's temperature (changeable while driving).
+        agent: an ``Agent`` on this V and M for "let the agent drive" (None: no such button).
+        seed: the dream's random seed (``reset(seed)`` changes it).
+        scale: how many times the 64x64 frame is enlarged on screen.
+
+    State: ``t``, ``frame`` (uint8 (64, 64, 3)), ``reward`` (M's last predicted reward), ``total``, ``done``
+    (M's done head ended the dream, or 1000 steps), ``history`` (one dict per step). Keyboard control would need a
+    front-end extension (ipywidgets has no key events), so the controls are sliders and buttons.
+    """
+
+    def __init__(self, mdnrnn, vision_model, starts: torch.Tensor, tau: float = 1.0, agent: Agent | None = None,
+                 seed: int = 0, scale: int = 6):
+        self.mdnrnn, self.vision_model, self.starts, self.agent, self.scale = mdnrnn, vision_model, starts, agent, scale
+        self.controller = LinearController(agent.spec.controller) if agent is not None else None
+        self.steer = widgets.FloatSlider(value=0.0, min=-1.0, max=1.0, step=0.05, description="steer")
+        self.gas = widgets.FloatSlider(value=0.3, min=0.0, max=1.0, step=0.05, description="gas")
+        self.brake = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="brake")
+        self.tau = widgets.FloatSlider(value=tau, min=0.05, max=2.0, step=0.05, description="tau")
+        self.tau.observe(lambda change: setattr(self.env, "tau", change["new"]), names="value")
+        self.image = widgets.Image(format="png")
+        self.status = widgets.HTML()
+        buttons = []
+        for label, action in (("step", lambda _: self.step()), ("10 steps", lambda _: self.step(n=10)),
+                              ("new dream", lambda _: self.reset(self._seed + 1))):
+            button = widgets.Button(description=label)
+            button.on_click(action)
+            buttons.append(button)
+        if agent is not None:
+            button = widgets.Button(description="agent drives 10")
+            button.on_click(lambda _: self.step(n=10, agent=True))
+            buttons.append(button)
+        self.widget = widgets.HBox([self.image, widgets.VBox([self.steer, self.gas, self.brake, self.tau,
+                                                              widgets.HBox(buttons[:2]), widgets.HBox(buttons[2:]),
+                                                              self.status])])
+        self.reset(seed)
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """A new dream from a randomly drawn real start (``seed``: which one, and the dream's noise)."""
+        self._seed = self._seed if seed is None else seed
+        self.env = DreamEnv(self.mdnrnn, self.starts, tau=self.tau.value, seed=self._seed)
+        self.latent, self.h = self.env.reset(1)
+        self.t, self.reward, self.total, self.done, self.history = 0, 0.0, 0.0, False, []
+        return self._show()
+
+    def action(self, agent: bool = False) -> np.ndarray:
+        """The next action (3,): the sliders', or the agent's for the current code and h."""
+        if not agent:
+            return np.array([self.steer.value, self.gas.value, self.brake.value], dtype=np.float32)
+        if self.agent is None:
+            raise ValueError("DreamDriver: no agent was given to drive")
+        act = self.controller.act_batch(self.agent.params[None], self.latent.cpu().numpy(), self.h.cpu().numpy())
+        return act[0].astype(np.float32)
+
+    def step(self, action: Sequence[float] | None = None, n: int = 1, agent: bool = False) -> np.ndarray:
+        """Advance the dream ``n`` steps with ``action`` (steer, gas, brake), the sliders' (None) or the agent's;
+        a dream that has ended stays still until ``reset``. Returns the frame now shown."""
+        for _ in range(n):
+            if self.done:
+                break
+            a = np.asarray(action, dtype=np.float32) if action is not None else self.action(agent)
+            if agent:  # show what the agent does
+                self.steer.value, self.gas.value, self.brake.value = (round(float(v), 2) for v in a)
+            self.latent, self.h, reward, done = self.env.step(torch.from_numpy(a[None]))
+            self.t += 1
+            self.reward = float(reward[0])
+            self.total += self.reward
+            self.done = bool(done[0])
+            self.history.append({"t": self.t, "action": a.tolist(), "reward": self.reward, "done": self.done})
+        return self._show()
+
+    def _show(self) -> np.ndarray:
+        self.frame = decode(self.vision_model, self.latent)[0]  # (64, 64, 3)
+        self.image.value = png(self.frame, scale=self.scale)
+        end = " · <b>the dream ended</b> (M's done head, or 1000 steps): press “new dream”" if self.done else ""
+        self.status.value = (f"t = {self.t} · tau {self.env.tau:.2f} · reward M predicts {self.reward:+.2f} · "
+                             f"total {self.total:.1f}{end}")
+        return self.frame
+
+
+__all__ = ["CategoryExplorer", "DreamDriver", "DreamViewer", "LatentExplorer", "hard_code", "png"]
