@@ -13,18 +13,18 @@
 #     name: python3
 # ---
 
-# %% tags=["parameters"]
-# Parameters: WM_SCALE=smoke|book|paper picks the preset (book: 200 episodes x 300 steps, as in the book).
-import os
-
-SCALE = os.environ.get("WM_SCALE", "book")
-
 # %% [markdown]
 # # 01 · Rollouts: what the world model learns from
 #
 # World Models learns its vision (V) and memory (M) from recorded play, not from reward. This notebook
 # collects that play in gymnasium's `CarRacing-v3` with the book's random policy (a random action held for
 # 20 steps), and looks at it: frames, an episode, and its actions and rewards.
+
+# %% tags=["parameters"]
+# Parameters: WM_SCALE=smoke|book|paper picks the preset (book: 200 episodes x 300 steps, as in the book).
+import os
+
+SCALE = os.environ.get("WM_SCALE", "book")
 
 # %%
 import numpy as np

@@ -13,6 +13,14 @@
 #     name: python3
 # ---
 
+# %% [markdown]
+# # 02 · V: the variational autoencoder
+#
+# V compresses each 64x64 frame into a 32-number code z, the paper's ConvVAE: four stride-2 convolutions
+# down to 1024 features, a Gaussian posterior N(mu, sigma) over z, and transposed convolutions back up.
+# Its loss is the summed squared reconstruction error plus the KL to N(0, I), with 0.5 free nats per
+# dimension (the paper's KL tolerance).
+
 # %% tags=["parameters"]
 # Parameters. WM_SCALE picks the rollouts shown (and trained on when TRAIN); TRAIN=False loads the shipped
 # checkpoint checkpoints/vae/<RELEASE>.pt (training at book scale takes about half an hour on 2 cores).
@@ -21,14 +29,6 @@ import os
 SCALE = os.environ.get("WM_SCALE", "book")
 TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
 RELEASE = "book"
-
-# %% [markdown]
-# # 02 · V: the variational autoencoder
-#
-# V compresses each 64x64 frame into a 32-number code z, the paper's ConvVAE: four stride-2 convolutions
-# down to 1024 features, a Gaussian posterior N(mu, sigma) over z, and transposed convolutions back up.
-# Its loss is the summed squared reconstruction error plus the KL to N(0, I), with 0.5 free nats per
-# dimension (the paper's KL tolerance).
 
 # %%
 import numpy as np

@@ -13,19 +13,6 @@
 #     name: python3
 # ---
 
-# %% tags=["parameters"]
-# Parameters. TRAIN=False loads checkpoints/gumbel/<RELEASE>.pt, checkpoints/gumbel/<ST_RELEASE>.pt and
-# checkpoints/vae/<RELEASE>.pt.
-import os
-
-SCALE = os.environ.get("WM_SCALE", "book")
-TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
-RELEASE = "book"
-ST_RELEASE = "book_st"
-# the straight-through V's settings (train-gumbel --run st --estimator straight_through --unimix 0.01 ...)
-STRAIGHT_THROUGH = {"estimator": "straight_through", "unimix": 0.01, "kl_tolerance": 1 / 32, "tau_min": 0.1,
-                    "tau_decay": 5e-4}
-
 # %% [markdown]
 # # 03 · A discrete V: Gumbel-softmax or straight-through, and continuous vs discrete
 #
@@ -55,6 +42,19 @@ STRAIGHT_THROUGH = {"estimator": "straight_through", "unimix": 0.01, "kl_toleran
 #
 # with 16 free nats (0.5 a variable, as the continuous VAE) for Gumbel-softmax, and DreamerV3's 1 nat for
 # straight-through.
+
+# %% tags=["parameters"]
+# Parameters. TRAIN=False loads checkpoints/gumbel/<RELEASE>.pt, checkpoints/gumbel/<ST_RELEASE>.pt and
+# checkpoints/vae/<RELEASE>.pt.
+import os
+
+SCALE = os.environ.get("WM_SCALE", "book")
+TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
+RELEASE = "book"
+ST_RELEASE = "book_st"
+# the straight-through V's settings (train-gumbel --run st --estimator straight_through --unimix 0.01 ...)
+STRAIGHT_THROUGH = {"estimator": "straight_through", "unimix": 0.01, "kl_tolerance": 1 / 32, "tau_min": 0.1,
+                    "tau_decay": 5e-4}
 
 # %%
 import numpy as np

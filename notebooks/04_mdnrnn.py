@@ -13,6 +13,13 @@
 #     name: python3
 # ---
 
+# %% [markdown]
+# # 04 · M: the MDN-RNN, and dreams
+#
+# M is an LSTM (256 units) that reads the current latent z and action and predicts the next z as a mixture
+# of 5 Gaussians per dimension, plus the reward and whether the episode ends. Run on its own samples, it
+# *dreams*: a CarRacing that exists only inside the model. tau scales the dream's randomness.
+
 # %% tags=["parameters"]
 # Parameters. TRAIN=False loads checkpoints/mdnrnn/<latent>_<RELEASE>.pt and the V releases it was trained on.
 import os
@@ -20,13 +27,6 @@ import os
 SCALE = os.environ.get("WM_SCALE", "book")
 TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
 RELEASE = "book"
-
-# %% [markdown]
-# # 04 · M: the MDN-RNN, and dreams
-#
-# M is an LSTM (256 units) that reads the current latent z and action and predicts the next z as a mixture
-# of 5 Gaussians per dimension, plus the reward and whether the episode ends. Run on its own samples, it
-# *dreams*: a CarRacing that exists only inside the model. tau scales the dream's randomness.
 
 # %%
 import numpy as np

@@ -13,17 +13,6 @@
 #     name: python3
 # ---
 
-# %% tags=["parameters"]
-# Parameters. TRAIN=False loads checkpoints/controller/vae_<RELEASE>.pt (evolving it took hours on 2 cores);
-# TRAIN=True evolves at WM_SCALE (resuming a killed run). EPISODES: how many episodes this notebook scores
-# live; the 100-episode protocol score comes from `python -m worldmodels evaluate` and is read from the card.
-import os
-
-SCALE = os.environ.get("WM_SCALE", "book")
-TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
-RELEASE = "book"
-EPISODES = {"smoke": 2, "book": 8, "paper": 100}[SCALE]
-
 # %% [markdown]
 # # 05 · C: evolving the controller with CMA-ES
 #
@@ -35,6 +24,17 @@ EPISODES = {"smoke": 2, "book": 8, "paper": 100}[SCALE]
 # ## CMA-ES on a toy problem
 #
 # The whole interface is `ask` and `tell`. On the 10-dimensional Rosenbrock function, starting far away:
+
+# %% tags=["parameters"]
+# Parameters. TRAIN=False loads checkpoints/controller/vae_<RELEASE>.pt (evolving it took hours on 2 cores);
+# TRAIN=True evolves at WM_SCALE (resuming a killed run). EPISODES: how many episodes this notebook scores
+# live; the 100-episode protocol score comes from `python -m worldmodels evaluate` and is read from the card.
+import os
+
+SCALE = os.environ.get("WM_SCALE", "book")
+TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
+RELEASE = "book"
+EPISODES = {"smoke": 2, "book": 8, "paper": 100}[SCALE]
 
 # %%
 import dataclasses

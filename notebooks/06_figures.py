@@ -13,19 +13,19 @@
 #     name: python3
 # ---
 
-# %% tags=["parameters"]
-# Parameters. Everything here comes from the shipped checkpoints (RELEASE); nothing is trained.
-import os
-
-SCALE = os.environ.get("WM_SCALE", "book")
-RELEASE = "book"
-
 # %% [markdown]
 # # 06 · The chapter's figures, and continuous against discrete latents
 #
 # Every figure of the World Models chapter, made from the shipped checkpoints into `figures/`, and seed
 # 004's question answered side by side: does a discrete (Gumbel-softmax) code work as well as the
 # continuous one?
+
+# %% tags=["parameters"]
+# Parameters. Everything here comes from the shipped checkpoints (RELEASE); nothing is trained.
+import os
+
+SCALE = os.environ.get("WM_SCALE", "book")
+RELEASE = "book"
 
 # %%
 import json
