@@ -106,4 +106,5 @@ viz.save_figure(fig, "01_traces", cfg.figures)
 
 # %%
 returns = np.array([datasets.load_episode(f)["reward"].sum() for f in files])
-print(f"returns over {len(returns)} episodes: mean {returns.mean():.1f}, min {returns.min():.1f}, max {returns.max():.1f}")
+print(f"returns over {len(returns)} episodes: mean {returns.mean():.1f}, "
+      f"min {returns.min():.1f}, max {returns.max():.1f}")

@@ -152,9 +152,11 @@ continuous_start = starts[0]
 for tau in (0.5, 1.0, 1.5):
     codes_dreamt = dream.dream(discrete, start, turn, tau=tau, seed=1)
     flips = (codes_dreamt.argmax(-1)[1:] != codes_dreamt.argmax(-1)[:-1]).float().sum(-1).mean()
-    d, c = dream.decode(gumbel, codes_dreamt), dream.decode(vae, dream.dream(model, continuous_start, turn, tau, seed=1))
+    d = dream.decode(gumbel, codes_dreamt)
+    c = dream.decode(vae, dream.dream(model, continuous_start, turn, tau, seed=1))
     print(f"tau {tau}: continuous frame change {np.abs(c[-1] / 1.0 - c[0]).mean():.1f}, discrete "
-          f"{np.abs(d[-1] / 1.0 - d[0]).mean():.1f} with {flips:.2f} of {codes_dreamt.shape[1]} variables flipping a step")
+          f"{np.abs(d[-1] / 1.0 - d[0]).mean():.1f} with {flips:.2f} of {codes_dreamt.shape[1]} variables "
+          f"flipping a step")
 
 # %% [markdown]
 # ## Many dreams at once

@@ -204,7 +204,8 @@ if loop_path.exists():
     viz.save_figure(fig, "05_dream_agent_filmstrip", cfg.figures)
     if "evaluation" in loop_card:
         e = loop_card["evaluation"]
-        print(f"protocol ({e['episodes']} held-out tracks, {e['renderer']} renderer): {e['mean']:.1f} +/- {e['std']:.1f}")
+        print(f"protocol ({e['episodes']} held-out tracks, {e['renderer']} renderer): "
+              f"{e['mean']:.1f} +/- {e['std']:.1f}")
 
 
 # %% [markdown]
