@@ -17,6 +17,7 @@ def test_latent_sliders_decode_in_place_and_reset():
     explorer = LatentExplorer(ConvVAE(VAEConfig()), FRAME, dims=[0, 1])
     start = explorer.decoded.copy()
     png_before = explorer.image.value
+    assert all(slider.continuous_update for slider in explorer.sliders.values())  # the frame follows the drag
     explorer.sliders[1].value = 2.9  # as if dragged
     assert explorer.code[1] == np.float32(2.9) and not np.array_equal(explorer.decoded, start)
     assert explorer.image.value != png_before

