@@ -175,7 +175,7 @@ if iterated_path.exists():
 # agents' cards; the compute column is what each agent cost (the paper used about 1.8 billion env steps).
 
 # %%
-display(Markdown(results.markdown(results.agent_rows())))
+display(Markdown(results.markdown(results.agent_rows(by_score=True))))  # best first
 
 # %% [markdown]
 # ## Continuous against discrete
