@@ -145,7 +145,8 @@ viz.save_figure(fig, "06_scores_by_env_steps", cfg.figures)
 # The continuous agent on the first held-out evaluation track (seed 900,000), through gymnasium's 600x400 view.
 
 # %%
-episode = record_episode(Agent.load(paths.controller_release("vae", RELEASE)), cfg.evaluation.seed, max_steps=STEPS)
+episode = record_episode(Agent.load(paths.controller_release("vae", RELEASE)), cfg.evaluation.seed, max_steps=STEPS,
+                         progress=True)
 print(f"return {episode['return']:.1f} in {len(episode['rewards'])} steps")
 fig = viz.filmstrip(episode["frames"], every=max(1, len(episode["frames"]) // 8), max_frames=8, size=2.4)
 viz.save_figure(fig, "06_agent_filmstrip", cfg.figures)
@@ -160,7 +161,7 @@ display(Video(str(video), embed=True, width=480))
 # %%
 iterated_path = paths.controller_release("vae", f"agent_{RELEASE}")
 if iterated_path.exists():
-    iterated = record_episode(Agent.load(iterated_path), cfg.evaluation.seed, max_steps=STEPS)
+    iterated = record_episode(Agent.load(iterated_path), cfg.evaluation.seed, max_steps=STEPS, progress=True)
     print(f"return {iterated['return']:.1f} in {len(iterated['rewards'])} steps")
     fig = viz.filmstrip(iterated["frames"], every=max(1, len(iterated["frames"]) // 8), max_frames=8, size=2.4)
     viz.save_figure(fig, "06_iterated_agent_filmstrip", cfg.figures)
@@ -202,7 +203,8 @@ discrete_path = paths.controller_release("gumbel", f"{RELEASE}_st")
 if not discrete_path.exists():
     discrete_path = paths.controller_release("gumbel", RELEASE)
 if discrete_path.exists():
-    discrete_episode = record_episode(Agent.load(discrete_path), cfg.evaluation.seed, max_steps=STEPS)
+    discrete_episode = record_episode(Agent.load(discrete_path), cfg.evaluation.seed, max_steps=STEPS,
+                                      progress=True)
     both = {f"continuous (return {episode['return']:.0f})": episode["actions"],
             f"discrete (return {discrete_episode['return']:.0f})": discrete_episode["actions"]}
     fig = viz.steering_traces(both)
