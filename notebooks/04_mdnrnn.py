@@ -31,7 +31,7 @@ RELEASE = "book"
 # %%
 import numpy as np
 import torch
-from IPython.display import display
+from IPython.display import Video, display
 
 import worldmodels as wm
 from worldmodels import viz, widgets
@@ -126,7 +126,7 @@ frames = dream.decode(vae, dream.dream(model, starts[0], turn, tau=0.5, seed=1))
 fig = viz.filmstrip(frames, every=8, max_frames=10)
 viz.save_figure(fig, "04_turning_in_the_dream", cfg.figures)
 path = write_video(frames, paths.figure_dir(cfg.figures) / "04_turning_in_the_dream.mp4")
-print(f"video: {path}")
+display(Video(str(path), embed=True, width=256))  # the dream as a film (also saved beside the figures)
 
 # %% [markdown]
 # ## A discrete world model

@@ -132,3 +132,13 @@ def test_an_ended_dream_stays_still_until_reset(wm_root):
     assert driver.t <= 1000 and np.array_equal(driver.frame, frame)
     driver.reset()
     assert not driver.done and driver.t == 0
+
+
+def test_a_labelled_strip_keeps_frames_apart_and_writes_their_steps():
+    from worldmodels.widgets import labelled_strip
+
+    frames = np.zeros((3, 64, 64, 3), np.uint8)
+    strip = labelled_strip(frames, ["t=0", "t=10", "t=20"], scale=2, gap=6)
+    assert strip.shape == (128 + 20, 3 * 128 + 2 * 6, 3)
+    assert (strip[:128, 128:134] == 255).all()  # a white gap between the first two frames
+    assert (strip[130:, :60] < 128).any()  # dark text under the first frame

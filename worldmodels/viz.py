@@ -39,7 +39,7 @@ def filmstrip(frames: np.ndarray, every: int = 10, max_frames: int = 16, size: f
     fig, axes = plt.subplots(1, len(steps), figsize=(len(steps) * size, size * 1.3), squeeze=False)
     for ax, t in zip(axes[0], steps):
         ax.imshow(frames[t], interpolation="nearest")
-        ax.set_title(f"t={t}", fontsize=7)
+        ax.set_title(f"t={t}", fontsize=10)
         ax.axis("off")
     fig.tight_layout()
     return fig

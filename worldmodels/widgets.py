@@ -27,6 +27,22 @@ from .models.vae import ConvVAE
 from .world.frames import frames_to_tensor, tensor_to_frames
 
 
+def labelled_strip(frames: np.ndarray, labels: Sequence[str], scale: int = 2, gap: int = 6) -> np.ndarray:
+    """Frames (N, H, W, 3) side by side, ``scale`` times larger, ``gap`` white pixels apart, each with its label
+    written beneath in 14-pixel type: uint8 (H * scale + 20, N * (W * scale + gap) - gap, 3)."""
+    from PIL import ImageDraw, ImageFont
+
+    n, h, w, _ = frames.shape
+    fw, fh = w * scale, h * scale
+    canvas = Image.new("RGB", (n * (fw + gap) - gap, fh + 20), "white")
+    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default(size=14)
+    for i, (frame, text) in enumerate(zip(frames, labels, strict=True)):
+        x = i * (fw + gap)
+        canvas.paste(Image.fromarray(frame).resize((fw, fh), Image.NEAREST), (x, 0))
+        draw.text((x + 2, fh + 2), text, fill="black", font=font)
+    return np.asarray(canvas)
+
+
 def png(frame: np.ndarray, scale: int = 4) -> bytes:
     """uint8 (H, W, 3) -> PNG bytes, enlarged ``scale`` times with nearest neighbours."""
     image = Image.fromarray(frame).resize((frame.shape[1] * scale, frame.shape[0] * scale), Image.NEAREST)
@@ -204,7 +220,8 @@ def heat(difference: np.ndarray, floor: int = 16) -> np.ndarray:
 class DreamViewer:
     """A dream from a real start latent under fixed actions, re-dreamt when tau or the seed changes.
 
-    Shows every ``every``-th decoded dream frame in a row; ``.frames`` holds all of them.
+    Shows every ``every``-th decoded dream frame in a row, twice their size, apart and labelled with their step;
+    ``.frames`` holds all of them.
     """
 
     def __init__(self, mdnrnn, vision_model, start: torch.Tensor, actions: torch.Tensor, tau: float = 1.0,
@@ -223,7 +240,8 @@ class DreamViewer:
     def redream(self) -> np.ndarray:
         latents = dream(self.mdnrnn, self.start, self.actions, tau=self.tau.value, seed=self.seed.value)
         self.frames = decode(self.vision_model, latents)  # (T + 1, 64, 64, 3)
-        self.image.value = png(np.concatenate(list(self.frames[:: self.every]), axis=1), scale=2)
+        steps = range(0, len(self.frames), self.every)
+        self.image.value = png(labelled_strip(self.frames[:: self.every], [f"t={t}" for t in steps]), scale=1)
         return self.frames
 
 
