@@ -19,6 +19,25 @@
 # M is an LSTM (256 units) that reads the current latent z and action and predicts the next z as a mixture
 # of 5 Gaussians per dimension, plus the reward and whether the episode ends. Run on its own samples, it
 # *dreams*: a CarRacing that exists only inside the model. tau scales the dream's randomness.
+#
+# **The mixture.** From $h_t = \mathrm{LSTM}(z_t, a_t, h_{t-1})$ a linear head gives, for every dimension $j$ of
+# the next code and every component $k = 1..5$, a weight $\pi_{jk}$ (a softmax over $k$), a mean $\mu_{jk}$ and
+# a spread $\sigma_{jk}$:
+#
+# $$p(z_{t+1} \mid h_t) = \prod_{j=1}^{Z} \sum_{k=1}^{5} \pi_{jk}\, \mathcal{N}\big(z_{t+1,j};\ \mu_{jk},
+# \sigma_{jk}^2\big).$$
+#
+# Training minimises $-\log p(z_{t+1} \mid h_t)$ on the recorded episodes, plus the squared error of the
+# predicted reward and the cross-entropy of the predicted end. A mixture, not one Gaussian, because the
+# future forks: the road may bend left or right.
+#
+# **Sampling with temperature $\tau$.** A dream step picks a component from $\mathrm{softmax}(\log \pi_j /
+# \tau)$ and draws $z_{t+1,j} = \mu_{jk} + \sigma_{jk} \sqrt{\tau}\, \varepsilon$. At $\tau \to 0$ the
+# dream follows the most likely component with no noise; at $\tau > 1$ unlikely futures become likely.
+#
+# **A dream** is that loop run on its own output: $z_0$ from a real frame, then $z_{t+1} \sim p(\cdot \mid
+# h_t)$, the action from whoever drives (you, below, or a controller), and the reward and the end from M's
+# heads. No frame is rendered and no physics runs: V's decoder is only needed to *look* at a dream.
 
 # %% tags=["parameters"]
 # Parameters. TRAIN=False loads checkpoints/mdnrnn/<latent>_<RELEASE>.pt and the V releases it was trained on.

@@ -20,10 +20,6 @@
 # gradient to follow (the reward comes from the whole episode), so the paper evolves W and b with CMA-ES:
 # sample a population around a mean, score every candidate by its return, move the mean and reshape the
 # sampling distribution towards the better ones, repeat.
-#
-# ## CMA-ES on a toy problem
-#
-# The whole interface is `ask` and `tell`. On the 10-dimensional Rosenbrock function, starting far away:
 
 # %% tags=["parameters"]
 # Parameters. TRAIN=False loads checkpoints/controller/vae_<RELEASE>.pt (evolving it took hours on 2 cores);
@@ -35,6 +31,25 @@ SCALE = os.environ.get("WM_SCALE", "book")
 TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
 RELEASE = "book"
 EPISODES = {"smoke": 2, "book": 8, "paper": 100}[SCALE]
+
+# %% [markdown]
+# ## CMA-ES: ask, score, tell
+#
+# CMA-ES keeps a Gaussian over the parameters, $\mathcal{N}(m, \sigma^2 C)$: a mean $m$, a step size
+# $\sigma$ and a covariance $C$. Each generation:
+#
+# 1. **ask**: draw $\lambda$ candidates $\theta_i = m + \sigma y_i$ with $y_i \sim \mathcal{N}(0, C)$;
+# 2. **score** each: $f(\theta_i)$, here the mean return of its controller over a few episodes;
+# 3. **tell**: rank the candidates, move the mean towards the best $\mu$ of them,
+#    $m \leftarrow m + \sigma \sum_{i=1}^{\mu} w_i\, y_{i:\lambda}$ (weights $w_1 \ge w_2 \ge \dots$), stretch
+#    $C$ along the steps that worked, and grow or shrink $\sigma$ by how far the mean has been travelling.
+#
+# Only the ranks count, not the returns themselves, which is what makes it robust to noisy, badly scaled
+# rewards. The whole interface is `ask` and `tell`. On the 10-dimensional Rosenbrock function, starting far
+# away:
+#
+# *Try this:* give the toy ES a larger population, `dataclasses.replace(cfg.evolution, population=64)`, and
+# compare the curves: fewer generations, more evaluations.
 
 # %%
 import dataclasses
