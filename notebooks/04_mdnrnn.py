@@ -27,9 +27,9 @@
 # $$p(z_{t+1} \mid h_t) = \prod_{j=1}^{Z} \sum_{k=1}^{5} \pi_{jk}\, \mathcal{N}\big(z_{t+1,j};\ \mu_{jk},
 # \sigma_{jk}^2\big).$$
 #
-# Training minimises $-\log p(z_{t+1} \mid h_t)$ (per dimension, `latent_nll`) on the recorded episodes, plus the
-# squared error of the predicted reward and the cross-entropy of the predicted end. A mixture, not one Gaussian, because the
-# future forks: the road may bend left or right.
+# Training minimises $-\log p(z_{t+1} \mid h_t)$ (per dimension, `latent_nll`) on the recorded episodes,
+# plus the squared error of the predicted reward and the cross-entropy of the predicted end. A mixture, not
+# one Gaussian, because the future forks: the road may bend left or right.
 #
 # **Sampling with temperature $\tau$.** A dream step picks a component from $\mathrm{softmax}(\log \pi_j /
 # \tau)$ and draws $z_{t+1,j} = \mu_{jk} + \sigma_{jk} \sqrt{\tau}\, \varepsilon$. At $\tau \to 0$ the
