@@ -43,7 +43,6 @@ RELEASE = "book"
 
 # %%
 import numpy as np
-from IPython.display import display
 
 import worldmodels as wm
 from worldmodels import viz, widgets
@@ -123,7 +122,7 @@ viz.save_figure(fig, "02_vae_traversals", cfg.figures)
 
 # %%
 explorer = widgets.LatentExplorer(model, frames[0], dims=dims)
-display(explorer.widget)
+explorer.show()
 
 # %% [markdown]
 # The same controls from code (this is how the tests drive them):

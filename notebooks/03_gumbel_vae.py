@@ -107,7 +107,7 @@ viz.save_figure(fig, "03_gumbel_prior_samples", cfg.figures)
 
 # %%
 explorer = widgets.CategoryExplorer(model, frames[0])
-display(explorer.widget)
+explorer.show()
 print(explorer.influence_summary())
 
 # %%
@@ -139,7 +139,7 @@ viz.save_figure(fig, "03_estimator_reconstructions", cfg.figures)
 
 # %%
 st_explorer = widgets.CategoryExplorer(st_model, frames[0])
-display(st_explorer.widget)
+st_explorer.show()
 print(st_explorer.influence_summary())
 
 # %% [markdown]

@@ -112,7 +112,7 @@ viz.save_figure(fig, "04_dreams_by_tau", cfg.figures)
 
 # %%
 viewer = widgets.DreamViewer(model, vae, starts[0], actions, tau=1.0)
-display(viewer.widget)
+viewer.show()
 
 # %% [markdown]
 # ## Drive inside the dream yourself
@@ -132,7 +132,7 @@ from worldmodels.agent.files import Agent
 agent_path = paths.controller_release("vae", RELEASE)
 agent = Agent.load(agent_path) if not TRAIN and agent_path.exists() else None  # it acts through this V and M
 driver = widgets.DreamDriver(model, vae, codes_at(latents, held_out), tau=1.0, agent=agent)
-display(driver.widget)
+driver.show()
 
 # %% [markdown]
 # ## Turning in the dream

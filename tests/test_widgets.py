@@ -142,3 +142,25 @@ def test_a_labelled_strip_keeps_frames_apart_and_writes_their_steps():
     assert strip.shape == (128 + 20, 3 * 128 + 2 * 6, 3)
     assert (strip[:128, 128:134] == 255).all()  # a white gap between the first two frames
     assert (strip[130:, :60] < 128).any()  # dark text under the first frame
+
+
+def test_show_keeps_a_plain_image_that_follows_the_view(monkeypatch):
+    """Plumbing: ``show()`` displays the widget and an image; moving a slider replaces the image."""
+    import IPython.display
+
+    shown, updates = [], []
+
+    class Handle:
+        def update(self, obj):
+            updates.append(obj)
+
+    def display(obj, display_id=None):
+        shown.append(obj)
+        return Handle() if display_id else None
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    explorer = LatentExplorer(ConvVAE(VAEConfig()), FRAME, dims=[0])
+    explorer.show()
+    assert shown[0] is explorer.widget and shown[-1].data == explorer.image.value
+    explorer.sliders[0].value = 2.5
+    assert updates and updates[-1].data == explorer.image.value

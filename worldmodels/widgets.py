@@ -5,8 +5,9 @@
 ``DreamViewer``       a dream under fixed actions, re-dreamt when the tau or seed slider moves
 ``DreamDriver``       drive inside the dream yourself (steer, gas, brake), or let an agent drive
 
-Both start from a real frame's code, keep the current code in ``.code`` and the decoded
-frame in ``.decoded`` (uint8 (64, 64, 3)), and show them in ``.widget``.
+The explorers start from a real frame's code, keep the current code in ``.code`` and the decoded
+frame in ``.decoded`` (uint8 (64, 64, 3)), and show them in ``.widget``. ``show()`` displays the widget and a
+plain image of its view that follows it, which a saved notebook keeps.
 """
 
 from __future__ import annotations
@@ -51,7 +52,27 @@ def png(frame: np.ndarray, scale: int = 4) -> bytes:
     return buffer.getvalue()
 
 
-class LatentExplorer:
+class _Shown:
+    """``show()``: the live widget, then a plain image of what its picture shows, replaced each time the picture
+    changes. A saved notebook keeps that image, so reopened (or rendered on GitHub) it still shows the last view,
+    where the live widget needs a running kernel."""
+
+    def show(self) -> None:
+        from IPython.display import Image, Markdown, display
+
+        display(self.widget)
+        display(Markdown("<small>The view above as a plain image (what a saved notebook keeps):</small>"))
+        self.snapshot = display(Image(data=self.image.value, format="png"), display_id=True)
+        self.image.observe(self._update_snapshot, names="value")
+
+    def _update_snapshot(self, change) -> None:
+        from IPython.display import Image
+
+        if getattr(self, "snapshot", None) is not None:
+            self.snapshot.update(Image(data=change["new"], format="png"))
+
+
+class LatentExplorer(_Shown):
     """Sliders over z dimensions of a ConvVAE, starting from the mean code of ``frame``.
 
     Args:
@@ -119,7 +140,7 @@ class LatentExplorer:
         return self.decoded
 
 
-class CategoryExplorer:
+class CategoryExplorer(_Shown):
     """Class sliders for the categorical variables that draw the most on ``frame``, the decoded frame, and a
     map of what changed.
 
@@ -217,7 +238,7 @@ def heat(difference: np.ndarray, floor: int = 16) -> np.ndarray:
     return (np.stack([scaled, scaled**2, scaled**4], axis=-1) * 255).astype(np.uint8)  # black-red-yellow-white
 
 
-class DreamViewer:
+class DreamViewer(_Shown):
     """A dream from a real start latent under fixed actions, re-dreamt when tau or the seed changes.
 
     Shows every ``every``-th decoded dream frame in a row, twice their size, apart and labelled with their step;
@@ -245,7 +266,7 @@ class DreamViewer:
         return self.frames
 
 
-class DreamDriver:
+class DreamDriver(_Shown):
     """Drive inside M's dream: each step feeds (code, your action) to M, samples the next code with temperature
     tau, and shows it decoded by V with the reward M predicts; or let an agent's controller choose the actions.
 
