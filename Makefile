@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 SCALE ?= book
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: setup run test lint bench sync clean-data
+.PHONY: setup run test test-cluster lint bench sync clean-data
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ run: setup
 
 test: setup
 	WM_SCALE=smoke $(PY) -m pytest -q --nbmake tests $(NOTEBOOKS)
+
+test-cluster: setup
+	WM_SCALE=smoke $(PY) -m pytest -q -m slow tests/test_cluster.py
 
 lint: setup
 	$(PY) -m ruff check worldmodels tests benchmarks notebooks/*.py

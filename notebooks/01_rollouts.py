@@ -13,18 +13,33 @@
 #     name: python3
 # ---
 
-# %% tags=["parameters"]
-# Parameters: WM_SCALE=smoke|book|paper picks the preset (book: 200 episodes x 300 steps, as in the book).
-import os
-
-SCALE = os.environ.get("WM_SCALE", "book")
-
 # %% [markdown]
 # # 01 · Rollouts: what the world model learns from
 #
 # World Models learns its vision (V) and memory (M) from recorded play, not from reward. This notebook
 # collects that play in gymnasium's `CarRacing-v3` with the book's random policy (a random action held for
 # 20 steps), and looks at it: frames, an episode, and its actions and rewards.
+#
+# **Words these notebooks use**
+#
+# - **V, M, C**: vision (a VAE that turns a frame into a small code $z$), memory (an MDN-RNN that predicts the
+#   next $z$ and keeps a hidden state $h$) and the controller (a linear map from $[z, h]$ to an action).
+# - **The book**: the chapter notebook we reproduce ("Chapter 8: Play"). **Seed 004**: the write-up that asks
+#   whether a *discrete* code (Gumbel-softmax) can replace the continuous one (notebook 03).
+# - **A seed**: the number a CarRacing track is generated from. Rollouts use seeds from 0, evolution from
+#   1,000,000; seeds 800,000 to 999,999 are kept for judging and never trained on.
+# - **The protocol**: how an agent is scored: its mean return over 100 episodes on the held-out tracks
+#   900,000 to 900,099, with gymnasium's own renderer (`python -m worldmodels evaluate`); 900 counts as solved.
+# - **A card**: the JSON file beside every shipped model (`checkpoints/<kind>/<name>.json`): its config, its
+#   data, its training, its scores, its lineage (every real env step behind it) and the command that made it.
+#   The notebooks read scores from cards instead of re-running 100 episodes.
+# - **A dream**: M run on its own predictions, with no CarRacing underneath (notebooks 04 and 05).
+
+# %% tags=["parameters"]
+# Parameters: WM_SCALE=smoke|book|paper picks the preset (book: 200 episodes x 300 steps, as in the book).
+import os
+
+SCALE = os.environ.get("WM_SCALE", "book")
 
 # %%
 import numpy as np
@@ -106,4 +121,5 @@ viz.save_figure(fig, "01_traces", cfg.figures)
 
 # %%
 returns = np.array([datasets.load_episode(f)["reward"].sum() for f in files])
-print(f"returns over {len(returns)} episodes: mean {returns.mean():.1f}, min {returns.min():.1f}, max {returns.max():.1f}")
+print(f"returns over {len(returns)} episodes: mean {returns.mean():.1f}, "
+      f"min {returns.min():.1f}, max {returns.max():.1f}")

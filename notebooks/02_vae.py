@@ -13,6 +13,25 @@
 #     name: python3
 # ---
 
+# %% [markdown]
+# # 02 · V: the variational autoencoder
+#
+# V compresses each 64x64 frame into a 32-number code z, the paper's ConvVAE: four stride-2 convolutions
+# down to 1024 features, a Gaussian posterior N(mu, sigma) over z, and transposed convolutions back up.
+#
+# **The loss.** The encoder gives $\mu(x), \sigma(x) \in \mathbb{R}^{Z}$ ($Z = 32$); a code is drawn as
+# $z = \mu + \sigma \odot \varepsilon$, $\varepsilon \sim \mathcal{N}(0, I)$ (so gradients flow through
+# $\mu$ and $\sigma$), and the decoder draws $\hat{x}(z)$. Per frame,
+#
+# $$\mathcal{L}(x) = \sum_{i} \big(x_i - \hat{x}_i\big)^2
+#   + \max\Big(\mathrm{KL}\big(\mathcal{N}(\mu, \sigma^2) \,\|\, \mathcal{N}(0, I)\big),\ \kappa Z\Big),
+# \qquad \mathrm{KL} = \tfrac{1}{2} \sum_{j=1}^{Z} \big(\mu_j^2 + \sigma_j^2 - \log \sigma_j^2 - 1\big).$$
+#
+# The first term asks for a faithful picture (pixels in $[0, 1]$, summed over all $64 \times 64 \times 3$);
+# the second keeps codes close to the prior, so that sampled codes decode to plausible frames. The KL
+# tolerance $\kappa = 0.5$ gives the encoder $\kappa Z = 16$ nats for free: below that the KL costs nothing,
+# so V spends its capacity on the road instead of squeezing the code further.
+
 # %% tags=["parameters"]
 # Parameters. WM_SCALE picks the rollouts shown (and trained on when TRAIN); TRAIN=False loads the shipped
 # checkpoint checkpoints/vae/<RELEASE>.pt (training at book scale takes about half an hour on 2 cores).
@@ -22,17 +41,8 @@ SCALE = os.environ.get("WM_SCALE", "book")
 TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
 RELEASE = "book"
 
-# %% [markdown]
-# # 02 · V: the variational autoencoder
-#
-# V compresses each 64x64 frame into a 32-number code z, the paper's ConvVAE: four stride-2 convolutions
-# down to 1024 features, a Gaussian posterior N(mu, sigma) over z, and transposed convolutions back up.
-# Its loss is the summed squared reconstruction error plus the KL to N(0, I), with 0.5 free nats per
-# dimension (the paper's KL tolerance).
-
 # %%
 import numpy as np
-from IPython.display import display
 
 import worldmodels as wm
 from worldmodels import viz, widgets
@@ -106,10 +116,13 @@ viz.save_figure(fig, "02_vae_traversals", cfg.figures)
 # ## Explore the latent space
 #
 # Pick dimensions, move the sliders, and the frame is decoded in place. "back to the frame" resets z.
+#
+# *Try this:* find the dimension that moves the road left and right, then the one that turns grass into road;
+# push one beyond $\pm 2$ (rare under the prior) and see where the decoder stops being sure.
 
 # %%
 explorer = widgets.LatentExplorer(model, frames[0], dims=dims)
-display(explorer.widget)
+explorer.show()
 
 # %% [markdown]
 # The same controls from code (this is how the tests drive them):

@@ -13,19 +13,6 @@
 #     name: python3
 # ---
 
-# %% tags=["parameters"]
-# Parameters. TRAIN=False loads checkpoints/gumbel/<RELEASE>.pt, checkpoints/gumbel/<ST_RELEASE>.pt and
-# checkpoints/vae/<RELEASE>.pt.
-import os
-
-SCALE = os.environ.get("WM_SCALE", "book")
-TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
-RELEASE = "book"
-ST_RELEASE = "book_st"
-# the straight-through V's settings (train-gumbel --run st --estimator straight_through --unimix 0.01 ...)
-STRAIGHT_THROUGH = {"estimator": "straight_through", "unimix": 0.01, "kl_tolerance": 1 / 32, "tau_min": 0.1,
-                    "tau_decay": 5e-4}
-
 # %% [markdown]
 # # 03 · A discrete V: Gumbel-softmax or straight-through, and continuous vs discrete
 #
@@ -55,6 +42,19 @@ STRAIGHT_THROUGH = {"estimator": "straight_through", "unimix": 0.01, "kl_toleran
 #
 # with 16 free nats (0.5 a variable, as the continuous VAE) for Gumbel-softmax, and DreamerV3's 1 nat for
 # straight-through.
+
+# %% tags=["parameters"]
+# Parameters. TRAIN=False loads checkpoints/gumbel/<RELEASE>.pt, checkpoints/gumbel/<ST_RELEASE>.pt and
+# checkpoints/vae/<RELEASE>.pt.
+import os
+
+SCALE = os.environ.get("WM_SCALE", "book")
+TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
+RELEASE = "book"
+ST_RELEASE = "book_st"
+# the straight-through V's settings (train-gumbel --run st --estimator straight_through --unimix 0.01 ...)
+STRAIGHT_THROUGH = {"estimator": "straight_through", "unimix": 0.01, "kl_tolerance": 1 / 32, "tau_min": 0.1,
+                    "tau_decay": 5e-4}
 
 # %%
 import numpy as np
@@ -107,7 +107,7 @@ viz.save_figure(fig, "03_gumbel_prior_samples", cfg.figures)
 
 # %%
 explorer = widgets.CategoryExplorer(model, frames[0])
-display(explorer.widget)
+explorer.show()
 print(explorer.influence_summary())
 
 # %%
@@ -139,7 +139,7 @@ viz.save_figure(fig, "03_estimator_reconstructions", cfg.figures)
 
 # %%
 st_explorer = widgets.CategoryExplorer(st_model, frames[0])
-display(st_explorer.widget)
+st_explorer.show()
 print(st_explorer.influence_summary())
 
 # %% [markdown]
@@ -157,7 +157,7 @@ print(st_explorer.influence_summary())
 
 # %%
 vae, _ = vision.train_or_load("vae", cfg, train_now=TRAIN, release_name=RELEASE)
-table = compare.comparison(vae, [model, st_model], held_out)
+table = compare.comparison(vae, [model, st_model], held_out, cache=True)  # notebook 06 reuses it
 display(Markdown(compare.markdown_table(table)))
 
 # %%

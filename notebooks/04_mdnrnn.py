@@ -13,6 +13,32 @@
 #     name: python3
 # ---
 
+# %% [markdown]
+# # 04 · M: the MDN-RNN, and dreams
+#
+# M is an LSTM (256 units) that reads the current latent z and action and predicts the next z as a mixture
+# of 5 Gaussians per dimension, plus the reward and whether the episode ends. Run on its own samples, it
+# *dreams*: a CarRacing that exists only inside the model. tau scales the dream's randomness.
+#
+# **The mixture.** From $h_t = \mathrm{LSTM}(z_t, a_t, h_{t-1})$ a linear head gives, for every dimension $j$ of
+# the next code and every component $k = 1..5$, a weight $\pi_{jk}$ (a softmax over $k$), a mean $\mu_{jk}$ and
+# a spread $\sigma_{jk}$:
+#
+# $$p(z_{t+1} \mid h_t) = \prod_{j=1}^{Z} \sum_{k=1}^{5} \pi_{jk}\, \mathcal{N}\big(z_{t+1,j};\ \mu_{jk},
+# \sigma_{jk}^2\big).$$
+#
+# Training minimises $-\log p(z_{t+1} \mid h_t)$ (per dimension, `latent_nll`) on the recorded episodes,
+# plus the squared error of the predicted reward and the cross-entropy of the predicted end. A mixture, not
+# one Gaussian, because the future forks: the road may bend left or right.
+#
+# **Sampling with temperature $\tau$.** A dream step picks a component from $\mathrm{softmax}(\log \pi_j /
+# \tau)$ and draws $z_{t+1,j} = \mu_{jk} + \sigma_{jk} \sqrt{\tau}\, \varepsilon$. At $\tau \to 0$ the
+# dream follows the most likely component with no noise; at $\tau > 1$ unlikely futures become likely.
+#
+# **A dream** is that loop run on its own output: $z_0$ from a real frame, then $z_{t+1} \sim p(\cdot \mid
+# h_t)$, the action from whoever drives (you, below, or a controller), and the reward and the end from M's
+# heads. No frame is rendered and no physics runs: V's decoder is only needed to *look* at a dream.
+
 # %% tags=["parameters"]
 # Parameters. TRAIN=False loads checkpoints/mdnrnn/<latent>_<RELEASE>.pt and the V releases it was trained on.
 import os
@@ -21,17 +47,10 @@ SCALE = os.environ.get("WM_SCALE", "book")
 TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
 RELEASE = "book"
 
-# %% [markdown]
-# # 04 · M: the MDN-RNN, and dreams
-#
-# M is an LSTM (256 units) that reads the current latent z and action and predicts the next z as a mixture
-# of 5 Gaussians per dimension, plus the reward and whether the episode ends. Run on its own samples, it
-# *dreams*: a CarRacing that exists only inside the model. tau scales the dream's randomness.
-
 # %%
 import numpy as np
 import torch
-from IPython.display import display
+from IPython.display import Video, display
 
 import worldmodels as wm
 from worldmodels import viz, widgets
@@ -93,7 +112,27 @@ viz.save_figure(fig, "04_dreams_by_tau", cfg.figures)
 
 # %%
 viewer = widgets.DreamViewer(model, vae, starts[0], actions, tau=1.0)
-display(viewer.widget)
+viewer.show()
+
+# %% [markdown]
+# ## Drive inside the dream yourself
+#
+# Here M is the whole world. Each step it reads the current code, your action and its memory,
+# $(z_t, a_t, h_t)$, and samples the next code from its mixture at temperature $\tau$; V only draws the code
+# as a frame. The reward shown is the one M *predicts*, and the dream ends when M's done head says so: no
+# CarRacing runs underneath.
+#
+# *Try this:* hold the gas at 0.3 and press "10 steps" a few times; then steer hard left for 20 steps; then
+# raise tau to 1.5 and watch the road dissolve. "agent drives 10" lets the shipped `vae_book` agent (evolved in
+# the real env) choose the actions, and the sliders show what it chose.
+
+# %%
+from worldmodels.agent.files import Agent
+
+agent_path = paths.controller_release("vae", RELEASE)
+agent = Agent.load(agent_path) if not TRAIN and agent_path.exists() else None  # it acts through this V and M
+driver = widgets.DreamDriver(model, vae, codes_at(latents, held_out), tau=1.0, agent=agent)
+driver.show()
 
 # %% [markdown]
 # ## Turning in the dream
@@ -106,7 +145,7 @@ frames = dream.decode(vae, dream.dream(model, starts[0], turn, tau=0.5, seed=1))
 fig = viz.filmstrip(frames, every=8, max_frames=10)
 viz.save_figure(fig, "04_turning_in_the_dream", cfg.figures)
 path = write_video(frames, paths.figure_dir(cfg.figures) / "04_turning_in_the_dream.mp4")
-print(f"video: {path}")
+display(Video(str(path), embed=True, width=256))  # the dream as a film (also saved beside the figures)
 
 # %% [markdown]
 # ## A discrete world model
@@ -132,9 +171,11 @@ continuous_start = starts[0]
 for tau in (0.5, 1.0, 1.5):
     codes_dreamt = dream.dream(discrete, start, turn, tau=tau, seed=1)
     flips = (codes_dreamt.argmax(-1)[1:] != codes_dreamt.argmax(-1)[:-1]).float().sum(-1).mean()
-    d, c = dream.decode(gumbel, codes_dreamt), dream.decode(vae, dream.dream(model, continuous_start, turn, tau, seed=1))
+    d = dream.decode(gumbel, codes_dreamt)
+    c = dream.decode(vae, dream.dream(model, continuous_start, turn, tau, seed=1))
     print(f"tau {tau}: continuous frame change {np.abs(c[-1] / 1.0 - c[0]).mean():.1f}, discrete "
-          f"{np.abs(d[-1] / 1.0 - d[0]).mean():.1f} with {flips:.2f} of {codes_dreamt.shape[1]} variables flipping a step")
+          f"{np.abs(d[-1] / 1.0 - d[0]).mean():.1f} with {flips:.2f} of {codes_dreamt.shape[1]} variables "
+          f"flipping a step")
 
 # %% [markdown]
 # ## Many dreams at once

@@ -13,6 +13,14 @@
 #     name: python3
 # ---
 
+# %% [markdown]
+# # 05 · C: evolving the controller with CMA-ES
+#
+# C is tiny on purpose: action = squash(W [z, h] + b), 867 numbers for z = 32 and h = 256. There is no
+# gradient to follow (the reward comes from the whole episode), so the paper evolves W and b with CMA-ES:
+# sample a population around a mean, score every candidate by its return, move the mean and reshape the
+# sampling distribution towards the better ones, repeat.
+
 # %% tags=["parameters"]
 # Parameters. TRAIN=False loads checkpoints/controller/vae_<RELEASE>.pt (evolving it took hours on 2 cores);
 # TRAIN=True evolves at WM_SCALE (resuming a killed run). EPISODES: how many episodes this notebook scores
@@ -25,16 +33,23 @@ RELEASE = "book"
 EPISODES = {"smoke": 2, "book": 8, "paper": 100}[SCALE]
 
 # %% [markdown]
-# # 05 · C: evolving the controller with CMA-ES
+# ## CMA-ES: ask, score, tell
 #
-# C is tiny on purpose: action = squash(W [z, h] + b), 867 numbers for z = 32 and h = 256. There is no
-# gradient to follow (the reward comes from the whole episode), so the paper evolves W and b with CMA-ES:
-# sample a population around a mean, score every candidate by its return, move the mean and reshape the
-# sampling distribution towards the better ones, repeat.
+# CMA-ES keeps a Gaussian over the parameters, $\mathcal{N}(m, \sigma^2 C)$: a mean $m$, a step size
+# $\sigma$ and a covariance $C$. Each generation:
 #
-# ## CMA-ES on a toy problem
+# 1. **ask**: draw $\lambda$ candidates $\theta_i = m + \sigma y_i$ with $y_i \sim \mathcal{N}(0, C)$;
+# 2. **score** each: $f(\theta_i)$, here the mean return of its controller over a few episodes;
+# 3. **tell**: rank the candidates, move the mean towards the best $\mu$ of them,
+#    $m \leftarrow m + \sigma \sum_{i=1}^{\mu} w_i\, y_{i:\lambda}$ (weights $w_1 \ge w_2 \ge \dots$), stretch
+#    $C$ along the steps that worked, and grow or shrink $\sigma$ by how far the mean has been travelling.
 #
-# The whole interface is `ask` and `tell`. On the 10-dimensional Rosenbrock function, starting far away:
+# Only the ranks count, not the returns themselves, which is what makes it robust to noisy, badly scaled
+# rewards. The whole interface is `ask` and `tell`. On the 10-dimensional Rosenbrock function, starting far
+# away:
+#
+# *Try this:* give the toy ES a larger population, `dataclasses.replace(cfg.evolution, population=64)`, and
+# compare the curves: fewer generations, more evaluations.
 
 # %%
 import dataclasses
@@ -111,7 +126,7 @@ display(Markdown("\n".join(rows)))
 # One held-out track, filmed through gymnasium's 600x400 view (the agent itself sees the 64x64 frames).
 
 # %%
-episode = record_episode(Agent.load(agent_path), cfg.evaluation.seed, max_steps=STEPS)
+episode = record_episode(Agent.load(agent_path), cfg.evaluation.seed, max_steps=STEPS, progress=True)
 print(f"return {episode['return']:.1f} in {len(episode['rewards'])} steps")
 fig = viz.filmstrip(episode["frames"], every=max(1, len(episode["frames"]) // 8), max_frames=8, size=2.4)
 viz.save_figure(fig, "05_agent_filmstrip", cfg.figures)
@@ -194,7 +209,7 @@ if loop_path.exists():
 # %%
 if loop_path.exists():
     loop_agent = Agent.load(loop_path)
-    episode = record_episode(loop_agent, cfg.evaluation.seed, max_steps=STEPS)
+    episode = record_episode(loop_agent, cfg.evaluation.seed, max_steps=STEPS, progress=True)
     dreamer = DreamEvaluator(dataclasses.replace(cfg.evolution, max_steps=STEPS), loop_agent.spec,
                              dream_starts(cfg, loop_agent.spec))
     dreamt = dreamer(loop_agent.params[None], np.arange(8), 0)[0][0].mean()  # returns (1, 8)
@@ -204,7 +219,8 @@ if loop_path.exists():
     viz.save_figure(fig, "05_dream_agent_filmstrip", cfg.figures)
     if "evaluation" in loop_card:
         e = loop_card["evaluation"]
-        print(f"protocol ({e['episodes']} held-out tracks, {e['renderer']} renderer): {e['mean']:.1f} +/- {e['std']:.1f}")
+        print(f"protocol ({e['episodes']} held-out tracks, {e['renderer']} renderer): "
+              f"{e['mean']:.1f} +/- {e['std']:.1f}")
 
 
 # %% [markdown]

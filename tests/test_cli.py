@@ -114,3 +114,22 @@ def test_out_of_range_flags_are_refused_with_the_flag_named(argv, flag, capsys):
     assert main(argv) == 2
     message = " ".join(capsys.readouterr().err.split())  # tyro wraps its message in a box
     assert flag in message or flag.lstrip("-") in message
+
+
+def test_evaluations_of_two_runs_mean_pt_do_not_overwrite_each_other(world_model, wm_root, capsys):
+    for name in ("a", "b"):
+        assert main(["evolve", "--scale", "smoke", "--backend", "serial", "--generations", "1", "--name", name,
+                     "--quiet"]) == 0
+    results = wm_root / "data" / "evaluations"
+    for name in ("a", "b"):
+        mean = wm_root / "data" / "runs" / f"controller_vae_{name}" / "mean.pt"
+        assert main(["evaluate", str(mean), "--episodes", "1", "--max-steps", "5", "--renderer", "fast",
+                     "--backend", "serial", "--video-episodes", "0"]) == 0
+    a, b = (json.loads((results / f"controller_vae_{n}_mean.json").read_text()) for n in ("a", "b"))
+    assert a["agent"].endswith("controller_vae_a/mean.pt") and b["agent"].endswith("controller_vae_b/mean.pt")
+    # a results file that holds another agent's evaluation is never written over
+    (results / "elsewhere.json").write_text(json.dumps(a))
+    mean_b = wm_root / "data" / "runs" / "controller_vae_b" / "mean.pt"
+    assert main(["evaluate", str(mean_b), "--episodes", "1", "--out", str(results / "elsewhere.json")]) == 2
+    assert "holds the evaluation of" in capsys.readouterr().err
+    assert json.loads((results / "elsewhere.json").read_text()) == a

@@ -56,3 +56,19 @@ def test_several_discrete_vs_share_one_table(models_and_files):
     result = compare.comparison(vae, [gumbel, gumbel], files[:1])
     assert list(result) == ["continuous (VAE, z=32)", "discrete (Gumbel, 32x32)", "discrete (Gumbel, 32x32) #2"]
     assert 0 < result["discrete (Gumbel, 32x32)"]["bits_used"] <= 32 * 5
+
+
+def test_the_table_is_cached_by_models_and_files(models_and_files, wm_root, monkeypatch):
+    vae, gumbel, files = models_and_files
+    first = compare.comparison(vae, gumbel, files[:1], cache=True)
+    assert len(list((wm_root / "data" / "cache" / "compare").glob("*.json"))) == 1
+
+    def measured_again(*args):
+        raise AssertionError("the cached table should have been read")
+
+    with monkeypatch.context() as m:
+        m.setattr(compare, "vae_summary", measured_again)
+        assert compare.comparison(vae, gumbel, files[:1], cache=True) == first
+    files[0].touch()  # another file (its time changed): measured again, under another key
+    compare.comparison(vae, gumbel, files[:1], cache=True)
+    assert len(list((wm_root / "data" / "cache" / "compare").glob("*.json"))) == 2

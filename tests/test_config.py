@@ -55,3 +55,11 @@ def test_a_recorded_evolution_without_vision_precision_ran_in_float32():
     del recorded["vision_precision"]
     assert from_dict({"evolution": recorded}).evolution.vision_precision == "float32"
     assert from_dict({}).evolution.vision_precision == "bfloat16"  # a section not recorded at all: today's default
+
+
+@pytest.mark.parametrize("seed, episodes", [(799_990, 20), (900_000, 1), (950_000, 200)])
+def test_collection_seeds_never_reach_the_held_out_ones(seed, episodes):
+    with pytest.raises(ConfigError, match="--seed, --episodes.*held out for dream-check"):
+        get_config("smoke", collect={"seed": seed, "episodes": episodes})
+    assert get_config("smoke", collect={"seed": 799_980, "episodes": 20}).collect.seed == 799_980
+    assert get_config("smoke", collect={"seed": 1_000_000, "episodes": 20}).collect.seed == 1_000_000

@@ -66,13 +66,23 @@ def test_missing_array_and_nan_actions(tmp_path):
         load_episode(write_episode(tmp_path / "000006.npz", action=nan))
 
 
-def test_verify_lists_only_bad_files_and_cli_exits_nonzero(tmp_path, capsys):
+def test_verify_lists_bad_and_missing_files_and_cli_exits_nonzero(tmp_path, capsys):
     write_episode(tmp_path / "000001.npz")
     bad = write_episode(tmp_path / "000002.npz")
     bad.write_bytes(bad.read_bytes()[:100])
-    assert [p.name for p, _ in verify(tmp_path)] == ["000002.npz"]
+    (tmp_path / "manifest.json").write_text('{"seeds": [1, 3]}')
+    assert [p.name for p, _ in verify(tmp_path)] == ["000002.npz", "000003.npz"]
     assert main(["verify", str(tmp_path)]) == 1
-    assert "1 of 2 episodes" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "1 of 2 episode files" in out and "000003.npz: missing (the manifest lists seeds 1 to 3)" in out
+
+
+def test_verify_calls_an_empty_folder_or_one_without_a_manifest_bad(tmp_path, capsys):
+    assert [msg.split(": ", 1)[1] for _, msg in verify(tmp_path)] == [
+        "missing; how these episodes were collected is unknown", "no episode files; run collect"]
+    assert main(["verify", str(tmp_path)]) == 1
+    write_episode(tmp_path / "000001.npz")
+    assert [p.name for p, _ in verify(tmp_path)] == ["manifest.json"]
 
 
 def test_stream_yields_every_frame_once_per_epoch(episodes):

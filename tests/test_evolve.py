@@ -118,19 +118,29 @@ def test_a_run_with_other_settings_or_a_corrupt_state_is_refused(world_model):
         evolve.evolve(smoke(name="x", generations=2, population=6), progress=False)
     state = evolve.run_dir(smoke(name="x").evolution) / evolve.STATE
     state.write_bytes(state.read_bytes()[:50])
-    with pytest.raises(CheckpointError, match="state.pkl: unreadable evolution state"):
+    with pytest.raises(CheckpointError, match="state.npz: unreadable evolution state"):
         evolve.evolve(smoke(name="x", generations=2), progress=False)
+
+
+def edit_meta(path, change):
+    """Rewrite the JSON part of a ``state.npz`` (as an earlier version would have written it)."""
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    change(meta)
+    arrays["meta"] = np.array(json.dumps(meta))
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def test_a_run_saved_before_a_controller_setting_existed_still_resumes(world_model):
     """Settings added later (code_input) read as their defaults in an older run's state, not as a change."""
-    import pickle
-
     evolve.evolve(smoke(name="old", generations=1), progress=False)
-    path = evolve.run_dir(smoke(name="old").evolution) / evolve.STATE
-    state = pickle.loads(path.read_bytes())
-    del state["config"]["controller"]["code_input"], state["spec"]["controller"]["code_input"]
-    path.write_bytes(pickle.dumps(state))
+
+    def drop(meta):
+        del meta["config"]["controller"]["code_input"], meta["spec"]["controller"]["code_input"]
+
+    edit_meta(evolve.run_dir(smoke(name="old").evolution) / evolve.STATE, drop)
     assert len(evolve.evolve(smoke(name="old", generations=2), progress=False)["history"]) == 2
     with pytest.raises(ValueError, match="controller: run has"):
         evolve.evolve(wm.get_config("smoke", evolution={"backend": "serial", "name": "old", "generations": 3},
@@ -139,17 +149,111 @@ def test_a_run_saved_before_a_controller_setting_existed_still_resumes(world_mod
 
 def test_a_run_saved_before_the_fast_acting_path_resumes_only_as_it_ran(world_model):
     """A state without ``vision_precision`` ran V in float32: today's default (bfloat16) is refused, float32 resumes."""
-    import pickle
-
     old = {"name": "fp32", "renderer": "fast", "vision_precision": "float32"}
     evolve.evolve(smoke(generations=1, **old), progress=False)
-    path = evolve.run_dir(smoke(**old).evolution) / evolve.STATE
-    state = pickle.loads(path.read_bytes())
-    del state["config"]["evolution"]["vision_precision"]
-    path.write_bytes(pickle.dumps(state))
+    edit_meta(evolve.run_dir(smoke(**old).evolution) / evolve.STATE,
+              lambda meta: meta["config"]["evolution"].pop("vision_precision"))
     with pytest.raises(ValueError, match="vision_precision: run has 'float32', asked 'bfloat16'"):
         evolve.evolve(smoke(name="fp32", renderer="fast", generations=2), progress=False)
     assert len(evolve.evolve(smoke(generations=2, **old), progress=False)["history"]) == 2
+
+
+def test_a_run_state_with_old_field_names_resumes(world_model):
+    """A state whose config still says ``evolution.release`` (renamed ``world_model``) resumes as if renamed."""
+    cfg = smoke(name="old", generations=1)
+    evolve.evolve(cfg, progress=False)
+    edit_meta(evolve.run_dir(cfg.evolution) / evolve.STATE,
+              lambda meta: meta["config"]["evolution"].__setitem__("release",
+                                                                   meta["config"]["evolution"].pop("world_model")))
+    assert len(evolve.evolve(smoke(name="old", generations=2), progress=False)["history"]) == 2
+
+
+class _Payload:
+    """What a hostile run folder could hold: a pickle that makes a folder when it is loaded."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def test_a_pickle_in_a_run_folder_never_runs(world_model, wm_root, tmp_path):
+    """``state.pkl`` (the format of earlier versions) is refused by evolve, --release and read_history, unread;
+    the state that replaced it holds no pickle at all."""
+    import pickle
+
+    marker = tmp_path / "payload_ran"
+    cfg = smoke(name="hostile", generations=1)
+    folder = evolve.run_dir(cfg.evolution)
+    folder.mkdir(parents=True)
+    (folder / "state.pkl").write_bytes(pickle.dumps({"history": [], "es": _Payload(marker)}))
+    with pytest.raises(CheckpointError, match="state.pkl: a run state pickled by an earlier version"):
+        evolve.evolve(cfg, progress=False)
+    with pytest.raises(CheckpointError, match="state.pkl: a run state pickled by an earlier version"):
+        evolve.release(cfg, "hostile")
+    with pytest.raises(CheckpointError, match="state.npz: unreadable evolution state"):
+        evolve.read_history(folder)
+    env = {**os.environ, "WM_ROOT": str(wm_root)}
+    for args in (["--generations", "1"], ["--generations", "1", "--release", "hostile"]):
+        out = subprocess.run([sys.executable, "-m", "worldmodels", "evolve", "--scale", "smoke", "--backend", "serial",
+                              "--name", "hostile", "--quiet", *args], check=False, env=env, capture_output=True,
+                             text=True)
+        assert out.returncode != 0 and "pickled by an earlier version" in out.stderr
+    assert not marker.exists()
+    # a state written now is numbers and JSON: numpy reads it with pickles refused
+    evolve.evolve(smoke(name="clean", generations=1), progress=False)
+    with np.load(evolve.run_dir(smoke(name="clean").evolution) / evolve.STATE, allow_pickle=False) as npz:
+        assert {"meta", "x0", "fitness", "es_mean", "es_sigma", "best"} <= set(npz.files)
+        assert all(npz[k].dtype != object for k in npz.files)
+
+
+def test_a_state_that_does_not_replay_to_its_saved_es_is_refused(world_model):
+    cfg = smoke(name="tampered", generations=2)
+    evolve.evolve(cfg, progress=False)
+    path = evolve.run_dir(cfg.evolution) / evolve.STATE
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["fitness"][1, 0] += 1.0
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(CheckpointError, match="replaying its 2 generations does not give the ES it saved"):
+        evolve.evolve(smoke(name="tampered", generations=3), progress=False)
+
+
+def test_files_left_behind_by_a_kill_after_the_state_are_rewritten(world_model):
+    """A kill between ``state.npz`` and the files derived from it: the next run (even one with nothing left to do)
+    brings history.csv and the agent files up to the state."""
+    cfg = smoke(name="stale", generations=2)
+    state = evolve.evolve(cfg, progress=False)
+    folder = evolve.run_dir(cfg.evolution)
+    (folder / "mean.pt").unlink()
+    history = (folder / "history.csv").read_text().splitlines()
+    (folder / "history.csv").write_text("\n".join(history[:2]) + "\n")
+    (folder / ".mean.pt.x1.tmp").write_bytes(b"half")  # a temporary file a killed writer left
+    evolve.evolve(cfg, progress=False)
+    assert (folder / "history.csv").read_text().splitlines() == history
+    _, params, _ = agent_files.load_agent_file(folder / "mean.pt")
+    assert np.array_equal(params, state["es"].mean)
+    assert not list(folder.glob(".*.tmp"))
+    assert evolve.read_history(folder) == state["history"]
+
+
+def test_a_second_run_on_the_same_folder_is_refused(world_model):
+    from worldmodels.core.storage import RunLockedError, run_lock
+
+    cfg = smoke(name="busy", generations=1)
+    with run_lock(evolve.run_dir(cfg.evolution)), pytest.raises(RunLockedError, match="another run is using"):
+        evolve.evolve(cfg, progress=False)
+
+
+def test_read_history_of_a_folder_from_an_earlier_version_uses_its_csv(world_model):
+    cfg = smoke(name="csv", generations=2)
+    state = evolve.evolve(cfg, progress=False)
+    folder = evolve.run_dir(cfg.evolution)
+    (folder / evolve.STATE).unlink()
+    (folder / evolve.LEGACY_STATE).write_bytes(b"not read")
+    assert evolve.read_history(folder) == state["history"]
 
 
 def test_soft_codes_cannot_be_dream_trained():
@@ -179,22 +283,3 @@ def test_non_finite_returns_stop_the_run_before_it_is_saved(world_model, monkeyp
     with pytest.raises(FloatingPointError, match="generation 2 produced non-finite returns; the run is saved up to generation 1"):
         evolve.evolve(cfg, progress=False)
     assert len(evolve.load_state(evolve.run_dir(cfg.evolution) / evolve.STATE)["history"]) == 1
-
-
-def test_a_run_state_saved_before_the_package_was_layered_resumes(world_model, monkeypatch):
-    """States pickled when the module was ``worldmodels.evolve`` and the field was ``evolution.release``."""
-    import pickle
-
-    cfg = smoke(name="old", generations=1)
-    evolve.evolve(cfg, progress=False)
-    path = evolve.run_dir(cfg.evolution) / evolve.STATE
-    state = evolve.load_state(path)
-    state["config"]["evolution"]["release"] = state["config"]["evolution"].pop("world_model")
-    with monkeypatch.context() as m:  # not monkeypatch.undo(): that would also undo wm_root's WM_ROOT
-        m.setitem(sys.modules, "worldmodels.evolve", evolve)
-        m.setattr(evolve.Randn, "__module__", "worldmodels.evolve")
-        path.write_bytes(pickle.dumps(state))
-    old = path.read_bytes()
-    assert b"worldmodels.evolve" in old and b"worldmodels.training.evolve" not in old
-    resumed = evolve.evolve(smoke(name="old", generations=2), progress=False)
-    assert len(resumed["history"]) == 2

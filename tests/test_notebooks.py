@@ -23,5 +23,6 @@ def test_pair_is_in_sync_and_stripped(script):
     nb = jupytext.read(ipynb)
     assert [c.source for c in nb.cells] == py_cells, f"{ipynb} and {script} differ: run `make sync`"
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{ipynb} has outputs: strip them"
-    first = nb.cells[0]
-    assert "parameters" in first.metadata.get("tags", []) and "WM_SCALE" in first.source
+    title, parameters = nb.cells[0], nb.cells[1]  # a notebook opens with its title, then its one parameters cell
+    assert title.cell_type == "markdown" and title.source.startswith("# 0")
+    assert "parameters" in parameters.metadata.get("tags", []) and "WM_SCALE" in parameters.source

@@ -86,3 +86,5 @@ def test_the_protocol_takes_an_agent_object_and_its_file(spec, wm_root):
     assert result["mean"] == pytest.approx(np.mean(result["returns"]), abs=0.01) and not result["solved"]
     episode = record_episode(agent, seed=900_000, max_steps=5, renderer=FakeCarRacing)
     assert episode["frames"].shape == (6, 400, 600, 3) and len(episode["rewards"]) == 5
+    filmed = record_episode(agent, seed=900_000, max_steps=5, renderer=FakeCarRacing, progress=True)  # with a bar
+    assert np.array_equal(filmed["actions"], episode["actions"])

@@ -48,3 +48,10 @@ def test_an_agent_on_a_straight_through_v_is_described_by_its_estimator(wm_root)
     assert results.describe(agent) == "discrete (straight-through) V + M + C, trained in the real env"
     agent["world_model"] = {"vision": "checkpoints/gumbel/missing.pt"}  # no card: the kind's own description
     assert results.describe(agent).startswith("discrete (Gumbel) V + M + C")
+
+
+def test_rows_by_score_put_the_best_agent_first_and_the_unevaluated_last(tmp_path):
+    for name, mean in (("a", 300.0), ("b", None), ("c", 841.0), ("d", 708.5)):
+        (tmp_path / f"vae_{name}.json").write_text(json.dumps(card(evaluation={
+            "mean": mean, "std": 1.0, "episodes": 100, "renderer": "stock"} if mean is not None else None)))
+    assert [r["agent"] for r in results.agent_rows(tmp_path, by_score=True)] == ["vae_c", "vae_d", "vae_a", "vae_b"]

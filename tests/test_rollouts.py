@@ -87,6 +87,37 @@ def test_damaged_file_is_set_aside_and_collected_again(wm_root):
     assert files[2].with_suffix(".npz.corrupt").exists()
 
 
+def test_a_flipped_bit_is_found_on_resume_and_the_episode_collected_again(wm_root):
+    """The resume check reads every member's CRC-32, not only the zip directory."""
+    cfg = small(backend="serial")
+    files = collect(cfg, progress=False)
+    good = bytearray(files[1].read_bytes())
+    flipped = good.copy()
+    flipped[len(good) // 2] ^= 0x10  # inside obs.npy's compressed bytes
+    files[1].write_bytes(bytes(flipped))
+    assert not rollouts.is_complete(files[1]) and rollouts.is_complete(files[0])
+    collect(cfg, progress=False)
+    assert files[1].read_bytes() == bytes(good) and files[1].with_suffix(".npz.corrupt").exists()
+
+
+def test_episodes_without_their_manifest_are_not_adopted(wm_root):
+    """A deleted manifest would be rewritten from today's flags over episodes made with others: refused."""
+    cfg = small(backend="serial")
+    files = collect(cfg, progress=False)
+    (files[0].parent / "manifest.json").unlink()
+    with pytest.raises(ValueError, match=r"holds 3 episode files but no manifest.json"):
+        collect(small(backend="serial", steps=30), progress=False)
+    assert not (files[0].parent / "manifest.json").exists()
+
+
+def test_a_second_collect_into_the_same_folder_is_refused(wm_root):
+    from worldmodels.core.storage import RunLockedError, run_lock
+
+    cfg = small(backend="serial")
+    with run_lock(wm_root / "data" / "rollouts" / cfg.name), pytest.raises(RunLockedError, match="another run"):
+        collect(cfg, progress=False)
+
+
 def test_folder_with_other_settings_is_refused(wm_root):
     collect(small(backend="serial"), progress=False)
     with pytest.raises(ValueError, match="steps: folder has 25, asked 30"):

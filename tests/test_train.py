@@ -107,3 +107,37 @@ def test_a_noisy_loss_draws_from_the_loops_seeded_generator_so_resume_is_exact_o
     assert seen == seeds_straight and len(set(seen.values())) == 4
     for a, b in zip(straight.parameters(), resumed.parameters()):
         assert torch.equal(a, b)
+
+
+def split_run(tmp_path, epochs, split):
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=epochs, learning_rate=0.05, batch_size=16)
+    return fit(torch.nn.Linear(1, 1), mse_step, batches, lambda: batches(99), cfg, tmp_path / "split",
+               {"kind": "toy", "config": {}, "split": split}, device=torch.device("cpu"), progress=False)
+
+
+def test_a_run_whose_data_changed_is_refused(tmp_path):
+    """The split is recorded when a run begins: a resumed run on more episodes (another split) is refused."""
+    split_run(tmp_path, 1, {"episodes": 180, "held_out": ["000003.npz", "000011.npz"]})
+    with pytest.raises(checkpoint.CheckpointError, match=r"data changed since the run began \(180 episodes then, "
+                                                         r"200 now; 1 of its 2 held-out"):
+        split_run(tmp_path, 2, {"episodes": 200, "held_out": ["000003.npz", "000150.npz"]})
+    assert len(split_run(tmp_path, 2, {"episodes": 180, "held_out": ["000003.npz", "000011.npz"]})) == 2
+
+
+def test_a_kill_between_the_checkpoint_and_the_history_leaves_nothing_stale(tmp_path):
+    run(tmp_path, epochs=2)
+    folder = tmp_path / "run"
+    rows = (folder / "history.csv").read_text().splitlines()
+    (folder / "history.csv").write_text("\n".join(rows[:2]) + "\n")  # killed before the CSV's last write
+    (folder / ".last.pt.abc.tmp").write_bytes(b"torn")  # and a temporary file of the checkpoint's
+    _, history = run(tmp_path, epochs=2)  # nothing left to train: the same command brings the files up to date
+    assert len(history) == 2 and (folder / "history.csv").read_text().splitlines() == rows
+    assert not list(folder.glob(".*.tmp"))
+
+
+def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
+    from worldmodels.core.storage import RunLockedError, run_lock
+
+    with run_lock(tmp_path / "run"), pytest.raises(RunLockedError, match="another run is using this folder"):
+        run(tmp_path, epochs=1)

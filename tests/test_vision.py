@@ -132,3 +132,26 @@ def test_category_sweep_changes_one_variable_at_a_time():
     own = int(model.encode(frames_to_tensor(frame[None])).argmax(-1)[0, 0])
     same = model.category_sweep(frame, variables=[0], classes=[own])[0, 0]
     assert np.array_equal(same, model.reconstruct(frame[None])[0])  # its own class: the reconstruction
+
+
+def test_a_run_on_a_rollout_folder_that_grew_is_refused_on_resume_and_release(smoke):
+    """180 -> 200 episodes reshuffles the split: most "held-out" episodes would have been trained on."""
+    vision.train("vae", smoke, progress=False)
+    more = get_config("smoke", collect={"backend": "serial", "episodes": smoke.collect.episodes + 2})
+    collect(more.collect, progress=False)
+    grown = get_config("smoke", collect={"backend": "serial", "episodes": smoke.collect.episodes + 2},
+                       vae_training={"epochs": 3})
+    with pytest.raises(checkpoint.CheckpointError, match="its data changed since the run began"):
+        vision.train("vae", grown, progress=False)
+    with pytest.raises(checkpoint.CheckpointError, match="its data changed since the run began"):
+        vision.release("vae", grown, "grown")
+
+
+def test_a_nan_v_encodes_nothing(smoke):
+    """A V with NaN weights: encode names the V and the episode, and writes no latents file."""
+    model = load_vision(SHIPPED["vae"], kind="vae")
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="nan_v.pt: encoding .*000000.npz gave non-finite"):
+        vision.encode(model, "smoke", progress=False, source="nan_v.pt")
+    assert not paths.latents_path("vae", "smoke").exists()

@@ -44,7 +44,9 @@ from .commands import (
 )
 from .core import paths
 from .core.config import Config
+from .core.parallel import WorkerLostError
 from .core.presets import SCALES, get_config
+from .core.storage import RunLockedError, WriteError
 
 
 # -- running them ------------------------------------------------------------------------------------------
@@ -62,10 +64,12 @@ def _verify(args: Verify, command: str) -> int:
 
     folder = args.folder or paths.rollout_dir(get_config(args.scale).collect.name)
     bad = verify(folder)
-    total = len(episode_files(folder))
+    files = episode_files(folder)
+    unreadable = {path for path, _ in bad} & set(files)
     for _, error in bad:
         print(f"BAD {error}")
-    print(f"{total - len(bad)} of {total} episodes in {folder} are readable")
+    print(f"{len(files) - len(unreadable)} of {len(files)} episode files in {folder} are readable"
+          + (f"; {len(bad) - len(unreadable)} other problems (above)" if len(bad) > len(unreadable) else ""))
     return 1 if bad else 0
 
 
@@ -146,20 +150,22 @@ def _evaluate(args: Evaluate, command: str) -> int:
     from .agent.episodes import record_episode
     from .agent.files import Agent
     from .core.provenance import portable
-    from .core.storage import save_json
+    from .core.storage import check_writable, save_json
     from .core.video import write_video
 
     card_path = args.agent.with_suffix(".json")
     if args.update_card and not card_path.exists():
         raise FileNotFoundError(f"{card_path}: no card beside the agent; --update-card is for releases "
                                 f"(checkpoints/controller/<latent>_<name>.pt)")
+    out = args.out or paths.evaluation_path(args.agent)
+    _check_not_another_agents(out, args.agent)
+    check_writable(out.parent, *([args.video.parent] if args.video else []))
     cfg = args.evaluation
     result = evaluation.evaluate_file(args.agent, cfg)
     verdict = "solved" if result["solved"] else f"not solved (needs a mean of {evaluation.SOLVED:.0f})"
     print(f"{args.agent}: {result['mean']:.1f} +/- {result['std']:.1f} over {result['episodes']} episodes "
           f"(seeds {result['seeds'][0]}-{result['seeds'][1]}, {result['renderer']} renderer; min {result['min']:.1f}, "
           f"max {result['max']:.1f}): {verdict}")
-    out = args.out or paths.evaluation_path(args.agent)
     if args.video_episodes:
         episode = record_episode(Agent.load(args.agent), seed=cfg.seed, renderer=cfg.renderer, max_steps=cfg.max_steps)
         video = args.video or out.with_suffix(".mp4")
@@ -171,6 +177,18 @@ def _evaluate(args: Evaluate, command: str) -> int:
     if args.update_card:
         print(f"card updated: {evaluation.write_evaluation(args.agent, result)}")
     return 0
+
+
+def _check_not_another_agents(out, agent) -> None:
+    """Refuse (before any work) to write over the results of another agent file."""
+    from .core.provenance import portable
+    from .core.storage import load_json
+
+    if out.exists():
+        earlier = load_json(out).get("agent")
+        if earlier is not None and earlier != portable(agent):
+            raise FileExistsError(f"{out} holds the evaluation of {earlier}, not of {portable(agent)}; pass --out "
+                                  f"to write elsewhere, or delete {out}")
 
 
 def _dream_check(args: DreamCheck, command: str) -> int:
@@ -292,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python -m worldmodels", *argv])  # what cards record
     try:
         return COMMANDS[name][1](args, command)
-    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError, WriteError, RunLockedError,
+            WorkerLostError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

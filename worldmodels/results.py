@@ -38,15 +38,19 @@ def describe(card: dict[str, Any]) -> str:
     return f"{latent} {parts}{hidden}, trained {where}"
 
 
-def agent_rows(folder: str | Path | None = None) -> list[dict[str, Any]]:
-    """One row per shipped agent card, in name order."""
+def agent_rows(folder: str | Path | None = None, by_score: bool = False) -> list[dict[str, Any]]:
+    """One row per shipped agent card, in name order, or best protocol score first (``by_score``; agents not
+    evaluated last)."""
     folder = Path(folder) if folder else paths.checkpoint_dir() / "controller"
+    if by_score:
+        rows = agent_rows(folder)
+        return sorted(rows, key=lambda r: -r["mean"] if r["mean"] is not None else float("inf"))
     rows = []
     for path in sorted(folder.glob("*.json")):
         card = json.loads(path.read_text())
         training, evaluation = card["training"], card.get("evaluation")
         rows.append({
-            "agent": path.stem, "what": describe(card),
+            "agent": path.stem, "what": describe(card), "mean": evaluation["mean"] if evaluation else None,
             "score": f"{evaluation['mean']:.0f} +/- {evaluation['std']:.0f}" if evaluation else "not evaluated",
             "episodes": _episodes(evaluation) if evaluation else "-",
             "generations": training["generations"],

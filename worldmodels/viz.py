@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -40,7 +39,7 @@ def filmstrip(frames: np.ndarray, every: int = 10, max_frames: int = 16, size: f
     fig, axes = plt.subplots(1, len(steps), figsize=(len(steps) * size, size * 1.3), squeeze=False)
     for ax, t in zip(axes[0], steps):
         ax.imshow(frames[t], interpolation="nearest")
-        ax.set_title(f"t={t}", fontsize=7)
+        ax.set_title(f"t={t}", fontsize=10)
         ax.axis("off")
     fig.tight_layout()
     return fig
@@ -109,11 +108,13 @@ def animate(frames: np.ndarray, fps: int = 25, scale: float = 3.0):
     return anim
 
 
-def save_figure(fig, name: str, folder: str = "figures") -> Path:
-    """Write ``fig`` as ``<folder>/<name>.png`` atomically; ``folder`` is the preset's ``Config.figures``."""
+def save_figure(fig, name: str, folder: str = "figures") -> None:
+    """Write ``fig`` as ``<folder>/<name>.png`` atomically; ``folder`` is the preset's ``Config.figures``
+    (``paths.figure_dir(folder)``). Returns nothing, so a notebook cell that ends with it shows the figure and no
+    ``Out: PosixPath(...)`` line."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    return atomic_write(paths.figure_dir(folder) / f"{name}.png", lambda f: f.write(buffer.getvalue()))
+    atomic_write(paths.figure_dir(folder) / f"{name}.png", lambda f: f.write(buffer.getvalue()))
 
 
 def loss_curves(history: list[dict], parts: Sequence[str] = ("loss", "reconstruction", "kl"), title: str = ""):

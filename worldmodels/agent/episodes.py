@@ -96,8 +96,10 @@ def _indexed_task(task: tuple[int, tuple]) -> tuple[int, dict[str, np.ndarray]]:
     return start, episode_task(inner)
 
 
-def record_episode(agent: Agent, seed: int, max_steps: int = 1000, renderer: EnvSource = "stock") -> dict[str, Any]:
-    """One episode of an agent with video frames (gymnasium's 600x400 ``rgb_array`` view).
+def record_episode(agent: Agent, seed: int, max_steps: int = 1000, renderer: EnvSource = "stock",
+                   progress: bool = False) -> dict[str, Any]:
+    """One episode of an agent with video frames (gymnasium's 600x400 ``rgb_array`` view); ``progress`` shows a
+    bar (a 1000-step episode takes a few minutes on a laptop core).
 
     Returns:
         ``frames`` uint8 (T, 400, 600, 3), ``actions`` (T, 3), ``rewards`` (T,), ``return``.
@@ -109,7 +111,14 @@ def record_episode(agent: Agent, seed: int, max_steps: int = 1000, renderer: Env
     obs, _ = env.reset(seed=seed)
     acting.reset(1)
     frames, actions, rewards = [env.render()], [], []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=max_steps, desc=f"filming seed {seed}", unit="step")
     for _ in range(max_steps):
+        if bar is not None:
+            bar.update()
         action = acting.act(obs[None], params[None])[0]
         obs, reward, terminated, truncated, _ = env.step(action)
         frames.append(env.render())
@@ -118,5 +127,7 @@ def record_episode(agent: Agent, seed: int, max_steps: int = 1000, renderer: Env
         if terminated or truncated:
             break
     env.close()
+    if bar is not None:
+        bar.close()
     return {"frames": np.stack(frames), "actions": np.stack(actions), "rewards": np.asarray(rewards),
             "return": float(np.sum(rewards))}

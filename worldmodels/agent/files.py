@@ -88,9 +88,17 @@ class Agent:
 
 
 def load_models(vision: str, mdnrnn: str | None, device: torch.device | str = "cpu") -> tuple[Vision, MDNRNN | None]:
-    """V and M (None when not given) from their files."""
-    return load_vision(resolve(vision), device=device), (load_mdnrnn(resolve(mdnrnn), device=device)
-                                                          if mdnrnn else None)
+    """V and M (None when not given) from their files; refuses an M that does not model this V's codes."""
+    vision_model = load_vision(resolve(vision), device=device)
+    mdnrnn_model = load_mdnrnn(resolve(mdnrnn), device=device) if mdnrnn else None
+    if mdnrnn_model is not None:
+        m = mdnrnn_model.cfg
+        m_shape = (m.z_size,) if m.latent == "vae" else (m.num_vars, m.num_classes)
+        if m.latent != vision_model.kind or m_shape != tuple(vision_model.code_shape):
+            raise ValueError(f"{mdnrnn} models {m.latent} codes of shape {m_shape}, but {vision} gives "
+                             f"{vision_model.kind} codes of shape {tuple(vision_model.code_shape)}: pass the M trained "
+                             f"on this V's codes (an M's card names its V under data.encoded_by)")
+    return vision_model, mdnrnn_model
 
 
 def agent_payload(spec: AgentSpec, params: np.ndarray, extra: dict[str, Any] | None = None) -> dict[str, Any]:

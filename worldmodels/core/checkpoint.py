@@ -50,4 +50,8 @@ def load(path: str | os.PathLike, kind: str | None = None, map_location: str | t
         raise CheckpointError(f"{path}: not a worldmodels checkpoint (no 'model' entry)")
     if kind is not None and payload.get("kind") != kind:
         raise CheckpointError(f"{path}: holds a {payload.get('kind')!r} model, expected {kind!r}")
+    if not isinstance(payload.get("config"), dict):
+        raise CheckpointError(f"{path}: a checkpoint without its config; a model is rebuilt from the config saved "
+                              f"with it, so this file cannot be used: restore it (git checkout, or a release), or "
+                              f"train it again")
     return payload

@@ -23,6 +23,7 @@ Latent = Literal["vae", "gumbel"]
 Derived = Annotated[int, tyro.conf.Suppress]  # read from V, M or the data, so no command-line flag
 POSITIVE = (1, None)  # at least 1
 NATURAL = (0, None)  # at least 0
+HELD_OUT_SEEDS = (800_000, 1_000_000)  # dream-check's tracks, then the protocol's: never collected on
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,12 @@ class CollectConfig:
         if self.renderer == "direct":
             raise ConfigError("CollectConfig.renderer='direct' (--renderer): rollouts store the 96x96 state, "
                               "preprocessed; the direct renderer draws an agent's input only. Use --renderer fast")
+        first, last = self.seed, self.seed + self.episodes - 1
+        if first < HELD_OUT_SEEDS[1] and last >= HELD_OUT_SEEDS[0]:
+            raise ConfigError(f"CollectConfig seeds {first} to {last} (--seed, --episodes): seeds "
+                              f"{HELD_OUT_SEEDS[0]:,} to {HELD_OUT_SEEDS[1] - 1:,} are held out for dream-check "
+                              f"(from 800,000) and the evaluation protocol (from 900,000); collect below "
+                              f"{HELD_OUT_SEEDS[0]:,}")
 
     name: str = "book"
     """folder under data/rollouts/ that holds the episodes"""

@@ -77,8 +77,13 @@ def controller_release(latent: str, name: str) -> Path:
 
 
 def evaluation_path(agent: str | os.PathLike) -> Path:
-    """``data/evaluations/<agent file stem>.json``."""
-    return data_dir() / "evaluations" / f"{Path(agent).stem}.json"
+    """``data/evaluations/<stem>.json`` for a release ``checkpoints/controller/<stem>.pt``, and
+    ``data/evaluations/<folder>_<stem>.json`` for any other agent file (``controller_vae_x_mean.json`` for
+    ``data/runs/controller_vae_x/mean.pt``), so the ``mean.pt`` of two runs do not share one."""
+    agent = Path(agent).resolve()
+    if agent.parent == (checkpoint_dir() / "controller").resolve():
+        return data_dir() / "evaluations" / f"{agent.stem}.json"
+    return data_dir() / "evaluations" / f"{agent.parent.name}_{agent.stem}.json"
 
 
 def dream_check_dir() -> Path:

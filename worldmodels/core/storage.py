@@ -23,11 +23,27 @@ import numpy as np
 TMP_SUFFIX = ".tmp"
 
 
+class WriteError(OSError):
+    """A file or folder could not be written (read-only, full disk, no permission); the message names it."""
+
+
+def _write_error(path: Path, e: OSError) -> WriteError:
+    return WriteError(e.errno, f"{path}: cannot write there ({e.strerror or e}); free disk space, fix the "
+                               f"folder's permissions, or point WM_ROOT at a writable copy of the project")
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], binary: bool = True) -> Path:
-    """Call ``write(file_object)`` on a temporary file, fsync it, and move it to ``path``."""
+    """Call ``write(file_object)`` on a temporary file, fsync it, and move it to ``path``.
+
+    Raises:
+        WriteError: the folder is not writable or the disk is full (naming ``path``); no temporary file is left.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    except OSError as e:
+        raise _write_error(path, e) from e
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, "wb" if binary else "w") as f:
@@ -35,10 +51,34 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], binary: 
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_error(path, e) from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def check_writable(*folders: str | os.PathLike) -> None:
+    """Before any work: make each folder and write (then delete) a small file in it, so a read-only or full disk
+    is found at once, by name, rather than after hours of compute.
+
+    Raises:
+        WriteError: naming the folder.
+    """
+    for folder in map(Path, folders):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=".writable.", suffix=TMP_SUFFIX)
+            try:
+                os.write(fd, bytes(4096))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                os.unlink(probe)
+        except OSError as e:
+            raise _write_error(folder, e) from e
 
 
 def _umask() -> int:
@@ -87,7 +127,7 @@ def run_lock(folder: str | os.PathLike):
     """Hold ``<folder>/.lock`` (an exclusive ``flock``, released when the process dies) while a run writes there;
     a second run on the same folder is refused at once rather than interleaving its writes."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    check_writable(folder)
     with open(folder / ".lock", "a") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -98,6 +138,14 @@ def run_lock(folder: str | os.PathLike):
             yield folder
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def load_error(e: BaseException) -> str:
+    """What went wrong reading an ``.npz`` (for messages that name the file): numpy's advice to load with
+    ``allow_pickle=True`` is never passed on, since a pickle in a data file could run code."""
+    if isinstance(e, ValueError) and "allow_pickle" in str(e):
+        return "it holds pickled Python objects, which are never loaded (the file was not written by worldmodels)"
+    return f"{type(e).__name__}: {e}"
 
 
 def load_json(path: str | os.PathLike) -> Any:

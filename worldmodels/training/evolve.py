@@ -9,19 +9,20 @@ transfers to the real env. The evaluators live in ``training.evaluators``.
 
 Run folder ``data/runs/controller_<latent>_<name>/``::
 
-    state.pkl     the whole ES (pickled, with its own random generator), history, best and mean so far:
-                  written atomically after every generation; a killed run resumes from it exactly
+    state.npz     the ES's start and every score it was told (no pickle: ``es_state``), history, best and
+                  mean so far: written atomically after every generation; a killed run resumes from it exactly
     history.csv   one row per generation: mean, min, max, best so far, sigma, seconds, env steps so far
     best.pt       agent file with the best candidate so far (its score is one generation's noisy mean)
     mean.pt       agent file with the ES's current mean
     best_mean.pt  with ``eval_every``: the mean that scored best on fresh episodes (the paper's choice)
 
-``state.pkl`` is a pickle (pycma's state has no other format): load only files you wrote.
+The files after ``state.npz`` are derived from it, and rewritten from it whenever a run starts or resumes, so
+a kill between the two leaves nothing stale. One run at a time holds the folder (``run_lock``).
 """
 
 from __future__ import annotations
 
-import pickle
+import csv
 import time
 from pathlib import Path
 from typing import Any
@@ -35,33 +36,15 @@ from ..core import checkpoint, paths
 from ..core.config import Config, EvolutionConfig, from_dict, to_dict
 from ..core.parallel import TaskPool
 from ..core.provenance import portable, resolve
-from ..core.storage import atomic_write, save_csv
+from ..core.storage import remove_stale_temporaries, run_lock, save_csv
 from ..models.controller import LinearController
 from . import release as releases
+from .es_state import LEGACY_STATE, STATE, Randn, load_state, make_es, new_state, read_meta, save_state, tell  # noqa: F401
 from .evaluators import DreamEvaluator, RealEvaluator, dream_starts
 from .lineage import card_entry, lineage
 
-STATE = "state.pkl"
 # settings that may change when a run resumes: they do not change its results
 _RESUMABLE = ("generations", "backend", "workers", "ray_address")
-
-
-class Randn:
-    """pycma's ``randn`` option backed by our own generator, so the ES pickles with its random state."""
-
-    def __init__(self, seed: int):
-        self.rng = np.random.default_rng([seed, 0xC3A])
-
-    def __call__(self, *shape: int) -> np.ndarray:
-        return self.rng.standard_normal(shape)
-
-
-def make_es(x0: np.ndarray, cfg: EvolutionConfig):
-    import cma
-
-    options = {"popsize": cfg.population, "randn": Randn(cfg.seed), "CMA_diagonal": cfg.covariance == "diagonal",
-               "verbose": -9, "verb_disp": 0, "verb_log": 0}
-    return cma.CMAEvolutionStrategy(np.asarray(x0, dtype=np.float64), cfg.sigma0, options)
 
 
 def generation_seeds(seed: int, generation: int, n: int, stream: int = 0) -> np.ndarray:
@@ -104,25 +87,6 @@ def _check_resumable(state: dict, cfg: Config, spec: AgentSpec, path: Path) -> N
                          f"pass another --name or delete {path.parent}")
 
 
-class _StateUnpickler(pickle.Unpickler):
-    """Reads states written before the package was layered (``worldmodels.evolve`` is now this module)."""
-
-    def find_class(self, module: str, name: str):
-        return super().find_class(_MOVED.get(module, module), name)
-
-
-_MOVED = {"worldmodels.evolve": __name__}
-
-
-def load_state(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as f:
-            return _StateUnpickler(f).load()
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, OSError) as e:
-        raise checkpoint.CheckpointError(f"{path}: unreadable evolution state ({type(e).__name__}: {e}); "
-                                         f"delete {path.parent} to start over") from e
-
-
 def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = None,
            mdnrnn_path: str | Path | None = None, command: str | None = None) -> dict[str, Any]:
     """Run (or resume) CMA-ES until ``cfg.evolution.generations`` generations are done.
@@ -145,23 +109,33 @@ def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = 
     spec = AgentSpec.build(vision_path or default_v, mdnrnn if (cfg.controller.inputs == "z_h" or e.mode == "dream")
                            else None, cfg.controller)
     folder = run_dir(e)
-    state_path = folder / STATE
-    if state_path.exists():
-        state = load_state(state_path)
-        _check_resumable(state, cfg, spec, state_path)
-    else:
-        n = LinearController(spec.controller).num_params
-        x0 = np.zeros(n)
-        if e.init:
-            init_spec, x0, _ = load_agent_file(resolve(e.init))
-            if init_spec.controller != spec.controller:
-                raise ValueError(f"{e.init}: its controller {init_spec.controller} does not match {spec.controller}")
-        state = {"config": _config_dict(cfg), "spec": spec.to_dict(), "es": make_es(x0, e), "history": [],
-                 "best": None, "best_mean": None, "env_steps": 0, "dream_steps": 0, "commands": []}
-    if len(state["history"]) >= e.generations:
-        return state
-    if command:
-        state.setdefault("commands", []).append(command)
+    with run_lock(folder):
+        remove_stale_temporaries(folder)
+        state_path = folder / STATE
+        if state_path.exists() or (folder / LEGACY_STATE).exists():
+            state = load_state(state_path)
+            _check_resumable(state, cfg, spec, state_path)
+            if state["history"]:
+                save_derived(state, folder)  # a kill between the state and its derived files left them behind
+        else:
+            n = LinearController(spec.controller).num_params
+            x0 = np.zeros(n)
+            if e.init:
+                init_spec, x0, _ = load_agent_file(resolve(e.init))
+                if init_spec.controller != spec.controller:
+                    raise ValueError(f"{e.init}: its controller {init_spec.controller} does not match "
+                                     f"{spec.controller}")
+            state = new_state(x0, e, _config_dict(cfg), spec.to_dict())
+        if len(state["history"]) >= e.generations:
+            return state
+        if command:
+            state["commands"].append(command)
+        _run(state, cfg, spec, folder, progress)
+    return state
+
+
+def _run(state: dict, cfg: Config, spec: AgentSpec, folder: Path, progress: bool) -> None:
+    e = cfg.evolution
     pool = TaskPool(e.backend, e.workers, e.ray_address) if e.mode == "real" or e.eval_every else None
     try:
         evaluator = RealEvaluator(e, spec, pool) if e.mode == "real" else DreamEvaluator(e, spec, dream_starts(cfg, spec))
@@ -180,7 +154,6 @@ def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = 
     finally:
         if pool is not None:
             pool.close()
-    return state
 
 
 def _generation(state: dict, evaluator, e: EvolutionConfig, spec: AgentSpec, pool: TaskPool | None,
@@ -195,7 +168,7 @@ def _generation(state: dict, evaluator, e: EvolutionConfig, spec: AgentSpec, poo
         raise FloatingPointError(f"{folder}: generation {g + 1} produced non-finite returns; the run is saved up to "
                                  f"generation {g}; check V and M ({spec.vision}, {spec.mdnrnn})")
     fitness = returns.mean(axis=1)  # (P,)
-    es.tell(list(candidates), (-fitness).tolist())
+    tell(state, candidates, fitness)
     top = int(fitness.argmax())
     if state["best"] is None or fitness[top] > state["best"][0]:
         state["best"] = (float(fitness[top]), candidates[top].copy())
@@ -221,7 +194,12 @@ def _generation(state: dict, evaluator, e: EvolutionConfig, spec: AgentSpec, poo
 
 def save(state: dict, folder: Path) -> None:
     """The state first (the truth a resumed run reads), then the files derived from it."""
-    atomic_write(folder / STATE, lambda f: pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL))
+    save_state(state, folder / STATE)
+    save_derived(state, folder)
+
+
+def save_derived(state: dict, folder: Path) -> None:
+    """``history.csv`` and the agent files, from the state."""
     save_csv(folder / "history.csv", state["history"])
     spec = AgentSpec.from_dict(state["spec"])
     extra = {"history": state["history"], "run": portable(folder)}
@@ -233,11 +211,23 @@ def save(state: dict, folder: Path) -> None:
 
 
 def read_history(folder_or_agent: str | Path) -> list[dict[str, Any]]:
-    """The per-generation history of a run folder or an agent file."""
+    """The per-generation history of a run folder or an agent file (a folder saved by an earlier version, with a
+    pickled state, is read from its ``history.csv``, never from the pickle)."""
     path = Path(folder_or_agent)
     if path.is_dir():
-        return load_state(path / STATE)["history"]
+        if not (path / STATE).exists() and (path / "history.csv").exists():
+            return read_history_csv(path / "history.csv")
+        return read_meta(path / STATE)["history"]  # no replay needed
     return checkpoint.load(path, kind="controller")["history"]
+
+
+def read_history_csv(path: Path) -> list[dict[str, Any]]:
+    """Rows of a ``history.csv``: integers where the column holds integers, floats otherwise, empty cells left out."""
+    def number(text: str) -> int | float:
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+
+    with open(path, newline="") as f:
+        return [{k: number(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
 
 
 def train_or_load(cfg: Config, train_now: bool, release_name: str = "book", progress: bool = True):

@@ -9,8 +9,13 @@ uninterrupted one on CUDA as on the CPU.
 
 Run folder (``data/runs/<name>/``)::
 
-    last.pt       model, optimiser, epoch, step, history, RNG state, config
-    history.csv   one row per epoch: train and validation parts, seconds, samples/s
+    last.pt       model, optimiser, epoch, step, history, RNG state, config, the train/held-out split
+    history.csv   one row per epoch: train and validation parts, seconds, samples/s (rewritten from
+                  ``last.pt`` when a run starts, so a kill between the two leaves nothing stale)
+
+One run at a time holds the folder (``run_lock``). The split (``meta["split"]``: how many episodes, and which are
+held out) is recorded when a run begins; a run whose data have changed since (a rollout folder that grew, say)
+is refused, since its held-out episodes would include training ones.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import torch
 
 from ..core import checkpoint
 from ..core.config import TrainConfig
-from ..core.storage import save_csv
+from ..core.storage import remove_stale_temporaries, run_lock, save_csv
 
 LossStep = Callable[[torch.nn.Module, Any, int, torch.Generator],
                     tuple[torch.Tensor, dict[str, torch.Tensor]]]
@@ -99,8 +104,8 @@ def fit(
         val_batches: ``() -> iterable of batches`` for validation after each epoch.
         cfg: optimiser and loop settings.
         run_dir: folder for ``last.pt`` and ``history.csv``.
-        meta: plain-typed facts stored in the checkpoint (``kind``, ``config``, data...);
-            a resumed run must have the same ``kind`` and ``config``.
+        meta: plain-typed facts stored in the checkpoint (``kind``, ``config``, ``split``, data...);
+            a resumed run must have the same ``kind``, ``config`` and ``split``.
         steps_per_epoch: for the progress bar, if known.
 
     Returns:
@@ -108,10 +113,31 @@ def fit(
 
     Raises:
         FloatingPointError: a non-finite loss, naming the epoch, step and run folder.
-        checkpoint.CheckpointError: ``last.pt`` belongs to a run with another config.
+        checkpoint.CheckpointError: ``last.pt`` belongs to a run with another config or split.
+        storage.RunLockedError: another run holds ``run_dir``.
     """
+    with run_lock(run_dir):
+        remove_stale_temporaries(run_dir)
+        return _fit(model, loss_step, train_batches, val_batches, cfg, Path(run_dir), meta, device, progress,
+                    steps_per_epoch)
+
+
+def check_split(recorded: dict[str, Any] | None, now: dict[str, Any] | None, where: Path) -> None:
+    """Refuse a run whose train/held-out split (``{"episodes": N, "held_out": [...]}``) has changed since it was
+    recorded (a run recorded before splits were kept has None and is not checked)."""
+    if recorded is None or now is None or recorded == now:
+        return
+    moved = len(set(map(str, recorded["held_out"])) - set(map(str, now["held_out"])))
+    raise checkpoint.CheckpointError(
+        f"{where}: its data changed since the run began ({recorded['episodes']} episodes then, {now['episodes']} "
+        f"now; {moved} of its {len(recorded['held_out'])} held-out episodes are no longer held out), so its "
+        f"held-out scores would count training episodes. Train on the data as they were, or under another --run "
+        f"(or delete {where.parent} to start over)")
+
+
+def _fit(model, loss_step, train_batches, val_batches, cfg: TrainConfig, run_dir: Path, meta: dict[str, Any],
+         device, progress: bool, steps_per_epoch: int | None) -> list[dict[str, Any]]:
     device = device or default_device()
-    run_dir = Path(run_dir)
     last = run_dir / "last.pt"
     torch.manual_seed(cfg.seed)
     model.to(device)
@@ -124,10 +150,13 @@ def fit(
             raise checkpoint.CheckpointError(
                 f"{last}: was trained with another config; delete {run_dir} to start over, or resume with the "
                 f"same settings")
+        check_split(state.get("split"), meta.get("split"), last)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         epoch, step, history = state["epoch"], state["step"], list(state["history"])
         torch.set_rng_state(state["rng"])
+        if history:
+            save_csv(run_dir / "history.csv", history)  # a kill between last.pt and history.csv left it behind
     generator = torch.Generator(device=device)
     model.train()
     while epoch < cfg.epochs:

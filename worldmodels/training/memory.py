@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from ..models.registry import codes_at, latents_class
 from ..world.datasets import LatentSequences, merge_latents, split_by_episode
 from ..world.rollouts import collection
 from . import release as releases
-from .loop import evaluate, fit
+from .loop import check_split, evaluate, fit
 from .vision import training_summary
 
 
@@ -89,6 +90,11 @@ def data(latent: str, cfg: Config, mix: Mix) -> tuple[dict[str, np.ndarray], lis
     return latents, train_eps, val_eps, [str(f.relative_to(paths.root())) for f in files]
 
 
+def split_record(latents: dict[str, np.ndarray], val_eps: list[int]) -> dict[str, Any]:
+    """What a run records of its split (``loop.check_split``): the episode count and the held-out episodes."""
+    return {"episodes": len(latents["length"]), "held_out": [int(e) for e in val_eps]}
+
+
 def mix_of_run(path: str | Path) -> Mix:
     """The mix a training run (its ``last.pt``) learnt from, as its config records it."""
     config = checkpoint.load(path, kind="mdnrnn")["config"]
@@ -136,7 +142,7 @@ def train(latent: str, cfg: Config, progress: bool = True, device: torch.device 
             weights = {k: v for k, v in weights.items() if not k.startswith("reward.")}
             weights.update({k: v for k, v in model.state_dict().items() if k.startswith("reward.")})
         model.load_state_dict(weights)
-    meta = {"kind": "mdnrnn", "config": {"model": to_dict(mcfg), "sequence_length": cfg.sequence_length,
+    meta = {"kind": "mdnrnn", "split": split_record(latents, val_eps), "config": {"model": to_dict(mcfg), "sequence_length": cfg.sequence_length,
                                          "training": {k: v for k, v in to_dict(t).items() if k != "epochs"},
                                          "latents": files, "weights": [w for _, w in mix],
                                          "init": {"path": portable(resolve(init)), "sha256": sha256(resolve(init))}
@@ -238,6 +244,7 @@ def release(latent: str, cfg: Config, name: str, command: str | None = None, for
     last = run_dir(latent, mix, run) / "last.pt"
     run = checkpoint.load(last, kind="mdnrnn")
     latents, _, val_eps, files = data(latent, cfg, mix)
+    check_split(run.get("split"), split_record(latents, val_eps), last)
     model = mdnrnn_from_payload(run, last)
     metrics = held_out_metrics(model, latents, val_eps, cfg.sequence_length)
     card = releases.card(

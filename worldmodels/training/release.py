@@ -22,7 +22,7 @@ from typing import Any
 
 from ..core import checkpoint
 from ..core.provenance import versions
-from ..core.storage import save_json
+from ..core.storage import check_writable, save_json
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,10 @@ def exists(path: str | Path) -> bool:
 
 
 def check_free(path: str | Path, force: bool = False) -> None:
-    """Refuse early (before any work) to replace a complete release without ``force``."""
+    """Refuse early (before any work) to replace a complete release without ``force``, or to write where the
+    release cannot be written (``storage.check_writable``)."""
     path = Path(path)
+    check_writable(path.parent)
     if exists(path) and not force:
         raise ReleaseExistsError(
             f"{path} is already released (with {path.with_suffix('.json').name}); agents pin models by SHA-256, so "

@@ -24,7 +24,7 @@ from ..models.vision import Vision
 from ..world.datasets import FrameDataset, episode_files, load_episode, split_by_episode
 from ..world.rollouts import collection, input_spec
 from . import release as releases
-from .loop import fit
+from .loop import check_split, fit
 
 
 def vision_step(model: Vision, frames: torch.Tensor, step: int, generator: torch.Generator):
@@ -49,11 +49,16 @@ def split(cfg: Config, kind: str) -> tuple[list[Path], list[Path]]:
     return split_by_episode(_rollout_files(cfg, kind), cfg.vae_training.validation_fraction, cfg.vae_training.seed)
 
 
-def _meta(kind: str, cfg: Config) -> dict[str, Any]:
+def _meta(kind: str, cfg: Config, train_files: list[Path], val_files: list[Path]) -> dict[str, Any]:
     training = {k: v for k, v in to_dict(cfg.vae_training).items() if k != "epochs"}  # more epochs may resume
     spec = input_spec(cfg.collect.name)
-    return {"kind": kind, "input_spec": to_dict(spec),
+    return {"kind": kind, "input_spec": to_dict(spec), "split": split_record(train_files, val_files),
             "config": {"model": to_dict(getattr(cfg, kind)), "training": training, "rollouts": cfg.collect.name}}
+
+
+def split_record(train_files: list[Path], val_files: list[Path]) -> dict[str, Any]:
+    """What a run records of its split (``loop.check_split``): the episode count and the held-out files' names."""
+    return {"episodes": len(train_files) + len(val_files), "held_out": [Path(f).name for f in val_files]}
 
 
 def run_dir(kind: str, cfg: Config, run: str | None = None) -> Path:
@@ -82,7 +87,7 @@ def train(kind: str, cfg: Config, progress: bool = True, device: torch.device | 
     if t.max_steps_per_epoch:
         estimate = min(estimate, t.max_steps_per_epoch)
     history = fit(model, vision_step, train_batches, lambda: held_out.batches(t.batch_size), t,
-                  run_dir(kind, cfg, run), _meta(kind, cfg), device=device, progress=progress,
+                  run_dir(kind, cfg, run), _meta(kind, cfg, train_files, val_files), device=device, progress=progress,
                   steps_per_epoch=estimate)
     return model.eval(), history
 
@@ -114,7 +119,8 @@ def release(kind: str, cfg: Config, name: str, command: str | None = None, force
     last = run_dir(kind, cfg, run) / "last.pt"
     run = checkpoint.load(last, kind=kind)
     model = vision_from_payload(run, last)
-    _, val_files = split(cfg, kind)
+    train_files, val_files = split(cfg, kind)
+    check_split(run.get("split"), split_record(train_files, val_files), last)
     fp32 = held_out_metrics(model, val_files)
     half = {k: v.half() if v.is_floating_point() else v for k, v in run["model"].items()}
     model.load_state_dict({k: v.float() for k, v in half.items()})
@@ -178,7 +184,12 @@ def encode(model: Vision, rollouts: str, progress: bool = True, source: str = ""
     start = time.perf_counter()
     for f in iterator:
         ep = load_episode(f)
-        episodes.append((ep, model.encode_frames(ep["obs"])))
+        latent = model.encode_frames(ep["obs"])
+        broken = [k for k, v in latent.items() if not np.all(np.isfinite(v))]
+        if broken:
+            raise FloatingPointError(f"{source or 'V'}: encoding {f} gave non-finite {broken}; nothing was written. "
+                                     f"The V is broken (NaN weights?): retrain it or take a release")
+        episodes.append((ep, latent))
     longest = max(len(ep["action"]) for ep, _ in episodes)
     E = len(episodes)
     out: dict[str, np.ndarray] = {}

@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from ..core.storage import load_error
 from .frames import frames_to_tensor
 
 EPISODE_KEYS = ("obs", "action", "reward", "terminated", "truncated", "seed")
@@ -61,7 +62,7 @@ def load_episode(path: str | Path, frame_size: int | None = None) -> dict[str, n
     except FileNotFoundError as e:
         raise RolloutError(f"{path}: no such episode file; run collect first") from e
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as e:
-        raise RolloutError(f"{path}: corrupt or truncated episode file ({type(e).__name__}: {e}); {fix}") from e
+        raise RolloutError(f"{path}: corrupt or truncated episode file ({load_error(e)}); {fix}") from e
     obs, action = ep["obs"], ep["action"]
     steps = len(action)
     size = frame_size or (obs.shape[1] if obs.ndim == 4 else None)
@@ -92,13 +93,35 @@ def episode_files(folder: str | Path) -> list[Path]:
 
 
 def verify(folder: str | Path) -> list[tuple[Path, str]]:
-    """Fully read every episode of ``folder``; returns (file, error) for the bad ones."""
+    """Fully read every episode of ``folder`` and hold the folder to its manifest; returns (file, error) for
+    every bad or missing episode (an empty folder, or one without a manifest, is an error too)."""
+    import json
+
+    folder = Path(folder)
+    files = episode_files(folder)
     bad = []
-    for path in episode_files(folder):
+    for path in files:
         try:
             load_episode(path)
         except RolloutError as e:
             bad.append((path, str(e)))
+    manifest = folder / "manifest.json"
+    try:
+        first, last = json.loads(manifest.read_text())["seeds"]
+    except FileNotFoundError:
+        bad.append((manifest, f"{manifest}: missing; how these episodes were collected is unknown"))
+        first, last = None, None
+    except (ValueError, KeyError, TypeError) as e:
+        bad.append((manifest, f"{manifest}: unreadable ({type(e).__name__}: {e})"))
+        first, last = None, None
+    if first is not None:
+        present = {p.name for p in files}
+        for seed in range(first, last + 1):
+            path = folder / f"{seed:06d}.npz"
+            if path.name not in present:
+                bad.append((path, f"{path}: missing (the manifest lists seeds {first} to {last}); run collect again"))
+    if not files:
+        bad.append((folder, f"{folder}: no episode files; run collect"))
     return bad
 
 
@@ -231,7 +254,7 @@ class LatentSequences:
         except FileNotFoundError as e:
             raise FileNotFoundError(f"{path}: no latents file; {fix}") from e
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
-            raise RolloutError(f"{path}: corrupt or truncated latents file ({e}); {fix}") from e
+            raise RolloutError(f"{path}: corrupt or truncated latents file ({load_error(e)}); {fix}") from e
         missing = {"action", "reward", "terminated", "length"} - set(latents)
         posterior = [k for k in latents if k not in LATENT_RECORD_KEYS]
         if missing or not posterior:
@@ -240,6 +263,9 @@ class LatentSequences:
         for key in posterior:
             if latents[key].shape[:2] != (E, T + 1):
                 raise RolloutError(f"{path}: {key} has shape {latents[key].shape}, expected ({E}, {T + 1}, ...); {fix}")
+            if not np.all(np.isfinite(latents[key])):
+                raise RolloutError(f"{path}: {key} holds non-finite values (encoded by a broken V?); {fix} with a "
+                                   f"working V")
         return latents
 
     def _codes(self, e: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
