@@ -67,13 +67,13 @@ from worldmodels.agent.episodes import record_episode
 from worldmodels.agent.files import Agent
 from worldmodels.core import paths
 from worldmodels.core.video import write_video
-from worldmodels.training import evolve
+from worldmodels.training import es_state, evolve
 from worldmodels.training.evaluators import DreamEvaluator, dream_starts
 
 cfg = wm.get_config(SCALE)
 STEPS = cfg.evaluation.max_steps  # episode length: 1000, or the smoke preset's
 live_check = dataclasses.replace(cfg.evaluation, episodes=EPISODES, renderer="fast")  # a few tracks, fast renderer
-es = evolve.make_es(np.full(10, 3.0), cfg.evolution)  # our ES settings: population, sigma0 0.1, seeded
+es = es_state.make_es(np.full(10, 3.0), cfg.evolution)  # our ES settings: population, sigma0 0.1, seeded
 best = []
 for generation in range(150 if SCALE != "smoke" else 30):
     candidates = es.ask()

@@ -15,7 +15,7 @@ from worldmodels.agent import evaluation as evaluation_lib
 from worldmodels.agent import files as agent_files
 from worldmodels.core.checkpoint import CheckpointError
 from worldmodels.core.config import EvaluationConfig
-from worldmodels.training import evolve
+from worldmodels.training import es_state, evolve
 from worldmodels.world.rollouts import collect
 
 
@@ -264,7 +264,7 @@ def test_soft_codes_cannot_be_dream_trained():
 
 def test_the_es_does_not_touch_global_numpy_randomness():
     cfg = smoke().evolution
-    a, b = evolve.make_es(np.zeros(5), cfg), evolve.make_es(np.zeros(5), cfg)
+    a, b = es_state.make_es(np.zeros(5), cfg), es_state.make_es(np.zeros(5), cfg)
     first = np.asarray(a.ask())
     np.random.seed(123)
     np.random.standard_normal(10)

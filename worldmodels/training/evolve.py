@@ -39,7 +39,7 @@ from ..core.provenance import portable, resolve
 from ..core.storage import remove_stale_temporaries, run_lock, save_csv
 from ..models.controller import LinearController
 from . import release as releases
-from .es_state import LEGACY_STATE, STATE, Randn, load_state, make_es, new_state, read_meta, save_state, tell  # noqa: F401
+from .es_state import LEGACY_STATE, STATE, load_state, new_state, read_meta, save_state, tell
 from .evaluators import DreamEvaluator, RealEvaluator, dream_starts
 from .lineage import card_entry, lineage
 

@@ -142,7 +142,7 @@ def train(latent: str, cfg: Config, progress: bool = True, device: torch.device 
             weights = {k: v for k, v in weights.items() if not k.startswith("reward.")}
             weights.update({k: v for k, v in model.state_dict().items() if k.startswith("reward.")})
         model.load_state_dict(weights)
-    meta = {"kind": "mdnrnn", "split": split_record(latents, val_eps), "config": {"model": to_dict(mcfg), "sequence_length": cfg.sequence_length,
+    meta = {"kind": "mdnrnn", "config": {"model": to_dict(mcfg), "sequence_length": cfg.sequence_length,
                                          "training": {k: v for k, v in to_dict(t).items() if k != "epochs"},
                                          "latents": files, "weights": [w for _, w in mix],
                                          "init": {"path": portable(resolve(init)), "sha256": sha256(resolve(init))}
@@ -151,6 +151,7 @@ def train(latent: str, cfg: Config, progress: bool = True, device: torch.device 
                                          "encoded_by": _encoded_by(latents),
                                          # nor a run whose done head learnt time-limit truncations as ends
                                          "done_labels": "terminated"}}
+    meta["split"] = split_record(latents, val_eps)
     last = run_dir(latent, mix, run) / "last.pt"
     if last.exists():  # a run begun before an MDNRNNConfig field was added recorded it implicitly, as its default
         recorded = checkpoint.load(last, kind="mdnrnn")["config"]
