@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 SCALE ?= book
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: setup run test test-cluster lint bench sync clean-data
+.PHONY: setup run test test-cluster test-browser lint bench sync clean-data
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: setup
 
 test-cluster: setup
 	WM_SCALE=smoke $(PY) -m pytest -q -m slow tests/test_cluster.py
+
+# the notebooks in JupyterLab driven through the system Chromium (Debian's `chromium`); WM_SCALE=book for the real view
+test-browser: setup
+	WM_SCALE=$${WM_SCALE:-smoke} $(PY) -m pytest -q -m slow tests/test_browser.py
 
 lint: setup
 	$(PY) -m ruff check worldmodels tests benchmarks notebooks/*.py

@@ -57,9 +57,13 @@ class _Shown:
     changes. A saved notebook keeps that image, so reopened (or rendered on GitHub) it still shows the last view,
     where the live widget needs a running kernel."""
 
+    css_class = ""  # set on ``.widget`` (the real-browser test finds each explorer by it)
+
     def show(self) -> None:
         from IPython.display import Image, Markdown, display
 
+        if self.css_class:
+            self.widget.add_class(self.css_class)
         display(self.widget)
         display(Markdown("<small>The view above as a plain image (what a saved notebook keeps):</small>"))
         self.snapshot = display(Image(data=self.image.value, format="png"), display_id=True)
@@ -81,6 +85,8 @@ class LatentExplorer(_Shown):
         dims: the z dimensions that get a slider (changeable with the picker).
         value_range: slider range in units of the prior's standard deviation.
     """
+
+    css_class = "wm-latent-explorer"
 
     def __init__(self, model: ConvVAE, frame: np.ndarray, dims: Sequence[int] = range(8),
                  value_range: tuple[float, float] = (-3.0, 3.0)):
@@ -153,6 +159,8 @@ class CategoryExplorer(_Shown):
     ``.classes`` (N,) holds the current code, ``.decoded`` its frame, ``.difference`` (64, 64) the absolute change
     from the frame's own code in 0..255 (largest over the colour channels).
     """
+
+    css_class = "wm-category-explorer"
 
     def __init__(self, model: GumbelVAE, frame: np.ndarray, variables: Sequence[int] | None = None, shown: int = 8):
         self.model = model.eval()
@@ -245,6 +253,8 @@ class DreamViewer(_Shown):
     ``.frames`` holds all of them.
     """
 
+    css_class = "wm-dream-viewer"
+
     def __init__(self, mdnrnn, vision_model, start: torch.Tensor, actions: torch.Tensor, tau: float = 1.0,
                  every: int = 10):
         self.mdnrnn, self.vision_model, self.start, self.actions = mdnrnn, vision_model, start, actions
@@ -282,6 +292,8 @@ class DreamDriver(_Shown):
     (M's done head ended the dream, or 1000 steps), ``history`` (one dict per step). Keyboard control would need a
     front-end extension (ipywidgets has no key events), so the controls are sliders and buttons.
     """
+
+    css_class = "wm-dream-driver"
 
     def __init__(self, mdnrnn, vision_model, starts: torch.Tensor, tau: float = 1.0, agent: Agent | None = None,
                  seed: int = 0, scale: int = 6):
