@@ -1,8 +1,9 @@
 """The notebooks in a real browser: JupyterLab served on loopback, the system Chromium driven by Playwright.
 
 Each test opens a notebook as a student would, runs every cell, works one of its controls with the mouse, and
-checks that the picture on screen changed and that the plain image ``show()`` leaves below it followed. Then it
-saves the notebook and checks that the saved file keeps that image (what a reopened notebook shows).
+checks that the picture the page shows changed (the bytes behind the <img>, loaded and visible) and that the plain
+image ``show()`` leaves below it followed. Then it saves the notebook and checks that the saved file keeps that
+image (what a reopened notebook shows).
 
 ``make test-browser`` runs them (marked slow: about 3 minutes at smoke scale). They need Debian's ``chromium``
 (``apt-get install chromium``; or ``WM_CHROMIUM=/path/to/chrome``) and the ``playwright`` Python package (in the dev
@@ -64,7 +65,7 @@ class Lab:
             path.write_text(json.dumps(values))
         env = {**os.environ, "WM_SCALE": os.environ.get("WM_SCALE", "smoke"), "JUPYTERLAB_SETTINGS_DIR": str(settings),
                "JUPYTERLAB_WORKSPACES_DIR": str(folder / "lab-workspaces")}
-        self.log = open(folder / "lab.log", "w")
+        self.log = open(folder / "lab.log", "w")  # noqa: SIM115 (the server writes to it until close())
         self.process = subprocess.Popen(
             [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--ServerApp.port={self.port}",
              "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={self.token}", "--ServerApp.port_retries=0",
@@ -171,20 +172,30 @@ def open_and_run(page, lab: Lab, name: str) -> list[dict]:
     return report
 
 
-def picture(locator) -> bytes:
-    """What the element shows on screen, as PNG bytes (a screenshot, not its source)."""
+# the bytes behind an <img>, whether its src is a data: URL (JupyterLab's plain images) or a blob: URL (widgets)
+IMAGE_BYTES = """async img => {
+  if (!img.complete || !img.naturalWidth) throw new Error('the image has not loaded');
+  const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+  let s = ''; for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s);
+}"""
+
+
+def picture(locator) -> str:
+    """What the image shows: its PNG bytes (base64), once it is on screen and loaded."""
     locator.scroll_into_view_if_needed()
-    return locator.screenshot()
+    locator.wait_for(state="visible")
+    return locator.evaluate(IMAGE_BYTES)
 
 
-def wait_until_changed(locator, before: bytes, what: str, timeout_s: float = 30) -> bytes:
+def wait_until_changed(locator, before: str, what: str, timeout_s: float = 30) -> str:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         now = picture(locator)
         if now != before:
             return now
         time.sleep(0.25)
-    raise AssertionError(f"{what} did not change on screen within {timeout_s:.0f} s")
+    raise AssertionError(f"{what} did not change within {timeout_s:.0f} s")
 
 
 def drag(page, handle, dx: float) -> None:
@@ -199,8 +210,8 @@ def drag(page, handle, dx: float) -> None:
 
 
 def cell_with(page, css: str):
-    """The notebook cell whose output holds the widget carrying ``css``."""
-    return page.locator(".jp-CodeCell").filter(has=page.locator(f".{css}"))
+    """The first notebook cell whose output holds a widget carrying ``css``."""
+    return page.locator(".jp-CodeCell").filter(has=page.locator(f".{css}")).first
 
 
 def saved_outputs(lab: Lab, name: str, marker: str, mime: str) -> list:
@@ -216,15 +227,20 @@ def save(page) -> None:
     page.wait_for_function("!window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
 
 
-def check_snapshot_follows(page, lab: Lab, name: str, css: str, marker: str, before: bytes) -> None:
-    """The plain image below the widget changed with it, and the saved notebook keeps the new one."""
+def check_snapshot_follows(page, lab: Lab, name: str, css: str, marker: str, shown) -> None:
+    """The plain image below the widget shows what the widget's picture ``shown`` shows now, and the saved
+    notebook keeps that image next to the widget."""
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        cell_with(page, css).first.screenshot(path=str(Path(SHOTS) / f"{css}.png"))
-    snapshot = cell_with(page, css).locator(".jp-RenderedImage img").last
-    wait_until_changed(snapshot, before, f"{name}: the plain image below the widget")
+        cell_with(page, css).screenshot(path=str(Path(SHOTS) / f"{css}.png"))
+    now, snapshot = picture(shown), cell_with(page, css).locator(".jp-RenderedImage img").last
+    deadline = time.monotonic() + 30
+    while picture(snapshot) != now:
+        assert time.monotonic() < deadline, f"{name}: the plain image below the widget did not follow it"
+        time.sleep(0.25)
     save(page)
-    assert saved_outputs(lab, name, marker, "image/png"), f"{name}: the saved notebook keeps no image of the widget's view"
+    kept = [png.replace("\n", "") for png in saved_outputs(lab, name, marker, "image/png")]
+    assert kept and kept[-1] == now, f"{name}: the saved notebook does not keep the widget's last view"
     assert saved_outputs(lab, name, marker, "application/vnd.jupyter.widget-view+json"), \
         f"{name}: the saved notebook lost the widget itself"
 
@@ -234,14 +250,13 @@ def test_02_latent_explorer_slider_redraws_the_frame(page, lab):
     explorer = page.locator(".wm-latent-explorer")
     assert explorer.count() == 1, "02: the latent explorer is not on the page"
     decoded = explorer.locator("img.widget-image").nth(1)  # [0] is the real frame, [1] the decoded code
-    snapshot = cell_with(page, "wm-latent-explorer").locator(".jp-RenderedImage img").last
-    before, snapshot_before = picture(decoded), picture(snapshot)
+    before = picture(decoded)
     slider = explorer.locator(".widget-slider").first
     readout = slider.locator(".widget-readout").inner_text()
     drag(page, slider.locator(".noUi-handle"), 80)
     wait_until_changed(decoded, before, "02: the decoded frame")
     assert slider.locator(".widget-readout").inner_text() != readout, "02: the slider's value did not move"
-    check_snapshot_follows(page, lab, "02_vae.ipynb", "wm-latent-explorer", "LatentExplorer", snapshot_before)
+    check_snapshot_follows(page, lab, "02_vae.ipynb", "wm-latent-explorer", "LatentExplorer", decoded)
     assert not page.errors, page.errors
 
 
@@ -250,8 +265,7 @@ def test_03_category_explorer_class_slider_redraws_the_frame_and_the_map(page, l
     explorer = page.locator(".wm-category-explorer").first
     images = explorer.locator("img.widget-image")  # frame, decoded code, what changed
     decoded, changed = images.nth(1), images.nth(2)
-    snapshot = cell_with(page, "wm-category-explorer").first.locator(".jp-RenderedImage img").last
-    before, map_before, snapshot_before = picture(decoded), picture(changed), picture(snapshot)
+    before, map_before = picture(decoded), picture(changed)
     status = explorer.locator(".widget-html").filter(has_text="variables changed")
     assert "0 of" in status.inner_text()
     slider = explorer.locator(".widget-slider").first  # the most influential variable
@@ -260,7 +274,7 @@ def test_03_category_explorer_class_slider_redraws_the_frame_and_the_map(page, l
     wait_until_changed(changed, map_before, "03: the map of what changed")
     assert "1 of" in status.inner_text(), status.inner_text()
     check_snapshot_follows(page, lab, "03_gumbel_vae.ipynb", "wm-category-explorer", "CategoryExplorer(model",
-                           snapshot_before)
+                           decoded)
     assert not page.errors, page.errors
 
 
@@ -270,8 +284,7 @@ def test_04_dream_driver_steps_the_dream(page, lab):
     assert driver.count() == 1, "04: the dream driver is not on the page"
     frame = driver.locator("img.widget-image").first
     status = driver.locator(".widget-html").filter(has_text="t = ")
-    snapshot = cell_with(page, "wm-dream-driver").locator(".jp-RenderedImage img").last
-    before, snapshot_before = picture(frame), picture(snapshot)
+    before = picture(frame)
     assert status.inner_text().startswith("t = 0")
     steer = driver.locator(".widget-slider").filter(has_text="steer")
     drag(page, steer.locator(".noUi-handle"), -25)  # steer left
@@ -285,5 +298,5 @@ def test_04_dream_driver_steps_the_dream(page, lab):
         page.wait_for_function("() => document.querySelector('.wm-dream-driver').innerText.includes('t = 20')",
                                timeout=30_000)
         wait_until_changed(frame, frame_after, "04: the dream frame after the agent drove")
-    check_snapshot_follows(page, lab, "04_mdnrnn.ipynb", "wm-dream-driver", "DreamDriver", snapshot_before)
+    check_snapshot_follows(page, lab, "04_mdnrnn.ipynb", "wm-dream-driver", "DreamDriver", frame)
     assert not page.errors, page.errors
