@@ -92,26 +92,47 @@ viz.save_figure(fig, "04_next_frame_predictions", cfg.figures)
 # %% [markdown]
 # ## Dreams at several temperatures
 #
-# The same start frame and the real episode's actions, dreamt at tau = 0.1, 0.75 and 1.25: cold dreams are
-# smooth and confident, hot ones wander (the paper trains its controller at tau = 1.15 so that it cannot
-# exploit a too-predictable dream).
+# Start sixteen dreams from the same real frame, give them all the actions the driver really took from there,
+# and let each draw its own noise. How fast do they part ways, and how far? The temperature $\tau$ scales
+# both kinds of randomness in the sampler above: which component, and how far from its mean.
 
 # %%
-starts = codes_at(latents, held_out, step=50 if latents["length"][held_out[0]] > 60 else 0)
-actions = torch.from_numpy(latents["action"][episode, :100])
-rows = []
-for tau in (0.1, 0.75, 1.25):
-    frames = dream.decode(vae, dream.dream(model, starts[0], actions, tau=tau, seed=0))
-    rows.append(frames[:: max(1, len(frames) // 10)][:10])
-fig = viz.traversal_grid(np.stack(rows), [f"tau {t}" for t in (0.1, 0.75, 1.25)],
-                         [f"t={i * max(1, len(frames) // 10)}" for i in range(len(rows[0]))])
+t0 = 50 if latents["length"][episode] > 60 else 0  # start mid-episode, where the road is in view
+starts = codes_at(latents, held_out, step=t0)
+actions = torch.from_numpy(latents["action"][episode, t0 : t0 + 200])  # what the driver did from that frame on
+taus = [0.1, 1.0, 2.0]
+spread = dream.spread_by_tau(model, vae, starts[0], actions, taus, n=16, every=10)
+for tau, picture in zip(taus, spread["pixels"]):
+    print(f"tau {tau:g}: the pictures differ by {picture[min(2, len(picture) - 1)]:.1f}/255 after "
+          f"{spread['t'][min(2, len(picture) - 1)]} steps, {picture[-1]:.1f}/255 after {spread['t'][-1]}")
+fig = viz.spread_curves(spread)
+viz.save_figure(fig, "04_dream_spread_by_tau", cfg.figures)
+
+# %% [markdown]
+# Read the two panels together. On the left, the code: hot dreams scatter at once (each step adds noise of
+# standard deviation $\sigma\sqrt{\tau}$), cold ones barely. On the right, the picture: hot dreams do part
+# ways sooner, but most of the code's noise falls on dimensions V's decoder hardly reads, and M keeps pulling
+# every dream back to a plausible road. With the shipped models (book scale), after 20 steps the pictures
+# differ three to four times as much at $\tau = 2$ as at $\tau = 0.1$; after 200 they differ about as much at every
+# temperature. So the temperature sets how soon dreams diverge more than how far. The paper trains its
+# controller at $\tau = 1.15$, so that it meets surprises early and cannot exploit a too-predictable dream.
+# Where the dreams end up:
+
+# %%
+endings = dream.endings_by_tau(model, vae, starts[0], actions, taus, n=8)
+fig = viz.traversal_grid(endings, [f"tau {t:g}" for t in taus], [f"dream {i + 1}" for i in range(8)],
+                         title=f"eight dreams from one start, {len(actions)} steps on")
 viz.save_figure(fig, "04_dreams_by_tau", cfg.figures)
+
+# %% [markdown]
+# *Try this:* set `taus = [0.01, 3.0]` or shorten `actions` to 30 steps and run both cells again; then start
+# from another held-out episode (`starts[1]`).
 
 # %% [markdown]
 # Move tau and the seed to re-dream:
 
 # %%
-viewer = widgets.DreamViewer(model, vae, starts[0], actions, tau=1.0)
+viewer = widgets.DreamViewer(model, vae, starts[0], actions[:100], tau=1.0)
 viewer.show()
 
 # %% [markdown]

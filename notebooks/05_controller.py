@@ -123,10 +123,11 @@ display(Markdown("\n".join(rows)))
 # %% [markdown]
 # ## The agent driving
 #
-# One held-out track, filmed through gymnasium's 600x400 view (the agent itself sees the 64x64 frames).
+# One held-out track, filmed through gymnasium's 600x400 view (the agent itself sees the 64x64 frames). The
+# filmed episode is kept in `data/cache/episodes/`, so running this cell again, or notebook 06, reads it back.
 
 # %%
-episode = record_episode(Agent.load(agent_path), cfg.evaluation.seed, max_steps=STEPS, progress=True)
+episode = record_episode(Agent.load(agent_path), cfg.evaluation.seed, max_steps=STEPS, progress=True, cache=True)
 print(f"return {episode['return']:.1f} in {len(episode['rewards'])} steps")
 fig = viz.filmstrip(episode["frames"], every=max(1, len(episode["frames"]) // 8), max_frames=8, size=2.4)
 viz.save_figure(fig, "05_agent_filmstrip", cfg.figures)
@@ -209,7 +210,7 @@ if loop_path.exists():
 # %%
 if loop_path.exists():
     loop_agent = Agent.load(loop_path)
-    episode = record_episode(loop_agent, cfg.evaluation.seed, max_steps=STEPS, progress=True)
+    episode = record_episode(loop_agent, cfg.evaluation.seed, max_steps=STEPS, progress=True, cache=True)
     dreamer = DreamEvaluator(dataclasses.replace(cfg.evolution, max_steps=STEPS), loop_agent.spec,
                              dream_starts(cfg, loop_agent.spec))
     dreamt = dreamer(loop_agent.params[None], np.arange(8), 0)[0][0].mean()  # returns (1, 8)

@@ -103,13 +103,11 @@ codes = datasets.LatentSequences.load(vision.latents_for(gumbel, cfg.collect.nam
                                                      paths.vision_release("gumbel", RELEASE)))
 _, held = memory.split(cfg, latents)
 step = 50 if latents["length"][held[0]] > 60 else 0
-actions = torch.from_numpy(latents["action"][held[0], :100])
-taus = (0.1, 0.75, 1.25)
-rows = [dream.decode(vae, dream.dream(mdnrnn["vae"], codes_at(latents, held, step)[0], actions, tau, seed=0))
-        for tau in taus]
-every = max(1, len(rows[0]) // 10)
-fig = viz.traversal_grid(np.stack([r[::every][:10] for r in rows]), [f"tau {t}" for t in taus],
-                         [f"t={i * every}" for i in range(10)])
+actions = torch.from_numpy(latents["action"][held[0], step : step + 200])
+taus = [0.1, 1.0, 2.0]  # notebook 04 measures how soon dreams part ways at each
+endings = dream.endings_by_tau(mdnrnn["vae"], vae, codes_at(latents, held, step)[0], actions, taus, n=8)
+fig = viz.traversal_grid(endings, [f"tau {t:g}" for t in taus], [f"dream {i + 1}" for i in range(8)],
+                         title=f"eight dreams from one start, {len(actions)} steps on")
 viz.save_figure(fig, "06_dreams_by_tau", cfg.figures)
 
 # %%
@@ -143,10 +141,12 @@ viz.save_figure(fig, "06_scores_by_env_steps", cfg.figures)
 # ## The agent driving
 #
 # The continuous agent on the first held-out evaluation track (seed 900,000), through gymnasium's 600x400 view.
+# Notebook 05 filmed this same episode: it is read back from `data/cache/episodes/` (`cache=True`), not driven
+# again.
 
 # %%
 episode = record_episode(Agent.load(paths.controller_release("vae", RELEASE)), cfg.evaluation.seed, max_steps=STEPS,
-                         progress=True)
+                         progress=True, cache=True)
 print(f"return {episode['return']:.1f} in {len(episode['rewards'])} steps")
 fig = viz.filmstrip(episode["frames"], every=max(1, len(episode["frames"]) // 8), max_frames=8, size=2.4)
 viz.save_figure(fig, "06_agent_filmstrip", cfg.figures)
@@ -161,7 +161,8 @@ display(Video(str(video), embed=True, width=480))
 # %%
 iterated_path = paths.controller_release("vae", f"agent_{RELEASE}")
 if iterated_path.exists():
-    iterated = record_episode(Agent.load(iterated_path), cfg.evaluation.seed, max_steps=STEPS, progress=True)
+    iterated = record_episode(Agent.load(iterated_path), cfg.evaluation.seed, max_steps=STEPS, progress=True,
+                              cache=True)
     print(f"return {iterated['return']:.1f} in {len(iterated['rewards'])} steps")
     fig = viz.filmstrip(iterated["frames"], every=max(1, len(iterated["frames"]) // 8), max_frames=8, size=2.4)
     viz.save_figure(fig, "06_iterated_agent_filmstrip", cfg.figures)
@@ -205,7 +206,7 @@ if not discrete_path.exists():
     discrete_path = paths.controller_release("gumbel", RELEASE)
 if discrete_path.exists():
     discrete_episode = record_episode(Agent.load(discrete_path), cfg.evaluation.seed, max_steps=STEPS,
-                                      progress=True)
+                                      progress=True, cache=True)
     both = {f"continuous (return {episode['return']:.0f})": episode["actions"],
             f"discrete (return {discrete_episode['return']:.0f})": discrete_episode["actions"]}
     fig = viz.steering_traces(both)

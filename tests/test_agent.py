@@ -114,6 +114,29 @@ def test_evaluate_and_record_an_episode(spec, wm_root):
     assert episode["frames"].shape == (6, 400, 600, 3) and episode["actions"].shape == (5, 3)
 
 
+def test_a_filmed_episode_is_cached_by_agent_seed_and_steps(spec, wm_root, monkeypatch):
+    from worldmodels.agent import episodes
+
+    agent = agent_files.Agent(spec, np.zeros(867))
+    first = record_episode(agent, seed=900_000, max_steps=5, renderer="fast", cache=True)
+    cached = list((wm_root / "data" / "cache" / "episodes").glob("*.npz"))
+    assert len(cached) == 1
+    with monkeypatch.context() as m:
+        m.setattr(episodes, "_drive", lambda *a: pytest.fail("drove again instead of reading the cache"))
+        again = record_episode(agent, seed=900_000, max_steps=5, renderer="fast", cache=True)
+    assert all(np.array_equal(first[k], again[k]) for k in ("frames", "actions", "rewards"))
+    assert again["return"] == first["return"]
+    # another seed, step limit or set of parameters is another episode
+    record_episode(agent, seed=900_001, max_steps=5, renderer="fast", cache=True)
+    record_episode(agent, seed=900_000, max_steps=6, renderer="fast", cache=True)
+    record_episode(agent_files.Agent(spec, braking_params()), seed=900_000, max_steps=5, renderer="fast", cache=True)
+    assert len(list(cached[0].parent.glob("*.npz"))) == 4
+    # a torn cache file is driven again and replaced, not trusted
+    cached[0].write_bytes(cached[0].read_bytes()[:100])
+    mended = record_episode(agent, seed=900_000, max_steps=5, renderer="fast", cache=True)
+    assert np.array_equal(mended["frames"], first["frames"]) and cached[0].stat().st_size > 100
+
+
 def test_evaluation_seeds_are_disjoint_from_training_and_collection():
     assert evaluation_lib.EVALUATION_SEED + 10_000 < evaluation_lib.TRAIN_SEEDS[0]
     assert EvaluationConfig().seed == evaluation_lib.EVALUATION_SEED

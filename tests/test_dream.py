@@ -66,3 +66,23 @@ def test_dreams_that_end_at_different_steps_are_counted_apart():
     env.latent = starts.clone()  # dream 0 from the first start, dream 1 from the second
     _, _, reward, done = env.step(torch.zeros(2, 3))
     assert done.tolist() == [False, True] and reward.tolist() == pytest.approx([1.0, -99.0])
+
+
+def test_dreams_from_one_start_share_the_start_and_spread_with_tau():
+    from worldmodels.agent.dream import dream, dreams, endings_by_tau, spread_by_tau
+    from worldmodels.core.config import VAEConfig
+    from worldmodels.models.vae import ConvVAE
+
+    torch.manual_seed(0)
+    model, vision = MDNRNN(MDNRNNConfig(hidden_size=16)), ConvVAE(VAEConfig())
+    start, actions = torch.randn(32), torch.rand(12, 3)
+    many = dreams(model, start, actions, tau=1.0, n=5, seed=3)
+    assert many.shape == (13, 5, 32)
+    assert (many[0] == start).all() and not torch.equal(many[-1, 0], many[-1, 1])  # one start, own noise each
+    assert torch.equal(dream(model, start, actions, tau=1.0, seed=3), dreams(model, start, actions, 1.0, 1, 3)[:, 0])
+    assert endings_by_tau(model, vision, start, actions, [0.5, 1.0], n=3).shape == (2, 3, 64, 64, 3)
+    spread = spread_by_tau(model, vision, start, actions, [0.05, 2.0], n=8, every=4)
+    assert spread["t"].tolist() == [0, 4, 8, 12] and spread["code"].shape == spread["pixels"].shape == (2, 4)
+    assert (spread["code"][:, 0] == 0).all() and (spread["pixels"][:, 0] == 0).all()  # the shared start
+    # the sampler's noise is sigma * sqrt(tau): 40 times the variance drawn at tau 2 as at tau 0.05
+    assert (spread["code"][1, 1:] > 2 * spread["code"][0, 1:]).all()

@@ -169,7 +169,7 @@ def latent_heatmaps(frames: np.ndarray, z: np.ndarray, reconstructions: np.ndarr
     return fig
 
 
-def traversal_grid(images: np.ndarray, row_labels: Sequence[str], column_labels: Sequence[str]):
+def traversal_grid(images: np.ndarray, row_labels: Sequence[str], column_labels: Sequence[str], title: str = ""):
     """A grid of decoded frames (R, C, H, W, 3): one latent dimension per row, one value per column."""
     R, C = images.shape[:2]
     fig, axes = plt.subplots(R, C, figsize=(1.2 * C, 1.25 * R), squeeze=False)
@@ -182,6 +182,8 @@ def traversal_grid(images: np.ndarray, row_labels: Sequence[str], column_labels:
                 axes[r, c].set_ylabel(row_labels[r], fontsize=8)
             if r == 0:
                 axes[r, c].set_title(column_labels[c], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -261,6 +263,22 @@ def score_curves(histories: dict[str, list[dict]], title: str = ""):
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def spread_curves(spread: dict[str, np.ndarray]):
+    """How far dreams from one start drift apart, one line per temperature (``dream.spread_by_tau``): the code's
+    spread across dreams on the left, the decoded picture's on the right."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for k, tau in enumerate(spread["tau"]):
+        for ax, part in zip(axes, ("code", "pixels")):
+            ax.plot(spread["t"], spread[part][k], "o-", ms=3, lw=1.2, label=f"tau {tau:g}")
+    for ax, label in zip(axes, ("code: std across dreams", "picture: std across dreams (0..255)")):
+        ax.set_xlabel("dream step")
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 

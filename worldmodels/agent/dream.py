@@ -128,10 +128,45 @@ def decode(vision_model: Vision, latents: torch.Tensor, batch_size: int = 256) -
 
 def dream(model: MDNRNN, start: torch.Tensor, actions: torch.Tensor, tau: float, seed: int = 0) -> torch.Tensor:
     """One dream from one start latent under a fixed action sequence (T, 3): latents (T + 1, ...)."""
+    return dreams(model, start, actions, tau, n=1, seed=seed)[:, 0]
+
+
+@torch.no_grad()
+def dreams(model: MDNRNN, start: torch.Tensor, actions: torch.Tensor, tau: float, n: int,
+           seed: int = 0) -> torch.Tensor:
+    """``n`` dreams from one start latent under the same actions (T, 3), each with its own noise: latents
+    (T + 1, n, ...). The done head is ignored, so every dream lasts ``len(actions)`` steps."""
     env = DreamEnv(model, start[None], tau=tau, seed=seed, max_steps=len(actions) + 1)
-    latent, _ = env.reset(1)
-    out = [latent[0]]
+    latent, _ = env.reset(n)
+    out = [latent]
     for a in actions:
-        latent, *_ = env.step(a[None])
-        out.append(latent[0])
+        latent, *_ = env.step(a[None].expand(n, -1))
+        out.append(latent)
     return torch.stack(out)
+
+
+def endings_by_tau(model: MDNRNN, vision_model: Vision, start: torch.Tensor, actions: torch.Tensor,
+                   taus: list[float], n: int = 8, seed: int = 0) -> np.ndarray:
+    """Where ``n`` dreams from one start are after ``len(actions)`` steps under the same actions, at each
+    temperature: decoded frames uint8 (K, n, 64, 64, 3) for K temperatures."""
+    return np.stack([decode(vision_model, dreams(model, start, actions, tau, n, seed)[-1]) for tau in taus])
+
+
+def spread_by_tau(model: MDNRNN, vision_model: Vision, start: torch.Tensor, actions: torch.Tensor,
+                  taus: list[float], n: int = 16, every: int = 10, seed: int = 0) -> dict[str, np.ndarray]:
+    """How far ``n`` dreams from one start, under the same actions, drift apart at each temperature.
+
+    At every ``every``-th step: the code's standard deviation across the dreams (mean over its entries) and the
+    decoded picture's (mean over pixels and channels, in 0..255 units).
+
+    Returns:
+        {"tau": (K,), "t": (S,), "code": (K, S), "pixels": (K, S)} for K temperatures and S steps.
+    """
+    steps = np.arange(0, len(actions) + 1, every)
+    code, pixels = [], []
+    for tau in taus:
+        latents = dreams(model, start, actions, tau, n, seed)[steps]  # (S, n, ...)
+        code.append(latents.flatten(2).std(1).mean(1).cpu().numpy())
+        frames = decode(vision_model, latents.flatten(0, 1)).astype(np.float32)  # (S * n, 64, 64, 3)
+        pixels.append(frames.reshape(len(steps), n, -1).std(1).mean(1))
+    return {"tau": np.asarray(taus, dtype=np.float32), "t": steps, "code": np.stack(code), "pixels": np.stack(pixels)}
