@@ -30,6 +30,19 @@ def test_conv_vae_has_the_papers_parameter_count_and_shapes():
     assert 0 <= reconstruction.min() and reconstruction.max() <= 1
 
 
+def test_influence_finds_the_dimensions_the_decoder_reads():
+    import numpy as np
+
+    torch.manual_seed(0)
+    model = ConvVAE(VAEConfig())
+    with torch.no_grad():
+        model.decoder.fc.weight[:, 5:] = 0  # the decoder reads only z[0..4]
+    frames = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    influence = model.influence(frames)
+    assert influence.shape == (32,) and (influence[:5] > 0).all() and (influence[5:] == 0).all()
+    assert model.influence(frames, step=0.0).max() == 0
+
+
 def test_encoder_rejects_wrong_frames():
     with pytest.raises(AssertionError, match=r"expected frames \(B, 3, 64, 64\), got \(2, 3, 96, 96\)"):
         ConvEncoder()(torch.rand(2, 3, 96, 96))

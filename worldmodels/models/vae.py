@@ -144,6 +144,20 @@ class ConvVAE(Vision):
         return tensor_to_frames(decoded).reshape(len(dims), len(values), *decoded.shape[2:], 3)
 
 
+    @torch.no_grad()
+    def influence(self, frames: np.ndarray, step: float = 1.0) -> np.ndarray:
+        """How much each z dimension draws: the mean absolute change of the decoded frames, in 0..255 units, when
+        that dimension alone moves by ``step`` (one prior standard deviation) from each frame's mu.
+        frames uint8 (F, 64, 64, 3) -> (Z,)."""
+        mu, _ = self.encode(frames_to_tensor(frames).to(self.device))  # (F, Z)
+        base = self.decode(mu)
+        change = np.zeros(mu.shape[1], np.float32)
+        for d in range(mu.shape[1]):
+            moved = mu.clone()
+            moved[:, d] += step
+            change[d] = float((self.decode(moved) - base).abs().mean()) * 255
+        return change
+
 def reconstruction_loss(reconstruction: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
     """Squared error summed over pixels and channels, averaged over the batch (the paper's)."""
     return (reconstruction.float() - frames.float()).pow(2).sum(dim=(1, 2, 3)).mean()
