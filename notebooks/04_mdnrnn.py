@@ -110,11 +110,11 @@ viz.save_figure(fig, "04_dream_spread_by_tau", cfg.figures)
 
 # %% [markdown]
 # Read the two panels together. On the left, the code: hot dreams scatter at once (each step adds noise of
-# standard deviation $\sigma\sqrt{\tau}$), cold ones barely. On the right, the picture: hot dreams do part
-# ways sooner, but most of the code's noise falls on dimensions V's decoder hardly reads, and M keeps pulling
-# every dream back to a plausible road. With the shipped models (book scale), after 20 steps the pictures
-# differ three to four times as much at $\tau = 2$ as at $\tau = 0.1$; after 200 they differ about as much at every
-# temperature. So the temperature sets how soon dreams diverge more than how far. The paper trains its
+# standard deviation $\sigma\sqrt{\tau}$), cold ones barely. On the right, the picture: hot dreams do part ways
+# sooner, but most of the code's noise falls on the dimensions V's decoder ignores (notebook 02 counted them),
+# and every dream stays a plausible road. With the shipped models (book scale), after 20 steps the pictures
+# differ three to four times as much at $\tau = 2$ as at $\tau = 0.1$; after 200 they differ about as much at
+# every temperature. So the temperature sets how soon dreams diverge more than how far. The paper trains its
 # controller at $\tau = 1.15$, so that it meets surprises early and cannot exploit a too-predictable dream.
 # Where the dreams end up:
 
