@@ -80,6 +80,9 @@ viz.save_figure(fig, "03_gumbel_loss", cfg.figures)
 #
 # Seed 004's figure: the input, the reconstruction from the hard code, and the N x K arrays of logits,
 # softmax probabilities, a relaxed Gumbel sample (tau = 0.5) and the hard one-hot sample.
+#
+# *Try this:* run the cell below with `tau=2.0`, then `tau=0.1`: a hot relaxed sample smears each row over many
+# classes, a cold one is almost the hard one-hot. Training lowers tau in the same way (the `tau` curve above).
 
 # %%
 frames = np.concatenate([datasets.load_episode(f)["obs"] for f in held_out[:4]])
@@ -103,7 +106,7 @@ viz.save_figure(fig, "03_gumbel_prior_samples", cfg.figures)
 # Not every variable matters for every frame. For each variable the explorer measures its *influence*: how far
 # the decoded frame moves, on average over the other classes, when that variable alone changes class. It gives
 # sliders to the eight most influential, and the right-hand map shows where the frame changed (white: the
-# largest change). Try this: move the top slider through its classes and watch which part of the road redraws.
+# largest change). *Try this:* move the top slider through its classes and watch which part of the road redraws.
 
 # %%
 explorer = widgets.CategoryExplorer(model, frames[0])
@@ -135,7 +138,7 @@ viz.save_figure(fig, "03_estimator_reconstructions", cfg.figures)
 # %% [markdown]
 # Its code is spread thinner: one variable moves the decoded frame less than the Gumbel V's most influential
 # ones do, and the frame is drawn by many variables together. The difference map shows where each one draws.
-# Try this: move two or three of the top sliders together and compare with moving one.
+# *Try this:* move two or three of the top sliders together and compare with moving one.
 
 # %%
 st_explorer = widgets.CategoryExplorer(st_model, frames[0])

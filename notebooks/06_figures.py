@@ -221,6 +221,12 @@ else:
     print(f"no discrete agent at {discrete_path}: python -m worldmodels reproduce --agents gumbel")
 
 # %% [markdown]
+# *Try this:* film both agents on another held-out track: write `cfg.evaluation.seed + 7` for
+# `cfg.evaluation.seed` in the cell above and in "The agent driving" (seeds 900,000 to 900,099 are the protocol's
+# tracks; each filming is kept in the cache, so going back costs nothing). Does the discrete agent's steering
+# jitter there too, and on which kind of bend does it lose the road?
+
+# %% [markdown]
 # Does a smoother input help? `gumbel_book_soft` follows the same recipe with one change: C reads the
 # posterior's class probabilities (the code's expected value, which moves smoothly) instead of the hard
 # one-hot; M still steps on the hard code it was trained on. Both runs' fresh-track scores against the env
