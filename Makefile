@@ -33,7 +33,7 @@ test: setup
 test-cluster: setup
 	WM_SCALE=smoke $(PY) -m pytest -q -m slow tests/test_cluster.py
 
-# the notebooks in JupyterLab driven through the system Chromium (Debian's `chromium`); WM_SCALE=book for the real view
+# the notebooks in JupyterLab, driven through the system Chromium (Debian's `chromium`); WM_SCALE=book: the real view
 test-browser: setup
 	WM_SCALE=$${WM_SCALE:-smoke} $(PY) -m pytest -q -m slow tests/test_browser.py
 

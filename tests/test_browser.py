@@ -5,7 +5,7 @@ checks that the picture the page shows changed (the bytes behind the <img>, load
 image ``show()`` leaves below it followed. Then it saves the notebook and checks that the saved file keeps that
 image (what a reopened notebook shows).
 
-``make test-browser`` runs them (marked slow: about 3 minutes at smoke scale). They need Debian's ``chromium``
+``make test-browser`` runs them (marked slow: under two minutes at smoke scale). They need Debian's ``chromium``
 (``apt-get install chromium``; or ``WM_CHROMIUM=/path/to/chrome``) and the ``playwright`` Python package (in the dev
 extra); Playwright's own browser download is never used. The scale is ``WM_SCALE`` (smoke unless set), so
 ``WM_SCALE=book make test-browser`` shows what a student sees on the shipped checkpoints.
@@ -299,4 +299,29 @@ def test_04_dream_driver_steps_the_dream(page, lab):
                                timeout=30_000)
         wait_until_changed(frame, frame_after, "04: the dream frame after the agent drove")
     check_snapshot_follows(page, lab, "04_mdnrnn.ipynb", "wm-dream-driver", "DreamDriver", frame)
+    assert not page.errors, page.errors
+
+
+VIDEOS = """async () => {
+  const videos = [...document.querySelectorAll('.jp-OutputArea-output video')];
+  const states = [];
+  for (const v of videos) {
+    v.muted = true;
+    if (v.readyState < 2) await new Promise(r => { v.addEventListener('loadeddata', r, {once: true});
+                                                  setTimeout(r, 10000); });
+    states.push({ready: v.readyState, duration: v.duration, error: v.error ? v.error.code : null});
+  }
+  return states;
+}"""
+
+
+@pytest.mark.parametrize("name", ["01_rollouts.ipynb", "05_controller.ipynb", "06_figures.ipynb"])
+def test_the_other_notebooks_run_and_their_videos_load(page, lab, name):
+    """01, 05 and 06 have no control to work, but a student runs them too: every cell, no error, no broken
+    widget (their progress bars are widgets), and every embedded video decodes in this Chromium."""
+    open_and_run(page, lab, name)
+    videos = page.evaluate(VIDEOS)
+    assert videos or name.startswith("01"), f"{name}: no embedded video on the page"
+    for i, video in enumerate(videos):
+        assert video["error"] is None and video["ready"] >= 2 and video["duration"] > 0, f"{name}: video {i} {video}"
     assert not page.errors, page.errors
