@@ -160,7 +160,7 @@ print(st_explorer.influence_summary())
 
 # %%
 vae, _ = vision.train_or_load("vae", cfg, train_now=TRAIN, release_name=RELEASE)
-table = compare.comparison(vae, [model, st_model], held_out, cache=True)  # notebook 06 reuses it
+table = compare.comparison(vae, [model, st_model], held_out, cache=True, progress=True)  # 06 reuses it
 display(Markdown(compare.markdown_table(table)))
 
 # %%

@@ -110,7 +110,7 @@ viz.save_figure(fig, "05_learning_curve", cfg.figures)
 # Below that, a live check on a few episodes.
 
 # %%
-live = evaluation.evaluate_file(agent_path, live_check)
+live = evaluation.evaluate_file(agent_path, live_check, progress=True)
 rows = ["| what | episodes | mean | std | min | max |", "|---|---|---|---|---|---|"]
 if "evaluation" in card:
     e = card["evaluation"]
@@ -131,7 +131,8 @@ episode = record_episode(Agent.load(agent_path), cfg.evaluation.seed, max_steps=
 print(f"return {episode['return']:.1f} in {len(episode['rewards'])} steps")
 fig = viz.filmstrip(episode["frames"], every=max(1, len(episode["frames"]) // 8), max_frames=8, size=2.4)
 viz.save_figure(fig, "05_agent_filmstrip", cfg.figures)
-video = write_video(episode["frames"], paths.figure_dir(cfg.figures) / "05_agent_driving.mp4", fps=50, scale=1)
+video = write_video(episode["frames"], paths.figure_dir(cfg.figures) / "05_agent_driving.mp4", fps=50, scale=1,
+                    progress=True)
 display(Video(str(video), embed=True, width=480))
 
 # %% [markdown]
@@ -146,7 +147,7 @@ if dream_path.exists():
     dream_card = json.loads(dream_path.with_suffix(".json").read_text())
     fig = viz.evolution_curves(evolve.read_history(dream_path), title="CMA-ES inside the dream (dream returns)")
     viz.save_figure(fig, "05_dream_learning_curve", cfg.figures)
-    real = evaluation.evaluate_file(dream_path, live_check)
+    real = evaluation.evaluate_file(dream_path, live_check, progress=True)
     print(f"last dream generation: mean dream return {dream_card['training']['last']['mean']:.1f}; "
           f"in the real env: {real['mean']:.1f} +/- {real['std']:.1f} over {real['episodes']} episodes")
 

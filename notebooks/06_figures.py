@@ -150,7 +150,8 @@ episode = record_episode(Agent.load(paths.controller_release("vae", RELEASE)), c
 print(f"return {episode['return']:.1f} in {len(episode['rewards'])} steps")
 fig = viz.filmstrip(episode["frames"], every=max(1, len(episode["frames"]) // 8), max_frames=8, size=2.4)
 viz.save_figure(fig, "06_agent_filmstrip", cfg.figures)
-video = write_video(episode["frames"], paths.figure_dir(cfg.figures) / "06_agent_driving.mp4", fps=50, scale=1)
+video = write_video(episode["frames"], paths.figure_dir(cfg.figures) / "06_agent_driving.mp4", fps=50, scale=1,
+                    progress=True)
 display(Video(str(video), embed=True, width=480))
 
 # %% [markdown]
@@ -167,7 +168,7 @@ if iterated_path.exists():
     fig = viz.filmstrip(iterated["frames"], every=max(1, len(iterated["frames"]) // 8), max_frames=8, size=2.4)
     viz.save_figure(fig, "06_iterated_agent_filmstrip", cfg.figures)
     video = write_video(iterated["frames"], paths.figure_dir(cfg.figures) / "06_iterated_agent_driving.mp4", fps=50,
-                              scale=1)
+                        scale=1, progress=True)
     display(Video(str(video), embed=True, width=480))
 
 # %% [markdown]
@@ -190,7 +191,8 @@ display(Markdown(results.markdown(results.agent_rows(by_score=True))))  # best f
 # straight-through one (notebook 03) reconstructs close to the continuous code and flips fewer classes a step.
 
 # %%
-table = compare.comparison(vae, [gumbel, straight_through], held_out, cache=True)  # measured in 03: read back
+table = compare.comparison(vae, [gumbel, straight_through], held_out, cache=True,
+                           progress=True)  # measured in 03: read back
 display(Markdown(compare.markdown_table(table)))
 
 # %% [markdown]
@@ -215,7 +217,7 @@ if discrete_path.exists():
                         size=2.4)
     viz.save_figure(fig, "06_discrete_agent_filmstrip", cfg.figures)
     video = write_video(discrete_episode["frames"], paths.figure_dir(cfg.figures) / "06_discrete_agent_driving.mp4",
-                              fps=50, scale=1)
+                        fps=50, scale=1, progress=True)
     display(Video(str(video), embed=True, width=480))
 else:
     print(f"no discrete agent at {discrete_path}: python -m worldmodels reproduce --agents gumbel")

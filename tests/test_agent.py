@@ -98,10 +98,12 @@ def test_agent_file_round_trip_and_refusals(spec, world_model, wm_root):
         agent_files.load_agent_file(path)
 
 
-def test_evaluate_and_record_an_episode(spec, wm_root):
+def test_evaluate_and_record_an_episode(spec, wm_root, capsys):
     path = agent_files.save_agent(wm_root / "agent.pt", spec, np.zeros(867))
     cfg = EvaluationConfig(episodes=3, renderer="fast", backend="serial", max_steps=20, envs_per_task=2)
-    result = evaluation_lib.evaluate_file(path, cfg)
+    result = evaluation_lib.evaluate_file(path, cfg, progress=True)
+    assert "evaluating on 3 tracks" in capsys.readouterr().err
+    assert evaluation_lib.evaluate_file(path, cfg)["returns"] == result["returns"]
     assert len(result["returns"]) == 3 and result["seeds"] == [900_000, 900_002]
     assert result["mean"] == pytest.approx(np.mean(result["returns"]), abs=0.01) and not result["solved"]
     assert result["env_steps"] == 60 and result["agent"] == "agent.pt"

@@ -22,9 +22,12 @@ def models_and_files(wm_root):
     return vae, gumbel, files
 
 
-def test_the_measures_of_both_codes(models_and_files):
+def test_the_measures_of_both_codes(models_and_files, capsys):
     vae, gumbel, files = models_and_files
     result = compare.comparison(vae, gumbel, files)
+    assert compare.comparison(vae, gumbel, files, progress=True) == result  # the bar changes nothing measured
+    err = capsys.readouterr().err
+    assert "comparing the Vs" in err and "8/8" in err  # 2 Vs x 2 episodes x (encoding, reconstruction)
     continuous, discrete = result["continuous (VAE, z=32)"], result["discrete (Gumbel, 32x32)"]
     assert 0 < continuous["input_change"] < 1 and 0 < discrete["input_change"] < math.sqrt(2)
     assert discrete["input_change"] == pytest.approx(math.sqrt(2 * discrete["step_distance"]))

@@ -161,7 +161,7 @@ def _evaluate(args: Evaluate, command: str) -> int:
     _check_not_another_agents(out, args.agent)
     check_writable(out.parent, *([args.video.parent] if args.video else []))
     cfg = args.evaluation
-    result = evaluation.evaluate_file(args.agent, cfg)
+    result = evaluation.evaluate_file(args.agent, cfg, progress=True)
     verdict = "solved" if result["solved"] else f"not solved (needs a mean of {evaluation.SOLVED:.0f})"
     print(f"{args.agent}: {result['mean']:.1f} +/- {result['std']:.1f} over {result['episodes']} episodes "
           f"(seeds {result['seeds'][0]}-{result['seeds'][1]}, {result['renderer']} renderer; min {result['min']:.1f}, "

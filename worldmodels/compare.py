@@ -36,8 +36,18 @@ from .training.vision import held_out_metrics
 from .world.datasets import load_episode
 
 
-def _episode_codes(model, files: list[Path]) -> list[dict[str, np.ndarray]]:
-    return [model.encode_frames(load_episode(f)["obs"]) for f in files]
+def _episode_codes(model, files: list[Path], bar=None) -> tuple[list[dict[str, np.ndarray]], float]:
+    """Each file's codes, and the reconstruction error over all of them (``held_out_metrics``); ``bar`` (a tqdm)
+    advances by one per file for each of the two passes."""
+    codes = []
+    for f in files:
+        codes.append(model.encode_frames(load_episode(f)["obs"]))
+        if bar is not None:
+            bar.update()
+    mse = held_out_metrics(model, files)["mse_per_pixel"]
+    if bar is not None:
+        bar.update(len(files))
+    return codes, mse
 
 
 def _smoothness(codes: list[np.ndarray], distance, seed: int = 0) -> tuple[float, float]:
@@ -52,14 +62,14 @@ def _smoothness(codes: list[np.ndarray], distance, seed: int = 0) -> tuple[float
     return step, step / max(random, 1e-12)
 
 
-def vae_summary(model: ConvVAE, files: list[Path]) -> dict[str, float]:
-    codes = _episode_codes(model, files)
+def vae_summary(model: ConvVAE, files: list[Path], bar=None) -> dict[str, float]:
+    codes, mse = _episode_codes(model, files, bar)
     mu = [c["mu"] for c in codes]
     kl = np.concatenate([gaussian_kl(torch.from_numpy(c["mu"]), torch.from_numpy(c["logvar"])).numpy()
                          for c in codes])
     step, relative = _smoothness(mu, lambda a, b: np.linalg.norm(a - b, axis=-1))
     return {
-        "mse_per_pixel": held_out_metrics(model, files)["mse_per_pixel"],
+        "mse_per_pixel": mse,
         "rate_bits": float(kl.mean() / math.log(2)),
         "capacity_bits": float("inf"),
         "smoothness": relative,
@@ -68,15 +78,15 @@ def vae_summary(model: ConvVAE, files: list[Path]) -> dict[str, float]:
     }
 
 
-def gumbel_summary(model: GumbelVAE, files: list[Path]) -> dict[str, float]:
-    codes = _episode_codes(model, files)
+def gumbel_summary(model: GumbelVAE, files: list[Path], bar=None) -> dict[str, float]:
+    codes, mse = _episode_codes(model, files, bar)
     logits = [c["logits"] for c in codes]  # (T + 1, N, K) each
     kl = np.concatenate([categorical_kl_to_uniform(torch.from_numpy(c), model.cfg.unimix).numpy() for c in logits])
     classes = [c.argmax(-1) for c in logits]  # (T + 1, N)
     step, relative = _smoothness(classes, lambda a, b: (a != b).mean(axis=-1))
     N, K = model.cfg.num_vars, model.cfg.num_classes
     return {
-        "mse_per_pixel": held_out_metrics(model, files)["mse_per_pixel"],
+        "mse_per_pixel": mse,
         "rate_bits": float(kl.mean() / math.log(2)),
         "capacity_bits": N * math.log2(K),
         "smoothness": relative,
@@ -106,13 +116,14 @@ def label(model: GumbelVAE) -> str:
 
 
 def comparison(vae: ConvVAE, gumbel: GumbelVAE | list[GumbelVAE], files: list[Path],
-               cache: bool = False) -> dict[str, dict[str, float]]:
+               cache: bool = False, progress: bool = False) -> dict[str, dict[str, float]]:
     """The summaries on the same episode files, one row per V: {"continuous (VAE, z=32)": ..., label(gumbel): ...};
     ``gumbel`` may be several discrete Vs (a repeated label gets its position appended).
 
     ``cache``: keep the result in ``data/cache/compare/<key>.json``, the key a SHA-256 of every model's weights and
     every file's name, size and modification time, so a notebook that asks again for the same table (06 after 03)
-    reads it in milliseconds instead of encoding the episodes again (1 to 2 minutes at book scale)."""
+    reads it in milliseconds instead of encoding the episodes again (15 s to 2 minutes at book scale). ``progress``
+    shows a bar over the episodes each V encodes."""
     models = [vae, *(gumbel if isinstance(gumbel, list) else [gumbel])]
     path = paths.data_dir() / "cache" / "compare" / f"{_key(models, files)}.json" if cache else None
     if path is not None and path.exists():
@@ -120,10 +131,13 @@ def comparison(vae: ConvVAE, gumbel: GumbelVAE | list[GumbelVAE], files: list[Pa
             return load_json(path)
         except ValueError:
             pass  # unreadable: measure again
-    rows = {"continuous (VAE, z=32)": vae_summary(vae, files)}
-    for i, model in enumerate(models[1:]):
-        name = label(model)
-        rows[name if name not in rows else f"{name} #{i + 1}"] = gumbel_summary(model, files)
+    from tqdm.auto import tqdm
+
+    with tqdm(total=2 * len(models) * len(files), desc="comparing the Vs", unit="episode", disable=not progress) as bar:
+        rows = {"continuous (VAE, z=32)": vae_summary(vae, files, bar)}
+        for i, model in enumerate(models[1:]):
+            name = label(model)
+            rows[name if name not in rows else f"{name} #{i + 1}"] = gumbel_summary(model, files, bar)
     if path is not None:
         save_json(path, rows)
     return rows

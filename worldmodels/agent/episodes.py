@@ -76,9 +76,10 @@ def make_agent_env(renderer: EnvSource, agent: WorldModelAgent) -> gym.Env:
 
 
 def run_many(pool, spec: AgentSpec, params: np.ndarray, seeds: np.ndarray, renderer: EnvSource, max_steps: int,
-             tile_cutoff: int = 0, envs_per_task: int = 8, precision: str = "float32") -> dict[str, np.ndarray]:
+             tile_cutoff: int = 0, envs_per_task: int = 8, precision: str = "float32",
+             progress: str | None = None) -> dict[str, np.ndarray]:
     """Episodes (params[i], seeds[i]) for i < E, split into tasks of ``envs_per_task`` on a ``TaskPool``;
-    ``precision``: V's (``WorldModelAgent``).
+    ``precision``: V's (``WorldModelAgent``); ``progress``: a bar with this label, over the episodes done.
 
     The split depends only on E and ``envs_per_task``, never on the backend or the number of workers,
     so every backend computes exactly the same batches and returns the same numbers.
@@ -92,9 +93,13 @@ def run_many(pool, spec: AgentSpec, params: np.ndarray, seeds: np.ndarray, rende
     tasks = [(i, (spec_dict, params[i : i + envs_per_task], seeds[i : i + envs_per_task], renderer, max_steps,
                   tile_cutoff, precision)) for i in starts]
     out = {"returns": np.zeros(E), "steps": np.zeros(E, np.int64), "cut": np.zeros(E, bool)}
-    for start, result in pool.imap_unordered(_indexed_task, tasks):
-        for k, v in result.items():
-            out[k][start : start + len(v)] = v
+    from tqdm.auto import tqdm
+
+    with tqdm(total=E, desc=progress, unit="episode", disable=progress is None) as bar:
+        for start, result in pool.imap_unordered(_indexed_task, tasks):
+            for k, v in result.items():
+                out[k][start : start + len(v)] = v
+            bar.update(len(result["returns"]))
     return out
 
 

@@ -28,9 +28,9 @@ SOLVED = 900.0  # CarRacing counts as solved at a mean of 900 over 100 episodes
 
 
 def evaluate(agent: Agent, seeds: np.ndarray, pool: TaskPool, renderer: EnvSource = "stock", max_steps: int = 1000,
-             envs_per_task: int = 4, precision: str = "float32") -> dict[str, Any]:
+             envs_per_task: int = 4, precision: str = "float32", progress: bool = False) -> dict[str, Any]:
     """One episode of ``agent`` per seed (E,), run on ``pool``, in envs of ``renderer`` (a renderer name, or a
-    function that makes an env).
+    function that makes an env); ``progress`` shows a bar over the episodes done.
 
     Returns:
         ``returns`` (list of E), ``mean``, ``std``, ``min``, ``max``, ``solved`` (mean >= 900), ``env_steps``,
@@ -40,7 +40,8 @@ def evaluate(agent: Agent, seeds: np.ndarray, pool: TaskPool, renderer: EnvSourc
     precision = acting_precision(agent.spec.latent, precision)  # what V will run in: a discrete V stays float32
     renderer_name = renderer if isinstance(renderer, str) else getattr(renderer, "__name__", repr(renderer))
     result = run_many(pool, agent.spec, np.repeat(agent.params[None], len(seeds), 0), seeds, renderer, max_steps,
-                      envs_per_task=envs_per_task, precision=precision)
+                      envs_per_task=envs_per_task, precision=precision,
+                      progress=f"evaluating on {len(seeds)} tracks" if progress else None)
     returns = result["returns"]
     return {"episodes": len(seeds), "seeds": [int(seeds[0]), int(seeds[-1])], "renderer": renderer_name,
             **({"vision_precision": precision} if precision != "float32" else {}),
@@ -50,14 +51,16 @@ def evaluate(agent: Agent, seeds: np.ndarray, pool: TaskPool, renderer: EnvSourc
             "solved": bool(returns.mean() >= SOLVED), "env_steps": int(result["steps"].sum())}
 
 
-def evaluate_file(agent_path: str | Path, cfg: EvaluationConfig | None = None) -> dict[str, Any]:
+def evaluate_file(agent_path: str | Path, cfg: EvaluationConfig | None = None,
+                  progress: bool = False) -> dict[str, Any]:
     """The protocol for an agent file: ``cfg.episodes`` episodes with seeds ``cfg.seed, cfg.seed + 1, ...``,
-    full 1000-step episodes (a shorter ``cfg.max_steps`` is for quick checks only), the stock renderer."""
+    full 1000-step episodes (a shorter ``cfg.max_steps`` is for quick checks only), the stock renderer;
+    ``progress`` shows a bar."""
     cfg = cfg or EvaluationConfig()
     agent = Agent.load(agent_path)
     with TaskPool(cfg.backend, cfg.workers, cfg.ray_address) as pool:
         result = evaluate(agent, np.arange(cfg.seed, cfg.seed + cfg.episodes), pool, cfg.renderer, cfg.max_steps,
-                          cfg.envs_per_task, cfg.vision_precision)
+                          cfg.envs_per_task, cfg.vision_precision, progress)
     return {"agent": portable(agent_path), **result}
 
 
