@@ -257,6 +257,17 @@ def test_02_latent_explorer_slider_redraws_the_frame(page, lab):
     wait_until_changed(decoded, before, "02: the decoded frame")
     assert slider.locator(".widget-readout").inner_text() != readout, "02: the slider's value did not move"
     check_snapshot_follows(page, lab, "02_vae.ipynb", "wm-latent-explorer", "LatentExplorer", decoded)
+    last_view = picture(decoded)
+    # reopened with no kernel behind it, as a student finds it the next day: the plain image still shows that view
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+    page.reload()
+    page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+                           "window.jupyterapp.shell.currentWidget.title.label === '02_vae.ipynb'", timeout=120_000)
+    cell = page.locator(".jp-CodeCell").filter(has_text="widgets.LatentExplorer(")
+    cell.scroll_into_view_if_needed()
+    if SHOTS:
+        cell.screenshot(path=str(Path(SHOTS) / "wm-latent-explorer-reopened.png"))
+    assert picture(cell.locator(".jp-RenderedImage img").last) == last_view, "02: the reopened notebook lost the view"
     assert not page.errors, page.errors
 
 

@@ -65,7 +65,8 @@ class _Shown:
         if self.css_class:
             self.widget.add_class(self.css_class)
         display(self.widget)
-        display(Markdown("<small>The view above as a plain image (what a saved notebook keeps):</small>"))
+        display(Markdown("<small>Its last view as a plain image, which a saved notebook keeps (reopened, the live "
+                         "control needs its cell run again):</small>"))
         self.snapshot = display(Image(data=self.image.value, format="png"), display_id=True)
         self.image.observe(self._update_snapshot, names="value")
 
