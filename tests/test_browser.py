@@ -158,7 +158,8 @@ CELL_REPORT = """() => {
 def open_and_run(page, lab: Lab, name: str) -> list[dict]:
     """Open ``name`` in JupyterLab, run all its cells, and return each code cell's execution count and outputs;
     fails on a cell that raised, one that never ran, a traceback in the page or a widget that cannot render."""
-    page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
+    # a workspace of its own, reset: JupyterLab would otherwise reopen the notebooks earlier tests left open
+    page.goto(f"{lab.url}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={lab.token}")
     page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget && "
                            f"window.jupyterapp.shell.currentWidget.title.label === '{name}'", timeout=120_000)
     page.evaluate(RUN_ALL)
