@@ -36,7 +36,7 @@ from .training.vision import held_out_metrics
 from .world.datasets import load_episode
 
 
-def _episode_codes(model, files: list[Path], bar=None) -> tuple[list[dict[str, np.ndarray]], float]:
+def _codes_and_error(model, files: list[Path], bar=None) -> tuple[list[dict[str, np.ndarray]], float]:
     """Each file's codes, and the reconstruction error over all of them (``held_out_metrics``); ``bar`` (a tqdm)
     advances by one per file for each of the two passes."""
     codes = []
@@ -63,7 +63,7 @@ def _smoothness(codes: list[np.ndarray], distance, seed: int = 0) -> tuple[float
 
 
 def vae_summary(model: ConvVAE, files: list[Path], bar=None) -> dict[str, float]:
-    codes, mse = _episode_codes(model, files, bar)
+    codes, mse = _codes_and_error(model, files, bar)
     mu = [c["mu"] for c in codes]
     kl = np.concatenate([gaussian_kl(torch.from_numpy(c["mu"]), torch.from_numpy(c["logvar"])).numpy()
                          for c in codes])
@@ -79,7 +79,7 @@ def vae_summary(model: ConvVAE, files: list[Path], bar=None) -> dict[str, float]
 
 
 def gumbel_summary(model: GumbelVAE, files: list[Path], bar=None) -> dict[str, float]:
-    codes, mse = _episode_codes(model, files, bar)
+    codes, mse = _codes_and_error(model, files, bar)
     logits = [c["logits"] for c in codes]  # (T + 1, N, K) each
     kl = np.concatenate([categorical_kl_to_uniform(torch.from_numpy(c), model.cfg.unimix).numpy() for c in logits])
     classes = [c.argmax(-1) for c in logits]  # (T + 1, N)

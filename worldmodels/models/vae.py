@@ -143,7 +143,6 @@ class ConvVAE(Vision):
         decoded = self.decode(z.reshape(len(dims) * len(values), -1))
         return tensor_to_frames(decoded).reshape(len(dims), len(values), *decoded.shape[2:], 3)
 
-
     @torch.no_grad()
     def influence(self, frames: np.ndarray, step: float = 1.0) -> np.ndarray:
         """How much each z dimension draws: the mean absolute change of the decoded frames, in 0..255 units, when
@@ -157,6 +156,7 @@ class ConvVAE(Vision):
             moved[:, d] += step
             change[d] = float((self.decode(moved) - base).abs().mean()) * 255
         return change
+
 
 def reconstruction_loss(reconstruction: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
     """Squared error summed over pixels and channels, averaged over the batch (the paper's)."""
