@@ -102,9 +102,10 @@ starts = codes_at(latents, held_out, step=t0)
 actions = torch.from_numpy(latents["action"][episode, t0 : t0 + 200])  # what the driver did from that frame on
 taus = [0.1, 1.0, 2.0]
 spread = dream.spread_by_tau(model, vae, starts[0], actions, taus, n=16, every=10)
+early = min(2, len(spread["t"]) - 1)  # step 20, or the last one of a short smoke-scale episode
 for tau, picture in zip(taus, spread["pixels"]):
-    print(f"tau {tau:g}: the pictures differ by {picture[min(2, len(picture) - 1)]:.1f}/255 after "
-          f"{spread['t'][min(2, len(picture) - 1)]} steps, {picture[-1]:.1f}/255 after {spread['t'][-1]}")
+    print(f"tau {tau:g}: the pictures differ by {picture[early]:.1f}/255 after {spread['t'][early]} steps, "
+          f"{picture[-1]:.1f}/255 after {spread['t'][-1]}")
 fig = viz.spread_curves(spread)
 viz.save_figure(fig, "04_dream_spread_by_tau", cfg.figures)
 
