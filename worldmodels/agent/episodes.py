@@ -116,7 +116,7 @@ def record_episode(agent: Agent, seed: int, max_steps: int = 1000, renderer: Env
     ``cache``: keep the episode in ``data/cache/episodes/<key>.npz`` (compressed, about 14 MB for 1000 steps), the
     key a SHA-256 of the agent (its spec, which holds V's and M's hashes, and its parameters), the seed, the step
     limit, the renderer and the gymnasium and torch versions; asked again (notebook 06 after 05), it is read back in
-    about a second instead of driven again. A cache file that cannot be read is driven again and replaced.
+    about 2 s (1000 steps) instead of driven again. A cache file that cannot be read is driven again and replaced.
 
     Returns:
         ``frames`` uint8 (T, 400, 600, 3), ``actions`` (T, 3), ``rewards`` (T,), ``return``.
