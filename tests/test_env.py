@@ -102,7 +102,7 @@ def test_direct_frames_are_v_input_and_refused_where_they_do_not_fit():
     with pytest.raises(ValueError, match="fast renderer"):
         make_env(renderer="direct", frame_size=96)
     with pytest.raises(ConfigError, match="--renderer fast"):
-        CollectConfig(renderer="direct")
+        CollectConfig(renderer="direct", frame_size=96)
 
 
 class _FastWithoutCar(FastCarRacing):

@@ -46,16 +46,22 @@ from .core import paths
 from .core.config import Config
 from .core.parallel import WorkerLostError
 from .core.presets import SCALES, get_config
-from .core.storage import RunLockedError, WriteError
+from .core.storage import RunLockedError, WriteError, load_json
 
 
 # -- running them ------------------------------------------------------------------------------------------
 def _collect(args: Collect, command: str) -> int:
     from .agent.policy import make_policy
+    from .models.encoder import collection_encoder
+    from .world import datacard
     from .world.rollouts import collect
 
-    files = collect(args.collect, folder=args.out, progress=not args.quiet, make_policy=make_policy)
-    print(f"{len(files)} episodes in {files[0].parent if files else args.out}")
+    files = collect(args.collect, folder=args.out, progress=not args.quiet, make_policy=make_policy,
+                    make_encoder=collection_encoder if args.collect.encoder else None)
+    folder = files[0].parent
+    card = load_json(folder / datacard.CARD)
+    print(f"{len(files)} episodes in {folder}, {card['all']['steps']:,} steps, {card['bytes_per_step']:,} bytes a "
+          f"step; collected in {card['wall_seconds']:,} s (all runs)\n{datacard.markdown(card)}")
     return 0
 
 
@@ -182,7 +188,6 @@ def _evaluate(args: Evaluate, command: str) -> int:
 def _check_not_another_agents(out, agent) -> None:
     """Refuse (before any work) to write over the results of another agent file."""
     from .core.provenance import portable
-    from .core.storage import load_json
 
     if out.exists():
         earlier = load_json(out).get("agent")

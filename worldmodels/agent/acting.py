@@ -11,25 +11,14 @@ M advances all hidden states in one LSTM step on (z, action). h starts at zero. 
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
 
 from ..models.controller import LinearController
-from ..models.registry import vision_class
-from ..world.frames import frames_to_tensor
+from ..models.encoder import FrameEncoder
 from .files import AgentSpec, load_models
 
 STEP_PENALTY = 0.1  # CarRacing's reward per step without a new tile is -0.1
-
-
-def acting_precision(latent: str, requested: str) -> str:
-    """The precision V of kind ``latent`` encodes in when ``requested``: ``bfloat16`` only for a V whose codes
-    bear it (``Vision.bfloat16_codes``: the continuous VAE); a discrete V encodes in ``float32``."""
-    if requested not in ("float32", "bfloat16"):
-        raise ValueError(f"precision={requested!r}: expected 'float32' or 'bfloat16'")
-    return requested if vision_class(latent).bfloat16_codes else "float32"
 
 
 class WorldModelAgent:
@@ -38,13 +27,13 @@ class WorldModelAgent:
     def __init__(self, spec: AgentSpec, device: torch.device | str = "cpu", precision: str = "float32"):
         """``precision``: V's encoder in ``float32``, or ``bfloat16`` (a bf16 copy of V, channels-last), which is
         several times faster where the CPU or GPU has bf16 units and moves z by about 1%; M and C stay float32.
-        A discrete V stays ``float32`` (``acting_precision``); ``self.precision`` says which ran."""
-        self.spec, self.precision = spec, acting_precision(spec.latent, precision)
+        A discrete V stays ``float32`` (``worldmodels.models.encoder.precision_for``); ``self.precision`` says
+        which ran."""
+        self.spec = spec
         self.vision, self.mdnrnn = load_models(spec.vision, spec.mdnrnn if spec.controller.inputs == "z_h" else None,
                                                device)
-        self.encoder = self.vision  # what encodes frames: V itself, or its bf16 copy
-        if self.precision == "bfloat16":
-            self.encoder = copy.deepcopy(self.vision).to(dtype=torch.bfloat16, memory_format=torch.channels_last)
+        self.encoder = FrameEncoder(self.vision, precision)
+        self.precision = self.encoder.precision
         self.device = torch.device(device)
         self.controller = LinearController(spec.controller)
         self.soft = spec.controller.code_input == "soft"
@@ -68,12 +57,7 @@ class WorldModelAgent:
         The same code twice, except with ``code_input="soft"``: M reads the hard code (B, N, K), C the
         posterior's class probabilities (B, N, K). Frames are preprocessed as V's training frames were.
         """
-        x = frames_to_tensor(self.vision.input_spec(frames)).to(self.device)  # (B, 3, 64, 64)
-        if self.precision == "bfloat16":
-            x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-            posterior = {k: v.float() for k, v in self.encoder.posterior(x).items()}
-        else:
-            posterior = self.vision.posterior(x)
+        posterior = self.encoder(frames)  # {name: (B, ...)}
         code = self.vision.code(posterior)
         return code, (self.vision.controller_input(posterior, soft=True) if self.soft else code)
 

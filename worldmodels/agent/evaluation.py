@@ -18,7 +18,7 @@ import numpy as np
 from ..core.config import EvaluationConfig
 from ..core.parallel import TaskPool
 from ..core.provenance import portable, update_card
-from .acting import acting_precision
+from ..models.encoder import precision_for
 from .episodes import EnvSource, run_many
 from .files import Agent
 
@@ -37,7 +37,7 @@ def evaluate(agent: Agent, seeds: np.ndarray, pool: TaskPool, renderer: EnvSourc
         and the settings (``episodes``, ``seeds`` [first, last], ``renderer``, ``max_steps``).
     """
     seeds = np.asarray(seeds)
-    precision = acting_precision(agent.spec.latent, precision)  # what V will run in: a discrete V stays float32
+    precision = precision_for(agent.spec.latent, precision)  # what V will run in: a discrete V stays float32
     renderer_name = renderer if isinstance(renderer, str) else getattr(renderer, "__name__", repr(renderer))
     result = run_many(pool, agent.spec, np.repeat(agent.params[None], len(seeds), 0), seeds, renderer, max_steps,
                       envs_per_task=envs_per_task, precision=precision,

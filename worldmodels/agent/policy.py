@@ -15,7 +15,7 @@ random controller through the same V and M (parameters N(0, s^2), s log-uniform 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -55,9 +55,10 @@ class AgentPolicy:
         self.noise = noise
         self.rng = np.random.default_rng(0)
 
-    def reset(self, rng: np.random.Generator) -> None:
+    def reset(self, rng: np.random.Generator, env: Any = None) -> dict[str, Any]:
         self.rng = rng
         self.agent.reset(1)
+        return {"policy": "agent", "action_noise": self.noise}
 
     def act(self, obs: np.ndarray, t: int) -> np.ndarray:
         action = self.agent.act(obs[None], self.params[None])[0]
@@ -74,15 +75,23 @@ class MixedPolicy(AgentPolicy):
         super().__init__(agent_file, noise)
         self.trained = self.params
 
-    def reset(self, rng: np.random.Generator) -> None:
+    def reset(self, rng: np.random.Generator, env: Any = None) -> dict[str, Any]:
         super().reset(rng)
         n, draw = len(self.trained), rng.random()
+        record: dict[str, Any] = {"policy": "mixed", "action_noise": self.noise}
         if draw < 0.5:
-            self.params = self.trained + rng.normal(0, rng.choice(self.PARAM_NOISE), n)
+            scale = float(rng.choice(self.PARAM_NOISE))
+            self.params = self.trained + rng.normal(0, scale, n)
+            record.update(controller="perturbed", parameter_noise=scale)
         elif draw < 0.75:
-            self.params = rng.normal(0, np.exp(rng.uniform(np.log(0.1), 0.0)), n)
+            scale = float(np.exp(rng.uniform(np.log(0.1), 0.0)))
+            self.params = rng.normal(0, scale, n)
+            record.update(controller="random", parameter_scale=round(scale, 4))
         else:
-            self.params = constant_params(n, list(CONSTANT_ACTIONS.values())[rng.integers(len(CONSTANT_ACTIONS))])
+            name = list(CONSTANT_ACTIONS)[rng.integers(len(CONSTANT_ACTIONS))]
+            self.params = constant_params(n, CONSTANT_ACTIONS[name])
+            record.update(controller="constant", action=name)
+        return record
 
 
 def make_policy(cfg: CollectConfig) -> Policy:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import tyro
 
-from .validation import ConfigError, Limits, check
+from .validation import ConfigError, Limits, check, flag
 
 Scale = Literal["smoke", "book", "paper"]
 Backend = Literal["serial", "process", "ray"]
@@ -23,6 +23,7 @@ Latent = Literal["vae", "gumbel"]
 Derived = Annotated[int, tyro.conf.Suppress]  # read from V, M or the data, so no command-line flag
 POSITIVE = (1, None)  # at least 1
 NATURAL = (0, None)  # at least 0
+STATE_SIDE = 96  # side of CarRacing's state
 HELD_OUT_SEEDS = (800_000, 1_000_000)  # dream-check's tracks, then the protocol's: never collected on
 
 
@@ -30,15 +31,30 @@ HELD_OUT_SEEDS = (800_000, 1_000_000)  # dream-check's tracks, then the protocol
 class CollectConfig:
     """Rollout collection (``worldmodels.world.rollouts.collect``)."""
 
-    LIMITS: ClassVar[Limits] = {"episodes": POSITIVE, "steps": POSITIVE, "seed": NATURAL, "action_refresh": POSITIVE,
-                                   "brownian_sigma": NATURAL, "action_noise": NATURAL, "frame_size": (8, None),
-                                   "workers": NATURAL}
+    LIMITS: ClassVar[Limits] = {"episodes": (1, 1_000_000), "steps": (1, 1000), "seed": NATURAL,
+                                "action_refresh": POSITIVE, "brownian_sigma": NATURAL, "action_noise": NATURAL,
+                                "blend": (0, 1), "pilot_speed": (1, 200), "pilot_gain": (0.01, 20),
+                                "pilot_noise": (0, 2), "frame_size": (8, 512), "frames_every": NATURAL,
+                                "workers": NATURAL}
 
     def __post_init__(self) -> None:
         check(self)
-        if self.renderer == "direct":
-            raise ConfigError("CollectConfig.renderer='direct' (--renderer): rollouts store the 96x96 state, "
-                              "preprocessed; the direct renderer draws an agent's input only. Use --renderer fast")
+        if self.renderer == "direct" and self.frame_size == STATE_SIDE:
+            raise ConfigError(f"CollectConfig.renderer='direct' with frame_size={STATE_SIDE} (--renderer, "
+                              f"--frame-size): the direct renderer draws V's smaller input; for {STATE_SIDE}x"
+                              f"{STATE_SIDE} frames use --renderer fast")
+        for name in ("pilot_speed", "pilot_gain", "pilot_noise"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ConfigError(f"CollectConfig.{name}={(low, high)!r} ({flag(name)}): the range's low end is "
+                                  f"above its high end; give LOW HIGH")
+        if self.policy == "blend" and sum(self.blend) <= 0:
+            raise ConfigError(f"CollectConfig.blend={self.blend!r} (--blend): the weights of random, brownian "
+                              f"and pilot must not all be 0")
+        if self.frames_every != 1 and not self.encoder:
+            raise ConfigError(f"CollectConfig.frames_every={self.frames_every} (--frames-every) without --encoder: "
+                              f"episodes that keep no frames keep their latents, which need a V; pass --encoder "
+                              f"checkpoints/vae/<name>.pt, or --frames-every 1")
         first, last = self.seed, self.seed + self.episodes - 1
         if first < HELD_OUT_SEEDS[1] and last >= HELD_OUT_SEEDS[0]:
             raise ConfigError(f"CollectConfig seeds {first} to {last} (--seed, --episodes): seeds "
@@ -54,25 +70,46 @@ class CollectConfig:
     """steps T per episode (fewer if the env terminates; CarRacing-v3 truncates at 1000)"""
     seed: int = 0
     """seed of the first episode"""
-    policy: Literal["random", "brownian", "agent", "mixed"] = "random"
-    """``random`` (the book's: a random action held for ``action_refresh`` steps), ``brownian``, or ``agent``
-    (a trained controller plus noise: the paper's iterative procedure) or ``mixed`` (each episode the agent
-    perturbed, a random controller or a constant action, through the agent's V and M: data that hold failures)"""
+    policy: Literal["random", "brownian", "pilot", "blend", "agent", "mixed"] = "random"
+    """``random`` (the book's: a random action held for ``action_refresh`` steps), ``brownian``, ``pilot`` (a
+    scripted driver that follows the track from the env's own state, its speed, gain and noise drawn per episode),
+    ``blend`` (each episode one of random, brownian and pilot, by the weights ``blend``), ``agent`` (a trained
+    controller plus noise: the paper's iterative procedure) or ``mixed`` (each episode the agent perturbed, a random
+    controller or a constant action, through the agent's V and M: data that hold failures)"""
     action_refresh: int = 20
     """steps an action of the ``random`` policy is held"""
     brownian_sigma: tuple[float, float, float] = (0.3, 0.15, 0.1)
     """per-step standard deviation of the ``brownian`` policy for (steer, gas, brake)"""
+    blend: tuple[float, float, float] = (0.2, 0.1, 0.7)
+    """weights of ``random``, ``brownian`` and ``pilot`` in the ``blend`` policy (each episode draws one)"""
+    pilot_speed: tuple[float, float] = (25.0, 100.0)
+    """range of the ``pilot``'s target speed (the car's speed in the env's units; a careful lap is about 40, the
+    shipped agents drive about 55), drawn uniformly per episode"""
+    pilot_gain: tuple[float, float] = (0.6, 3.0)
+    """range of the ``pilot``'s steering gain (steer per radian of heading error), drawn log-uniformly per episode"""
+    pilot_noise: tuple[float, float] = (0.0, 0.3)
+    """range of the ``pilot``'s noise, drawn uniformly per episode: the standard deviation of the noise on its
+    steering, and, times 0.02, its chance each step of leaving the line for 20 to 60 steps of a random action"""
     agent: str | None = None
     """agent file driving the ``agent`` and ``mixed`` policies (e.g. checkpoints/controller/vae_book.pt)"""
     action_noise: float = 0.1
     """standard deviation of the Gaussian noise added to each action of the ``agent`` policy (then clipped)"""
     renderer: Renderer = "fast"
-    """state renderer: ``stock``, ``exact`` or ``fast`` (see worldmodels.world.env; ``direct`` draws an agent's
-    input, not the 96x96 state that rollouts preprocess, so it is refused here)"""
+    """state renderer: ``stock``, ``exact`` or ``fast`` draw the 96x96 state, which is then preprocessed; ``direct``
+    draws V's input frame itself, about 1.5x faster (see worldmodels.world.env)"""
     frame_size: int = 64
     """side of the stored square frames"""
     crop: bool = True
     """drop the indicator bar (keep the top 84 rows) before resizing, as the paper does"""
+    encoder: str | None = None
+    """a V file (e.g. checkpoints/vae/book.pt): each worker encodes its episodes as it collects them and stores the
+    posterior (float16) in the episode file, so M's data need no separate encoding pass"""
+    encoder_precision: Precision = "bfloat16"
+    """V's encoder while collecting: ``bfloat16`` (a continuous V only; a discrete V encodes in ``float32``) moves
+    mu by under 1% of the posterior's sigma (benchmarks/collection.py)"""
+    frames_every: int = 1
+    """with ``encoder``: every this many episodes (by seed) keep their frames, the others only their latents
+    (0: none keeps frames); without an encoder every episode keeps them (1)"""
     workers: int = 0
     """worker processes; 0 means one per CPU core"""
     backend: Backend = "process"

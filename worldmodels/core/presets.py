@@ -39,7 +39,10 @@ _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # 200 episodes give about 23 optimiser steps an epoch: more epochs for enough steps
         "mdnrnn_training": {"epochs": 100},
     },
-    "paper": {"collect": {"name": "paper", "episodes": 10_000, "steps": 1_000},
+    # the paper's 10,000 x 1,000 steps, fed as the dream agents that transferred were: much of it driven along the
+    # road (the pilot), drawn straight at V's input and encoded as collected, 1 in 4 episodes keeping its frames
+    "paper": {"collect": {"name": "paper", "episodes": 10_000, "steps": 1_000, "policy": "blend", "renderer": "direct",
+                          "encoder": "checkpoints/vae/book.pt", "frames_every": 4},
               "evolution": {"name": "paper", "population": 64, "trials": 16, "generations": 2000, "eval_every": 25,
                             "eval_episodes": 1024}},
 }

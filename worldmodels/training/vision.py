@@ -21,7 +21,7 @@ from ..core.config import Config, to_dict
 from ..core.storage import save_npz
 from ..models.registry import build_vision, vision_from_payload
 from ..models.vision import Vision
-from ..world.datasets import FrameDataset, episode_files, load_episode, split_by_episode
+from ..world.datasets import FrameDataset, episode_files, frame_files, load_episode, split_by_episode
 from ..world.rollouts import collection, input_spec
 from . import release as releases
 from .loop import check_split, fit
@@ -34,9 +34,10 @@ def vision_step(model: Vision, frames: torch.Tensor, step: int, generator: torch
 
 def _rollout_files(cfg: Config, kind: str) -> list[Path]:
     folder = paths.rollout_dir(cfg.collect.name)
-    files = episode_files(folder)
+    files = frame_files(folder)  # an encoder's collection may keep the frames of some episodes only
     if not files:
-        raise FileNotFoundError(f"{folder}: no episodes; run `python -m worldmodels collect --scale {cfg.scale}`")
+        raise FileNotFoundError(f"{folder}: no episodes with frames; run `python -m worldmodels collect --scale "
+                                f"{cfg.scale}`")
     size, expected = input_spec(cfg.collect.name).frame_size, getattr(cfg, kind).frame_size
     if size != expected:
         raise ValueError(f"{folder} holds {size}x{size} frames but the {kind} expects {expected}; "

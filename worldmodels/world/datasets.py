@@ -15,10 +15,12 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from ..core.storage import load_error
+from ..core.storage import load_error, load_json
 from .frames import frames_to_tensor
 
-EPISODE_KEYS = ("obs", "action", "reward", "terminated", "truncated", "seed")
+RECORD_KEYS = ("action", "reward", "terminated", "truncated", "seed")  # every episode file's step records
+EPISODE_KEYS = ("obs", *RECORD_KEYS)
+POSTERIOR_KEYS = ("mu", "logvar", "logits")  # what a V's posterior stores (``encoder`` collections keep it)
 LATENT_RECORD_KEYS = ("action", "reward", "terminated", "length", "seed", "source")  # a latents file's non-posterior arrays
 
 
@@ -36,15 +38,17 @@ class RolloutError(ValueError):
     """An episode file that cannot be used; the message names the file and the fix."""
 
 
-def load_episode(path: str | Path, frame_size: int | None = None) -> dict[str, np.ndarray]:
+def load_episode(path: str | Path, frame_size: int | None = None, frames: bool = True) -> dict[str, np.ndarray]:
     """Load and check one episode file written by ``collect``.
 
     Args:
         path: ``data/rollouts/<name>/<seed>.npz``.
         frame_size: expected frame side, if known.
+        frames: require and load the frames (``obs``); with False, an episode collected with an encoder that kept
+            only its latents loads too (its posterior arrays, float16, are checked instead).
 
     Returns:
-        the arrays of the module docstring of ``worldmodels.world.rollouts``.
+        the arrays of the module docstring of ``worldmodels.world.rollouts`` that the file holds.
 
     Raises:
         RolloutError: unreadable, truncated, missing arrays, or wrong shapes/dtypes.
@@ -53,34 +57,47 @@ def load_episode(path: str | Path, frame_size: int | None = None) -> dict[str, n
     fix = f"delete it and re-run collect (it re-collects missing episodes), or run `python -m worldmodels verify {path.parent}`"
     try:
         with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in EPISODE_KEYS if k not in npz.files]
+            missing = [k for k in RECORD_KEYS if k not in npz.files]
+            if frames and "obs" not in npz.files and any(k in npz.files for k in POSTERIOR_KEYS):
+                raise RolloutError(f"{path}: keeps only its latents, no frames (collected with --encoder and "
+                                   f"--frames-every); read frames from the episodes that keep them (frame_files)")
+            if frames and "obs" not in npz.files:
+                missing.insert(0, "obs")
             if missing:
                 raise RolloutError(f"{path}: missing arrays {missing} (has {npz.files}); {fix}")
-            ep = {k: npz[k] for k in EPISODE_KEYS}
+            wanted = [*RECORD_KEYS, *(k for k in POSTERIOR_KEYS if k in npz.files)]
+            wanted += ["obs"] if frames else []
+            ep = {k: npz[k] for k in wanted}
     except RolloutError:
         raise
     except FileNotFoundError as e:
         raise RolloutError(f"{path}: no such episode file; run collect first") from e
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as e:
         raise RolloutError(f"{path}: corrupt or truncated episode file ({load_error(e)}); {fix}") from e
-    obs, action = ep["obs"], ep["action"]
+    action = ep["action"]
     steps = len(action)
-    size = frame_size or (obs.shape[1] if obs.ndim == 4 else None)
     expected = {
-        "obs": ((steps + 1, size, size, 3), np.uint8),
         "action": ((steps, 3), np.float32),
         "reward": ((steps,), np.float32),
         "terminated": ((steps,), np.bool_),
         "truncated": ((steps,), np.bool_),
     }
+    size = None
+    if frames:
+        obs = ep["obs"]
+        size = frame_size or (obs.shape[1] if obs.ndim == 4 else None)
+        expected["obs"] = ((steps + 1, size, size, 3), np.uint8)
+    for key in POSTERIOR_KEYS:
+        if key in ep:
+            expected[key] = ((steps + 1, *ep[key].shape[1:]), np.float16)
     for key, (shape, dtype) in expected.items():
         if ep[key].shape != shape or ep[key].dtype != dtype:
             raise RolloutError(
                 f"{path}: {key} has shape {ep[key].shape} {ep[key].dtype}, expected {shape} {np.dtype(dtype)}; "
                 f"re-collect it with the current settings (T={steps}, frame size {size})"
             )
-    if not np.all(np.isfinite(action)) or not np.all(np.isfinite(ep["reward"])):
-        raise RolloutError(f"{path}: non-finite actions or rewards; {fix}")
+    if not all(np.all(np.isfinite(ep[k])) for k in ("action", "reward", *(k for k in POSTERIOR_KEYS if k in ep))):
+        raise RolloutError(f"{path}: non-finite actions, rewards or latents; {fix}")
     return ep
 
 
@@ -90,6 +107,26 @@ def episode_files(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no rollout folder; run `python -m worldmodels collect` first")
     return sorted(folder.glob("[0-9]*.npz"))
+
+
+def has_frames(path: str | Path) -> bool:
+    """Whether an episode file keeps its frames (read from the archive's directory, not its arrays)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "obs.npy" in z.namelist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise RolloutError(f"{path}: corrupt or truncated episode file ({load_error(e)}); run `python -m worldmodels "
+                           f"verify {Path(path).parent}`") from e
+
+
+def frame_files(folder: str | Path) -> list[Path]:
+    """The episode files of a rollout folder that keep their frames (all, unless it was collected with
+    ``--encoder`` and ``--frames-every``), in seed order: what V trains on."""
+    files = episode_files(folder)
+    manifest = Path(folder) / "manifest.json"
+    if manifest.exists() and not load_json(manifest).get("data", {}).get("encoder"):
+        return files  # no encoder: every episode keeps its frames
+    return [f for f in files if has_frames(f)]
 
 
 def verify(folder: str | Path) -> list[tuple[Path, str]]:
@@ -102,7 +139,7 @@ def verify(folder: str | Path) -> list[tuple[Path, str]]:
     bad = []
     for path in files:
         try:
-            load_episode(path)
+            load_episode(path, frames=has_frames(path))
         except RolloutError as e:
             bad.append((path, str(e)))
     manifest = folder / "manifest.json"

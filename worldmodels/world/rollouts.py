@@ -18,10 +18,14 @@ ones. One ``collect`` at a time holds a folder (``run_lock``); a second is refus
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
+import math
+import time
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +33,10 @@ import numpy as np
 
 from ..core import paths
 from ..core.config import CollectConfig, to_dict
-from ..core.parallel import run_unordered
+from ..core.parallel import default_workers, run_unordered
 from ..core.provenance import resolve, sha256, versions
 from ..core.storage import remove_stale_temporaries, run_lock, save_json, save_npz
+from . import datacard
 from .env import ENV_ID, make_env
 from .frames import CROP_ROWS, InputSpec, preprocess
 from .policies import AGENT_POLICIES, Policy, PolicyFactory
@@ -57,21 +62,24 @@ def episode_path(folder: Path, seed: int) -> Path:
 
 
 def run_episode(env, policy: Policy, seed: int, cfg: CollectConfig) -> dict[str, np.ndarray]:
-    """Play one episode; returns the arrays of an episode file (see the module docstring)."""
-    policy.reset(np.random.default_rng([seed, 0x5EED]))
+    """Play one episode; returns the arrays of an episode file (see the module docstring), frames included."""
     obs, _ = env.reset(seed=seed)
-    frames = [preprocess(obs, cfg.frame_size, cfg.crop)]
-    actions, rewards, terminated, truncated = [], [], [], []
+    car_racing = env.unwrapped
+    record = policy.reset(np.random.default_rng([seed, 0x5EED]), car_racing)
+    frames = [_frame(obs, cfg)]
+    actions, rewards, terminated, truncated, speed, on_grass = [], [], [], [], [], []
     for t in range(cfg.steps):
         action = np.asarray(policy.act(obs, t), dtype=np.float32)
         if action.shape != (3,) or not np.all(np.isfinite(action)):
             raise ValueError(f"policy {cfg.policy!r} returned {action!r} at step {t} of seed {seed}: expected 3 finite floats")
         obs, reward, term, trunc, _ = env.step(action)
-        frames.append(preprocess(obs, cfg.frame_size, cfg.crop))
+        frames.append(_frame(obs, cfg))
         actions.append(action)
         rewards.append(reward)
         terminated.append(term)
         truncated.append(trunc)
+        speed.append(math.hypot(*car_racing.car.hull.linearVelocity))
+        on_grass.append(not any(wheel.tiles for wheel in car_racing.car.wheels))
         if term or trunc:
             break
     return {
@@ -80,39 +88,83 @@ def run_episode(env, policy: Policy, seed: int, cfg: CollectConfig) -> dict[str,
         "reward": np.asarray(rewards, dtype=np.float32),
         "terminated": np.asarray(terminated, dtype=bool),
         "truncated": np.asarray(truncated, dtype=bool),
+        "speed": np.asarray(speed, dtype=np.float32),
+        "on_grass": np.asarray(on_grass, dtype=bool),
+        "policy": np.array(json.dumps(record, sort_keys=True)),
         "seed": np.int64(seed),
     }
 
 
-_WORKER_ENVS: dict[str, object] = {}  # one env per renderer, kept for the life of a worker
+def _frame(obs: np.ndarray, cfg: CollectConfig) -> np.ndarray:
+    """The stored frame of an observation: the direct renderer's is V's input already, a state is preprocessed."""
+    return obs if cfg.renderer == "direct" else preprocess(obs, cfg.frame_size, cfg.crop)
 
 
-def _collect_task(task: tuple[dict, int, str, PolicyFactory]) -> EpisodeSummary:
-    cfg_dict, seed, path, make_policy = task
-    cfg = CollectConfig(**{**cfg_dict, "brownian_sigma": tuple(cfg_dict["brownian_sigma"])})
-    env = _WORKER_ENVS.get(cfg.renderer)
+Encoder = Callable[[np.ndarray], dict[str, np.ndarray]]
+"""V's encoder for collection: frames uint8 (T + 1, S, S, 3) -> its posterior's arrays, float16 (T + 1, ...)"""
+EncoderFactory = Callable[[CollectConfig], Encoder]
+_WORKER_ENVS: dict[tuple, object] = {}  # one env per renderer and frame, kept for the life of a worker
+
+
+def keeps_frames(cfg: CollectConfig, seed: int) -> bool:
+    """Whether the episode of ``seed`` keeps its frames (every one without an encoder; see ``frames_every``)."""
+    return not cfg.encoder or (cfg.frames_every > 0 and seed % cfg.frames_every == 0)
+
+
+def _collect_task(task: tuple[dict, int, str, PolicyFactory, EncoderFactory | None]) -> EpisodeSummary:
+    cfg_dict, seed, path, make_policy, make_encoder = task
+    cfg = config_from_dict(cfg_dict)
+    key = (cfg.renderer, cfg.frame_size, cfg.crop)
+    env = _WORKER_ENVS.get(key)
     if env is None:
-        env = _WORKER_ENVS[cfg.renderer] = make_env(renderer=cfg.renderer)
+        extra = {"frame_size": cfg.frame_size, "crop": cfg.crop} if cfg.renderer == "direct" else {}
+        env = _WORKER_ENVS[key] = make_env(renderer=cfg.renderer, **extra)
     episode = run_episode(env, make_policy(cfg), seed, cfg)
+    if cfg.encoder:
+        posterior = make_encoder(cfg)(episode["obs"])
+        broken = [k for k, v in posterior.items() if not np.all(np.isfinite(v))]
+        if broken:
+            raise FloatingPointError(f"{cfg.encoder}: encoding seed {seed} gave non-finite {broken}; the V is broken "
+                                     f"(NaN weights?): collect with a working --encoder")
+        episode.update(posterior)
+        if not keeps_frames(cfg, seed):
+            del episode["obs"]
     save_npz(path, **episode)
     return EpisodeSummary(seed, path, len(episode["action"]), float(episode["reward"].sum()))
+
+
+def config_from_dict(d: dict) -> CollectConfig:
+    """A ``CollectConfig`` from ``to_dict`` output (JSON lists back to the tuples the fields hold)."""
+    return CollectConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 # -- the collection -------------------------------------------------------------
 def manifest_for(cfg: CollectConfig) -> dict:
     data = {k: v for k, v in to_dict(cfg).items() if k in _DATA_KEYS}
+    if cfg.policy in ("pilot", "blend"):
+        data.update({k: list(getattr(cfg, k)) for k in ("pilot_speed", "pilot_gain", "pilot_noise")})
+    if cfg.policy == "blend":
+        data["blend"] = list(cfg.blend)
     if cfg.policy in AGENT_POLICIES:  # which controller drove, down to its bytes
         path = resolve(cfg.agent) if cfg.agent else None
         if path is None or not path.exists():
             raise FileNotFoundError(f"policy 'agent': agent file {cfg.agent!r} not found; pass --agent with an "
                                     f"agent file (checkpoints/controller/<latent>_<name>.pt)")
         data.update(agent=cfg.agent, agent_sha256=sha256(path), action_noise=cfg.action_noise)
+    if cfg.encoder:  # which V made the stored latents, down to its bytes
+        path = resolve(cfg.encoder)
+        if not path.is_file():
+            raise FileNotFoundError(f"--encoder {cfg.encoder}: no such V file; pass a V release "
+                                    f"(checkpoints/vae/<name>.pt) or a training run's last.pt")
+        data.update(encoder=cfg.encoder, encoder_sha256=sha256(path), encoder_precision=cfg.encoder_precision,
+                    frames_every=cfg.frames_every)
+    resize = "none: the direct renderer draws the frame" if cfg.renderer == "direct" else "cv2.INTER_AREA"
     return {
         "env_id": ENV_ID,
         "episodes": cfg.episodes,
         "seeds": [cfg.seed, cfg.seed + cfg.episodes - 1],
         "file_pattern": "<seed:06d>.npz",
-        "preprocessing": {"frame_size": cfg.frame_size, "crop_rows": CROP_ROWS if cfg.crop else None, "resize": "cv2.INTER_AREA"},
+        "preprocessing": {"frame_size": cfg.frame_size, "crop_rows": CROP_ROWS if cfg.crop else None, "resize": resize},
         "data": data,
         "versions": versions(),
     }
@@ -168,17 +220,26 @@ def _jsonable(x):
     return json.loads(json.dumps(x))
 
 
-def is_complete(path: Path) -> bool:
-    """Whether an episode file is a whole, undamaged archive: every member is read and its CRC-32 checked (a
-    flipped bit fails), without unpacking the arrays (measured: 7 ms for a 300-step episode, 24 ms for 1000)."""
+def expected_members(cfg: CollectConfig, seed: int, posterior_keys: tuple[str, ...] = ()) -> set[str]:
+    """The arrays the episode file of ``seed`` must hold: frames where it keeps them, the posterior with an encoder."""
+    members = {"action.npy", "reward.npy"}
+    if keeps_frames(cfg, seed):
+        members.add("obs.npy")
+    return members | {f"{k}.npy" for k in posterior_keys}
+
+
+def is_complete(path: Path, members: set[str] = frozenset({"obs.npy", "action.npy", "reward.npy"})) -> bool:
+    """Whether an episode file is a whole, undamaged archive holding ``members``: every member is read and its
+    CRC-32 checked (a flipped bit fails), without unpacking the arrays (measured: 7 ms for a 300-step episode, 24 ms
+    for 1000)."""
     try:
         with zipfile.ZipFile(path) as z:
-            return {"obs.npy", "action.npy", "reward.npy"} <= set(z.namelist()) and z.testzip() is None
+            return set(members) <= set(z.namelist()) and z.testzip() is None
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError):
         return False
 
 
-def pending_seeds(folder: Path, cfg: CollectConfig) -> list[int]:
+def pending_seeds(folder: Path, cfg: CollectConfig, posterior_keys: tuple[str, ...] = ()) -> list[int]:
     """Seeds of the requested episodes that have no complete file yet.
 
     A file that is not a complete archive (damaged outside ``collect``, which writes
@@ -187,7 +248,7 @@ def pending_seeds(folder: Path, cfg: CollectConfig) -> list[int]:
     todo = []
     for seed in range(cfg.seed, cfg.seed + cfg.episodes):
         path = episode_path(folder, seed)
-        if path.exists() and not is_complete(path):
+        if path.exists() and not is_complete(path, expected_members(cfg, seed, posterior_keys)):
             log.warning("%s is damaged; moved to %s.corrupt and collecting it again", path, path.name)
             path.replace(path.with_suffix(".npz.corrupt"))
         if not path.exists():
@@ -196,7 +257,7 @@ def pending_seeds(folder: Path, cfg: CollectConfig) -> list[int]:
 
 
 def collect(cfg: CollectConfig, folder: str | Path | None = None, progress: bool = True,
-            make_policy: PolicyFactory = builtin_policy) -> list[Path]:
+            make_policy: PolicyFactory = builtin_policy, make_encoder: EncoderFactory | None = None) -> list[Path]:
     """Collect ``cfg.episodes`` episodes in parallel; resume if some exist.
 
     Args:
@@ -204,30 +265,72 @@ def collect(cfg: CollectConfig, folder: str | Path | None = None, progress: bool
         folder: where to write; default ``data/rollouts/<cfg.name>``.
         progress: show a tqdm progress bar.
         make_policy: ``CollectConfig -> Policy``, a module-level function (workers receive it pickled);
-            the default knows ``random`` and ``brownian``, ``worldmodels.agent.policy.make_policy`` also ``agent``.
+            the default knows ``random``, ``brownian``, ``pilot`` and ``blend``,
+            ``worldmodels.agent.policy.make_policy`` also ``agent`` and ``mixed``.
+        make_encoder: ``CollectConfig -> Encoder`` for ``cfg.encoder``, a module-level function
+            (``worldmodels.models.encoder.collection_encoder``; the command line passes it).
 
     Returns:
-        the paths of all requested episodes, in seed order.
+        the paths of all requested episodes, in seed order. The folder's ``manifest.json`` then lists every
+        episode's policy record, and ``card.json`` describes the data (``worldmodels.world.datacard``).
     """
+    if cfg.encoder and make_encoder is None:
+        raise ValueError(f"--encoder {cfg.encoder}: collect needs make_encoder="
+                         f"worldmodels.models.encoder.collection_encoder to encode (the command line passes it)")
     folder = Path(folder) if folder is not None else paths.rollout_dir(cfg.name)
     with run_lock(folder):
-        return _collect(cfg, folder, progress, make_policy)
+        return _collect(cfg, folder, progress, make_policy, make_encoder)
 
 
-def _collect(cfg: CollectConfig, folder: Path, progress: bool, make_policy: PolicyFactory) -> list[Path]:
+def _collect(cfg: CollectConfig, folder: Path, progress: bool, make_policy: PolicyFactory,
+             make_encoder: EncoderFactory | None) -> list[Path]:
+    started = time.perf_counter()
     _check_manifest(folder, cfg)
     remove_stale_temporaries(folder)
-    save_json(folder / MANIFEST, manifest_for(cfg))
-    todo = pending_seeds(folder, cfg)
+    manifest = manifest_for(cfg)
+    previous = _read_manifest(folder)
+    manifest["runs"] = previous.get("runs", [])  # the wall time of every run that collected here
+    this_run = {"started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "seconds": 0.0,
+                "episodes": 0, "workers": cfg.workers or default_workers(), "backend": cfg.backend}
+    manifest["runs"].append(this_run)
+    save_json(folder / MANIFEST, manifest)
+    posterior_keys = tuple(make_encoder(cfg)(np.zeros((1, cfg.frame_size, cfg.frame_size, 3), np.uint8))) \
+        if cfg.encoder else ()  # loads V here first: a bad --encoder stops before any episode
+    todo = pending_seeds(folder, cfg, posterior_keys)
     if todo:
         cfg_dict = to_dict(cfg)
-        tasks = [(cfg_dict, seed, str(episode_path(folder, seed)), make_policy) for seed in todo]
+        tasks = [(cfg_dict, seed, str(episode_path(folder, seed)), make_policy, make_encoder) for seed in todo]
         results = run_unordered(_collect_task, tasks, cfg.backend, cfg.workers, cfg.ray_address)
         if progress:
             from tqdm.auto import tqdm
 
             results = tqdm(results, total=cfg.episodes, initial=cfg.episodes - len(todo),
                            desc=f"collect {folder.name}", unit="episode")
+        last_save = time.perf_counter()
         for _ in results:
-            pass
-    return [episode_path(folder, s) for s in range(cfg.seed, cfg.seed + cfg.episodes)]
+            this_run["episodes"] += 1
+            if time.perf_counter() - last_save > RUN_RECORD_EVERY:  # a killed run still counts its time
+                this_run["seconds"] = round(time.perf_counter() - started, 1)
+                save_json(folder / MANIFEST, manifest)
+                last_save = time.perf_counter()
+    files = [episode_path(folder, s) for s in range(cfg.seed, cfg.seed + cfg.episodes)]
+    card = datacard.describe(files)
+    manifest["episode_policies"] = card.pop("episode_policies")
+    this_run["seconds"] = round(time.perf_counter() - started, 1)
+    save_json(folder / MANIFEST, manifest)
+    card["wall_seconds"] = round(sum(r["seconds"] for r in manifest["runs"]), 1)
+    card["runs"] = manifest["runs"]
+    card["collection"] = manifest["data"]
+    save_json(folder / datacard.CARD, card)
+    return files
+
+
+RUN_RECORD_EVERY = 30.0  # seconds between updates of the running collection's record in the manifest
+
+
+def _read_manifest(folder: Path) -> dict:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}

@@ -1,0 +1,180 @@
+"""The paper-scale collection path: the scripted pilot, the blend of policies, the direct renderer, latents encoded
+as collected (frames kept for some episodes only), the manifest's per-episode records and the data card."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from worldmodels import get_config
+from worldmodels.core import paths
+from worldmodels.core.config import CollectConfig, ConfigError
+from worldmodels.core.storage import save_npz
+from worldmodels.models.encoder import FrameEncoder, collection_encoder
+from worldmodels.models.registry import load_vision
+from worldmodels.world import datacard
+from worldmodels.world.datasets import RolloutError, frame_files, load_episode, verify
+from worldmodels.world.env import make_env
+from worldmodels.world.policies import PilotPolicy, make_policy
+from worldmodels.world.rollouts import collect, run_episode
+
+from conftest import REPO
+
+VISION = "checkpoints/vae/book.pt"
+
+
+@pytest.fixture
+def vision_file(wm_root):
+    (wm_root / VISION).parent.mkdir(parents=True)
+    shutil.copy(REPO / VISION, wm_root / VISION)
+    return wm_root / VISION
+
+
+def paper_like(**overrides) -> CollectConfig:
+    """The paper preset's collection, at smoke size."""
+    return get_config("paper", collect={"episodes": 6, "steps": 60, "workers": 2, "name": "scale",
+                                        **overrides}).collect
+
+
+def test_a_careful_pilot_follows_the_road_and_a_reckless_one_leaves_it():
+    env = make_env(renderer="direct")
+
+    def drive(speed, gain, seed=3, steps=400):
+        cfg = get_config("smoke", collect={"policy": "pilot", "steps": steps, "pilot_speed": (speed, speed),
+                                           "pilot_gain": (gain, gain), "pilot_noise": (0.0, 0.0),
+                                           "renderer": "direct"}).collect
+        return run_episode(env, make_policy(cfg), seed, cfg)
+
+    careful = drive(40, 1.5)
+    assert careful["reward"].sum() > 250 and careful["on_grass"].mean() < 0.05  # a random policy: about 0
+    assert 30 < careful["speed"][100:].mean() < 45
+    record = json.loads(str(careful["policy"]))
+    assert record["policy"] == "pilot" and record["target_speed"] == 40 and record["gain"] == 1.5
+    reckless = drive(100, 3.0)
+    assert reckless["on_grass"].mean() > 5 * max(careful["on_grass"].mean(), 0.01)
+
+
+def test_the_pilot_draws_its_style_per_episode_from_the_seed_within_its_ranges():
+    policy = PilotPolicy(speed=(25, 100), gain=(0.6, 3.0), noise=(0.0, 0.3))
+    env = make_env(seed=1).unwrapped
+    records = [policy.reset(np.random.default_rng([seed, 0x5EED]), env) for seed in range(40)]
+    again = [policy.reset(np.random.default_rng([seed, 0x5EED]), env) for seed in range(40)]
+    assert records == again
+    speeds = [r["target_speed"] for r in records]
+    assert min(speeds) >= 25 and max(speeds) <= 100 and np.std(speeds) > 10
+    assert all(0.6 <= r["gain"] <= 3.0 and 0 <= r["noise"] <= 0.3 and 0 <= r["caution"] <= 1 for r in records)
+
+
+def test_blend_draws_each_episode_a_policy_by_its_weights(wm_root):
+    cfg = get_config("smoke", collect={"policy": "blend", "blend": (0.5, 0.0, 0.5), "episodes": 40}).collect
+    policy = make_policy(cfg)
+    env = make_env(seed=1).unwrapped
+    names = [policy.reset(np.random.default_rng([s, 0x5EED]), env)["policy"] for s in range(cfg.episodes)]
+    assert set(names) == {"random", "pilot"} and 10 < names.count("pilot") < 30
+
+
+def test_collection_encodes_as_it_goes_and_keeps_frames_every_kth_episode(vision_file):
+    cfg = paper_like(frames_every=3, seed=30)
+    files = collect(cfg, progress=False, make_encoder=collection_encoder)
+    vision = load_vision(vision_file)
+    full = FrameEncoder(vision, "float32")
+    for f in files:
+        seed = int(f.stem)
+        with np.load(f) as npz:
+            assert ("obs" in npz.files) == (seed % 3 == 0)
+            assert npz["mu"].dtype == np.float16 and npz["mu"].shape == (len(npz["action"]) + 1, 32)
+            if "obs" in npz.files:  # the stored latents are V's posterior of the stored frames, in bf16
+                exact = full(npz["obs"])
+                sigma = exact["logvar"].mul(0.5).exp()
+                assert float(((torch.from_numpy(npz["mu"]).float() - exact["mu"]).abs() / sigma).mean()) < 0.03
+    assert frame_files(files[0].parent) == [f for f in files if int(f.stem) % 3 == 0]
+    assert verify(files[0].parent) == []
+    latents_only = next(f for f in files if int(f.stem) % 3)
+    with pytest.raises(RolloutError, match="keeps only its latents"):
+        load_episode(latents_only)
+    assert "mu" in load_episode(latents_only, frames=False)
+
+
+def test_the_manifest_lists_every_episode_and_the_card_sums_them_by_policy(vision_file):
+    cfg = paper_like(blend=(0.5, 0.0, 0.5), seed=40)
+    files = collect(cfg, progress=False, make_encoder=collection_encoder)
+    folder = files[0].parent
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["data"]["encoder_sha256"] and manifest["data"]["renderer"] == "direct"
+    assert sorted(manifest["episode_policies"]) == [f.stem for f in files]
+    assert len(manifest["runs"]) == 1 and manifest["runs"][0]["episodes"] == len(files)
+    card = json.loads((folder / datacard.CARD).read_text())
+    by_policy = card["by_policy"]
+    assert sum(g["episodes"] for g in by_policy.values()) == card["all"]["episodes"] == 6
+    assert set(by_policy) <= {"random", "pilot"}
+    assert card["all"]["steps"] == sum(len(np.load(f)["action"]) for f in files)
+    assert abs(sum(card["all"]["speed_histogram"]["share"]) - 1) < 1e-3 and card["wall_seconds"] > 0
+    assert card["bytes_per_step"] == round(sum(f.stat().st_size for f in files) / card["all"]["steps"], 1)
+    assert "| all | 6 |" in datacard.markdown(card)
+    # a second run that finds nothing to do keeps the first run's record and adds its own
+    collect(cfg, progress=False, make_encoder=collection_encoder)
+    assert len(json.loads((folder / "manifest.json").read_text())["runs"]) == 2
+
+
+def test_a_resumed_collection_refuses_another_encoder_and_recollects_a_file_missing_its_latents(vision_file, wm_root):
+    cfg = paper_like(episodes=3, seed=50)
+    files = collect(cfg, progress=False, make_encoder=collection_encoder)
+    (wm_root / "checkpoints/gumbel").mkdir()
+    shutil.copy(REPO / "checkpoints/gumbel/book.pt", wm_root / "checkpoints/gumbel/book.pt")
+    with pytest.raises(ValueError, match="encoder: folder has 'checkpoints/vae/book.pt'"):
+        collect(paper_like(episodes=3, seed=50, encoder="checkpoints/gumbel/book.pt"), progress=False,
+                make_encoder=collection_encoder)
+    with np.load(files[1]) as npz:  # as if written by a collection without the encoder
+        arrays = {k: npz[k] for k in npz.files if k not in ("mu", "logvar")}
+    save_npz(files[1], **arrays)
+    before = files[0].stat().st_mtime_ns
+    collect(cfg, progress=False, make_encoder=collection_encoder)
+    with np.load(files[1]) as npz:
+        assert "mu" in npz.files
+    assert files[0].stat().st_mtime_ns == before
+
+
+def test_collection_settings_are_checked_before_any_work(wm_root):
+    with pytest.raises(ConfigError, match="--frames-every"):
+        CollectConfig(frames_every=4)
+    with pytest.raises(ConfigError, match="--pilot-speed"):
+        CollectConfig(policy="pilot", pilot_speed=(80.0, 20.0))
+    with pytest.raises(ConfigError, match="--blend"):
+        CollectConfig(policy="blend", blend=(0.0, 0.0, 0.0))
+    with pytest.raises(ConfigError, match="--renderer fast"):
+        CollectConfig(renderer="direct", frame_size=96)
+    with pytest.raises(ConfigError, match="--steps"):
+        CollectConfig(steps=10**9)
+    with pytest.raises(ValueError, match="make_encoder"):
+        collect(paper_like(), progress=False)
+    with pytest.raises(FileNotFoundError, match="--encoder"):
+        collect(paper_like(encoder="checkpoints/vae/missing.pt"), progress=False, make_encoder=collection_encoder)
+    assert not list((paths.rollout_dir("scale")).glob("*.npz"))
+
+
+def test_an_encoder_for_other_frames_is_refused_by_name(vision_file):
+    with pytest.raises(ValueError, match="--frame-size 64"):
+        collect(paper_like(frame_size=32), progress=False, make_encoder=collection_encoder)
+
+
+def test_the_card_tells_how_episodes_ended(wm_root, tmp_path):
+    def episode(name, reward, terminated, truncated):
+        n = len(reward)
+        save_npz(tmp_path / f"{name}.npz", action=np.zeros((n, 3), np.float32), reward=np.asarray(reward, np.float32),
+                 terminated=np.asarray(terminated), truncated=np.asarray(truncated), seed=np.int64(0),
+                 speed=np.full(n, 55.0, np.float32), on_grass=np.asarray([True] + [False] * (n - 1)),
+                 policy=np.array(json.dumps({"policy": "pilot"})))
+        return tmp_path / f"{name}.npz"
+
+    files = [episode("000001", [3.0, -100.1], [False, True], [False, False]),
+             episode("000002", [3.0, 3.0], [False, True], [False, False]),
+             episode("000003", [-0.1, -0.1], [False, False], [False, True])]
+    card = datacard.describe(files)
+    assert card["all"]["ended"] == {"lap_complete": 1, "left_playfield": 1, "time_limit": 1, "running": 0}
+    assert card["all"]["grass_share"] == 0.5 and card["all"]["speed_histogram"]["share"][5] == 1.0
+    bad = tmp_path / "000004.npz"
+    bad.write_bytes(files[0].read_bytes()[:100])
+    with pytest.raises(datacard.DataCardError, match="000004.npz"):
+        datacard.describe([bad])
