@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 
 from worldmodels import get_config
 from worldmodels.core import paths
@@ -19,8 +20,6 @@ from worldmodels.world.datasets import RolloutError, frame_files, load_episode, 
 from worldmodels.world.env import make_env
 from worldmodels.world.policies import PilotPolicy, make_policy
 from worldmodels.world.rollouts import collect, run_episode
-
-from conftest import REPO
 
 VISION = "checkpoints/vae/book.pt"
 
