@@ -8,7 +8,9 @@ renderer draws V's 64x64 input, the ``blend`` policy (random, brownian and the s
 encodes its episodes as it collects them (bfloat16), keeping the frames of every ``frames_every``-th episode only
 (``paper_all_frames`` keeps them all). Every variant collects the same seeds into fresh folders with the same
 workers, in an order that rotates each round; steps/s counts the steps the episodes really took (a finished lap
-ends one early), start-up, writing and encoding included. The last lines project the preset's 10,000 x 1,000 steps.
+ends one early), writing and encoding included. Start-up (spawning the workers, importing torch, loading V) is
+timed apart, as a collection of one 1-step episode per worker, and ``after start-up`` leaves it out: a collection
+of 10,000 episodes pays it once. The last column projects the preset's 10,000 x 1,000 steps from that rate.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from worldmodels.core import paths
 from worldmodels.models.encoder import collection_encoder
 from worldmodels.models.registry import load_vision
 from worldmodels.training.vision import encode
+from worldmodels.world.datacard import describe
 from worldmodels.world.rollouts import collect
 
 VISION = "checkpoints/vae/book.pt"
@@ -35,8 +38,9 @@ def folder_bytes(*folders: Path) -> int:
     return sum(f.stat().st_size for folder in folders for f in Path(folder).rglob("*") if f.is_file())
 
 
-def run(variant: str, args, root: Path) -> tuple[float, float]:
-    """(env steps/s, bytes a step) of one variant, collected under ``root`` (a fresh WM_ROOT)."""
+def run(variant: str, args, root: Path) -> tuple[float, float, float]:
+    """(env steps/s, env steps/s after start-up, bytes a step) of one variant, collected under ``root`` (a fresh
+    WM_ROOT)."""
     os.environ["WM_ROOT"] = str(root)
     (root / "checkpoints").mkdir(parents=True, exist_ok=True)
     vision = root / VISION
@@ -51,16 +55,20 @@ def run(variant: str, args, root: Path) -> tuple[float, float]:
     else:
         frames_every = 1 if variant == "paper_all_frames" else paper.frames_every
         cfg = dataclasses.replace(paper, **common, encoder=VISION, frames_every=frames_every)
+    encoder = collection_encoder if cfg.encoder else None
     start = time.perf_counter()
-    files = collect(cfg, progress=False, make_encoder=collection_encoder if cfg.encoder else None)
+    collect(dataclasses.replace(cfg, name=f"{variant}_start", episodes=args.workers, steps=1, seed=700_000),
+            progress=False, make_encoder=encoder)
+    startup = time.perf_counter() - start
+    start = time.perf_counter()
+    files = collect(cfg, progress=False, make_encoder=encoder)
     if variant == "today":
         encode(load_vision(vision), variant, progress=False, source=VISION)
     seconds = time.perf_counter() - start
-    from worldmodels.world.datacard import describe
-
     steps = describe(files)["all"]["steps"]
     latents = paths.data_dir() / "latents"
-    return steps / seconds, folder_bytes(paths.rollout_dir(variant), *([latents] if latents.exists() else [])) / steps
+    size = folder_bytes(paths.rollout_dir(variant), *([latents] if latents.exists() else [])) / steps
+    return steps / seconds, steps / max(seconds - startup, 1e-9), size
 
 
 def main() -> None:
@@ -71,29 +79,30 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     variants = ["today", "paper", "paper_all_frames"]
-    rates: dict[str, list[float]] = {v: [] for v in variants}
-    sizes: dict[str, list[float]] = {v: [] for v in variants}
-    ratios: dict[str, list[float]] = {v: [] for v in variants}
+    keys = ("rate", "steady", "size", "ratio", "steady_ratio")
+    found: dict[str, dict[str, list[float]]] = {v: {k: [] for k in keys} for v in variants}
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(args.rounds):
             order = variants[k % 3:] + variants[:k % 3]
             this = {}
             for v in order:
-                this[v], size = run(v, args, Path(tmp) / f"{k}-{v}")
-                rates[v].append(this[v])
-                sizes[v].append(size)
+                this[v] = dict(zip(("rate", "steady", "size"), run(v, args, Path(tmp) / f"{k}-{v}"), strict=True))
             for v in variants:
-                ratios[v].append(this[v] / this["today"])
+                for key in ("rate", "steady", "size"):
+                    found[v][key].append(this[v][key])
+                found[v]["ratio"].append(this[v]["rate"] / this["today"]["rate"])
+                found[v]["steady_ratio"].append(this[v]["steady"] / this["today"]["steady"])
     paper = get_config("paper").collect
     total = paper.episodes * paper.steps
+    median = {v: {k: statistics.median(found[v][k]) for k in keys} for v in variants}
     print(f"\ncollection to M's data, {args.episodes} x {args.steps} steps, {args.workers} workers, median of "
-          f"{args.rounds} rounds (start-up, writing and encoding included)")
-    print("| path | env steps/s | x today | bytes a step | 10,000 x 1,000 steps would take |")
-    print("|---|---|---|---|---|")
+          f"{args.rounds} rounds (writing and encoding included)")
+    print("| path | env steps/s | x today | after start-up | x today | bytes a step | 10,000 x 1,000 steps |")
+    print("|---|---|---|---|---|---|---|")
     for v in variants:
-        rate, size = statistics.median(rates[v]), statistics.median(sizes[v])
-        print(f"| {v} | {rate:.0f} | {statistics.median(ratios[v]):.2f} | {size:,.0f} | "
-              f"{total / rate / 60:.0f} min, {total * size / 1e9:.1f} GB |")
+        m = median[v]
+        print(f"| {v} | {m['rate']:.0f} | {m['ratio']:.2f} | {m['steady']:.0f} | {m['steady_ratio']:.2f} | "
+              f"{m['size']:,.0f} | {total / m['steady'] / 60:.0f} min, {total * m['size'] / 1e9:.1f} GB |")
 
 
 if __name__ == "__main__":

@@ -177,3 +177,66 @@ def test_the_card_tells_how_episodes_ended(wm_root, tmp_path):
     bad.write_bytes(files[0].read_bytes()[:100])
     with pytest.raises(datacard.DataCardError, match="000004.npz"):
         datacard.describe([bad])
+
+
+def test_encode_packs_the_collected_latents_into_a_memory_mapped_store(vision_file, wm_root):
+    from worldmodels.training import vision
+    from worldmodels.world.datasets import LatentSequences
+
+    files = collect(paper_like(frames_every=2, seed=60), progress=False, make_encoder=collection_encoder)
+    model = load_vision(vision_file)
+    store = vision.encode(model, "scale", progress=False, source=VISION)
+    assert store == paths.latents_store("vae", "scale") == paths.latents_path("vae", "scale") and store.is_dir()
+    latents = LatentSequences.load(store)
+    assert isinstance(latents["mu"], np.memmap) and latents["mu"].dtype == np.float16
+    assert str(latents["source"]) == VISION and list(latents["seed"]) == [int(f.stem) for f in files]
+    for e, f in enumerate(files):
+        ep = load_episode(f, frames=False)
+        n = len(ep["action"])
+        assert latents["length"][e] == n
+        assert np.array_equal(latents["mu"][e, : n + 1], ep["mu"]) and not latents["mu"][e, n + 1 :].any()
+        assert np.array_equal(latents["reward"][e, :n], ep["reward"])
+    stamp = (store / "mu.npy").stat().st_mtime_ns
+    assert vision.latents_for(model, "scale", VISION, progress=False) == store  # reused, not packed again
+    assert (store / "mu.npy").stat().st_mtime_ns == stamp
+    (wm_root / "checkpoints/gumbel").mkdir()
+    shutil.copy(REPO / "checkpoints/gumbel/book.pt", wm_root / "checkpoints/gumbel/book.pt")
+    with pytest.raises(ValueError, match="encoded as collected by checkpoints/vae/book.pt"):
+        vision.encode(load_vision(wm_root / "checkpoints/gumbel/book.pt"), "scale", progress=False,
+                      source="checkpoints/gumbel/book.pt")
+    (store / "logvar.npy").unlink()
+    with pytest.raises(RolloutError, match="logvar.npy"):
+        LatentSequences.load(store)
+
+
+def test_m_windows_built_in_groups_cover_every_step_once(vision_file):
+    from worldmodels.models.vae import ConvVAE
+    from worldmodels.training import vision
+    from worldmodels.world.datasets import LatentSequences
+
+    collect(paper_like(episodes=7, seed=70), progress=False, make_encoder=collection_encoder)
+    latents = LatentSequences.load(vision.encode(load_vision(vision_file), "scale", progress=False, source=VISION))
+
+    def steps(data, epoch):
+        seen = []
+        for batch in data.batches(3, epoch):
+            for latent, mask in zip(batch["latent"], batch["mask"]):
+                seen += [tuple(np.round(x, 4)) for x in latent[mask.bool()].numpy()]
+        return seen
+
+    whole = LatentSequences(latents, ConvVAE, range(7), 16, seed=1)
+    grouped = LatentSequences(latents, ConvVAE, range(7), 16, seed=1, episodes_in_memory=2)
+    assert len(steps(grouped, 0)) == len(steps(whole, 0)) == int(latents["length"].sum())
+    assert steps(grouped, 0) == steps(grouped, 0) and steps(grouped, 0) != steps(grouped, 1)
+    one_group = LatentSequences(latents, ConvVAE, range(7), 16, seed=1, episodes_in_memory=7)
+    assert steps(one_group, 3) == steps(whole, 3)  # as many as there are episodes: the same as all at once
+
+
+def test_m_trains_on_a_store(vision_file):
+    from worldmodels.training import memory, vision
+
+    collect(paper_like(episodes=4, seed=80), progress=False, make_encoder=collection_encoder)
+    vision.encode(load_vision(vision_file), "scale", progress=False, source=VISION)
+    cfg = get_config("smoke", collect={"name": "scale"}, mdnrnn_training={"episodes_in_memory": 2})
+    _, history = memory.train("vae", cfg, progress=False)
+    assert len(history) == cfg.mdnrnn_training.epochs and np.isfinite(history[-1]["val_loss"])

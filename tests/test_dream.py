@@ -86,3 +86,37 @@ def test_dreams_from_one_start_share_the_start_and_spread_with_tau():
     assert (spread["code"][:, 0] == 0).all() and (spread["pixels"][:, 0] == 0).all()  # the shared start
     # the sampler's noise is sigma * sqrt(tau): 40 times the variance drawn at tau 2 as at tau 0.05
     assert (spread["code"][1, 1:] > 2 * spread["code"][0, 1:]).all()
+
+
+def test_an_ensemble_dreams_each_episode_in_one_member_drawn_per_dream():
+    members = [model_with(reward=float(k + 1), done_logit=-20.0) for k in range(3)]
+    env = DreamEnv(members, torch.zeros(1, 32), max_steps=4, seed=3)
+    returns, _ = total(env, 300, 4)
+    assert sorted(set(returns.tolist())) == [4.0, 8.0, 12.0]  # each dream paid by its member alone, all four steps
+    counts = [int((returns == 4.0 * (k + 1)).sum()) for k in range(3)]
+    assert min(counts) > 60 and env.member.tolist() == [round(r / 4) - 1 for r in returns.tolist()]
+    again = DreamEnv(members, torch.zeros(1, 32), max_steps=4, seed=3)
+    assert torch.equal(total(again, 300, 4)[0], returns)
+
+
+def test_one_member_dreams_as_a_single_m_does_and_memory_gives_c_its_h():
+    torch.manual_seed(0)
+    m = MDNRNN(MDNRNNConfig(hidden_size=8))
+    starts = torch.randn(5, 32)
+    single, listed = DreamEnv(m, starts, tau=1.0, seed=7), DreamEnv([m], starts, tau=1.0, seed=7)
+    for env in (single, listed):
+        env.reset(6)
+    for _ in range(5):
+        a = torch.rand(6, 3)
+        out_single, out_listed = single.step(a), listed.step(a)
+        assert all(torch.equal(x, y) for x, y in zip(out_single, out_listed))
+    memory = MDNRNN(MDNRNNConfig(hidden_size=12))
+    env = DreamEnv([m, m], starts, seed=1, memory=memory)
+    latent, h = env.reset(4)
+    assert h.shape == (4, 12)
+    action = torch.rand(4, 3)
+    _, h, _, _ = env.step(action)
+    expected, _ = memory(latent.unsqueeze(1), action.unsqueeze(1))
+    assert torch.allclose(h, expected["h"][:, -1])
+    with pytest.raises(ValueError, match="share latent and hidden sizes"):
+        DreamEnv([m, memory], starts)

@@ -283,3 +283,24 @@ def test_non_finite_returns_stop_the_run_before_it_is_saved(world_model, monkeyp
     with pytest.raises(FloatingPointError, match="generation 2 produced non-finite returns; the run is saved up to generation 1"):
         evolve.evolve(cfg, progress=False)
     assert len(evolve.load_state(evolve.run_dir(cfg.evolution) / evolve.STATE)["history"]) == 1
+
+
+def test_dreams_in_an_ensemble_are_pinned_on_the_run_and_the_card(world_model, wm_root):
+    import shutil
+
+    _, mdnrnn = world_model
+    other = wm_root / "checkpoints" / "mdnrnn" / "vae_other.pt"
+    shutil.copy(mdnrnn, other)
+    ensemble = ("checkpoints/mdnrnn/vae_book.pt", "checkpoints/mdnrnn/vae_other.pt")
+    cfg = smoke(name="ens", mode="dream", generations=2, ensemble=ensemble)
+    collect(cfg.collect, progress=False)
+    state = evolve.evolve(cfg, progress=False)
+    assert [m["path"] for m in state["config"]["ensemble"]] == list(ensemble)
+    card = json.loads(evolve.release(cfg, "ens").with_suffix(".json").read_text())
+    assert [m["path"] for m in card["world_model"]["ensemble"]] == list(ensemble)
+    assert card["training"]["real_env_steps"] == 0
+    other.write_bytes(other.read_bytes() + b"\0")  # another M under the same name
+    with pytest.raises(ValueError, match="ensemble's M files differ"):
+        evolve.evolve(smoke(name="ens", mode="dream", generations=3, ensemble=ensemble), progress=False)
+    with pytest.raises(FileNotFoundError, match="--ensemble checkpoints/mdnrnn/missing.pt"):
+        evolve.evolve(smoke(name="ens2", mode="dream", ensemble=("checkpoints/mdnrnn/missing.pt",)), progress=False)

@@ -34,6 +34,7 @@ from .models.gumbel_vae import GumbelVAE, categorical_kl_to_uniform
 from .models.vae import ConvVAE, gaussian_kl
 from .training.vision import held_out_metrics
 from .world.datasets import load_episode
+from .world.frames import frames_to_tensor
 
 
 def _codes_and_error(model, files: list[Path], bar=None) -> tuple[list[dict[str, np.ndarray]], float]:
@@ -153,6 +154,35 @@ def _key(models: list[torch.nn.Module], files: list[Path]) -> str:
         stat = f.stat()
         digest.update(f"{f.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:32]
+
+
+@torch.no_grad()
+def error_by_speed(model, files: list[Path], edges=(0, 20, 40, 60, 80, float("inf")), batch_size: int = 256,
+                   on_grass: bool | None = None) -> list[dict[str, float]]:
+    """How well V reconstructs frames at each speed of the car: per-pixel squared error of the deterministic
+    reconstruction (as ``held_out_metrics``) of every stored frame after a step, grouped by the car's speed after
+    that step (episode files record it: collected since the pilot). ``on_grass``: only steps with no wheel on the
+    road (True) or on it (False). Rows: {"speed_from", "speed_to", "frames", "mse_per_pixel"}; a V that never saw
+    fast driving shows it as a rising error."""
+    sums, counts = np.zeros(len(edges) - 1), np.zeros(len(edges) - 1, dtype=np.int64)
+    for f in files:
+        with np.load(f, allow_pickle=False) as npz:
+            if "speed" not in npz.files or "obs" not in npz.files:
+                raise ValueError(f"{f}: no recorded speed or no frames (collected before speeds were recorded, or a "
+                                 f"latents-only episode); pass episodes that keep frames, collected now")
+            frames, speed, grass = npz["obs"][1:], npz["speed"], npz["on_grass"]
+        keep = np.ones(len(speed), bool) if on_grass is None else grass == on_grass
+        bins = np.digitize(speed, edges[1:-1])
+        for i in range(0, len(frames), batch_size):
+            x = frames_to_tensor(frames[i : i + batch_size]).to(model.device)
+            out = model.decode(model.code(model.posterior(x)))
+            err = (out - x).pow(2).mean(dim=(1, 2, 3)).cpu().numpy()
+            k, b = keep[i : i + batch_size], bins[i : i + batch_size]
+            np.add.at(sums, b[k], err[k])
+            np.add.at(counts, b[k], 1)
+    return [{"speed_from": float(lo), "speed_to": float(hi), "frames": int(n),
+             "mse_per_pixel": round(float(t / n), 6) if n else None}
+            for lo, hi, n, t in zip(edges[:-1], edges[1:], counts, sums, strict=True)]
 
 
 def markdown_table(results: dict[str, dict[str, float]]) -> str:

@@ -9,6 +9,11 @@ come from real episodes (``worldmodels.models.registry.codes_at``). With ``dropo
 own dropout masks at reset (``MDNRNN.dropout_masks``) and dreams in a slightly different M throughout, which
 Dropout's Dream Land found stops a controller from exploiting one M's mistakes.
 
+An ensemble: ``DreamEnv([m1, ..., mK], starts, memory=agent_m)`` dreams each episode in one member, drawn at
+reset, so a controller must do well in every member's world to do well on average. The members are the world
+(next latent, reward, end); ``memory`` is the agent's own M, which reads the dreamed latents and actions as it reads
+real ones and gives C its h, as in the real env (without ``memory``, C reads the dreaming member's h, as with one M).
+
     env = DreamEnv(mdnrnn, start_latents, tau=1.15, seed=0)
     z, h = env.reset(batch_size=64)               # z (B, Z) or code (B, N, K); h (B, H)
     z, h, reward, done = env.step(actions)        # actions (B, 3) -> reward (B,), done (B,) bool
@@ -18,6 +23,8 @@ Dream frames: ``decode(vision, latents)`` turns dream latents into uint8 frames 
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -29,13 +36,23 @@ from ..world.frames import tensor_to_frames
 
 
 class DreamEnv:
-    """B dream episodes stepping at once inside an MDN-RNN."""
+    """B dream episodes stepping at once inside an MDN-RNN, or each inside one member of an ensemble."""
 
-    def __init__(self, model: MDNRNN, starts: torch.Tensor, tau: float = 1.0, seed: int = 0,
+    def __init__(self, model: MDNRNN | Sequence[MDNRNN], starts: torch.Tensor, tau: float = 1.0, seed: int = 0,
                  done_threshold: float = 0.5, max_steps: int = 1000, termination_reward: float = -100.0,
-                 dropout: float = 0.0):
-        self.model = model.eval()
-        self.device = next(model.parameters()).device
+                 dropout: float = 0.0, memory: MDNRNN | None = None):
+        self.members = [model] if isinstance(model, MDNRNN) else list(model)
+        if not self.members:
+            raise ValueError("DreamEnv: no M to dream in")
+        sizes = {(m.cfg.latent, m.cfg.z_size, m.cfg.num_vars, m.cfg.num_classes, m.cfg.hidden_size)
+                 for m in self.members}
+        if len(sizes) > 1:
+            raise ValueError(f"DreamEnv: the members of an ensemble must share latent and hidden sizes, got {sizes}")
+        for m in self.members:
+            m.eval()
+        self.model = self.members[0]
+        self.memory = memory.eval() if memory is not None else None
+        self.device = next(self.model.parameters()).device
         self.starts = starts.to(self.device)
         self.tau = tau
         self.done_threshold = done_threshold
@@ -44,20 +61,27 @@ class DreamEnv:
         self.dropout = dropout
         self.masks = None
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
-        self.latent = self.state = self.h = None
+        self.latent = self.state = self.h = self.member = self.memory_state = None
         self.t = 0
 
     @torch.no_grad()
     def reset(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Start ``batch_size`` dreams from randomly drawn real start latents; h starts at zero; each dream draws
-        its dropout masks (with ``dropout`` > 0)."""
+        its member of an ensemble, and its dropout masks (with ``dropout`` > 0)."""
         pick = torch.randint(len(self.starts), (batch_size,), generator=self.generator, device=self.device)
-        self.masks = self.model.dropout_masks(batch_size, self.dropout, self.generator, self.device)
+        K = len(self.members)
+        self.member = torch.zeros(batch_size, dtype=torch.long, device=self.device) if K == 1 else \
+            torch.randint(K, (batch_size,), generator=self.generator, device=self.device)
+        self.masks = [m.dropout_masks(batch_size, self.dropout, self.generator, self.device) for m in self.members]
         self.latent = self.starts[pick]  # (B, Z) or (B, N, K)
         H = self.model.cfg.hidden_size
         zeros = torch.zeros(1, batch_size, H, device=self.device)
         self.state = (zeros, zeros.clone())
         self.h = zeros[0]  # (B, H)
+        if self.memory is not None:
+            mem = torch.zeros(1, batch_size, self.memory.cfg.hidden_size, device=self.device)
+            self.memory_state = (mem, mem.clone())
+            self.h = mem[0]
         self.done = torch.zeros(batch_size, dtype=torch.bool, device=self.device)
         self.t = 0
         return self.latent, self.h
@@ -79,23 +103,48 @@ class DreamEnv:
         if action.shape != (B, 3) or not torch.isfinite(action).all():
             raise ValueError(f"DreamEnv.step: expected {B} finite actions of shape ({B}, 3), got "
                              f"{tuple(action.shape)} (finite: {bool(torch.isfinite(action).all())})")
-        out, self.state = self.model(self.latent.unsqueeze(1), action.unsqueeze(1), self.state, self.masks)  # L = 1
-        self.h = out["h"][:, -1]  # (B, H)
-        next_latent = self.model.sample_next(out, self.tau, self.generator)
-        if "reward" in out:
-            reward = out["reward"][:, -1]
-        elif self.model.reward is not None:  # a transition head: paid for the dreamed step itself
-            reward = self.model.transition_reward(self.latent, next_latent)
+        if len(self.members) == 1:
+            next_latent, h, reward, terminated, self.state = self._member_step(
+                self.model, self.latent, action, self.state, self.masks[0])
         else:
+            next_latent, h = torch.empty_like(self.latent), torch.empty_like(self.state[0][0])
             reward = torch.zeros(B, device=self.device)
-        terminated = out["done_logit"][:, -1].sigmoid() > self.done_threshold if "done_logit" in out else \
-            torch.zeros(B, dtype=torch.bool, device=self.device)
+            terminated = torch.zeros(B, dtype=torch.bool, device=self.device)
+            hs, cs = self.state[0].clone(), self.state[1].clone()
+            for k, model in enumerate(self.members):
+                rows = torch.nonzero(self.member == k).squeeze(1)
+                if len(rows) == 0:
+                    continue
+                masks = None if self.masks[k] is None else tuple(m[rows] for m in self.masks[k])
+                out = self._member_step(model, self.latent[rows], action[rows], (hs[:, rows], cs[:, rows]), masks)
+                next_latent[rows], h[rows], reward[rows], terminated[rows] = out[:4]
+                hs[:, rows], cs[:, rows] = out[4]
+            self.state = (hs, cs)
+        if self.memory is not None:  # the agent's own M reads (latent, action) as it does in the real env
+            out, self.memory_state = self.memory(self.latent.unsqueeze(1), action.unsqueeze(1), self.memory_state)
+            h = out["h"][:, -1]
+        self.h = h
         live = ~self.done  # (B,) dreams still running when this step began
         reward = torch.where(live, reward + self.termination_reward * (terminated & live), torch.zeros_like(reward))
         self.t += 1
         self.done = self.done | terminated | (self.t >= self.max_steps)
         self.latent = next_latent
         return self.latent, self.h, reward, self.done.clone()
+
+    def _member_step(self, model: MDNRNN, latent: torch.Tensor, action: torch.Tensor, state, masks):
+        """One M's step on some dreams: (next latent, h (b, H), reward (b,), terminated (b,) bool, new state)."""
+        out, state = model(latent.unsqueeze(1), action.unsqueeze(1), state, masks)  # L = 1
+        h = out["h"][:, -1]  # (b, H)
+        next_latent = model.sample_next(out, self.tau, self.generator)
+        if "reward" in out:
+            reward = out["reward"][:, -1]
+        elif model.reward is not None:  # a transition head: paid for the dreamed step itself
+            reward = model.transition_reward(latent, next_latent)
+        else:
+            reward = torch.zeros(len(latent), device=self.device)
+        terminated = out["done_logit"][:, -1].sigmoid() > self.done_threshold if "done_logit" in out else \
+            torch.zeros(len(latent), dtype=torch.bool, device=self.device)
+        return next_latent, h, reward, terminated, state
 
 
 @torch.no_grad()

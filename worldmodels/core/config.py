@@ -306,6 +306,9 @@ class EvolutionConfig:
     dream_dropout: float = 0.0
     """each dream draws its own dropout masks on M's latent input and h at this rate, so a controller must do well
     across many slightly different Ms (Dropout's Dream Land: 0.1 with M trained at 0.05); 0: off"""
+    ensemble: tuple[str, ...] = ()
+    """dream mode: M files whose worlds the dreams run in, one drawn per dream (the agent's own M still gives C its
+    h, as in the real env); empty: the agent's M alone"""
     init: str | None = None
     """start from this agent's parameters (a controller file, e.g. a dream-trained one) instead of zeros"""
     backend: Backend = "process"
@@ -441,7 +444,7 @@ class TrainConfig:
     validation_fraction: float = 0.1
     """share of episodes held out (split by episode, never by frame)"""
     episodes_in_memory: int = 16
-    """episodes decoded into memory at once by the streaming dataset"""
+    """episodes read into memory at once: V's frames, or M's windows, which are shuffled within each group"""
     max_steps_per_epoch: int = 0
     """cap on optimiser steps per epoch (0: the whole training set)"""
     bf16: bool = False
@@ -463,8 +466,9 @@ class Config:
     """training of both V models (bf16 autocast: x1.45 on the CPU, same held-out error; benchmarks/vae.py)"""
     mdnrnn: MDNRNNConfig = field(default_factory=MDNRNNConfig)
     mdnrnn_training: TrainConfig = field(default_factory=lambda: TrainConfig(
-        epochs=20, batch_size=32, learning_rate=1e-3, validation_fraction=0.1))
-    """training of M (batch = sequences of ``sequence_length`` steps; 20 epochs as in the paper)"""
+        epochs=20, batch_size=32, learning_rate=1e-3, validation_fraction=0.1, episodes_in_memory=1000))
+    """training of M (batch = sequences of ``sequence_length`` steps; 20 epochs as in the paper; the windows of
+    1,000 episodes built and shuffled together, so the book's 200 are one group)"""
     sequence_length: int = 100
     """steps per training sequence of M"""
     controller: ControllerConfig = field(default_factory=ControllerConfig)

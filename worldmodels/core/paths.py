@@ -5,6 +5,7 @@ and the tests agree on where files are. Every path the pipeline reads or writes 
 
     data/rollouts/<rollouts>/<seed>.npz, manifest.json        collect
     data/latents/<rollouts>_<latent>.npz                      encode (latent: vae | gumbel)
+    data/latents/<rollouts>_<latent>/                         encode of a collection encoded as collected (memory-mapped)
     data/runs/<latent>_<rollouts>/                            V training runs
     data/runs/mdnrnn_<latent>_<rollouts>/                     M training runs
     data/runs/controller_<latent>_<name>/                     evolution runs
@@ -44,8 +45,15 @@ def rollout_dir(name: str) -> Path:
 
 
 def latents_path(latent: str, rollouts: str) -> Path:
-    """``data/latents/<rollouts>_<latent>.npz``: the rollouts encoded by a V of kind ``latent``."""
-    return data_dir() / "latents" / f"{rollouts}_{latent}.npz"
+    """The rollouts encoded by a V of kind ``latent``: the folder ``latents_store`` where it exists (a collection
+    encoded as collected), else the file ``data/latents/<rollouts>_<latent>.npz``."""
+    store = latents_store(latent, rollouts)
+    return store if store.is_dir() else data_dir() / "latents" / f"{rollouts}_{latent}.npz"
+
+
+def latents_store(latent: str, rollouts: str) -> Path:
+    """``data/latents/<rollouts>_<latent>/``: memory-mapped latents of a collection encoded as collected."""
+    return data_dir() / "latents" / f"{rollouts}_{latent}"
 
 
 def vision_run(latent: str, rollouts: str) -> Path:

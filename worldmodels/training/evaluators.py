@@ -1,8 +1,8 @@
 """How CMA-ES scores its candidates: each evaluator maps candidates (P, n) and seeds (R,) to returns (P, R).
 
 ``RealEvaluator`` plays the P x R episodes in CarRacing on a task pool, split into tasks of ``envs_per_task``;
-``DreamEvaluator`` steps all of them as one batch inside M (``agent.dream.DreamEnv``), from real start latents
-(``dream_starts``), on CUDA when present. Neither knows anything of the ES.
+``DreamEvaluator`` steps all of them as one batch inside M, or each inside a member of ``EvolutionConfig.ensemble``
+(``agent.dream.DreamEnv``), from real start latents (``dream_starts``), on CUDA when present. Neither knows anything of the ES.
 """
 
 from __future__ import annotations
@@ -44,15 +44,17 @@ class DreamEvaluator:
     def __init__(self, cfg: EvolutionConfig, spec: AgentSpec, starts: torch.Tensor):
         self.cfg, self.spec, self.starts = cfg, spec, starts
         self.mdnrnn = load_mdnrnn(resolve(spec.mdnrnn), device=default_device())  # CUDA when present
+        # an ensemble is the world; the agent's own M then only gives C its h
+        self.world = [load_mdnrnn(resolve(p), device=default_device()) for p in cfg.ensemble] or self.mdnrnn
         self.controller = LinearController(spec.controller)
 
     @torch.no_grad()
     def __call__(self, candidates: np.ndarray, seeds: np.ndarray, generation: int) -> tuple[np.ndarray, dict]:
         P, R = len(candidates), len(seeds)
         params = np.repeat(candidates, R, axis=0)  # (P * R, n)
-        env = DreamEnv(self.mdnrnn, self.starts, tau=self.cfg.dream_tau, seed=int(seeds[0]),
+        env = DreamEnv(self.world, self.starts, tau=self.cfg.dream_tau, seed=int(seeds[0]),
                        max_steps=self.cfg.max_steps, termination_reward=self.cfg.dream_termination_reward,
-                       dropout=self.cfg.dream_dropout)
+                       dropout=self.cfg.dream_dropout, memory=self.mdnrnn if self.cfg.ensemble else None)
         returns, steps = play(env, self.controller, params)
         return returns.reshape(P, R), {"dream_steps": steps}
 

@@ -35,7 +35,7 @@ from ..agent.files import AgentSpec, agent_payload, load_agent_file, save_agent
 from ..core import checkpoint, paths
 from ..core.config import Config, EvolutionConfig, from_dict, to_dict
 from ..core.parallel import TaskPool
-from ..core.provenance import portable, resolve
+from ..core.provenance import portable, resolve, sha256
 from ..core.storage import remove_stale_temporaries, run_lock, save_csv
 from ..models.controller import LinearController
 from . import release as releases
@@ -67,7 +67,19 @@ def run_dir(cfg: EvolutionConfig) -> Path:
 
 # -- the run ---------------------------------------------------------------------------
 def _config_dict(cfg: Config) -> dict[str, Any]:
-    return {"evolution": to_dict(cfg.evolution), "controller": to_dict(cfg.controller), "rollouts": cfg.collect.name}
+    return {"evolution": to_dict(cfg.evolution), "controller": to_dict(cfg.controller), "rollouts": cfg.collect.name,
+            "ensemble": _ensemble(cfg.evolution)}
+
+
+def _ensemble(e: EvolutionConfig) -> list[dict[str, str]]:
+    """The ensemble's M files, pinned by SHA-256 (a run resumes only on the same bytes)."""
+    members = []
+    for p in e.ensemble:
+        path = resolve(p)
+        if not path.is_file():
+            raise FileNotFoundError(f"--ensemble {p}: no such M file; pass M releases (checkpoints/mdnrnn/<name>.pt)")
+        members.append({"path": portable(path), "sha256": sha256(path)})
+    return members
 
 
 def _check_resumable(state: dict, cfg: Config, spec: AgentSpec, path: Path) -> None:
@@ -80,6 +92,8 @@ def _check_resumable(state: dict, cfg: Config, spec: AgentSpec, path: Path) -> N
         diff.append(f"controller: run has {old.get('controller')!r}, asked {new['controller']!r}")
     if old.get("rollouts") != new["rollouts"]:
         diff.append(f"rollouts: run has {old.get('rollouts')!r}, asked {new['rollouts']!r}")
+    if old.get("ensemble", []) != new["ensemble"]:
+        diff.append("the ensemble's M files differ from those the run started with (paths or SHA-256)")
     if AgentSpec.from_dict(state["spec"]) != spec:
         diff.append("V or M differ from the files the run started with (paths or SHA-256)")
     if diff:
@@ -250,6 +264,7 @@ def _ancestors(state: dict[str, Any], spec: AgentSpec) -> list[tuple[str, str]]:
     its parameters carry that agent's whole lineage) and, in dream mode, the rollouts its dreams start from."""
     evolution = state["config"]["evolution"]
     return [(spec.vision, "vision"), *([(spec.mdnrnn, "mdnrnn")] if spec.mdnrnn else []),
+            *((m["path"], "mdnrnn") for m in state["config"].get("ensemble", []) if m["path"] != spec.mdnrnn),
             *([(evolution["init"], "controller")] if evolution.get("init") else []),
             *([(state["config"]["rollouts"], "rollouts")] if evolution["mode"] == "dream" else [])]
 
@@ -283,7 +298,8 @@ def release(cfg: Config, name: str, which: str = "auto", command: str | None = N
                   "last": history[-1]},
         metrics={}, parameters=len(params), command=command, which=which,
         world_model={"vision": spec.vision, "vision_sha256": spec.vision_sha256,
-                     "mdnrnn": spec.mdnrnn, "mdnrnn_sha256": spec.mdnrnn_sha256},
+                     "mdnrnn": spec.mdnrnn, "mdnrnn_sha256": spec.mdnrnn_sha256,
+                     **({"ensemble": state["config"]["ensemble"]} if state["config"].get("ensemble") else {})},
         commands=state.get("commands", []),
         lineage=card_entry({f"evolution {portable(path)}": state["env_steps"], **lineage(*_ancestors(state, spec))},
                            "every real env step behind this agent: its own evolution, its V's and M's data with "

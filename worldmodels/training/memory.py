@@ -129,8 +129,10 @@ def train(latent: str, cfg: Config, progress: bool = True, device: torch.device 
     kind = latents_class(latents, files[0])
     mcfg = model_config(cfg, latent, latents)
     t = cfg.mdnrnn_training
-    train_set = LatentSequences(latents, kind, train_eps, cfg.sequence_length, seed=t.seed)
-    held_out = LatentSequences(latents, kind, val_eps or train_eps[:1], cfg.sequence_length, seed=t.seed)
+    train_set = LatentSequences(latents, kind, train_eps, cfg.sequence_length, seed=t.seed,
+                                episodes_in_memory=t.episodes_in_memory)
+    held_out = LatentSequences(latents, kind, val_eps or train_eps[:1], cfg.sequence_length, seed=t.seed,
+                               episodes_in_memory=t.episodes_in_memory)
     torch.manual_seed(t.seed)
     model = MDNRNN(mcfg)
     if init:

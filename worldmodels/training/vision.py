@@ -18,11 +18,13 @@ import torch
 
 from ..core import checkpoint, paths
 from ..core.config import Config, to_dict
-from ..core.storage import save_npz
+from ..core.provenance import portable, resolve, sha256
+from ..core.storage import load_json, save_npz
 from ..models.registry import build_vision, vision_from_payload
 from ..models.vision import Vision
-from ..world.datasets import FrameDataset, episode_files, frame_files, load_episode, split_by_episode
-from ..world.rollouts import collection, input_spec
+from ..world import latent_store
+from ..world.datasets import STORE, FrameDataset, episode_files, frame_files, load_episode, split_by_episode
+from ..world.rollouts import collection, collection_data, input_spec
 from . import release as releases
 from .loop import check_split, fit
 
@@ -176,6 +178,8 @@ def encode(model: Vision, rollouts: str, progress: bool = True, source: str = ""
     files = episode_files(paths.rollout_dir(rollouts))
     if not files:
         raise FileNotFoundError(f"{paths.rollout_dir(rollouts)}: no episodes to encode; run collect first")
+    if encoded_as_collected(rollouts):
+        return _pack(model, rollouts, files, source, progress)
     episodes = []
     iterator = files
     if progress:
@@ -217,9 +221,42 @@ def encode(model: Vision, rollouts: str, progress: bool = True, source: str = ""
     return path
 
 
+def encoded_as_collected(rollouts: str) -> dict[str, Any] | None:
+    """The encoder record of ``data/rollouts/<rollouts>`` (``encoder``, ``encoder_sha256``...) if it was collected
+    with ``--encoder``, else None."""
+    data = collection_data(rollouts)
+    return data if data.get("encoder") else None
+
+
+def _pack(model: Vision, rollouts: str, files: list[Path], source: str, progress: bool) -> Path:
+    """The latents a collection stored as it went, gathered into ``paths.latents_store`` (memory-mapped); only the
+    V that encoded them may claim them."""
+    record = encoded_as_collected(rollouts)
+    digest = sha256(resolve(source)) if source and resolve(source).is_file() else ""
+    if digest != record["encoder_sha256"]:
+        raise ValueError(f"data/rollouts/{rollouts} was encoded as collected by {record['encoder']} (SHA-256 "
+                         f"{record['encoder_sha256'][:12]}...), not by {source or 'an unnamed V'}: encode with "
+                         f"--checkpoint {record['encoder']}, or collect again with --encoder {source or '<V file>'} "
+                         f"(the same seeds drive the same episodes)")
+    start = time.perf_counter()
+    path = latent_store.pack(files, paths.latents_store(model.kind, rollouts), source=portable(resolve(source)),
+                             source_sha256=digest)
+    if progress:
+        print(f"packed the latents of {len(files)} episodes in {time.perf_counter() - start:.1f} s -> {path}")
+    return path
+
+
 def latents_for(model: Vision, rollouts: str, source: str, progress: bool = True) -> Path:
     """The latents file of ``rollouts`` encoded by the V at ``source``: reused if it exists and was
     made by that checkpoint (in the current format), (re-)encoded otherwise."""
+    if encoded_as_collected(rollouts):
+        store = paths.latents_store(model.kind, rollouts)
+        stored = load_json(store / STORE) if (store / STORE).is_file() else {}
+        digest = sha256(resolve(source)) if resolve(source).is_file() else ""
+        if stored.get("source_sha256") == digest and stored.get("episodes") == len(
+                episode_files(paths.rollout_dir(rollouts))):
+            return store
+        return encode(model, rollouts, progress=progress, source=str(source))
     path = paths.latents_path(model.kind, rollouts)
     if path.exists():
         try:

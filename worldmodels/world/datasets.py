@@ -21,6 +21,8 @@ from .frames import frames_to_tensor
 RECORD_KEYS = ("action", "reward", "terminated", "truncated", "seed")  # every episode file's step records
 EPISODE_KEYS = ("obs", *RECORD_KEYS)
 POSTERIOR_KEYS = ("mu", "logvar", "logits")  # what a V's posterior stores (``encoder`` collections keep it)
+STORE = "store.json"  # what a folder of memory-mapped latents (``worldmodels.world.latent_store``) says of itself
+STORE_RECORDS = {"action": np.float32, "reward": np.float32, "terminated": np.bool_}  # its step records
 LATENT_RECORD_KEYS = ("action", "reward", "terminated", "length", "seed", "source")  # a latents file's non-posterior arrays
 
 
@@ -255,6 +257,25 @@ def merge_latents(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarra
     return merged
 
 
+def _load_store(path: Path, fix: str) -> dict[str, np.ndarray]:
+    """A folder of memory-mapped latents (``worldmodels.world.latent_store.pack``), read-only, plus ``source``."""
+    try:
+        meta = load_json(path / STORE)
+    except (OSError, ValueError) as e:
+        raise RolloutError(f"{path}: no readable {STORE} ({type(e).__name__}: {e}); {fix}") from e
+    posterior = meta.get("posterior") if isinstance(meta, dict) else None
+    if not isinstance(posterior, list) or not set(posterior) <= set(POSTERIOR_KEYS):
+        raise RolloutError(f"{path / STORE}: names no posterior arrays; {fix}")
+    latents = {}
+    for key in [*posterior, *STORE_RECORDS, "length", "seed"]:
+        try:
+            latents[key] = np.load(path / f"{key}.npy", mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise RolloutError(f"{path / (key + '.npy')}: missing or unreadable ({load_error(e)}); {fix}") from e
+    latents["source"] = np.array(str(meta.get("source", "")))
+    return latents
+
+
 class LatentSequences:
     """Fixed-length windows of encoded episodes (``training.vision.encode`` output) for training M.
 
@@ -271,12 +292,15 @@ class LatentSequences:
     """
 
     def __init__(self, latents: dict[str, np.ndarray], kind: CodeSource, episodes: Sequence[int], seq_len: int,
-                 seed: int = 0):
+                 seed: int = 0, episodes_in_memory: int | None = None):
+        """``episodes_in_memory``: build and shuffle the windows of at most this many episodes at once (their order
+        shuffled each epoch), so an epoch of a memory-mapped store never sits in memory whole; None: all at once."""
         self.kind = kind
         self.latents = latents
         self.episodes = list(episodes)
         self.seq_len = seq_len
         self.seed = seed
+        self.episodes_in_memory = episodes_in_memory
         if not self.episodes:
             raise ValueError("LatentSequences: no episodes given")
 
@@ -285,13 +309,16 @@ class LatentSequences:
         """Read and check a latents file; errors name the file and the command that makes it."""
         path = Path(path)
         fix = "run `python -m worldmodels encode` to (re)make it"
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                latents = {k: npz[k] for k in npz.files}
-        except FileNotFoundError as e:
-            raise FileNotFoundError(f"{path}: no latents file; {fix}") from e
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
-            raise RolloutError(f"{path}: corrupt or truncated latents file ({load_error(e)}); {fix}") from e
+        if path.is_dir():
+            latents = _load_store(path, fix)
+        else:
+            try:
+                with np.load(path, allow_pickle=False) as npz:
+                    latents = {k: npz[k] for k in npz.files}
+            except FileNotFoundError as e:
+                raise FileNotFoundError(f"{path}: no latents file; {fix}") from e
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
+                raise RolloutError(f"{path}: corrupt or truncated latents file ({load_error(e)}); {fix}") from e
         missing = {"action", "reward", "terminated", "length"} - set(latents)
         posterior = [k for k in latents if k not in LATENT_RECORD_KEYS]
         if missing or not posterior:
@@ -309,12 +336,13 @@ class LatentSequences:
         """(inputs (T + 1, ...) float32, targets (T + 1, ...)) of episode e for one epoch."""
         return self.kind.training_codes({k: self.latents[k][e] for k in self.kind.posterior_keys}, rng)
 
-    def windows(self, epoch: int, shuffle: bool = True) -> list[dict[str, np.ndarray]]:
-        """All windows of one epoch (numpy, unbatched)."""
-        rng = np.random.default_rng([self.seed, epoch])
+    def windows(self, epoch: int, shuffle: bool = True, episodes: Sequence[int] | None = None,
+                rng: np.random.Generator | None = None) -> list[dict[str, np.ndarray]]:
+        """All windows of one epoch (numpy, unbatched), or of some of its ``episodes`` drawn with ``rng``."""
+        rng = rng or np.random.default_rng([self.seed, epoch])
         L = self.seq_len
         out = []
-        for e in self.episodes:
+        for e in self.episodes if episodes is None else episodes:
             T = int(self.latents["length"][e])
             inputs, targets = self._codes(e, rng)
             offset = int(rng.integers(L)) if shuffle and T > L else 0
@@ -343,8 +371,19 @@ class LatentSequences:
         return out
 
     def batches(self, batch_size: int, epoch: int = 0, shuffle: bool = True) -> Iterator[dict[str, torch.Tensor]]:
-        """Batches of windows as dicts of tensors (see the class docstring)."""
-        windows = self.windows(epoch, shuffle)
-        for i in range(0, len(windows), batch_size):
-            chunk = windows[i : i + batch_size]
-            yield {k: torch.from_numpy(np.stack([w[k] for w in chunk])) for k in chunk[0]}
+        """Batches of windows as dicts of tensors (see the class docstring), ``episodes_in_memory`` episodes' worth
+        of windows at a time (a last batch of a group may be smaller)."""
+        for windows in self._window_groups(epoch, shuffle):
+            for i in range(0, len(windows), batch_size):
+                chunk = windows[i : i + batch_size]
+                yield {k: torch.from_numpy(np.stack([w[k] for w in chunk])) for k in chunk[0]}
+
+    def _window_groups(self, epoch: int, shuffle: bool) -> Iterator[list[dict[str, np.ndarray]]]:
+        group = self.episodes_in_memory
+        if group is None or len(self.episodes) <= group:
+            yield self.windows(epoch, shuffle)  # one group: the windows of every episode, shuffled together
+            return
+        rng = np.random.default_rng([self.seed, epoch])
+        order = [self.episodes[i] for i in rng.permutation(len(self.episodes))] if shuffle else self.episodes
+        for start in range(0, len(order), group):
+            yield self.windows(epoch, shuffle, order[start : start + group], rng)

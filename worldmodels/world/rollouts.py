@@ -170,6 +170,13 @@ def manifest_for(cfg: CollectConfig) -> dict:
     }
 
 
+def collection_data(name: str) -> dict:
+    """The ``data`` section of the manifest of ``data/rollouts/<name>`` (how it was collected); ``{}`` when the
+    folder has no readable manifest."""
+    data = _read_manifest(paths.rollout_dir(name)).get("data", {})
+    return data if isinstance(data, dict) else {}
+
+
 def collection(name: str) -> dict:
     """How the rollouts ``data/rollouts/<name>`` were really collected, read from their manifest, for cards:
     ``policy``, ``steps``, ``episodes``, ``seeds`` (and ``agent``, ``agent_sha256``, ``action_noise`` for
@@ -325,7 +332,7 @@ def _collect(cfg: CollectConfig, folder: Path, progress: bool, make_policy: Poli
     return files
 
 
-RUN_RECORD_EVERY = 30.0  # seconds between updates of the running collection's record in the manifest
+RUN_RECORD_EVERY = 10.0  # seconds between updates of the running collection's record in the manifest
 
 
 def _read_manifest(folder: Path) -> dict:
