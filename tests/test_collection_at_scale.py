@@ -240,3 +240,20 @@ def test_m_trains_on_a_store(vision_file):
     cfg = get_config("smoke", collect={"name": "scale"}, mdnrnn_training={"episodes_in_memory": 2})
     _, history = memory.train("vae", cfg, progress=False)
     assert len(history) == cfg.mdnrnn_training.epochs and np.isfinite(history[-1]["val_loss"])
+
+
+def test_m_learns_leaving_the_playfield_as_an_end_and_a_finished_lap_as_none():
+    from worldmodels.models.vae import ConvVAE
+    from worldmodels.world.datasets import LatentSequences
+
+    E, T = 2, 5
+    reward = np.full((E, T), -0.1, np.float32)
+    reward[0, -1], reward[1, -1] = 3.2, -100.1  # the last tile of a lap; leaving the playfield
+    terminated = np.zeros((E, T), bool)
+    terminated[:, -1] = True
+    latents = {"mu": np.zeros((E, T + 1, 32), np.float32), "logvar": np.zeros((E, T + 1, 32), np.float32),
+               "action": np.zeros((E, T, 3), np.float32), "reward": reward, "terminated": terminated,
+               "length": np.full(E, T)}
+    windows = LatentSequences(latents, ConvVAE, [0, 1], 8).windows(0, shuffle=False)
+    assert windows[0]["done"].tolist() == [0.0] * 8  # the lap: no end M should charge -100 for
+    assert windows[1]["done"][: T].tolist() == [0, 0, 0, 0, 1.0]

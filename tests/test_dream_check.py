@@ -78,3 +78,21 @@ def test_dream_check_command_ranks_the_panel_and_caches_real_returns(world_model
     assert all(np.array_equal(params, more[name]) for name, params in fewer.items())
     assert main(argv + ["--update-card"]) == 2  # a copied M file has no card to write into
     assert "no card beside vae_book.pt" in capsys.readouterr().err
+
+
+def test_dream_check_of_an_ensemble_reports_it_and_each_member(world_model, wm_root, capsys):
+    assert main(["collect", "--scale", "smoke", "--backend", "serial", "--quiet"]) == 0
+    mdnrnn = str(world_model[1])
+    payload = checkpoint.load(mdnrnn, kind="mdnrnn")
+    payload["model"]["reward.bias"] = payload["model"]["reward.bias"] + 5.0  # a world that pays more each step
+    other = str(checkpoint.save(wm_root / "vae_other.pt", payload))
+    argv = ["dream-check", mdnrnn, "--scale", "smoke", "--agents", "--backend", "serial", "--random", "0",
+            "--ensemble", mdnrnn, other]
+    assert main(argv) == 0
+    result = json.loads((wm_root / "data" / "dream_check" / "vae_book.json").read_text())
+    assert [m["mdnrnn"] for m in result["members"]] == [result["mdnrnn"], "vae_other.pt"]
+    assert result["members"][0]["spearman"] == result["spearman"]  # the M itself as the only world: its own check
+    alone = [row["dream"] for row in result["panel"]]
+    together = result["ensemble"]["dream"]
+    assert len(together) == len(alone) and together != alone  # some dreams ran in the world that pays more
+    assert "ensemble of 2" in capsys.readouterr().out

@@ -203,7 +203,8 @@ def _dream_check(args: DreamCheck, command: str) -> int:
 
     cfg = _config(args.scale, args.rollouts)
     agents = args.agents if args.agents is not None else sorted((paths.checkpoint_dir() / "controller").glob("*.pt"))
-    result = dream_check(args.mdnrnn, args.dream_check, cfg.collect.name, args.vision, list(agents))
+    result = dream_check(args.mdnrnn, args.dream_check, cfg.collect.name, args.vision, list(agents),
+                         list(args.ensemble))
     print("| controller | reads h | real return | dream return |\n|---|---|---|---|")
     for row in sorted(result["panel"], key=lambda r: -r["real"]):
         print(f"| {row['name']} | {'no' if row['h_free'] else 'yes'} | {row['real']:.1f} | {row['dream']:.1f} |")
@@ -212,6 +213,10 @@ def _dream_check(args: DreamCheck, command: str) -> int:
           f"{len(result['panel'])} controllers x {result['tracks']} tracks; {result['spearman_h_free']} over the "
           f"{free} that ignore h (the same real returns for every M) ({result['real_env_steps']:,} new real env "
           f"steps, {result['seconds']:.0f} s)")
+    if "ensemble" in result:
+        print(f"ensemble of {len(result['members'])}: {result['ensemble']['spearman']:.3f} (h-free "
+              f"{result['ensemble']['spearman_h_free']}); each member alone: "
+              + ", ".join(f"{m['mdnrnn']} {m['spearman']:.3f}" for m in result["members"]))
     name = args.mdnrnn.parent.name if args.mdnrnn.stem == "last" else args.mdnrnn.stem  # a run's last.pt: the run
     out = args.out or paths.dream_check_dir() / f"{name}.json"
     save_json(out, {**result, "command": command})

@@ -190,6 +190,9 @@ class DreamCheck:
     """results JSON (default data/dream_check/<M's name>.json)"""
     update_card: bool = False
     """write the result into M's JSON card"""
+    ensemble: tuple[Path, ...] = ()
+    """M files to dream in as evolve --ensemble does (M gives the controllers their h): also reports the ensemble
+    and each member alone"""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -161,13 +161,23 @@ def real_returns(spec: AgentSpec, members: list[Member], cfg: DreamCheckConfig) 
     return np.array([caches[m.h_free][k] for m, k in zip(members, keys, strict=True)]), steps
 
 
-def dream_returns(spec: AgentSpec, members: list[Member], starts: torch.Tensor, cfg: DreamCheckConfig) -> np.ndarray:
-    """Each member's returns in ``cfg.tracks`` dreams of M (P, R), all dreams in one batch."""
+def dream_returns(spec: AgentSpec, members: list[Member], starts: torch.Tensor, cfg: DreamCheckConfig,
+                  world: list[str | Path] = ()) -> np.ndarray:
+    """Each member's returns in ``cfg.tracks`` dreams of M (P, R), all dreams in one batch; with ``world`` (M files),
+    each dream runs in one of those Ms, drawn per dream, while M gives the controllers their h."""
     mdnrnn = load_mdnrnn(resolve(spec.mdnrnn), device=default_device())
+    worlds = [load_mdnrnn(resolve(p), device=default_device()) for p in world]
     params = np.repeat(np.stack([m.params for m in members]), cfg.tracks, axis=0)  # (P * R, n)
-    env = DreamEnv(mdnrnn, starts, tau=cfg.tau, seed=cfg.seed, max_steps=cfg.max_steps, dropout=cfg.dropout)
+    env = DreamEnv(worlds or mdnrnn, starts, tau=cfg.tau, seed=cfg.seed, max_steps=cfg.max_steps,
+                   dropout=cfg.dropout, memory=mdnrnn if worlds else None)
     returns, _ = play(env, LinearController(spec.controller), params)
     return returns.reshape(len(members), cfg.tracks)
+
+
+def _correlations(members: list[Member], real_mean: np.ndarray, dream_mean: np.ndarray) -> dict[str, float | None]:
+    free = np.array([m.h_free for m in members])
+    return {"spearman": round(spearman(real_mean, dream_mean), 4),
+            "spearman_h_free": round(spearman(real_mean[free], dream_mean[free]), 4) if free.sum() > 2 else None}
 
 
 def vision_of(mdnrnn_path: str | Path) -> str:
@@ -180,13 +190,16 @@ def vision_of(mdnrnn_path: str | Path) -> str:
 
 
 def dream_check(mdnrnn_path: str | Path, cfg: DreamCheckConfig, rollouts: str, vision_path: str | Path | None = None,
-                agents: list[str | Path] = ()) -> dict[str, Any]:
+                agents: list[str | Path] = (), ensemble: list[str | Path] = ()) -> dict[str, Any]:
     """Rank the panel in the real env and in M's dream; the result holds ``spearman`` and every member's mean
     real and dream returns.
 
     Args:
         rollouts: rollouts whose first frames, encoded by V, start the dreams.
         agents: agent files to add to the panel (those whose controller fits this V and M).
+        ensemble: M files dreamt in as ``EvolutionConfig.ensemble`` does (M gives the controllers their h): the
+            result then also holds ``ensemble`` (the correlations with each dream in a member drawn per dream, the
+            panel's dream returns there) and ``members`` (each M alone as the world).
     """
     start = time.perf_counter()
     vision_path = vision_path or vision_of(mdnrnn_path)
@@ -194,14 +207,21 @@ def dream_check(mdnrnn_path: str | Path, cfg: DreamCheckConfig, rollouts: str, v
     members = panel(spec, cfg, list(agents))
     real, steps = real_returns(spec, members, cfg)
     latents = latents_for(load_vision(resolve(vision_path)), rollouts, spec.vision, progress=False)
-    dream = dream_returns(spec, members, codes_at(LatentSequences.load(latents)), cfg)
+    starts = codes_at(LatentSequences.load(latents))
+    dream = dream_returns(spec, members, starts, cfg)
     real_mean, dream_mean = real.mean(axis=1), dream.mean(axis=1)
-    free = np.array([m.h_free for m in members])
-    return {"mdnrnn": portable(resolve(mdnrnn_path)), "vision": spec.vision,
-            "spearman": round(spearman(real_mean, dream_mean), 4),
-            "spearman_h_free": round(spearman(real_mean[free], dream_mean[free]), 4) if free.sum() > 2 else None,
-            "panel": [{"name": m.name, "real": round(float(r), 1), "dream": round(float(d), 1), "h_free": m.h_free}
-                      for m, r, d in zip(members, real_mean, dream_mean, strict=True)],
+    result = {"mdnrnn": portable(resolve(mdnrnn_path)), "vision": spec.vision,
+              **_correlations(members, real_mean, dream_mean),
+              "panel": [{"name": m.name, "real": round(float(r), 1), "dream": round(float(d), 1), "h_free": m.h_free}
+                        for m, r, d in zip(members, real_mean, dream_mean, strict=True)]}
+    if ensemble:
+        together = dream_returns(spec, members, starts, cfg, list(ensemble)).mean(axis=1)
+        result["ensemble"] = {"mdnrnn": [portable(resolve(p)) for p in ensemble],
+                              **_correlations(members, real_mean, together),
+                              "dream": [round(float(d), 1) for d in together]}
+        result["members"] = [{"mdnrnn": portable(resolve(p)), **_correlations(
+            members, real_mean, dream_returns(spec, members, starts, cfg, [p]).mean(axis=1))} for p in ensemble]
+    return {**result,
             "tracks": cfg.tracks, "seeds": [cfg.seed, cfg.seed + cfg.tracks - 1], "max_steps": cfg.max_steps,
             "tau": cfg.tau, "dropout": cfg.dropout, "renderer": cfg.renderer, "dream_starts": f"data/rollouts/{rollouts}",
             "real_env_steps": steps, "seconds": round(time.perf_counter() - start, 1)}

@@ -151,8 +151,8 @@ def train(latent: str, cfg: Config, progress: bool = True, device: torch.device 
                                          if init else None,
                                          # latents re-encoded by another V must not resume this run
                                          "encoded_by": _encoded_by(latents),
-                                         # nor a run whose done head learnt time-limit truncations as ends
-                                         "done_labels": "terminated"}}
+                                         # nor a run whose done head learnt other ends (time limits, finished laps)
+                                         "done_labels": "left_playfield"}}
     meta["split"] = split_record(latents, val_eps)
     last = run_dir(latent, mix, run) / "last.pt"
     if last.exists():  # a run begun before an MDNRNNConfig field was added recorded it implicitly, as its default

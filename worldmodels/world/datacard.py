@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from ..core.storage import load_error
+from .datasets import PLAYFIELD_EXIT
 
 CARD = "card.json"
 SPEED_BINS = (0, 10, 20, 30, 40, 50, 60, 70, 80, 100, 120, float("inf"))
 """edges of the speed histogram (the car's speed in the env's units; a careful lap is about 40)"""
-LEFT_PLAYFIELD = -100.0  # CarRacing's reward for the step that leaves the playfield (on top of -0.1)
 _SMALL = ("reward", "terminated", "truncated", "speed", "on_grass", "policy")
 
 
@@ -48,7 +48,7 @@ def episode_stats(path: str | Path) -> dict[str, Any]:
     reward, terminated = arrays["reward"], arrays["terminated"]
     ended = "running"
     if len(reward) and terminated[-1]:
-        ended = "left_playfield" if reward[-1] <= LEFT_PLAYFIELD else "lap_complete"
+        ended = "left_playfield" if reward[-1] < PLAYFIELD_EXIT else "lap_complete"
     elif len(reward) and arrays["truncated"][-1]:
         ended = "time_limit"
     try:

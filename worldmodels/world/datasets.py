@@ -23,6 +23,9 @@ EPISODE_KEYS = ("obs", *RECORD_KEYS)
 POSTERIOR_KEYS = ("mu", "logvar", "logits")  # what a V's posterior stores (``encoder`` collections keep it)
 STORE = "store.json"  # what a folder of memory-mapped latents (``worldmodels.world.latent_store``) says of itself
 STORE_RECORDS = {"action": np.float32, "reward": np.float32, "terminated": np.bool_}  # its step records
+PLAYFIELD_EXIT = -50.0
+"""a terminal step paying less than this left the playfield (CarRacing pays -100 more for it); one that pays more
+finished the lap"""
 LATENT_RECORD_KEYS = ("action", "reward", "terminated", "length", "seed", "source")  # a latents file's non-posterior arrays
 
 
@@ -282,8 +285,9 @@ class LatentSequences:
     Each epoch the windows start at a new random offset, and each episode's inputs and targets come from
     its stored posterior through ``kind.training_codes`` (the V class that made them: for the continuous
     VAE, z re-sampled from N(mu, exp(logvar)) as in the paper; for the Gumbel VAE, the hard one-hot code).
-    Step t's input is (latent_t, action_t); its targets are latent_{t+1}, reward_t and done_t (the env
-    terminated the episode at t; time-limit truncations are not ends).
+    Step t's input is (latent_t, action_t); its targets are latent_{t+1}, reward_t and done_t: the car left the
+    playfield at t (a dream charges that end -100, as the env does). Time-limit truncations are not ends, and
+    neither is a finished lap, which the env also reports as ``terminated`` but pays for rather than punishes.
 
     Batches are dicts of tensors::
 
@@ -363,7 +367,7 @@ class LatentSequences:
                 window["target"][:n] = targets[s + 1 : stop + 1]
                 window["action"][:n] = self.latents["action"][e, s:stop]
                 window["reward"][:n] = self.latents["reward"][e, s:stop]
-                window["done"][:n] = self.latents["terminated"][e, s:stop]
+                window["done"][:n] = self.latents["terminated"][e, s:stop] & (window["reward"][:n] < PLAYFIELD_EXIT)
                 window["mask"][:n] = 1.0
                 out.append(window)
         if shuffle:
