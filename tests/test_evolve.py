@@ -304,3 +304,14 @@ def test_dreams_in_an_ensemble_are_pinned_on_the_run_and_the_card(world_model, w
         evolve.evolve(smoke(name="ens", mode="dream", generations=3, ensemble=ensemble), progress=False)
     with pytest.raises(FileNotFoundError, match="--ensemble checkpoints/mdnrnn/missing.pt"):
         evolve.evolve(smoke(name="ens2", mode="dream", ensemble=("checkpoints/mdnrnn/missing.pt",)), progress=False)
+
+
+def test_a_dream_agent_is_never_chosen_by_its_real_evaluations(world_model):
+    cfg = smoke(name="dream_eval", mode="dream", generations=2, eval_every=1)
+    collect(cfg.collect, progress=False)
+    state = evolve.evolve(cfg, progress=False)
+    assert state["best_mean"] is not None  # the mean was scored on real tracks, to watch
+    with pytest.raises(ValueError, match="never chosen by real returns"):
+        evolve.release(cfg, "dream_eval", which="best_mean")
+    card = json.loads(evolve.release(cfg, "dream_eval").with_suffix(".json").read_text())
+    assert card["which"] == "mean"

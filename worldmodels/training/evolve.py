@@ -274,7 +274,8 @@ def release(cfg: Config, name: str, which: str = "auto", command: str | None = N
 
     Args:
         which: ``best_mean`` (the mean that scored best on fresh episodes), ``mean`` (the ES's last mean),
-            ``best`` (the best single candidate) or ``auto`` (``best_mean`` when the run has one, else ``mean``).
+            ``best`` (the best single candidate) or ``auto`` (``best_mean`` when the run has one, else ``mean``). A
+            dream-mode run is released as ``mean`` or ``best``: its real evaluations (``eval_every``) choose nothing.
         force: replace an existing release of that name.
     """
     folder = run_dir(cfg.evolution)
@@ -282,8 +283,12 @@ def release(cfg: Config, name: str, which: str = "auto", command: str | None = N
     spec = AgentSpec.from_dict(state["spec"])
     path = paths.controller_release(spec.latent, name)
     releases.check_free(path, force)
-    if which == "auto":
-        which = "best_mean" if state["best_mean"] is not None else "mean"
+    dreamt = state["config"]["evolution"]["mode"] == "dream"
+    if which == "auto":  # a dream-trained agent is chosen from its dreams alone: its real evaluations only monitor
+        which = "best_mean" if state["best_mean"] is not None and not dreamt else "mean"
+    if which == "best_mean" and dreamt:
+        raise ValueError(f"{folder}: a dream-trained agent is never chosen by real returns, and best_mean is the mean "
+                         f"that scored best on real episodes; release --which mean (or best, by dream fitness)")
     params = {"mean": state["es"].mean, "best": state["best"][1],
               "best_mean": state["best_mean"][1] if state["best_mean"] else None}[which]
     if params is None:
