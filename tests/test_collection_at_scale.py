@@ -240,6 +240,10 @@ def test_m_trains_on_a_store(vision_file):
     cfg = get_config("smoke", collect={"name": "scale"}, mdnrnn_training={"episodes_in_memory": 2})
     _, history = memory.train("vae", cfg, progress=False)
     assert len(history) == cfg.mdnrnn_training.epochs and np.isfinite(history[-1]["val_loss"])
+    card = json.loads(memory.release("vae", cfg, "scale").with_suffix(".json").read_text())
+    assert card["data"]["latents"] == ["data/latents/scale_vae"] and card["data"]["encoded_by"] == VISION
+    mix = card["data"]["collection"]["mix"]  # the shipped M's card shows its data mix
+    assert mix["all"]["episodes"] == 4 and set(mix["by_policy"]) <= {"random", "brownian", "pilot"}
 
 
 def test_m_learns_leaving_the_playfield_as_an_end_and_a_finished_lap_as_none():

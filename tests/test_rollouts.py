@@ -190,6 +190,7 @@ def test_agent_policy_collects_with_a_trained_controller_plus_noise(world_model,
     summary = rollouts.collection("agent")
     assert summary["policy"] == "agent" and summary["agent"] == "checkpoints/controller/gas.pt"
     assert summary["action_noise"] == 0.05 and summary["episodes"] == 2 and summary["steps"] == cfg.steps
+    assert summary["mix"]["by_policy"]["agent"]["episodes"] == 2  # and the data card's mix
     assert rollouts.collection("nothing-here") == {}
     save_agent(wm_root / "checkpoints" / "controller" / "gas.pt", spec, params * 2)  # another controller
     with pytest.raises(ValueError, match="agent_sha256"):

@@ -180,15 +180,23 @@ def collection_data(name: str) -> dict:
 def collection(name: str) -> dict:
     """How the rollouts ``data/rollouts/<name>`` were really collected, read from their manifest, for cards:
     ``policy``, ``steps``, ``episodes``, ``seeds`` (and ``agent``, ``agent_sha256``, ``action_noise`` for
-    the agent policy). ``{}`` when the folder has no readable manifest."""
-    try:
-        manifest = json.loads((paths.rollout_dir(name) / MANIFEST).read_text())
-    except (OSError, ValueError):
+    the agent policy; ``encoder``, ``encoder_sha256`` for a collection encoded as collected), and ``mix``, the data
+    card's summary by policy (``worldmodels.world.datacard``) where the folder has one. ``{}`` when the folder has
+    no readable manifest."""
+    folder = paths.rollout_dir(name)
+    manifest = _read_manifest(folder)
+    if not manifest:
         return {}
     data = manifest.get("data", {})
-    keys = ("policy", "steps", "agent", "agent_sha256", "action_noise")
-    return {"rollouts": f"data/rollouts/{name}", **{k: data[k] for k in keys if k in data},
-            "episodes": manifest.get("episodes"), "seeds": manifest.get("seeds")}
+    keys = ("policy", "steps", "renderer", "agent", "agent_sha256", "action_noise", "encoder", "encoder_sha256")
+    out = {"rollouts": f"data/rollouts/{name}", **{k: data[k] for k in keys if k in data},
+           "episodes": manifest.get("episodes"), "seeds": manifest.get("seeds")}
+    try:
+        card = json.loads((folder / datacard.CARD).read_text())
+        out["mix"] = {k: card[k] for k in ("all", "by_policy", "wall_seconds", "bytes_per_step")}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # collected before data cards, or not finished
+    return out
 
 
 def input_spec(name: str) -> InputSpec:
