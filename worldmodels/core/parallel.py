@@ -147,7 +147,7 @@ class TaskPool:
             futures = {self._executor.submit(fn, task): i for i, task in left.items()}
             try:
                 # as_completed waits on every future once: wait(FIRST_COMPLETED) in a loop costs O(tasks) a result,
-                # which for 10,000 episodes took 8% of a core from the workers
+                # which for 10,000 episodes took 7% of a core from the workers (12 s of CPU in the first 170 s)
                 for future in as_completed(futures):
                     result = future.result()  # a task's own exception propagates as it is
                     del left[futures[future]]

@@ -110,7 +110,7 @@ def markdown(card: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|---|---|"]
     for name, s in [*card["by_policy"].items(), ("all", card["all"])]:
         hist = s["speed_histogram"]
-        fast = "-" if hist is None else f"{sum(sh for e, sh in zip(hist['edges'], hist['share']) if e != 'inf' and e >= 50):.0%}"
+        fast = "-" if hist is None else f"{sum(sh for e, sh in zip(hist['edges'], hist['share']) if e >= 50):.0%}"
         grass = "-" if s["grass_share"] is None else f"{s['grass_share']:.0%}"
         r = s["return"]
         rows.append(f"| {name} | {s['episodes']:,} | {s['steps']:,} | {r['mean']:.0f} ({r['p5']:.0f} to {r['p95']:.0f}) "

@@ -210,8 +210,8 @@ def input_spec(name: str) -> InputSpec:
         raise ValueError(f"{path}: unreadable manifest ({type(e).__name__}: {e}); collect into a new --name") from e
 
 
-def _check_manifest(folder: Path, cfg: CollectConfig) -> None:
-    """Refuse to mix episodes made with different settings in one folder."""
+def _check_manifest(folder: Path, new: dict) -> None:
+    """Refuse to mix episodes made with different settings in one folder (``new``: the manifest this run writes)."""
     path = folder / MANIFEST
     if not path.exists():
         orphans = sorted(folder.glob("[0-9]*.npz"))
@@ -223,7 +223,7 @@ def _check_manifest(folder: Path, cfg: CollectConfig) -> None:
         old = json.loads(path.read_text())["data"]
     except (json.JSONDecodeError, KeyError) as e:
         raise ValueError(f"{path}: unreadable manifest ({e}); delete the folder or collect into another --name") from e
-    new = manifest_for(cfg)["data"]
+    new = new["data"]
     diff = {k: (old.get(k), new[k]) for k in new if _jsonable(old.get(k)) != _jsonable(new[k])}
     if diff:
         parts = ", ".join(f"{k}: folder has {a!r}, asked {b!r}" for k, (a, b) in diff.items())
@@ -300,9 +300,9 @@ def collect(cfg: CollectConfig, folder: str | Path | None = None, progress: bool
 def _collect(cfg: CollectConfig, folder: Path, progress: bool, make_policy: PolicyFactory,
              make_encoder: EncoderFactory | None) -> list[Path]:
     started = time.perf_counter()
-    _check_manifest(folder, cfg)
-    remove_stale_temporaries(folder)
     manifest = manifest_for(cfg)
+    _check_manifest(folder, manifest)
+    remove_stale_temporaries(folder)
     previous = _read_manifest(folder)
     manifest["runs"] = previous.get("runs", [])  # the wall time of every run that collected here
     this_run = {"started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "seconds": 0.0,
