@@ -12,6 +12,7 @@ from conftest import REPO
 from worldmodels import get_config
 from worldmodels.core import paths
 from worldmodels.core.config import CollectConfig, ConfigError
+from worldmodels.core.hardware import resolve_precision
 from worldmodels.core.storage import save_npz
 from worldmodels.models.encoder import FrameEncoder, collection_encoder
 from worldmodels.models.registry import load_vision
@@ -102,6 +103,7 @@ def test_the_manifest_lists_every_episode_and_the_card_sums_them_by_policy(visio
     folder = files[0].parent
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["data"]["encoder_sha256"] and manifest["data"]["renderer"] == "direct"
+    assert manifest["data"]["encoder_precision"] == resolve_precision("auto")  # what ran, never "auto"
     assert sorted(manifest["episode_policies"]) == [f.stem for f in files]
     assert len(manifest["runs"]) == 1 and manifest["runs"][0]["episodes"] == len(files)
     card = json.loads((folder / datacard.CARD).read_text())

@@ -18,7 +18,7 @@ from .validation import ConfigError, Limits, check, flag
 Scale = Literal["smoke", "book", "paper"]
 Backend = Literal["serial", "process", "ray"]
 Renderer = Literal["stock", "exact", "fast", "direct"]
-Precision = Literal["float32", "bfloat16"]  # of V's encoder when an agent acts
+Precision = Literal["auto", "float32", "bfloat16"]  # of V's encoder (auto: bf16 where native, core/hardware.py)
 Latent = Literal["vae", "gumbel"]
 Derived = Annotated[int, tyro.conf.Suppress]  # read from V, M or the data, so no command-line flag
 POSITIVE = (1, None)  # at least 1
@@ -104,9 +104,11 @@ class CollectConfig:
     encoder: str | None = None
     """a V file (e.g. checkpoints/vae/book.pt): each worker encodes its episodes as it collects them and stores the
     posterior (float16) in the episode file, so M's data need no separate encoding pass"""
-    encoder_precision: Precision = "bfloat16"
+    encoder_precision: Precision = "auto"
     """V's encoder while collecting: ``bfloat16`` (a continuous V only; a discrete V encodes in ``float32``) moves
-    mu by under 3% of the posterior's sigma on average (tests/test_collection_at_scale.py holds it there)"""
+    mu by under 3% of the posterior's sigma on average (tests/test_collection_at_scale.py holds it there); ``auto``
+    is bf16 where the processor computes it natively and ``float32`` elsewhere, where bf16 is several times slower
+    (``worldmodels.core.hardware``); the manifest records which ran"""
     frames_every: int = 1
     """with ``encoder``: every this many episodes (by seed) keep their frames, the others only their latents
     (0: none keeps frames); without an encoder every episode keeps them (1)"""

@@ -21,20 +21,19 @@ import numpy as np
 import torch
 
 from ..core.config import CollectConfig
+from ..core.hardware import resolve_precision
 from ..core.provenance import resolve
 from ..world.frames import frames_to_tensor
 from .registry import load_vision, vision_class
 from .vision import Vision
 
-PRECISIONS = ("float32", "bfloat16")
-
 
 def precision_for(kind: str, requested: str) -> str:
     """The precision V of ``kind`` encodes in when ``requested``: ``bfloat16`` only for a V whose codes bear it
-    (``Vision.bfloat16_codes``: the continuous VAE); a discrete V encodes in ``float32``."""
-    if requested not in PRECISIONS:
-        raise ValueError(f"precision={requested!r}: expected one of {PRECISIONS}")
-    return requested if vision_class(kind).bfloat16_codes else "float32"
+    (``Vision.bfloat16_codes``: the continuous VAE); a discrete V encodes in ``float32``; ``auto`` is bf16 only
+    where this machine computes it natively (``worldmodels.core.hardware.resolve_precision``)."""
+    precision = resolve_precision(requested)
+    return precision if vision_class(kind).bfloat16_codes else "float32"
 
 
 class FrameEncoder:
@@ -56,7 +55,7 @@ class FrameEncoder:
         x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
         return {k: v.float() for k, v in self.model.posterior(x).items()}
 
-    def encode(self, frames: np.ndarray, batch_size: int = 128) -> dict[str, np.ndarray]:
+    def encode(self, frames: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
         """A whole episode's frames (T + 1, S, S, 3) in batches -> its posterior as float16 arrays (T + 1, ...)."""
         parts = [self(frames[i : i + batch_size]) for i in range(0, len(frames), batch_size)]
         return {k: torch.cat([p[k] for p in parts]).to(torch.float16).cpu().numpy() for k in parts[0]}

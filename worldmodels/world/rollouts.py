@@ -18,6 +18,7 @@ ones. One ``collect`` at a time holds a folder (``run_lock``); a second is refus
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import logging
@@ -33,6 +34,7 @@ import numpy as np
 
 from ..core import paths
 from ..core.config import CollectConfig, to_dict
+from ..core.hardware import resolve_precision
 from ..core.parallel import default_workers, run_unordered
 from ..core.provenance import resolve, sha256, versions
 from ..core.storage import remove_stale_temporaries, run_lock, save_json, save_npz
@@ -156,7 +158,7 @@ def manifest_for(cfg: CollectConfig) -> dict:
         if not path.is_file():
             raise FileNotFoundError(f"--encoder {cfg.encoder}: no such V file; pass a V release "
                                     f"(checkpoints/vae/<name>.pt) or a training run's last.pt")
-        data.update(encoder=cfg.encoder, encoder_sha256=sha256(path), encoder_precision=cfg.encoder_precision,
+        data.update(encoder=cfg.encoder, encoder_sha256=sha256(path), encoder_precision=resolve_precision(cfg.encoder_precision),
                     frames_every=cfg.frames_every)
     resize = "none: the direct renderer draws the frame" if cfg.renderer == "direct" else "cv2.INTER_AREA"
     return {
@@ -293,6 +295,7 @@ def collect(cfg: CollectConfig, folder: str | Path | None = None, progress: bool
         raise ValueError(f"--encoder {cfg.encoder}: collect needs make_encoder="
                          f"worldmodels.models.encoder.collection_encoder to encode (the command line passes it)")
     folder = Path(folder) if folder is not None else paths.rollout_dir(cfg.name)
+    cfg = dataclasses.replace(cfg, encoder_precision=resolve_precision(cfg.encoder_precision))  # workers run this
     with run_lock(folder):
         return _collect(cfg, folder, progress, make_policy, make_encoder)
 
