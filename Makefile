@@ -8,12 +8,12 @@ PY := $(VENV)/bin/python
 SCALE ?= book
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: setup run test test-cluster test-browser lint bench sync clean-data
+.PHONY: setup run test test-cluster test-browser lint bench sync clean-data docs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,ray,video]"
+	$(PY) -m pip install -q -e ".[dev,ray,video,docs]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -29,6 +29,18 @@ run: setup
 
 test: setup
 	WM_SCALE=smoke $(PY) -m pytest -q --nbmake tests $(NOTEBOOKS)
+
+# the documentation site in site/: the generated pages rewritten, the notebooks (executed ones where make run left
+# them) and figures staged into docs/, then mkdocs --strict (a broken link or a missing page fails)
+docs: setup
+	$(PY) -m worldmodels.docsite
+	rm -rf docs/notebooks docs/figures && mkdir -p docs/notebooks docs/figures
+	for nb in $(NOTEBOOKS); do b=$$(basename "$$nb"); \
+		if [ -f "notebooks/executed/$$b" ]; then cp "notebooks/executed/$$b" docs/notebooks/; else cp "$$nb" docs/notebooks/; fi; \
+	done
+	cp figures/*.png docs/figures/
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict  # not --quiet: it hides the warnings --strict counts
+	@echo "the site is in site/ (open site/index.html)"
 
 test-cluster: setup
 	WM_SCALE=smoke $(PY) -m pytest -q -m slow tests/test_cluster.py

@@ -1,0 +1,214 @@
+"""The documentation pages that are written from the cards and the code, never by hand.
+
+``python -m worldmodels.docsite`` writes them (``make docs`` does, before MkDocs builds the site); ``--check``
+exits 1 naming every page that differs from what it would write, which ``tests/test_docs.py`` holds:
+
+- ``docs/results.md``: the results table, every shipped agent's card beside the published numbers
+  (``results.markdown``); the same table sits in the README between two markers;
+- ``docs/agents.md``: one entry per shipped agent card (score, lineage by part, the commands that made it) and a
+  table of the shipped world models (V and M cards: held-out metrics, dream-check);
+- ``docs/cli.md``: each command's ``--help``, as tyro prints it from the config at 100 columns;
+- ``docs/api.md``: the API reference, every module of the package by layer (mkdocstrings renders the docstrings);
+- ``docs/index.md``: the README, its links pointed inside the site.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import cli, results
+from .core import paths
+from .core.storage import atomic_write
+
+WIDTH = "100"  # columns of the --help text in docs/cli.md, whatever the terminal
+README_MARKERS = ("<!-- results table: written by python -m worldmodels.docsite -->", "<!-- end of results table -->")
+GENERATED = "<!-- written by `python -m worldmodels.docsite` from the cards and the code: do not edit -->\n"
+
+
+def _cards(kind: str) -> list[tuple[str, dict[str, Any]]]:
+    folder = paths.checkpoint_dir() / kind
+    return [(p.stem, json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+
+
+def results_table() -> str:
+    """The README's and the results page's table."""
+    return results.markdown(results.agent_rows())
+
+
+def results_page() -> str:
+    return (f"{GENERATED}# Results\n\n"
+            "Every shipped agent's protocol score (100 held-out tracks, seeds 900,000 to 900,099, the stock "
+            "renderer; `python -m worldmodels evaluate AGENT --update-card`) beside the published numbers. \"Real "
+            "env steps\" counts the agent's whole lineage: its own evolution, its V's and M's data, the agents "
+            "that drove those data and their evolution, and every real episode spent choosing its M. How each "
+            "agent was made: [Shipped agents](agents.md); the story behind them: [Research log](research-log.md).\n\n"
+            f"{results_table()}\n")
+
+
+def _agent_entry(name: str, card: dict[str, Any]) -> list[str]:
+    e, lineage, training = card.get("evaluation"), card.get("lineage", {}), card["training"]
+    steps = "" if e is None or e.get("max_steps", 1000) == 1000 else f" of {e['max_steps']} steps"
+    score = (f"**{e['mean']:.1f} +/- {e['std']:.1f}** over {e['episodes']} episodes{steps} ({e['renderer']} renderer, "
+             f"seeds {e['seeds'][0]:,} to {e['seeds'][1]:,}; min {e['min']:.1f}, max {e['max']:.1f})"
+             if e else "not evaluated")
+    world = card.get("world_model", {})
+    lines = [f"## `{name}`", "", f"{results.describe(card)}: {score}.", "",
+             (f"- files: `checkpoints/controller/{name}.pt` and its card `{name}.json`; V `{world.get('vision')}`, "
+              f"M `{world.get('mdnrnn')}`"),
+             (f"- training: {training['generations']} generations, {training['real_env_steps']:,} real env steps of "
+              f"its own, {training['dream_steps']:,} dream steps, {training['seconds'] / 3600:.2f} h; parameters "
+              f"shipped: `{card.get('which', 'mean')}` of {card['parameters']:,}")]
+    if lineage:
+        lines += [f"- lineage: **{lineage['real_env_steps']:,} real env steps** in all", "",
+                  "| part of the lineage | real env steps |", "|---|---|"]
+        lines += [f"| {part} | {steps:,} |" for part, steps in lineage["parts"].items()]
+    lines += ["", "Made by (the commands its run was started and resumed with, each once):", "", "```bash",
+              *dict.fromkeys(card.get("commands", [card.get("command", "")])), "```", ""]
+    return lines
+
+
+def _world_model_rows() -> list[str]:
+    rows = ["| file | kind | data | held-out metrics | dream-check (Spearman; h-free) |", "|---|---|---|---|---|"]
+    for kind in ("vae", "gumbel", "mdnrnn"):
+        for name, card in _cards(kind):
+            held = card.get("metrics", {}).get("held_out", {})
+            if kind == "mdnrnn":
+                metrics = (f"latent NLL {held.get('latent_nll', float('nan')):.3f}, reward R2 "
+                           f"{held.get('reward_r2', float('nan')):.2f}, tile recall "
+                           f"{held.get('tile_recall', float('nan')):.2f}")
+            else:
+                metrics = f"MSE per pixel {held.get('mse_per_pixel', float('nan')):.5f}"
+            check = card.get("dream_check")
+            check = f"{check['spearman']:.3f}; {check['spearman_h_free']:.3f}" if check else "-"
+            data = card.get("data", {})
+            latents = card.get("config", {}).get("latents") or data.get("rollouts") or "-"
+            data = ", ".join(map(str, latents)) if isinstance(latents, list) else str(latents)
+            rows.append(f"| `{kind}/{name}` | {kind} | {data} | {metrics} | {check} |")
+    return rows
+
+
+def agents_page() -> str:
+    lines = [GENERATED.rstrip(), "", "# Shipped agents and world models", "",
+             ("Every entry is read from a card in `checkpoints/`. The scores are the protocol's; the story of each "
+             "agent, with what was tried and did not ship, is in the [Research log](research-log.md)."), ""]
+    for name, card in _cards("controller"):
+        lines += _agent_entry(name, card)
+    lines += ["## World models", "", *_world_model_rows(), ""]
+    return "\n".join(lines)
+
+
+def command_help(name: str) -> str:
+    """``python -m worldmodels NAME --help``, as tyro prints it at ``WIDTH`` columns."""
+    old, buffer = os.environ.get("COLUMNS"), io.StringIO()
+    os.environ["COLUMNS"] = WIDTH
+    try:
+        with contextlib.redirect_stdout(buffer):
+            try:
+                cli.parse([name, "--help"])
+            except SystemExit:
+                pass
+    finally:
+        if old is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = old
+    return "\n".join(line.rstrip() for line in buffer.getvalue().strip("\n").splitlines())
+
+
+def cli_page() -> str:
+    lines = [GENERATED.rstrip(), "", "# Command line", "",
+             ("`python -m worldmodels COMMAND --help` lists every flag of a command. The flags are generated (with "
+             "[tyro](https://brentyi.github.io/tyro/)) from the config dataclasses in `worldmodels/core/config.py`: "
+             "one flag per field, named after it, its docstring as help and the preset of `--scale` as default "
+             "(below: `book`). Every numeric field is range-checked, so `--trials 0`, `--sigma0 nan` or "
+             "`--episodes -3` stop at once with the flag named. Every `--release NAME` writes the model and its "
+             "JSON card together and refuses to replace an existing release unless `--force` is given."), ""]
+    for name in cli.COMMANDS:
+        lines += [f"## `{name}`", "", "```text", command_help(name), "```", ""]
+    return "\n".join(lines)
+
+
+LAYERS = (("Command line and pipeline", ("cli", "commands", "reproduce", "docsite")),
+          ("Measures, results, plots, widgets", ("compare", "results", "viz", "widgets")),
+          ("training: loops, evolution, dream-check, the iterative loop", ("training",)),
+          ("agent: acting, episodes, evaluation, dreams", ("agent",)),
+          ("models: V, M, C", ("models",)),
+          ("world: the environment and the data", ("world",)),
+          ("core: config, paths, storage, parallelism", ("core",)))
+
+
+def api_page() -> str:
+    """Every module of the package, top layer first, as mkdocstrings blocks."""
+    import pkgutil
+
+    import worldmodels
+
+    modules = sorted(m.name for m in pkgutil.walk_packages(worldmodels.__path__, "worldmodels.")
+                     if not m.ispkg and not m.name.endswith("__main__"))
+    lines = [GENERATED.rstrip(), "", "# API reference", "",
+             ("Written from the docstrings. The layers import only downwards (`make lint` checks it): a module uses "
+             "the ones below its own section, never those above."), ""]
+    for title, names in LAYERS:
+        lines += [f"## {title}", ""]
+        for module in modules:
+            part = module.split(".")[1]
+            if part in names:
+                lines += [f"::: {module}", "    options:", "      heading_level: 3", ""]
+    return "\n".join(lines)
+
+
+def index_page(readme: str) -> str:
+    """The README as the site's home page: ``docs/x.md`` links become ``x.md``."""
+    return GENERATED + readme.replace("](docs/", "](")
+
+
+def readme_with_table(readme: str) -> str:
+    """The README with the text between its two markers replaced by today's results table."""
+    start, end = README_MARKERS
+    if start not in readme or end not in readme:
+        raise ValueError(f"README.md: the results table's markers are missing ({start!r} ... {end!r})")
+    head, rest = readme.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{results_table()}\n{end}{tail}"
+
+
+def pages(root: Path | None = None) -> dict[Path, str]:
+    """Every generated file (path under ``root``, default the project) and the text it should hold."""
+    root = Path(root) if root else paths.root()
+    readme = root / "README.md"
+    readme_text = readme_with_table(readme.read_text())
+    docs = root / "docs"
+    return {docs / "results.md": results_page(), docs / "agents.md": agents_page(), docs / "cli.md": cli_page(),
+            docs / "api.md": api_page(), docs / "index.md": index_page(readme_text), readme: readme_text}
+
+
+def stale(root: Path | None = None) -> list[Path]:
+    """The generated files whose text differs from what ``pages`` writes."""
+    return [path for path, text in pages(root).items() if not path.exists() or path.read_text() != text]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m worldmodels.docsite", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 naming every stale page")
+    args = parser.parse_args(argv)
+    if args.check:
+        old = stale()
+        for path in old:
+            print(f"stale: {path} (run python -m worldmodels.docsite)")
+        return 1 if old else 0
+    for path, text in pages().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda f, text=text: f.write(text), binary=False)
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
