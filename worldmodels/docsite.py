@@ -17,15 +17,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
+import pkgutil
 import sys
 from pathlib import Path
 from typing import Any
 
+import worldmodels
+
 from . import cli, results
 from .core import paths
-from .core.storage import atomic_write
+from .core.storage import atomic_write, load_json
 
 WIDTH = "100"  # columns of the --help text in docs/cli.md, whatever the terminal
 README_MARKERS = ("<!-- results table: written by python -m worldmodels.docsite -->", "<!-- end of results table -->")
@@ -34,7 +36,7 @@ GENERATED = "<!-- written by `python -m worldmodels.docsite` from the cards and 
 
 def _cards(kind: str) -> list[tuple[str, dict[str, Any]]]:
     folder = paths.checkpoint_dir() / kind
-    return [(p.stem, json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+    return [(p.stem, load_json(p)) for p in sorted(folder.glob("*.json"))]
 
 
 def results_table() -> str:
@@ -68,7 +70,7 @@ def _agent_entry(name: str, card: dict[str, Any]) -> list[str]:
     if lineage:
         lines += [f"- lineage: **{lineage['real_env_steps']:,} real env steps** in all", "",
                   "| part of the lineage | real env steps |", "|---|---|"]
-        lines += [f"| {part} | {steps:,} |" for part, steps in lineage["parts"].items()]
+        lines += [f"| {part} | {n:,} |" for part, n in lineage["parts"].items()]
     lines += ["", "Made by (the commands its run was started and resumed with, each once):", "", "```bash",
               *dict.fromkeys(card.get("commands", [card.get("command", "")])), "```", ""]
     return lines
@@ -87,9 +89,8 @@ def _world_model_rows() -> list[str]:
                 metrics = f"MSE per pixel {held.get('mse_per_pixel', float('nan')):.5f}"
             check = card.get("dream_check")
             check = f"{check['spearman']:.3f}; {check['spearman_h_free']:.3f}" if check else "-"
-            data = card.get("data", {})
-            latents = card.get("config", {}).get("latents") or data.get("rollouts") or "-"
-            data = ", ".join(map(str, latents)) if isinstance(latents, list) else str(latents)
+            source = card.get("config", {}).get("latents") or card.get("data", {}).get("rollouts") or "-"
+            data = ", ".join(map(str, source)) if isinstance(source, list) else str(source)
             rows.append(f"| `{kind}/{name}` | {kind} | {data} | {metrics} | {check} |")
     return rows
 
@@ -146,10 +147,6 @@ LAYERS = (("Command line and pipeline", ("cli", "commands", "reproduce", "docsit
 
 def api_page() -> str:
     """Every module of the package, top layer first, as mkdocstrings blocks."""
-    import pkgutil
-
-    import worldmodels
-
     modules = sorted(m.name for m in pkgutil.walk_packages(worldmodels.__path__, "worldmodels.")
                      if not m.ispkg and not m.name.endswith("__main__"))
     lines = [GENERATED.rstrip(), "", "# API reference", "",
