@@ -70,6 +70,33 @@ def test_ctrl_c_to_the_process_group_ends_a_busy_pool_at_once(tmp_path, attempt)
     assert not [pid for pid in workers if _alive(pid)], "a worker outlived the pool"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_workers_die_with_a_run_that_is_terminated_or_killed(tmp_path, sig):
+    """SIGTERM or SIGKILL to the main process alone (as a scheduler or ``kill`` sends it) skips ``close()``;
+    the workers end with it instead of running their minute-long tasks for nobody."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(Path.cwd())])}
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, start_new_session=True,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while len(list(tmp_path.glob("started_*"))) < 2 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert len(list(tmp_path.glob("started_*"))) == 2, "the workers never started"
+        proc.send_signal(sig)
+        proc.communicate(timeout=15)
+        workers = [int(p.read_text()) for p in tmp_path.glob("started_*")]
+        deadline = time.time() + 10
+        while [pid for pid in workers if _alive(pid)] and time.time() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in workers if _alive(pid)], "a worker outlived its run"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # nothing of the group is left
+            pass
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

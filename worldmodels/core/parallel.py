@@ -10,7 +10,8 @@ The process backend is a ``concurrent.futures.ProcessPoolExecutor``, which notic
 out of memory): the tasks that had not returned run again on fresh workers, up to ``retries`` times, then
 ``WorkerLostError`` says so. Tasks must therefore be pure functions of their arguments, as every task here is
 (an episode's result depends only on its seed and parameters). Workers ignore SIGINT: Ctrl-C reaches the main
-process, whose ``close()`` kills the workers at once instead of waiting for their tasks.
+process, whose ``close()`` kills the workers at once instead of waiting for their tasks. On Linux a worker also
+dies with the process that started it (SIGTERM or SIGKILL of a run, which skip ``close()``).
 
 The Ray backend submits each task as a Ray task of one CPU (``max_retries=retries``): Ray runs the tasks of a
 worker process or a node that was lost again elsewhere, so a run on a cluster survives losing a node as long as
@@ -22,6 +23,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -43,10 +45,26 @@ class WorkerLostError(RuntimeError):
     """A worker process died while running tasks, more often than the pool retries."""
 
 
-def _init_worker() -> None:
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this worker when the process that started it ends, however it ends (SIGTERM and
+    SIGKILL skip ``close()``): otherwise a killed run leaves its workers computing for nobody. Elsewhere a no-op."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent ended before the request was made
+        os._exit(1)
+
+
+def _init_worker(parent: int | None = None) -> None:
     import cv2
     import torch
 
+    if parent is not None and sys.platform.startswith("linux"):
+        _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
@@ -139,7 +157,8 @@ class TaskPool:
                 ray.cancel(ref, force=True)
 
     def _new_executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_init_worker)
+        return ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                   initargs=(os.getpid(),))
 
     def _run_on_processes(self, fn: Callable[[Any], Any], tasks: list[Any]) -> Iterator[Any]:
         left = dict(enumerate(tasks))  # tasks whose result has not been yielded
