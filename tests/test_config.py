@@ -48,13 +48,13 @@ def test_configs_written_before_a_field_was_renamed_read_as_now():
 
 
 def test_a_recorded_evolution_without_vision_precision_ran_in_float32():
-    """The field came with float32 and later defaulted to bfloat16: runs recorded before it read as float32,
-    so resuming one with today's defaults is refused rather than silently switched."""
+    """The field came with float32 and later defaulted to bfloat16, then auto: runs recorded before it read as
+    float32, so resuming one in another precision is refused rather than silently switched."""
     recorded = to_dict(get_config("book").evolution)
-    assert recorded["vision_precision"] == "bfloat16"
+    assert recorded["vision_precision"] == "auto"
     del recorded["vision_precision"]
     assert from_dict({"evolution": recorded}).evolution.vision_precision == "float32"
-    assert from_dict({}).evolution.vision_precision == "bfloat16"  # a section not recorded at all: today's default
+    assert from_dict({}).evolution.vision_precision == "auto"  # a section not recorded at all: today's default
 
 
 @pytest.mark.parametrize("seed, episodes", [(799_990, 20), (900_000, 1), (950_000, 200)])

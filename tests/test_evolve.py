@@ -148,14 +148,29 @@ def test_a_run_saved_before_a_controller_setting_existed_still_resumes(world_mod
 
 
 def test_a_run_saved_before_the_fast_acting_path_resumes_only_as_it_ran(world_model):
-    """A state without ``vision_precision`` ran V in float32: today's default (bfloat16) is refused, float32 resumes."""
+    """A state without ``vision_precision`` ran V in float32: bfloat16 is refused, float32 and auto resume."""
     old = {"name": "fp32", "renderer": "fast", "vision_precision": "float32"}
     evolve.evolve(smoke(generations=1, **old), progress=False)
     edit_meta(evolve.run_dir(smoke(**old).evolution) / evolve.STATE,
               lambda meta: meta["config"]["evolution"].pop("vision_precision"))
     with pytest.raises(ValueError, match="vision_precision: run has 'float32', asked 'bfloat16'"):
-        evolve.evolve(smoke(name="fp32", renderer="fast", generations=2), progress=False)
+        evolve.evolve(smoke(name="fp32", renderer="fast", generations=2, vision_precision="bfloat16"), progress=False)
     assert len(evolve.evolve(smoke(generations=2, **old), progress=False)["history"]) == 2
+    auto = evolve.evolve(smoke(name="fp32", renderer="fast", generations=3), progress=False)  # today's default
+    assert len(auto["history"]) == 3  # auto took the run's float32 (bfloat16 was refused above)
+
+
+def test_auto_precision_is_resolved_when_a_run_begins_and_kept_when_it_resumes(world_model, monkeypatch):
+    """``auto`` is this CPU's choice at the start, recorded in the state; a resume on a CPU that would choose
+    otherwise keeps what the run began with."""
+    monkeypatch.setattr(evolve, "resolve_precision", lambda p: "bfloat16" if p == "auto" else p)
+    begun = evolve.evolve(smoke(name="auto", generations=1), progress=False)
+    assert begun["config"]["evolution"]["vision_precision"] == "bfloat16"
+    monkeypatch.setattr(evolve, "resolve_precision", lambda p: "float32" if p == "auto" else p)
+    resumed = evolve.evolve(smoke(name="auto", generations=2), progress=False)
+    assert len(resumed["history"]) == 2 and resumed["config"]["evolution"]["vision_precision"] == "bfloat16"
+    with pytest.raises(ValueError, match="vision_precision: run has 'bfloat16', asked 'float32'"):
+        evolve.evolve(smoke(name="auto", generations=3, vision_precision="float32"), progress=False)
 
 
 def test_a_run_state_with_old_field_names_resumes(world_model):

@@ -34,7 +34,7 @@ class CollectConfig:
     LIMITS: ClassVar[Limits] = {"episodes": (1, 1_000_000), "steps": (1, 1000), "seed": NATURAL,
                                 "action_refresh": POSITIVE, "brownian_sigma": NATURAL, "action_noise": NATURAL,
                                 "blend": (0, 1), "pilot_speed": (1, 200), "pilot_gain": (0.01, 20),
-                                "pilot_noise": (0, 2), "frame_size": (8, 512), "frames_every": NATURAL,
+                                "pilot_noise": (0, 2), "pilot_caution": (0, 1), "frame_size": (8, 512), "frames_every": NATURAL,
                                 "workers": NATURAL}
 
     def __post_init__(self) -> None:
@@ -43,7 +43,7 @@ class CollectConfig:
             raise ConfigError(f"CollectConfig.renderer='direct' with frame_size={STATE_SIDE} (--renderer, "
                               f"--frame-size): the direct renderer draws V's smaller input; for {STATE_SIDE}x"
                               f"{STATE_SIDE} frames use --renderer fast")
-        for name in ("pilot_speed", "pilot_gain", "pilot_noise"):
+        for name in ("pilot_speed", "pilot_gain", "pilot_noise", "pilot_caution"):
             low, high = getattr(self, name)
             if low > high:
                 raise ConfigError(f"CollectConfig.{name}={(low, high)!r} ({flag(name)}): the range's low end is "
@@ -90,6 +90,9 @@ class CollectConfig:
     pilot_noise: tuple[float, float] = (0.0, 0.3)
     """range of the ``pilot``'s noise, drawn uniformly per episode: the standard deviation of the noise on its
     steering, and, times 0.02, its chance each step of leaving the line for 20 to 60 steps of a random action"""
+    pilot_caution: tuple[float, float] = (0.0, 1.0)
+    """range of the ``pilot``'s caution, drawn uniformly per episode: how much it slows for a corner ahead (1: its
+    target speed less 60% in a right-angle bend; 0: it takes corners at its target speed)"""
     agent: str | None = None
     """agent file driving the ``agent`` and ``mixed`` policies (e.g. checkpoints/controller/vae_book.pt)"""
     action_noise: float = 0.1
@@ -287,10 +290,12 @@ class EvolutionConfig:
     """renderer of the training episodes: ``direct`` draws V's 64x64 input itself (``evaluate`` uses ``stock``)"""
     envs_per_task: int = 32
     """episodes one worker steps together, V and M batched across them"""
-    vision_precision: Precision = "bfloat16"
+    vision_precision: Precision = "auto"
     """V's encoder when the candidates act: ``bfloat16`` (a bf16 copy, channels-last; a discrete V stays
     ``float32``) encodes 32 frames 4x faster than ``float32`` on a CPU with bf16 units (0.07 against 0.27 ms a
-    frame here) and moves z by about 1%"""
+    frame) and moves z by about 1%, but 4.7x slower where bf16 is emulated (an AVX2-only CPU); ``auto`` takes
+    bfloat16 where the processor computes it natively, resolved when a run begins (the run records what it ran,
+    and a resume keeps it)"""
     tile_cutoff: int = 0
     """end an episode after this many steps without a new tile, charging -0.1 for each step left (0: off)"""
     early_trials: int = 0

@@ -23,6 +23,7 @@ a kill between the two leaves nothing stale. One run at a time holds the folder 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from ..agent.evaluation import TRAIN_SEEDS
 from ..agent.files import AgentSpec, agent_payload, load_agent_file, save_agent
 from ..core import checkpoint, paths
 from ..core.config import Config, EvolutionConfig, from_dict, to_dict
+from ..core.hardware import resolve_precision
 from ..core.parallel import TaskPool
 from ..core.provenance import portable, resolve, sha256
 from ..core.storage import remove_stale_temporaries, run_lock, save_csv
@@ -101,6 +103,12 @@ def _check_resumable(state: dict, cfg: Config, spec: AgentSpec, path: Path) -> N
                          f"pass another --name or delete {path.parent}")
 
 
+def _with_precision(cfg: Config, source: EvolutionConfig) -> Config:
+    """``cfg`` with ``source``'s V precision, ``auto`` resolved for this machine (what a run records and runs)."""
+    precision = resolve_precision(source.vision_precision)
+    return dataclasses.replace(cfg, evolution=dataclasses.replace(cfg.evolution, vision_precision=precision))
+
+
 def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = None,
            mdnrnn_path: str | Path | None = None, command: str | None = None) -> dict[str, Any]:
     """Run (or resume) CMA-ES until ``cfg.evolution.generations`` generations are done.
@@ -128,10 +136,13 @@ def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = 
         state_path = folder / STATE
         if state_path.exists() or (folder / LEGACY_STATE).exists():
             state = load_state(state_path)
+            if e.vision_precision == "auto":  # a resume keeps the precision the run began with, on any CPU
+                cfg = _with_precision(cfg, from_dict({"evolution": state["config"]["evolution"]}).evolution)
             _check_resumable(state, cfg, spec, state_path)
             if state["history"]:
                 save_derived(state, folder)  # a kill between the state and its derived files left them behind
         else:
+            cfg = _with_precision(cfg, e)
             n = LinearController(spec.controller).num_params
             x0 = np.zeros(n)
             if e.init:
