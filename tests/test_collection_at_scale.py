@@ -20,7 +20,7 @@ from worldmodels.world import datacard
 from worldmodels.world.datasets import RolloutError, frame_files, load_episode, verify
 from worldmodels.world.env import make_env
 from worldmodels.world.policies import PilotPolicy, make_policy
-from worldmodels.world.rollouts import collect, run_episode
+from worldmodels.world.rollouts import collect, manifest_for, run_episode
 
 VISION = "checkpoints/vae/book.pt"
 
@@ -65,6 +65,12 @@ def test_the_pilot_draws_its_style_per_episode_from_the_seed_within_its_ranges()
     speeds = [r["target_speed"] for r in records]
     assert min(speeds) >= 25 and max(speeds) <= 100 and np.std(speeds) > 10
     assert all(0.6 <= r["gain"] <= 3.0 and 0 <= r["noise"] <= 0.3 and 0 <= r["caution"] <= 1 for r in records)
+    careful = PilotPolicy(speed=(25, 100), gain=(0.6, 3.0), noise=(0.0, 0.3), caution=(0.7, 1.0))
+    cautions = [careful.reset(np.random.default_rng([seed, 0x5EED]), env)["caution"] for seed in range(40)]
+    assert min(cautions) >= 0.7 and max(cautions) <= 1.0 and np.std(cautions) > 0.05
+    assert manifest_for(get_config("smoke", collect={"policy": "pilot", "pilot_caution": (0.7, 1.0)}).collect)[
+        "data"]["pilot_caution"] == [0.7, 1.0]
+    assert "pilot_caution" not in manifest_for(get_config("smoke", collect={"policy": "pilot"}).collect)["data"]
 
 
 def test_blend_draws_each_episode_a_policy_by_its_weights(wm_root):
@@ -142,6 +148,10 @@ def test_collection_settings_are_checked_before_any_work(wm_root):
         CollectConfig(frames_every=4)
     with pytest.raises(ConfigError, match="--pilot-speed"):
         CollectConfig(policy="pilot", pilot_speed=(80.0, 20.0))
+    with pytest.raises(ConfigError, match="--pilot-caution"):
+        CollectConfig(policy="pilot", pilot_caution=(0.5, 1.5))
+    with pytest.raises(ConfigError, match="--pilot-caution"):
+        CollectConfig(policy="pilot", pilot_caution=(0.9, 0.2))
     with pytest.raises(ConfigError, match="--blend"):
         CollectConfig(policy="blend", blend=(0.0, 0.0, 0.0))
     with pytest.raises(ConfigError, match="--renderer fast"):

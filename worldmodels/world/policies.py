@@ -83,7 +83,8 @@ class PilotPolicy:
     """A scripted driver (pure pursuit) that reads the track's waypoints and the car's pose and speed from the env.
 
     Each episode draws, from its ``rng``: a target speed (uniform in ``speed``), a steering gain (log-uniform in
-    ``gain``), a noise level (uniform in ``noise``) and a caution in [0, 1]. Every step it steers towards the
+    ``gain``), a noise level (uniform in ``noise``) and a caution (uniform in ``caution``, within [0, 1]). Every
+    step it steers towards the
     waypoint ``LOOKAHEAD`` ahead of the nearest one (further at speed): steer = -gain * heading error + N(0, noise).
     It holds its target speed, less up to 60% times its caution in a corner ahead, with gas and gentle braking. With
     probability 0.02 * noise a step, it leaves the line for 20 to 60 steps of one random action, then finds the
@@ -94,8 +95,9 @@ class PilotPolicy:
     LOOKAHEAD = (6.0, 0.2)  # metres ahead: 6 plus 0.2 per unit of speed
     CORNER = 12  # waypoints ahead where the pilot looks for a corner to slow for
 
-    def __init__(self, speed: tuple[float, float], gain: tuple[float, float], noise: tuple[float, float]):
-        self.speed_range, self.gain_range, self.noise_range = speed, gain, noise
+    def __init__(self, speed: tuple[float, float], gain: tuple[float, float], noise: tuple[float, float],
+                 caution: tuple[float, float] = (0.0, 1.0)):
+        self.speed_range, self.gain_range, self.noise_range, self.caution_range = speed, gain, noise, caution
         self.rng = np.random.default_rng(0)
         self.env = None
 
@@ -104,7 +106,7 @@ class PilotPolicy:
         self.speed = float(rng.uniform(*self.speed_range))
         self.gain = float(np.exp(rng.uniform(np.log(self.gain_range[0]), np.log(self.gain_range[1]))))
         self.noise = float(rng.uniform(*self.noise_range))
-        self.caution = float(rng.uniform(0.0, 1.0))
+        self.caution = float(rng.uniform(*self.caution_range))
         self.detour, self.detour_action = 0, np.zeros(3, np.float32)
         self.track = None if env is None else np.asarray([(p[2], p[3]) for p in env.track])  # (W, 2) x, y
         self.heading = None if env is None else np.asarray([p[1] for p in env.track])  # (W,) the road's direction
@@ -158,7 +160,7 @@ PolicyFactory = Callable[[CollectConfig], Policy]
 POLICIES: dict[str, PolicyFactory] = {
     "random": lambda cfg: RandomRefreshPolicy(cfg.action_refresh),
     "brownian": lambda cfg: BrownianPolicy(cfg.brownian_sigma),
-    "pilot": lambda cfg: PilotPolicy(cfg.pilot_speed, cfg.pilot_gain, cfg.pilot_noise),
+    "pilot": lambda cfg: PilotPolicy(cfg.pilot_speed, cfg.pilot_gain, cfg.pilot_noise, cfg.pilot_caution),
     "blend": BlendPolicy,
 }
 BLEND_MEMBERS = ("random", "brownian", "pilot")  # in the order of ``CollectConfig.blend``

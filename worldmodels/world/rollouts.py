@@ -145,6 +145,8 @@ def manifest_for(cfg: CollectConfig) -> dict:
     data = {k: v for k, v in to_dict(cfg).items() if k in _DATA_KEYS}
     if cfg.policy in ("pilot", "blend"):
         data.update({k: list(getattr(cfg, k)) for k in ("pilot_speed", "pilot_gain", "pilot_noise")})
+        if cfg.pilot_caution != (0.0, 1.0):  # recorded when set, so manifests from before the flag still match
+            data["pilot_caution"] = list(cfg.pilot_caution)
     if cfg.policy == "blend":
         data["blend"] = list(cfg.blend)
     if cfg.policy in AGENT_POLICIES:  # which controller drove, down to its bytes
