@@ -53,7 +53,6 @@ EPISODES = {"smoke": 2, "book": 8, "paper": 100}[SCALE]
 
 # %%
 import dataclasses
-import json
 
 import cma
 import matplotlib.pyplot as plt
@@ -61,12 +60,11 @@ import numpy as np
 from IPython.display import Markdown, Video, display
 
 import worldmodels as wm
-from worldmodels import viz
+from worldmodels import results, viz
 from worldmodels.agent import evaluation
-from worldmodels.agent.episodes import record_episode
 from worldmodels.agent.files import Agent
 from worldmodels.core import paths
-from worldmodels.core.video import write_video
+from worldmodels.film import film
 from worldmodels.training import es_state, evolve
 from worldmodels.training.evaluators import DreamEvaluator, dream_starts
 
@@ -94,8 +92,7 @@ viz.save_figure(fig, "05_cmaes_toy", cfg.figures)
 
 # %%
 agent_path, history = evolve.train_or_load(cfg, train_now=TRAIN, release_name=RELEASE)
-card_path = agent_path.with_suffix(".json")
-card = json.loads(card_path.read_text()) if card_path.exists() else {}
+card = results.card(agent_path)
 print(f"{agent_path}: {len(history)} generations, {history[-1]['env_steps']:,} real env steps")
 
 # %%
@@ -111,14 +108,7 @@ viz.save_figure(fig, "05_learning_curve", cfg.figures)
 
 # %%
 live = evaluation.evaluate_file(agent_path, live_check, progress=True)
-rows = ["| what | episodes | mean | std | min | max |", "|---|---|---|---|---|---|"]
-if "evaluation" in card:
-    e = card["evaluation"]
-    rows.append(f"| protocol ({e['renderer']} renderer), from the card | {e['episodes']} | {e['mean']:.1f} | "
-                f"{e['std']:.1f} | {e['min']:.1f} | {e['max']:.1f} |")
-rows.append(f"| live, this notebook (fast renderer, {STEPS} steps) | {live['episodes']} | {live['mean']:.1f} | "
-            f"{live['std']:.1f} | {live['min']:.1f} | {live['max']:.1f} |")
-display(Markdown("\n".join(rows)))
+display(Markdown(results.score_table({"protocol, from the card": card.get("evaluation"), "live, this notebook": live})))
 
 # %% [markdown]
 # ## The agent driving
@@ -127,12 +117,8 @@ display(Markdown("\n".join(rows)))
 # filmed episode is kept in `data/cache/episodes/`, so running this cell again, or notebook 06, reads it back.
 
 # %%
-episode = record_episode(Agent.load(agent_path), cfg.evaluation.seed, max_steps=STEPS, progress=True, cache=True)
+episode, video = film(agent_path, cfg.evaluation.seed, "05_agent", cfg.figures, max_steps=STEPS)
 print(f"return {episode['return']:.1f} in {len(episode['rewards'])} steps")
-fig = viz.filmstrip(episode["frames"], every=max(1, len(episode["frames"]) // 8), max_frames=8, size=2.4)
-viz.save_figure(fig, "05_agent_filmstrip", cfg.figures)
-video = write_video(episode["frames"], paths.figure_dir(cfg.figures) / "05_agent_driving.mp4", fps=50, scale=1,
-                    progress=True)
 display(Video(str(video), embed=True, width=480))
 
 # %% [markdown]
@@ -144,7 +130,7 @@ display(Video(str(video), embed=True, width=480))
 # %%
 dream_path = paths.controller_release("vae", f"{RELEASE}_dream")
 if dream_path.exists():
-    dream_card = json.loads(dream_path.with_suffix(".json").read_text())
+    dream_card = results.card(dream_path)
     fig = viz.evolution_curves(evolve.read_history(dream_path), title="CMA-ES inside the dream (dream returns)")
     viz.save_figure(fig, "05_dream_learning_curve", cfg.figures)
     real = evaluation.evaluate_file(dream_path, live_check, progress=True)
@@ -175,10 +161,9 @@ LOOP, CHECKED = "loop_dream", "checked_dream"
 checks = {}
 for label, name in (("M on random-policy data", RELEASE), ("M on the agent's data", f"agent_{RELEASE}"),
                     ("M after the loop", LOOP), ("M chosen by dream-check", CHECKED)):
-    card_path = paths.mdnrnn_release("vae", name).with_suffix(".json")
-    card = json.loads(card_path.read_text()) if card_path.exists() else {}
-    if "dream_check" in card:
-        checks[f"{label} (mdnrnn/vae_{name})"] = card["dream_check"]
+    m_card = results.card(paths.mdnrnn_release("vae", name))
+    if "dream_check" in m_card:
+        checks[f"{label} (mdnrnn/vae_{name})"] = m_card["dream_check"]
 if checks:
     fig = viz.dream_check_scatter(checks)
     viz.save_figure(fig, "05_dream_check_scatter", cfg.figures)
@@ -196,7 +181,7 @@ if checks:
 # %%
 loop_path = paths.controller_release("vae", LOOP)
 if loop_path.exists():
-    loop_card = json.loads(loop_path.with_suffix(".json").read_text())
+    loop_card = results.card(loop_path)
     fig = viz.loop_curves(loop_card["training"]["rounds"])
     viz.save_figure(fig, "05_loop_curves", cfg.figures)
     lineage = loop_card["lineage"]
@@ -211,18 +196,14 @@ if loop_path.exists():
 # %%
 if loop_path.exists():
     loop_agent = Agent.load(loop_path)
-    episode = record_episode(loop_agent, cfg.evaluation.seed, max_steps=STEPS, progress=True, cache=True)
+    episode, _ = film(loop_agent, cfg.evaluation.seed, "05_dream_agent", cfg.figures, max_steps=STEPS, video=False)
     dreamer = DreamEvaluator(dataclasses.replace(cfg.evolution, max_steps=STEPS), loop_agent.spec,
                              dream_starts(cfg, loop_agent.spec))
     dreamt = dreamer(loop_agent.params[None], np.arange(8), 0)[0][0].mean()  # returns (1, 8)
     print(f"real return {episode['return']:.1f} in {len(episode['rewards'])} steps; mean return in 8 dreams of its "
           f"M: {dreamt:.1f}")
-    fig = viz.filmstrip(episode["frames"], every=max(1, len(episode["frames"]) // 8), max_frames=8, size=2.4)
-    viz.save_figure(fig, "05_dream_agent_filmstrip", cfg.figures)
     if "evaluation" in loop_card:
-        e = loop_card["evaluation"]
-        print(f"protocol ({e['episodes']} held-out tracks, {e['renderer']} renderer): "
-              f"{e['mean']:.1f} +/- {e['std']:.1f}")
+        print(f"protocol: {results.score(loop_card['evaluation'])}")
 
 
 # %% [markdown]
@@ -245,13 +226,10 @@ if loop_path.exists():
 # %%
 checked_path = paths.controller_release("vae", CHECKED)
 if checked_path.exists():
-    checked_card = json.loads(checked_path.with_suffix(".json").read_text())
-    m_card = json.loads(paths.mdnrnn_release("vae", CHECKED).with_suffix(".json").read_text())
+    checked_card, m_card = results.card(checked_path), results.card(paths.mdnrnn_release("vae", CHECKED))
     check = m_card["dream_check"]
     print(f"M: dream-check {check['spearman']:.3f} (h-free {check['spearman_h_free']:.3f}); the agent's last "
           f"dream generation: mean dream return {checked_card['training']['last']['mean']:.1f}; real env steps "
           f"of its lineage: {checked_card['lineage']['real_env_steps']:,}")
     if "evaluation" in checked_card:
-        e = checked_card["evaluation"]
-        print(f"protocol ({e['episodes']} held-out tracks, {e['renderer']} renderer): {e['mean']:.1f} "
-              f"+/- {e['std']:.1f}")
+        print(f"protocol: {results.score(checked_card['evaluation'])}")

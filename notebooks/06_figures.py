@@ -28,7 +28,6 @@ SCALE = os.environ.get("WM_SCALE", "book")
 RELEASE = "book"
 
 # %%
-import json
 
 import numpy as np
 import torch
@@ -37,10 +36,8 @@ from IPython.display import Markdown, Video, display
 import worldmodels as wm
 from worldmodels import compare, results, viz
 from worldmodels.agent import dream
-from worldmodels.agent.episodes import record_episode
-from worldmodels.agent.files import Agent
 from worldmodels.core import paths
-from worldmodels.core.video import write_video
+from worldmodels.film import film
 from worldmodels.models.mdnrnn import load as load_mdnrnn
 from worldmodels.models.registry import codes_at, load_vision
 from worldmodels.training import evolve, memory, vision
@@ -125,8 +122,8 @@ viz.save_figure(fig, "06_turning_in_the_dream", cfg.figures)
 # %%
 shipped = sorted((paths.checkpoint_dir() / "controller").glob("*.pt"))
 for path in shipped:
-    card = json.loads(path.with_suffix(".json").read_text())
-    fig = viz.evolution_curves(evolve.read_history(path), title=f"{path.stem}: {results.describe(card)}")
+    title = f"{path.stem}: {results.describe(results.card(path))}"
+    fig = viz.evolution_curves(evolve.read_history(path), title=title)
     viz.save_figure(fig, f"06_learning_curve_{path.stem}", cfg.figures)
 
 # %% [markdown]
@@ -145,13 +142,9 @@ viz.save_figure(fig, "06_scores_by_env_steps", cfg.figures)
 # again.
 
 # %%
-episode = record_episode(Agent.load(paths.controller_release("vae", RELEASE)), cfg.evaluation.seed, max_steps=STEPS,
-                         progress=True, cache=True)
+episode, video = film(paths.controller_release("vae", RELEASE), cfg.evaluation.seed, "06_agent", cfg.figures,
+                      max_steps=STEPS)
 print(f"return {episode['return']:.1f} in {len(episode['rewards'])} steps")
-fig = viz.filmstrip(episode["frames"], every=max(1, len(episode["frames"]) // 8), max_frames=8, size=2.4)
-viz.save_figure(fig, "06_agent_filmstrip", cfg.figures)
-video = write_video(episode["frames"], paths.figure_dir(cfg.figures) / "06_agent_driving.mp4", fps=50, scale=1,
-                    progress=True)
 display(Video(str(video), embed=True, width=480))
 
 # %% [markdown]
@@ -162,13 +155,8 @@ display(Video(str(video), embed=True, width=480))
 # %%
 iterated_path = paths.controller_release("vae", f"agent_{RELEASE}")
 if iterated_path.exists():
-    iterated = record_episode(Agent.load(iterated_path), cfg.evaluation.seed, max_steps=STEPS, progress=True,
-                              cache=True)
+    iterated, video = film(iterated_path, cfg.evaluation.seed, "06_iterated_agent", cfg.figures, max_steps=STEPS)
     print(f"return {iterated['return']:.1f} in {len(iterated['rewards'])} steps")
-    fig = viz.filmstrip(iterated["frames"], every=max(1, len(iterated["frames"]) // 8), max_frames=8, size=2.4)
-    viz.save_figure(fig, "06_iterated_agent_filmstrip", cfg.figures)
-    video = write_video(iterated["frames"], paths.figure_dir(cfg.figures) / "06_iterated_agent_driving.mp4", fps=50,
-                        scale=1, progress=True)
     display(Video(str(video), embed=True, width=480))
 
 # %% [markdown]
@@ -207,17 +195,12 @@ discrete_path = paths.controller_release("gumbel", f"{RELEASE}_st")
 if not discrete_path.exists():
     discrete_path = paths.controller_release("gumbel", RELEASE)
 if discrete_path.exists():
-    discrete_episode = record_episode(Agent.load(discrete_path), cfg.evaluation.seed, max_steps=STEPS,
-                                      progress=True, cache=True)
+    discrete_episode, video = film(discrete_path, cfg.evaluation.seed, "06_discrete_agent", cfg.figures,
+                                   max_steps=STEPS)
     both = {f"continuous (return {episode['return']:.0f})": episode["actions"],
             f"discrete (return {discrete_episode['return']:.0f})": discrete_episode["actions"]}
     fig = viz.steering_traces(both)
     viz.save_figure(fig, "06_steering_continuous_vs_discrete", cfg.figures)
-    fig = viz.filmstrip(discrete_episode["frames"], every=max(1, len(discrete_episode["frames"]) // 8), max_frames=8,
-                        size=2.4)
-    viz.save_figure(fig, "06_discrete_agent_filmstrip", cfg.figures)
-    video = write_video(discrete_episode["frames"], paths.figure_dir(cfg.figures) / "06_discrete_agent_driving.mp4",
-                        fps=50, scale=1, progress=True)
     display(Video(str(video), embed=True, width=480))
 else:
     print(f"no discrete agent at {discrete_path}: python -m worldmodels reproduce --agents gumbel")

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from worldmodels import results
 
 
@@ -55,3 +57,18 @@ def test_rows_by_score_put_the_best_agent_first_and_the_unevaluated_last(tmp_pat
         (tmp_path / f"vae_{name}.json").write_text(json.dumps(card(evaluation={
             "mean": mean, "std": 1.0, "episodes": 100, "renderer": "stock"} if mean is not None else None)))
     assert [r["agent"] for r in results.agent_rows(tmp_path, by_score=True)] == ["vae_c", "vae_d", "vae_a", "vae_b"]
+
+
+def test_the_notebooks_read_cards_and_tabulate_scores_through_one_function(tmp_path):
+    protocol = {"mean": 259.1, "std": 135.0, "min": -20.0, "max": 700.0, "episodes": 100, "renderer": "stock"}
+    (tmp_path / "vae_a.json").write_text(json.dumps({"evaluation": protocol}))
+    assert results.card(tmp_path / "vae_a.pt")["evaluation"] == protocol
+    assert results.card(tmp_path / "vae_none.pt") == {}  # no card yet: nothing to read
+    (tmp_path / "vae_bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="vae_bad.json"):
+        results.card(tmp_path / "vae_bad.pt")
+    live = {**protocol, "mean": 301.25, "episodes": 2, "renderer": "fast", "max_steps": 30}
+    table = results.score_table({"protocol": protocol, "missing": None, "live": live}).splitlines()
+    assert table[2] == "| protocol | 100 (stock) | 259.1 | 135.0 | -20.0 | 700.0 |" and len(table) == 4
+    assert table[3].startswith("| live | 2 x 30 steps (fast) | 301.2")
+    assert results.score(protocol) == "259.1 +/- 135.0 over 100 (stock)"

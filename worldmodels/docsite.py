@@ -137,7 +137,7 @@ def cli_page() -> str:
 
 
 LAYERS = (("Command line and pipeline", ("cli", "commands", "reproduce", "docsite")),
-          ("Measures, results, plots, widgets", ("compare", "results", "viz", "widgets")),
+          ("Measures, results, plots, widgets", ("compare", "results", "viz", "widgets", "film")),
           ("training: loops, evolution, dream-check, the iterative loop", ("training",)),
           ("agent: acting, episodes, evaluation, dreams", ("agent",)),
           ("models: V, M, C", ("models",)),

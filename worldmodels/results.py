@@ -8,11 +8,11 @@ and M's data and the agents that drove them) and, once ``python -m worldmodels e
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from .core import paths
+from .core.storage import load_json
 from .models.registry import vision_class
 
 # (agent, reference result, episodes, source), as the chapter and the seeds report them
@@ -22,6 +22,29 @@ REFERENCES = [
     ("discrete (Gumbel) V only + C", "about 98 (best generation mean)", "-", "seed 004"),
     ("C trained only in the dream", "788.6 +/- 179.5", "100", "Dropout's Dream Land, ECML 2021"),
 ]
+
+
+def card(checkpoint: str | Path) -> dict[str, Any]:
+    """The JSON card beside a checkpoint (``x.pt`` -> ``x.json``), or {} when it has none; a card that is not
+    JSON is an error naming it."""
+    path = Path(checkpoint).with_suffix(".json")
+    return load_json(path) if path.exists() else {}
+
+
+def score(evaluation: dict[str, Any]) -> str:
+    """'259.1 +/- 135.0 over 100 (stock)' from an evaluation (``evaluate``'s result or a card's ``evaluation``)."""
+    return f"{evaluation['mean']:.1f} +/- {evaluation['std']:.1f} over {_episodes(evaluation)}"
+
+
+def score_table(evaluations: dict[str, dict[str, Any] | None]) -> str:
+    """A markdown table of labelled evaluations (label -> ``evaluate``'s result or a card's ``evaluation``; None
+    rows are left out): episodes, mean, std, min and max."""
+    lines = ["| what | episodes | mean | std | min | max |", "|---|---|---|---|---|---|"]
+    for label, e in evaluations.items():
+        if e is not None:
+            lines.append(f"| {label} | {_episodes(e)} | {e['mean']:.1f} | {e['std']:.1f} | {e['min']:.1f} | "
+                         f"{e['max']:.1f} |")
+    return "\n".join(lines)
 
 
 def describe(card: dict[str, Any]) -> str:
@@ -47,7 +70,7 @@ def agent_rows(folder: str | Path | None = None, by_score: bool = False) -> list
         return sorted(rows, key=lambda r: -r["mean"] if r["mean"] is not None else float("inf"))
     rows = []
     for path in sorted(folder.glob("*.json")):
-        card = json.loads(path.read_text())
+        card = load_json(path)
         training, evaluation = card["training"], card.get("evaluation")
         rows.append({
             "agent": path.stem, "what": describe(card), "mean": evaluation["mean"] if evaluation else None,
@@ -66,7 +89,7 @@ def _vision_config(card: dict[str, Any]) -> dict[str, Any]:
     v_card = paths.root() / Path(vision).with_suffix(".json") if vision else None
     if v_card is None or not v_card.exists():
         return {}
-    return json.loads(v_card.read_text()).get("config", {}).get("model", {})
+    return load_json(v_card).get("config", {}).get("model", {})
 
 
 def _episodes(evaluation: dict[str, Any]) -> str:
