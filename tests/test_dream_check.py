@@ -61,6 +61,14 @@ def test_dream_check_command_ranks_the_panel_and_caches_real_returns(world_model
     assert main(argv) == 0  # the same panel again: real returns come from the cache
     again = json.loads((wm_root / "data" / "dream_check" / "vae_book.json").read_text())
     assert again["real_env_steps"] == 0 and again["panel"] == result["panel"]
+    # what the cached returns cost stays known: the steps behind each member's returns, cached or not
+    assert again["real_env_steps_behind"] == result["real_env_steps_behind"]
+    assert sum(result["real_env_steps_behind"].values()) == result["real_env_steps"]
+    for cache in (wm_root / "data" / "dream_check").glob("real_*.json"):  # as cached before steps were kept
+        cache.write_text(json.dumps({k: v["returns"] for k, v in json.loads(cache.read_text()).items()}))
+    assert main(argv) == 0
+    legacy = json.loads((wm_root / "data" / "dream_check" / "vae_book.json").read_text())
+    assert legacy["panel"] == result["panel"] and set(legacy["real_env_steps_behind"].values()) == {2 * 30}
     # another M on the same V replays only the members that read h: the h-free ones drive the same without it
     payload = checkpoint.load(mdnrnn, kind="mdnrnn")
     payload["model"]["reward.bias"] = payload["model"]["reward.bias"] + 1.0

@@ -81,6 +81,43 @@ def test_a_killed_loop_resumes_where_it_stopped_with_the_same_results(smoke_roll
         iterate.Loop(smoke_cfg("cut"), vision, mdnrnn, [], mix=mix, progress=False).run()
 
 
+# where the chain of kills below stops the loop: (the Loop method, the round it is killed in; None: any)
+KILLS = [("step_dream_check", -1), ("step_evolve", 0), ("step_monitor", 0), ("step_collect", 0),
+         ("step_fine_tune", 1), ("step_dream_check", 1), ("select", None)]
+
+
+def test_a_loop_killed_after_each_stage_resumes_to_the_same_results(smoke_rollouts, wm_root, monkeypatch):
+    """A kill after each stage's work and before its result is saved (the start check, every step of a round, the
+    choice of the candidate), one after another: every resume redoes at most that stage, and the loop ends as an
+    uninterrupted one does."""
+    vision, mdnrnn = smoke_rollouts
+    mix = (("smoke", 1),)
+    whole = iterate.Loop(smoke_cfg("whole"), vision, mdnrnn, [], mix=mix, progress=False).run()
+    pending, killed = list(KILLS), []
+
+    def killing(name, real):
+        def step(self, k=None, *args):
+            result = real(self, k, *args) if name != "select" else real(self)
+            if pending and pending[0] == (name, None if name == "select" else k):
+                killed.append(pending.pop(0))
+                raise KeyboardInterrupt  # the work is done, its result not yet in state.json
+            return result
+        return step
+
+    for name in {n for n, _ in KILLS}:
+        monkeypatch.setattr(iterate.Loop, name, killing(name, getattr(iterate.Loop, name)))
+    for attempt in range(len(KILLS) + 1):
+        try:
+            resumed = iterate.Loop(smoke_cfg("chain"), vision, mdnrnn, [], mix=mix, progress=False).run()
+            break
+        except KeyboardInterrupt:
+            state = json.loads((wm_root / "data" / "runs" / "iterate_vae_chain" / "state.json").read_text())
+            assert state["candidate"] is None  # nothing is chosen before the last stage is saved
+    assert killed == KILLS and attempt == len(KILLS)
+    assert results(resumed) == results(whole)  # the real steps of a check redone from the cache counted once
+    assert iterate.spent(resumed) == iterate.spent(whole)
+
+
 def test_iterate_command_releases_the_candidate_with_its_lineage(smoke_rollouts, wm_root, capsys):
     vision, mdnrnn = smoke_rollouts
     base = ["iterate", "--scale", "smoke", "--name", "cli", "--vision", str(vision), "--mdnrnn", str(mdnrnn),

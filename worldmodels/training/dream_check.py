@@ -138,27 +138,32 @@ def _cache_path(spec: AgentSpec, cfg: DreamCheckConfig, h_free: bool) -> Path:
     return paths.dream_check_dir() / f"real_{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
 
-def real_returns(spec: AgentSpec, members: list[Member], cfg: DreamCheckConfig) -> tuple[np.ndarray, int]:
-    """Each member's returns on the ``cfg.tracks`` real tracks (P, R), from the cache where it has them, and the
-    real env steps spent now."""
+def real_returns(spec: AgentSpec, members: list[Member],
+                 cfg: DreamCheckConfig) -> tuple[np.ndarray, int, dict[str, int]]:
+    """Each member's returns on the ``cfg.tracks`` real tracks (P, R), from the cache where it has them; the real
+    env steps spent now; and the real env steps behind each member's returns, cached or not (``<cache>:<member>``
+    -> steps; an entry cached before steps were kept counts the most it can have taken, R x ``max_steps``)."""
     files = {flag: _cache_path(spec, cfg, flag) for flag in (False, True)}
     caches = {flag: load_json(f) if f.exists() else {} for flag, f in files.items()}
     keys = [hashlib.sha256(m.params.astype(np.float64).tobytes()).hexdigest() for m in members]
     todo = [i for i, (m, k) in enumerate(zip(members, keys, strict=True)) if k not in caches[m.h_free]]
-    steps = 0
+    R, steps = cfg.tracks, 0
     if todo:
-        R = cfg.tracks
         seeds = np.arange(cfg.seed, cfg.seed + R)
         params = np.repeat(np.stack([members[i].params for i in todo]), R, axis=0)  # (P' * R, n)
         with TaskPool(cfg.backend, cfg.workers) as pool:
             out = run_many(pool, spec, params, np.tile(seeds, len(todo)), cfg.renderer, cfg.max_steps,
                            envs_per_task=cfg.envs_per_task)
         for j, i in enumerate(todo):
-            caches[members[i].h_free][keys[i]] = out["returns"][j * R : (j + 1) * R].tolist()
+            caches[members[i].h_free][keys[i]] = {"returns": out["returns"][j * R : (j + 1) * R].tolist(),
+                                                  "steps": int(out["steps"][j * R : (j + 1) * R].sum())}
         steps = int(out["steps"].sum())
         for flag in {members[i].h_free for i in todo}:
             save_json(files[flag], caches[flag])
-    return np.array([caches[m.h_free][k] for m, k in zip(members, keys, strict=True)]), steps
+    entries = [caches[m.h_free][k] for m, k in zip(members, keys, strict=True)]
+    entries = [e if isinstance(e, dict) else {"returns": e, "steps": R * cfg.max_steps} for e in entries]
+    behind = {f"{files[m.h_free].stem}:{k}": e["steps"] for m, k, e in zip(members, keys, entries, strict=True)}
+    return np.array([e["returns"] for e in entries]), steps, behind
 
 
 def dream_returns(spec: AgentSpec, members: list[Member], starts: torch.Tensor, cfg: DreamCheckConfig,
@@ -205,7 +210,7 @@ def dream_check(mdnrnn_path: str | Path, cfg: DreamCheckConfig, rollouts: str, v
     vision_path = vision_path or vision_of(mdnrnn_path)
     spec = AgentSpec.build(resolve(vision_path), resolve(mdnrnn_path), ControllerConfig())
     members = panel(spec, cfg, list(agents))
-    real, steps = real_returns(spec, members, cfg)
+    real, steps, behind = real_returns(spec, members, cfg)
     latents = latents_for(load_vision(resolve(vision_path)), rollouts, spec.vision, progress=False)
     starts = codes_at(LatentSequences.load(latents))
     dream = dream_returns(spec, members, starts, cfg)
@@ -224,4 +229,4 @@ def dream_check(mdnrnn_path: str | Path, cfg: DreamCheckConfig, rollouts: str, v
     return {**result,
             "tracks": cfg.tracks, "seeds": [cfg.seed, cfg.seed + cfg.tracks - 1], "max_steps": cfg.max_steps,
             "tau": cfg.tau, "dropout": cfg.dropout, "renderer": cfg.renderer, "dream_starts": f"data/rollouts/{rollouts}",
-            "real_env_steps": steps, "seconds": round(time.perf_counter() - start, 1)}
+            "real_env_steps": steps, "real_env_steps_behind": behind, "seconds": round(time.perf_counter() - start, 1)}

@@ -217,8 +217,13 @@ class Loop:
         result = dream_check(resolve(mdnrnn), self.cfg.dream_check, self.cfg.collect.name, resolve(self.vision),
                              [resolve(a) for a in self.agents])
         save_json(paths.dream_check_dir() / f"{self.folder.name}_{'start' if k < 0 else f'r{k}'}.json", result)
+        # each real return counted once by the loop, wherever it was computed (an earlier check, a run killed
+        # after its check): the steps behind returns no recorded check of this loop counted yet
+        counted = self.state.setdefault("real_counted", [])
+        fresh = {key: n for key, n in result["real_env_steps_behind"].items() if key not in set(counted)}
+        counted.extend(sorted(fresh))
         return {"spearman": result["spearman"], "spearman_h_free": result["spearman_h_free"], "panel": result["panel"],
-                "real_env_steps": result["real_env_steps"]}
+                "real_env_steps": sum(fresh.values())}
 
     def run_round(self, k: int) -> None:
         rounds = self.state["rounds"]
