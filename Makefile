@@ -46,8 +46,8 @@ test-cluster: setup
 	WM_SCALE=smoke $(PY) -m pytest -q -m slow tests/test_cluster.py
 
 # the notebooks in JupyterLab, driven through the system Chromium (Debian's `chromium`); WM_SCALE=book: the real view
-test-browser: setup
-	WM_SCALE=$${WM_SCALE:-smoke} $(PY) -m pytest -q -m slow tests/test_browser.py
+test-browser: setup docs
+	WM_SCALE=$${WM_SCALE:-smoke} $(PY) -m pytest -q -m slow tests/test_browser.py tests/test_site.py
 
 lint: setup
 	$(PY) -m ruff check worldmodels tests benchmarks notebooks/*.py
