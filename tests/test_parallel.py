@@ -36,8 +36,13 @@ def test_a_task_error_propagates_and_the_pool_stays_usable():
 
 
 SCRIPT = textwrap.dedent("""
+    import signal
     import sys
     import pool_tasks
+
+    # as a terminal's foreground job: a runner that started the tests in the background may have left SIGINT
+    # ignored, which every child inherits
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from worldmodels.core.parallel import TaskPool
 
     with TaskPool("process", workers=2) as pool:
