@@ -50,18 +50,26 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def _busy_pool(folder: Path) -> subprocess.Popen:
+    """SCRIPT in its own process group, returned once both of its workers are mid-task."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(Path.cwd())])}
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(folder)], env=env, start_new_session=True,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while len(list(folder.glob("started_*"))) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    if len(list(folder.glob("started_*"))) < 2:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("the workers never started")
+    return proc
+
+
 @pytest.mark.parametrize("attempt", range(6))
 def test_ctrl_c_to_the_process_group_ends_a_busy_pool_at_once(tmp_path, attempt):
     """Ctrl-C (SIGINT to the whole group, as a terminal sends it) while both workers are mid-task: the main
     process exits within seconds and leaves no worker behind (the old multiprocessing pool hung 1 time in 8)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(Path.cwd())])}
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, start_new_session=True,
-                            stderr=subprocess.PIPE, text=True)
+    proc = _busy_pool(tmp_path)
     try:
-        deadline = time.time() + 60
-        while len(list(tmp_path.glob("started_*"))) < 2 and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        assert len(list(tmp_path.glob("started_*"))) == 2, "the workers never started"
         time.sleep(0.1 * attempt)  # interrupt at a few different moments
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=15)
@@ -80,14 +88,8 @@ def test_ctrl_c_to_the_process_group_ends_a_busy_pool_at_once(tmp_path, attempt)
 def test_workers_die_with_a_run_that_is_terminated_or_killed(tmp_path, sig):
     """SIGTERM or SIGKILL to the main process alone (as a scheduler or ``kill`` sends it) skips ``close()``;
     the workers end with it instead of running their minute-long tasks for nobody."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(Path.cwd())])}
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, start_new_session=True,
-                            stderr=subprocess.PIPE, text=True)
+    proc = _busy_pool(tmp_path)
     try:
-        deadline = time.time() + 60
-        while len(list(tmp_path.glob("started_*"))) < 2 and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        assert len(list(tmp_path.glob("started_*"))) == 2, "the workers never started"
         proc.send_signal(sig)
         proc.communicate(timeout=15)
         workers = [int(p.read_text()) for p in tmp_path.glob("started_*")]
