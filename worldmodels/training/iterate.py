@@ -220,7 +220,8 @@ class Loop:
         # each real return counted once by the loop, wherever it was computed (an earlier check, a run killed
         # after its check): the steps behind returns no recorded check of this loop counted yet
         counted = self.state.setdefault("real_counted", [])
-        fresh = {key: n for key, n in result["real_env_steps_behind"].items() if key not in set(counted)}
+        seen = set(counted)
+        fresh = {key: n for key, n in result["real_env_steps_behind"].items() if key not in seen}
         counted.extend(sorted(fresh))
         return {"spearman": result["spearman"], "spearman_h_free": result["spearman_h_free"], "panel": result["panel"],
                 "real_env_steps": sum(fresh.values())}
