@@ -34,7 +34,8 @@ class CollectConfig:
     LIMITS: ClassVar[Limits] = {"episodes": (1, 1_000_000), "steps": (1, 1000), "seed": NATURAL,
                                 "action_refresh": POSITIVE, "brownian_sigma": NATURAL, "action_noise": NATURAL,
                                 "blend": (0, 1), "pilot_speed": (1, 200), "pilot_gain": (0.01, 20),
-                                "pilot_noise": (0, 2), "pilot_caution": (0, 1), "frame_size": (8, 512), "frames_every": NATURAL,
+                                "pilot_noise": (0, 2), "pilot_caution": (0, 1),
+                                "pilot_throttle": (0, 0.9), "frame_size": (8, 512), "frames_every": NATURAL,
                                 "workers": NATURAL}
 
     def __post_init__(self) -> None:
@@ -43,7 +44,7 @@ class CollectConfig:
             raise ConfigError(f"CollectConfig.renderer='direct' with frame_size={STATE_SIDE} (--renderer, "
                               f"--frame-size): the direct renderer draws V's smaller input; for {STATE_SIDE}x"
                               f"{STATE_SIDE} frames use --renderer fast")
-        for name in ("pilot_speed", "pilot_gain", "pilot_noise", "pilot_caution"):
+        for name in ("pilot_speed", "pilot_gain", "pilot_noise", "pilot_caution", "pilot_throttle"):
             low, high = getattr(self, name)
             if low > high:
                 raise ConfigError(f"CollectConfig.{name}={(low, high)!r} ({flag(name)}): the range's low end is "
@@ -93,6 +94,11 @@ class CollectConfig:
     pilot_caution: tuple[float, float] = (0.0, 1.0)
     """range of the ``pilot``'s caution, drawn uniformly per episode: how much it slows for a corner ahead (1: its
     target speed less 60% in a right-angle bend; 0: it takes corners at its target speed)"""
+    pilot_throttle: tuple[float, float] = (0.0, 0.0)
+    """range of the share of the ``pilot``'s steps, drawn uniformly per episode, on which chance holds gas and brake
+    (segments of 20 to 60 steps of a uniform gas, with a uniform brake in one of three) while the pilot steers; at
+    most 0.9, 0 0 (the default) is off. It breaks the link between the pilot's gas and the state, so M can learn
+    what gas does"""
     agent: str | None = None
     """agent file driving the ``agent`` and ``mixed`` policies (e.g. checkpoints/controller/vae_book.pt)"""
     action_noise: float = 0.1

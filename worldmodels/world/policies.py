@@ -89,6 +89,11 @@ class PilotPolicy:
     It holds its target speed, less up to 60% times its caution in a corner ahead, with gas and gentle braking. With
     probability 0.02 * noise a step, it leaves the line for 20 to 60 steps of one random action, then finds the
     track again: careful, fast, sloppy, too fast into corners, onto the grass and back.
+
+    ``throttle`` (a range of shares, drawn uniformly per episode; off by default) hands gas and brake to chance for
+    about that share of the steps, in held segments of 20 to 60 steps of a uniform gas (and, in one segment of three,
+    a uniform brake) while the pilot still steers. Without it the pilot's gas is a function of the state, so a world model fitted to its episodes
+    cannot tell what gas does from where the car is.
     """
 
     WAYPOINT_SPACING = 3.5  # metres between CarRacing's track points (TRACK_DETAIL_STEP)
@@ -96,8 +101,9 @@ class PilotPolicy:
     CORNER = 12  # waypoints ahead where the pilot looks for a corner to slow for
 
     def __init__(self, speed: tuple[float, float], gain: tuple[float, float], noise: tuple[float, float],
-                 caution: tuple[float, float] = (0.0, 1.0)):
+                 caution: tuple[float, float] = (0.0, 1.0), throttle: tuple[float, float] = (0.0, 0.0)):
         self.speed_range, self.gain_range, self.noise_range, self.caution_range = speed, gain, noise, caution
+        self.throttle_range = throttle
         self.rng = np.random.default_rng(0)
         self.env = None
 
@@ -108,10 +114,17 @@ class PilotPolicy:
         self.noise = float(rng.uniform(*self.noise_range))
         self.caution = float(rng.uniform(*self.caution_range))
         self.detour, self.detour_action = 0, np.zeros(3, np.float32)
+        self.throttle_held, self.throttle_action = 0, np.zeros(2, np.float32)
+        record = {}
+        if self.throttle_range != (0.0, 0.0):  # drawn only when set, so episodes from before the flag stay the same
+            self.throttle = float(rng.uniform(*self.throttle_range))
+            record["throttle"] = round(self.throttle, 4)
+        else:
+            self.throttle = 0.0
         self.track = None if env is None else np.asarray([(p[2], p[3]) for p in env.track])  # (W, 2) x, y
         self.heading = None if env is None else np.asarray([p[1] for p in env.track])  # (W,) the road's direction
         return {"policy": "pilot", "target_speed": round(self.speed, 3), "gain": round(self.gain, 4),
-                "noise": round(self.noise, 4), "caution": round(self.caution, 4)}
+                "noise": round(self.noise, 4), "caution": round(self.caution, 4), **record}
 
     def act(self, obs: np.ndarray, t: int) -> np.ndarray:
         if self.detour > 0:
@@ -136,6 +149,15 @@ class PilotPolicy:
         target = self.speed * (1.0 - 0.6 * self.caution * min(1.0, turn / (math.pi / 2)))
         gas = min(max(0.1 * (target - speed), 0.0), 1.0)
         brake = min(max(0.04 * (speed - target - 3.0), 0.0), 0.5)
+        if self.throttle_held > 0:
+            self.throttle_held -= 1
+            gas, brake = self.throttle_action
+        elif self.throttle > 0 and self.rng.random() < self.throttle / (40.0 * (1.0 - self.throttle)):
+            # segments of mean length 40 started at this rate cover about `throttle` of the steps
+            self.throttle_held = int(self.rng.integers(20, 61)) - 1
+            gas, brake = self.rng.uniform(0.0, 1.0, size=2)
+            self.throttle_action = np.array([gas, brake if self.rng.random() < 1 / 3 else 0.0], np.float32)
+            gas, brake = self.throttle_action
         return np.array([min(max(steer, -1.0), 1.0), gas, brake], dtype=np.float32)
 
 
@@ -160,7 +182,8 @@ PolicyFactory = Callable[[CollectConfig], Policy]
 POLICIES: dict[str, PolicyFactory] = {
     "random": lambda cfg: RandomRefreshPolicy(cfg.action_refresh),
     "brownian": lambda cfg: BrownianPolicy(cfg.brownian_sigma),
-    "pilot": lambda cfg: PilotPolicy(cfg.pilot_speed, cfg.pilot_gain, cfg.pilot_noise, cfg.pilot_caution),
+    "pilot": lambda cfg: PilotPolicy(cfg.pilot_speed, cfg.pilot_gain, cfg.pilot_noise, cfg.pilot_caution,
+                                     cfg.pilot_throttle),
     "blend": BlendPolicy,
 }
 BLEND_MEMBERS = ("random", "brownian", "pilot")  # in the order of ``CollectConfig.blend``

@@ -147,6 +147,8 @@ def manifest_for(cfg: CollectConfig) -> dict:
         data.update({k: list(getattr(cfg, k)) for k in ("pilot_speed", "pilot_gain", "pilot_noise")})
         if cfg.pilot_caution != (0.0, 1.0):  # recorded when set, so manifests from before the flag still match
             data["pilot_caution"] = list(cfg.pilot_caution)
+        if cfg.pilot_throttle != (0.0, 0.0):  # likewise
+            data["pilot_throttle"] = list(cfg.pilot_throttle)
     if cfg.policy == "blend":
         data["blend"] = list(cfg.blend)
     if cfg.policy in AGENT_POLICIES:  # which controller drove, down to its bytes
