@@ -37,9 +37,9 @@
 
 # %% tags=["parameters"]
 # Parameters: WM_SCALE=smoke|book|paper picks the preset (book: 200 episodes x 300 steps, as in the book).
-import os
+from worldmodels.core.presets import env_scale
 
-SCALE = os.environ.get("WM_SCALE", "book")
+SCALE = env_scale("WM_SCALE")  # smoke, book or paper
 
 # %%
 import numpy as np

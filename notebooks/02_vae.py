@@ -35,10 +35,10 @@
 # %% tags=["parameters"]
 # Parameters. WM_SCALE picks the rollouts shown (and trained on when TRAIN); TRAIN=False loads the shipped
 # checkpoint checkpoints/vae/<RELEASE>.pt (training at book scale takes about half an hour on 2 cores).
-import os
+from worldmodels.core.presets import env_scale, env_switch
 
-SCALE = os.environ.get("WM_SCALE", "book")
-TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
+SCALE = env_scale("WM_SCALE")  # smoke, book or paper
+TRAIN = env_switch("WM_TRAIN")  # 0 (unset): load the shipped checkpoints; 1: train
 RELEASE = "book"
 
 # %%

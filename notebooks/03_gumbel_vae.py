@@ -46,10 +46,10 @@
 # %% tags=["parameters"]
 # Parameters. TRAIN=False loads checkpoints/gumbel/<RELEASE>.pt, checkpoints/gumbel/<ST_RELEASE>.pt and
 # checkpoints/vae/<RELEASE>.pt.
-import os
+from worldmodels.core.presets import env_scale, env_switch
 
-SCALE = os.environ.get("WM_SCALE", "book")
-TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
+SCALE = env_scale("WM_SCALE")  # smoke, book or paper
+TRAIN = env_switch("WM_TRAIN")  # 0 (unset): load the shipped checkpoints; 1: train
 RELEASE = "book"
 ST_RELEASE = "book_st"
 # the straight-through V's settings (train-gumbel --run st --estimator straight_through --unimix 0.01 ...)

@@ -41,10 +41,10 @@
 
 # %% tags=["parameters"]
 # Parameters. TRAIN=False loads checkpoints/mdnrnn/<latent>_<RELEASE>.pt and the V releases it was trained on.
-import os
+from worldmodels.core.presets import env_scale, env_switch
 
-SCALE = os.environ.get("WM_SCALE", "book")
-TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
+SCALE = env_scale("WM_SCALE")  # smoke, book or paper
+TRAIN = env_switch("WM_TRAIN")  # 0 (unset): load the shipped checkpoints; 1: train
 RELEASE = "book"
 
 # %%

@@ -25,10 +25,10 @@
 # Parameters. TRAIN=False loads checkpoints/controller/vae_<RELEASE>.pt (evolving it took hours on 2 cores);
 # TRAIN=True evolves at WM_SCALE (resuming a killed run). EPISODES: how many episodes this notebook scores
 # live; the 100-episode protocol score comes from `python -m worldmodels evaluate` and is read from the card.
-import os
+from worldmodels.core.presets import env_scale, env_switch
 
-SCALE = os.environ.get("WM_SCALE", "book")
-TRAIN = os.environ.get("WM_TRAIN", "0") == "1"
+SCALE = env_scale("WM_SCALE")  # smoke, book or paper
+TRAIN = env_switch("WM_TRAIN")  # 0 (unset): load the shipped checkpoints; 1: train
 RELEASE = "book"
 EPISODES = {"smoke": 2, "book": 8, "paper": 100}[SCALE]
 

@@ -22,9 +22,9 @@
 
 # %% tags=["parameters"]
 # Parameters. Everything here comes from the shipped checkpoints (RELEASE); nothing is trained.
-import os
+from worldmodels.core.presets import env_scale
 
-SCALE = os.environ.get("WM_SCALE", "book")
+SCALE = env_scale("WM_SCALE")  # smoke, book or paper
 RELEASE = "book"
 
 # %%

@@ -73,6 +73,36 @@ def test_the_pilot_draws_its_style_per_episode_from_the_seed_within_its_ranges()
     assert "pilot_caution" not in manifest_for(get_config("smoke", collect={"policy": "pilot"}).collect)["data"]
 
 
+def test_the_pilots_throttle_hands_gas_and_brake_to_chance_on_its_share_of_the_steps():
+    env = make_env(renderer="direct")
+
+    def drive(throttle, seed=3, steps=600):
+        cfg = get_config("smoke", collect={"policy": "pilot", "steps": steps, "pilot_speed": (60.0, 60.0),
+                                           "pilot_gain": (1.0, 1.0), "pilot_noise": (0.0, 0.0),
+                                           "pilot_caution": (1.0, 1.0), "pilot_throttle": throttle,
+                                           "renderer": "direct"}).collect
+        return run_episode(env, make_policy(cfg), seed, cfg)
+
+    steady, chance = drive((0.0, 0.0)), drive((0.5, 0.5))
+    assert "throttle" not in json.loads(str(steady["policy"]))  # off: the episode is drawn as before the flag
+    assert json.loads(str(chance["policy"]))["throttle"] == 0.5
+    def held(actions):
+        """Share of steps that repeat the last step's gas and brake at a gas strictly between 0 and 1: chance's
+        held segments (the pilot's own rule gives 0, 1 or a level that moves with the speed)."""
+        gas = actions[1:, 1]
+        return np.mean(np.all(np.diff(actions[:, 1:], axis=0) == 0, axis=1) & (gas > 0) & (gas < 1))
+
+    assert np.abs(chance["action"][:, 0]).mean() > 0.01  # the pilot still steers
+    assert 0.25 < held(chance["action"]) < 0.75 and held(steady["action"]) < 0.02
+    assert manifest_for(get_config("smoke", collect={"policy": "pilot", "pilot_throttle": (0.2, 0.6)}).collect)[
+        "data"]["pilot_throttle"] == [0.2, 0.6]
+    assert "pilot_throttle" not in manifest_for(get_config("smoke", collect={"policy": "pilot"}).collect)["data"]
+    with pytest.raises(ConfigError, match="--pilot-throttle"):
+        CollectConfig(policy="pilot", pilot_throttle=(0.5, 0.95))
+    with pytest.raises(ConfigError, match="--pilot-throttle"):
+        CollectConfig(policy="pilot", pilot_throttle=(0.6, 0.2))
+
+
 def test_blend_draws_each_episode_a_policy_by_its_weights(wm_root):
     cfg = get_config("smoke", collect={"policy": "blend", "blend": (0.5, 0.0, 0.5), "episodes": 40}).collect
     policy = make_policy(cfg)

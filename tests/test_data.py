@@ -26,7 +26,7 @@ def write_episode(path, steps=5, size=64, **changes):
         "reward": np.zeros(steps, np.float32),
         "terminated": np.zeros(steps, bool),
         "truncated": np.zeros(steps, bool),
-        "seed": np.int64(0),
+        "seed": np.int64(int(path.stem) if path.stem.isdigit() else 0),  # as collect names it
     }
     arrays.update(changes)
     arrays = {k: v for k, v in arrays.items() if v is not None}
@@ -70,7 +70,7 @@ def test_verify_lists_bad_and_missing_files_and_cli_exits_nonzero(tmp_path, caps
     write_episode(tmp_path / "000001.npz")
     bad = write_episode(tmp_path / "000002.npz")
     bad.write_bytes(bad.read_bytes()[:100])
-    (tmp_path / "manifest.json").write_text('{"seeds": [1, 3]}')
+    (tmp_path / "manifest.json").write_text('{"data": {}, "seeds": [1, 3]}')
     assert [p.name for p, _ in verify(tmp_path)] == ["000002.npz", "000003.npz"]
     assert main(["verify", str(tmp_path)]) == 1
     out = capsys.readouterr().out

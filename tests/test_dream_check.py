@@ -64,11 +64,20 @@ def test_dream_check_command_ranks_the_panel_and_caches_real_returns(world_model
     # what the cached returns cost stays known: the steps behind each member's returns, cached or not
     assert again["real_env_steps_behind"] == result["real_env_steps_behind"]
     assert sum(result["real_env_steps_behind"].values()) == result["real_env_steps"]
-    for cache in (wm_root / "data" / "dream_check").glob("real_*.json"):  # as cached before steps were kept
-        cache.write_text(json.dumps({k: v["returns"] for k, v in json.loads(cache.read_text()).items()}))
+    caches = sorted((wm_root / "data" / "dream_check").glob("real_*.json"))
+    assert len(caches) == 2  # the members that read h (this V and M), those that do not (this V)
+    for cache in caches:  # a return edited by hand is found by its entry's check, and that member plays again
+        data = json.loads(cache.read_text())
+        data["entries"][next(iter(data["entries"]))]["returns"][0] += 500.0
+        cache.write_text(json.dumps(data))
+    assert main(argv) == 0
+    edited = json.loads((wm_root / "data" / "dream_check" / "vae_book.json").read_text())
+    assert edited["panel"] == result["panel"] and edited["real_env_steps"] == 2 * 2 * 30
+    for cache in caches:  # a cache of another format (or key) is not trusted at all
+        cache.write_text(json.dumps({k: v["returns"] for k, v in json.loads(cache.read_text())["entries"].items()}))
     assert main(argv) == 0
     legacy = json.loads((wm_root / "data" / "dream_check" / "vae_book.json").read_text())
-    assert legacy["panel"] == result["panel"] and set(legacy["real_env_steps_behind"].values()) == {2 * 30}
+    assert legacy["panel"] == result["panel"] and legacy["real_env_steps"] == result["real_env_steps"]
     # another M on the same V replays only the members that read h: the h-free ones drive the same without it
     payload = checkpoint.load(mdnrnn, kind="mdnrnn")
     payload["model"]["reward.bias"] = payload["model"]["reward.bias"] + 1.0

@@ -17,7 +17,8 @@ Each command is a dataclass in ``worldmodels.commands`` whose config sections ar
 (``worldmodels.core.config``): tyro turns every field into a flag of the same name (``--population``,
 ``--tile-cutoff``) with the field's docstring as help and the preset of ``--scale`` as default, and the
 classes' range checks refuse bad values with the flag named. ``--scale`` is read first, since it decides
-every other default.
+every other default. A relative path given to a flag is taken from the project root (``WM_ROOT``), wherever the
+command is run from, as every path the package builds is.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import argparse
 import dataclasses
 import logging
 import sys
+from pathlib import Path
 
 import tyro
 
@@ -46,7 +48,9 @@ from .core import paths
 from .core.config import Config
 from .core.parallel import WorkerLostError
 from .core.presets import SCALES, get_config
+from .core.provenance import portable, resolve
 from .core.storage import RunLockedError, WriteError, load_json
+from .core.validation import check
 
 
 # -- running them ------------------------------------------------------------------------------------------
@@ -111,12 +115,15 @@ def _train_vision(args: TrainVAE, command: str) -> int:
 
 
 def _encode(args: Encode, command: str) -> int:
+    from .core.storage import check_writable
     from .models.registry import load_vision
     from .training import vision
 
     cfg = _config(args.scale, args.rollouts)
     source = args.checkpoint or paths.vision_run(args.model, args.run or cfg.collect.name) / "last.pt"
-    vision.encode(load_vision(source, kind=args.model), cfg.collect.name, progress=not args.quiet, source=str(source))
+    check_writable(paths.latents_store(args.model, cfg.collect.name).parent)  # before any frame is encoded
+    vision.encode(load_vision(source, kind=args.model), cfg.collect.name, progress=not args.quiet,
+                  source=portable(source))
     return 0
 
 
@@ -198,11 +205,14 @@ def _check_not_another_agents(out, agent) -> None:
 
 def _dream_check(args: DreamCheck, command: str) -> int:
     from .core.provenance import update_card
-    from .core.storage import save_json
+    from .core.storage import check_writable, save_json
     from .training.dream_check import dream_check
 
     cfg = _config(args.scale, args.rollouts)
     agents = args.agents if args.agents is not None else sorted((paths.checkpoint_dir() / "controller").glob("*.pt"))
+    name = args.mdnrnn.parent.name if args.mdnrnn.stem == "last" else args.mdnrnn.stem  # a run's last.pt: the run
+    out = args.out or paths.dream_check_dir() / f"{name}.json"
+    check_writable(out.parent, paths.dream_check_dir())  # before the real episodes
     result = dream_check(args.mdnrnn, args.dream_check, cfg.collect.name, args.vision, list(agents),
                          list(args.ensemble))
     print("| controller | reads h | real return | dream return |\n|---|---|---|---|")
@@ -217,8 +227,6 @@ def _dream_check(args: DreamCheck, command: str) -> int:
         print(f"ensemble of {len(result['members'])}: {result['ensemble']['spearman']:.3f} (h-free "
               f"{result['ensemble']['spearman_h_free']}); each member alone: "
               + ", ".join(f"{m['mdnrnn']} {m['spearman']:.3f}" for m in result["members"]))
-    name = args.mdnrnn.parent.name if args.mdnrnn.stem == "last" else args.mdnrnn.stem  # a run's last.pt: the run
-    out = args.out or paths.dream_check_dir() / f"{name}.json"
     save_json(out, {**result, "command": command})
     print(f"results: {out}")
     if args.update_card:
@@ -270,6 +278,19 @@ COMMANDS = {
 }
 
 
+def rooted(args):
+    """``args`` with every relative path flag taken from the project root (``WM_ROOT``), once, here: every later
+    step (loading, hashing, acting, recording) then sees the same file, wherever the command was run from."""
+    changes = {}
+    for f in dataclasses.fields(args):
+        value = getattr(args, f.name)
+        if isinstance(value, Path):
+            changes[f.name] = resolve(value)
+        elif isinstance(value, tuple) and value and all(isinstance(v, Path) for v in value):
+            changes[f.name] = tuple(resolve(v) for v in value)
+    return dataclasses.replace(args, **changes) if changes else args
+
+
 def defaults(name: str, scale: str):
     """The command's arguments as the preset ``scale`` fills them: what its flags default to (None for
     ``evaluate``, whose defaults are the protocol's, whatever the scale)."""
@@ -319,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     command = " ".join(["python -m worldmodels", *argv])  # what cards record
     try:
-        return COMMANDS[name][1](args, command)
+        check(args)  # the command's own fields (names, choices); its config sections checked themselves
+        return COMMANDS[name][1](rooted(args), command)
     except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError, WriteError, RunLockedError,
             WorkerLostError) as e:
         print(f"error: {e}", file=sys.stderr)

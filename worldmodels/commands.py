@@ -27,6 +27,7 @@ from .core.config import (
     TrainConfig,
     VAEConfig,
 )
+from .core.validation import Limits, Name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,9 +59,9 @@ class _Training:
 
     scale: Scale = "book"
     """preset the defaults come from"""
-    rollouts: str | None = None
+    rollouts: Name | None = None
     """folder under data/rollouts the model learns from (None: the scale's)"""
-    release: str | None = None
+    release: Name | None = None
     """then ship it under this name, model file and JSON card together"""
     force: bool = False
     """replace an existing release of that name"""
@@ -75,7 +76,7 @@ class TrainVAE(_Training):
     kind: ClassVar[str] = "vae"
     model: VAEConfig
     training: TrainConfig
-    run: str | None = None
+    run: Name | None = None
     """run folder data/runs/<kind>_RUN (None: the rollouts' name), e.g. to train other settings on the same
     rollouts beside the first run"""
 
@@ -96,11 +97,11 @@ class Encode:
     """which kind of V"""
     scale: Scale = "book"
     """preset the defaults come from"""
-    rollouts: str | None = None
+    rollouts: Name | None = None
     """folder under data/rollouts (None: the scale's)"""
     checkpoint: Path | None = None
     """a V file, e.g. a release checkpoints/<kind>/<name>.pt (default: the training run's last.pt)"""
-    run: str | None = None
+    run: Name | None = None
     """without --checkpoint, the training run data/runs/<kind>_RUN whose last.pt encodes (None: the rollouts')"""
     quiet: bool = False
     """no progress bar"""
@@ -109,6 +110,8 @@ class Encode:
 @dataclass(frozen=True, kw_only=True)
 class TrainMDNRNN(_Training):
     """Train M on encoded rollouts (resumes a killed run); --release ships checkpoints/mdnrnn/<latent>_NAME.pt."""
+
+    LIMITS: ClassVar[Limits] = {"sequence_length": (1, 10_000)}
 
     mdnrnn: MDNRNNConfig
     training: TrainConfig
@@ -119,7 +122,7 @@ class TrainMDNRNN(_Training):
     folder encoded by the same V (encode --rollouts NAME)"""
     init: Path | None = None
     """start from this M's weights (fine-tune) instead of a fresh initialisation"""
-    run: str | None = None
+    run: Name | None = None
     """run folder data/runs/mdnrnn_<latent>_RUN (None: the rollout folders joined by +), e.g. to fine-tune the
     same data with other settings"""
 
@@ -136,7 +139,7 @@ class _Evolving:
     """a V file other than the --world-model release's"""
     mdnrnn: Path | None = None
     """an M file other than the --world-model release's (e.g. one trained on other rollouts with the same V)"""
-    rollouts: str | None = None
+    rollouts: Name | None = None
     """rollouts whose first frames start the dreams (None: the scale's)"""
     force: bool = False
     """replace an existing release of that name"""
@@ -148,7 +151,7 @@ class _Evolving:
 class Evolve(_Evolving):
     """Evolve the controller with CMA-ES, in the real env or the dream (resumes a killed run)."""
 
-    release: str | None = None
+    release: Name | None = None
     """then ship it as checkpoints/controller/<latent>_RELEASE.pt with a card"""
     which: Literal["auto", "best_mean", "mean", "best"] = "auto"
     """parameters to ship (auto: best_mean if evaluated, else mean)"""
@@ -184,7 +187,7 @@ class DreamCheck:
     """the V whose codes M models (None: the one M's card or run records)"""
     agents: tuple[Path, ...] | None = None
     """agent files in the panel (None: every shipped agent in checkpoints/controller that fits this V and M)"""
-    rollouts: str | None = None
+    rollouts: Name | None = None
     """rollouts whose first frames start the dreams (None: the scale's)"""
     out: Path | None = None
     """results JSON (default data/dream_check/<M's name>.json)"""
@@ -208,7 +211,7 @@ class Iterate(_Evolving):
     agents: tuple[Path, ...] | None = None
     """agent files in dream-check's panel (None: every shipped agent in checkpoints/controller that fits, when the
     loop starts; the panel stays fixed for the loop's rounds)"""
-    release: str | None = None
+    release: Name | None = None
     """then ship the candidate as checkpoints/controller/<latent>_RELEASE.pt and its M as
     checkpoints/mdnrnn/<latent>_RELEASE.pt, with cards"""
 
@@ -217,9 +220,12 @@ class Iterate(_Evolving):
 class Reproduce:
     """The whole pipeline for one release name: builds only what is missing (resumes)."""
 
+    LIMITS: ClassVar[Limits] = {"generations": (1, 1_000_000), "episodes": (1, 100_000), "eval_max_steps": (1, 1000),
+                                "workers": (0, 1024)}
+
     scale: Scale = "book"
     """preset the defaults come from"""
-    name: str | None = None
+    name: Name | None = None
     """release name (default: the scale's); existing releases are kept"""
     agents: tuple[str, ...] | None = None
     """agent recipes to build, keys of ``worldmodels.reproduce.AGENTS`` (vae, vae_vonly, gumbel, gumbel_soft,

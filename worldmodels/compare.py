@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .core import paths
-from .core.storage import load_json, save_json
+from .core.storage import load_json, load_npz, save_json
 from .models.gumbel_vae import GumbelVAE, categorical_kl_to_uniform
 from .models.vae import ConvVAE, gaussian_kl
 from .training.vision import held_out_metrics
@@ -166,7 +166,7 @@ def error_by_speed(model, files: list[Path], edges=(0, 20, 40, 60, 80, float("in
     fast driving shows it as a rising error."""
     sums, counts = np.zeros(len(edges) - 1), np.zeros(len(edges) - 1, dtype=np.int64)
     for f in files:
-        with np.load(f, allow_pickle=False) as npz:
+        with load_npz(f) as npz:
             if "speed" not in npz.files or "obs" not in npz.files:
                 raise ValueError(f"{f}: no recorded speed or no frames (collected before speeds were recorded, or a "
                                  f"latents-only episode); pass episodes that keep frames, collected now")

@@ -18,7 +18,6 @@ run of the same settings is reused rather than trained again.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from .core import paths
 from .core.config import Config
 from .core.presets import get_config
 from .core.provenance import portable
+from .core.storage import load_card
 from .models.registry import KINDS, load_vision
 from .training import evolve, memory, vision
 from .training import release as releases
@@ -99,6 +99,11 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
     parallel = {k: v for k, v in {"backend": backend, "workers": workers}.items() if v is not None}
     evaluation = {k: v for k, v in {"episodes": episodes, "max_steps": eval_max_steps}.items() if v is not None}
     cfg = get_config(scale, collect=parallel, evaluation={**parallel, **evaluation})
+    # every setting is checked here, before the first release is built
+    overrides = {**parallel, **({"generations": generations} if generations is not None else {})}
+    get_config(scale, evolution=overrides)
+    for kind in KINDS:
+        paths.vision_release(kind, name)  # a name that is one safe path component
 
     def missing(what: str, path: Path) -> bool:
         """Whether the release at ``path`` must be built (or completed: a model file without its card); says which."""
@@ -122,11 +127,10 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
         recipe = AGENTS[key]
         path = paths.controller_release(recipe.latent, recipe.release(name))
         if missing(f"agent {key}", path):
-            overrides = {**parallel, **({"generations": generations} if generations else {})}
             acfg = agent_config(scale, name, recipe, overrides)
             evolve.evolve(acfg, progress=progress, command=command)
             evolve.release(acfg, recipe.release(name), command=command)
-        result = json.loads(path.with_suffix(".json").read_text()).get("evaluation")
+        result = load_card(path.with_suffix(".json")).get("evaluation")
         if result is None:
             e = cfg.evaluation
             log(f"[reproduce] evaluate {path.name}: {e.episodes} episodes of {e.max_steps} steps, {e.renderer} renderer")

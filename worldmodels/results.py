@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .core import paths
-from .core.storage import load_json
+from .core.storage import load_card, load_json
 from .models.registry import vision_class
 
 # (agent, reference result, episodes, source), as the chapter and the seeds report them
@@ -28,7 +28,7 @@ def card(checkpoint: str | Path) -> dict[str, Any]:
     """The JSON card beside a checkpoint (``x.pt`` -> ``x.json``), or {} when it has none; a card that is not
     JSON is an error naming it."""
     path = Path(checkpoint).with_suffix(".json")
-    return load_json(path) if path.exists() else {}
+    return load_card(path) if path.exists() else {}
 
 
 def score(evaluation: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..core import paths
-from ..core.storage import save_npz
+from ..core.storage import load_npz, save_npz
 from ..world.env import make_env
 from .acting import WorldModelAgent, run_episodes
 from .files import Agent, AgentSpec
@@ -124,7 +124,7 @@ def record_episode(agent: Agent, seed: int, max_steps: int = 1000, renderer: Env
     path = _episode_cache(agent, seed, max_steps, renderer) if cache else None
     if path is not None and path.exists():
         try:
-            with np.load(path, allow_pickle=False) as saved:
+            with load_npz(path) as saved:
                 return {"frames": saved["frames"], "actions": saved["actions"], "rewards": saved["rewards"],
                         "return": float(saved["return"])}
         except (OSError, ValueError, KeyError, zlib.error, zipfile.BadZipFile, EOFError):

@@ -114,11 +114,35 @@ def save_agent(path: str | Path, spec: AgentSpec, params: np.ndarray, extra: dic
     return checkpoint.save(path, agent_payload(spec, params, extra))
 
 
+def _spec_of(path: str | Path, d: Any) -> AgentSpec:
+    """The ``spec`` of an agent file, its structure checked, or a ``CheckpointError`` naming the file."""
+    fields = {f.name for f in dataclasses.fields(AgentSpec)}
+    problem = None
+    if not isinstance(d, dict):
+        problem = "no 'spec' (the V and M it acts through and the controller's config)"
+    elif set(d) != fields:
+        problem = f"a 'spec' with keys {sorted(d)}, expected {sorted(fields)}"
+    elif not isinstance(d["vision"], str) or not isinstance(d["vision_sha256"], str) \
+            or not isinstance(d["mdnrnn"], (str, type(None))) or not isinstance(d["mdnrnn_sha256"], (str, type(None))) \
+            or (d["mdnrnn"] is None) != (d["mdnrnn_sha256"] is None) or not isinstance(d["controller"], dict):
+        problem = "a 'spec' whose V, M or their hashes are not paths and hex digests"
+    if problem is None:
+        try:
+            return AgentSpec.from_dict(d)
+        except (TypeError, ValueError, KeyError) as e:
+            problem = f"a 'spec' whose controller config is malformed ({e})"
+    raise checkpoint.CheckpointError(f"{path}: an agent file with {problem}; {checkpoint.remedy(Path(path))}")
+
+
 def load_agent_file(path: str | Path) -> tuple[AgentSpec, np.ndarray, dict[str, Any]]:
     """(spec, params (num_params,), the whole payload) of an agent file, with V and M checked by hash."""
     payload = checkpoint.load(path, kind="controller")
-    spec = AgentSpec.from_dict(payload["spec"])
-    params = payload["model"]["params"].numpy().astype(np.float64)
+    spec = _spec_of(path, payload.get("spec"))
+    params = payload["model"].get("params")
+    if params is None or params.ndim != 1 or not params.is_floating_point():
+        raise checkpoint.CheckpointError(f"{path}: an agent file whose 'model' has no flat float 'params' (the "
+                                         f"controller's parameters); {checkpoint.remedy(Path(path))}")
+    params = params.numpy().astype(np.float64)
     try:
         LinearController(spec.controller, params)
     except ValueError as e:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import tyro
 
-from .validation import ConfigError, Limits, check, flag
+from .validation import ConfigError, Limits, Name, check, flag
 
 Scale = Literal["smoke", "book", "paper"]
 Backend = Literal["serial", "process", "ray"]
@@ -21,8 +21,11 @@ Renderer = Literal["stock", "exact", "fast", "direct"]
 Precision = Literal["auto", "float32", "bfloat16"]  # of V's encoder (auto: bf16 where native, core/hardware.py)
 Latent = Literal["vae", "gumbel"]
 Derived = Annotated[int, tyro.conf.Suppress]  # read from V, M or the data, so no command-line flag
-POSITIVE = (1, None)  # at least 1
-NATURAL = (0, None)  # at least 0
+SEED = (0, 2**31 - 1)  # what every seeded generator here takes
+STEPS = (1, 1000)  # CarRacing-v3 truncates an episode at 1,000 steps; a dream is no longer than the real episode
+WORKERS = (0, 1024)  # 0: one per core
+ENVS_PER_TASK = (1, 256)
+MODEL_SIZE = (1, 65_536)  # any width of a layer, a code or a mixture
 STATE_SIDE = 96  # side of CarRacing's state
 HELD_OUT_SEEDS = (800_000, 1_000_000)  # dream-check's tracks, then the protocol's: never collected on
 
@@ -31,12 +34,12 @@ HELD_OUT_SEEDS = (800_000, 1_000_000)  # dream-check's tracks, then the protocol
 class CollectConfig:
     """Rollout collection (``worldmodels.world.rollouts.collect``)."""
 
-    LIMITS: ClassVar[Limits] = {"episodes": (1, 1_000_000), "steps": (1, 1000), "seed": NATURAL,
-                                "action_refresh": POSITIVE, "brownian_sigma": NATURAL, "action_noise": NATURAL,
+    LIMITS: ClassVar[Limits] = {"episodes": (1, 1_000_000), "steps": STEPS, "seed": SEED,
+                                "action_refresh": (1, 1000), "brownian_sigma": (0, 10), "action_noise": (0, 10),
                                 "blend": (0, 1), "pilot_speed": (1, 200), "pilot_gain": (0.01, 20),
                                 "pilot_noise": (0, 2), "pilot_caution": (0, 1),
-                                "pilot_throttle": (0, 0.9), "frame_size": (8, 512), "frames_every": NATURAL,
-                                "workers": NATURAL}
+                                "pilot_throttle": (0, 0.9), "frame_size": (8, 512), "frames_every": (0, 1_000_000),
+                                "workers": WORKERS}
 
     def __post_init__(self) -> None:
         check(self)
@@ -63,7 +66,7 @@ class CollectConfig:
                               f"(from 800,000) and the evaluation protocol (from 900,000); collect below "
                               f"{HELD_OUT_SEEDS[0]:,}")
 
-    name: str = "book"
+    name: Name = "book"
     """folder under data/rollouts/ that holds the episodes"""
     episodes: int = 200
     """number of episodes N; episode i is reset with seed ``seed + i``"""
@@ -133,7 +136,7 @@ class CollectConfig:
 class VAEConfig:
     """The paper's Gaussian ConvVAE (``worldmodels.models.vae``)."""
 
-    LIMITS: ClassVar[Limits] = {"z_size": POSITIVE, "frame_size": POSITIVE, "kl_tolerance": NATURAL}
+    LIMITS: ClassVar[Limits] = {"z_size": MODEL_SIZE, "frame_size": (8, 512), "kl_tolerance": (0, 1000)}
 
     def __post_init__(self) -> None:
         check(self)
@@ -150,9 +153,9 @@ class VAEConfig:
 class GumbelConfig:
     """The discrete Gumbel-softmax VAE (``worldmodels.models.gumbel_vae``)."""
 
-    LIMITS: ClassVar[Limits] = {"num_vars": POSITIVE, "num_classes": (2, None), "frame_size": POSITIVE,
-                                   "tau_start": (1e-6, None), "tau_min": (1e-6, None), "tau_decay": NATURAL,
-                                   "kl_weight": NATURAL, "kl_tolerance": NATURAL, "kl_warmup_steps": NATURAL,
+    LIMITS: ClassVar[Limits] = {"num_vars": MODEL_SIZE, "num_classes": (2, 65_536), "frame_size": (8, 512),
+                                   "tau_start": (1e-6, 100), "tau_min": (1e-6, 100), "tau_decay": (0, 1),
+                                   "kl_weight": (0, 1000), "kl_tolerance": (0, 1000), "kl_warmup_steps": (0, 10**9),
                                    "unimix": (0, 0.5)}
 
     def __post_init__(self) -> None:
@@ -191,8 +194,8 @@ class GumbelConfig:
 class MDNRNNConfig:
     """M: the LSTM with a mixture-density head (``worldmodels.models.mdnrnn``)."""
 
-    LIMITS: ClassVar[Limits] = {"z_size": POSITIVE, "num_vars": POSITIVE, "num_classes": (2, None),
-                                   "action_size": POSITIVE, "hidden_size": POSITIVE, "num_mixtures": POSITIVE,
+    LIMITS: ClassVar[Limits] = {"z_size": MODEL_SIZE, "num_vars": MODEL_SIZE, "num_classes": (2, 65_536),
+                                   "action_size": (1, 16), "hidden_size": MODEL_SIZE, "num_mixtures": (1, 1000),
                                    "log_sigma_min": (-20, 0), "log_sigma_max": (0, 20), "dropout": (0, 0.9),
                                    "reward_overestimate": (1, 100)}
 
@@ -236,7 +239,7 @@ class MDNRNNConfig:
 class ControllerConfig:
     """C: the controller (``worldmodels.models.controller``)."""
 
-    LIMITS: ClassVar[Limits] = {"latent_size": POSITIVE, "hidden_state_size": NATURAL, "hidden_layer": NATURAL}
+    LIMITS: ClassVar[Limits] = {"latent_size": MODEL_SIZE, "hidden_state_size": (0, 65_536), "hidden_layer": (0, 65_536)}
 
     def __post_init__(self) -> None:
         check(self)
@@ -258,22 +261,22 @@ class ControllerConfig:
 class EvolutionConfig:
     """CMA-ES over the controller's parameters (``worldmodels.training.evolve``)."""
 
-    LIMITS: ClassVar[Limits] = {"population": (2, None), "trials": POSITIVE, "generations": POSITIVE,
-                                   "sigma0": (1e-12, None), "seed": NATURAL, "max_steps": POSITIVE,
-                                   "envs_per_task": POSITIVE, "tile_cutoff": NATURAL, "early_trials": NATURAL,
-                                   "early_generations": NATURAL, "eval_every": NATURAL, "eval_episodes": POSITIVE,
-                                   "dream_tau": (1e-6, None), "dream_termination_reward": (-1000, 0),
-                                   "dream_dropout": (0, 0.9),
-                                "workers": NATURAL}
+    LIMITS: ClassVar[Limits] = {"population": (2, 100_000), "trials": (1, 10_000), "generations": (1, 1_000_000),
+                                   "sigma0": (1e-12, 100), "seed": SEED, "max_steps": STEPS,
+                                   "envs_per_task": ENVS_PER_TASK, "tile_cutoff": (0, 1000), "early_trials": (0, 10_000),
+                                   "early_generations": (0, 1_000_000), "eval_every": (0, 1_000_000),
+                                   "eval_episodes": (1, 100_000), "dream_tau": (0.01, 10),
+                                   "dream_termination_reward": (-1000, 0), "dream_dropout": (0, 0.9),
+                                   "workers": WORKERS}
 
     def __post_init__(self) -> None:
         check(self)
 
-    name: str = "book"
+    name: Name = "book"
     """run folder ``data/runs/controller_<latent>_<name>/`` and the release name"""
     latent: Latent = "vae"
     """which world model: ``vae`` (continuous z) or ``gumbel`` (the discrete VAE's hard codes)"""
-    world_model: str = "book"
+    world_model: Name = "book"
     """V and M are the releases ``checkpoints/<latent>/<world_model>.pt`` and
     ``checkpoints/mdnrnn/<latent>_<world_model>.pt``"""
     mode: Literal["real", "dream"] = "real"
@@ -336,8 +339,8 @@ class EvolutionConfig:
 class EvaluationConfig:
     """The evaluation protocol (``worldmodels.agent.evaluation``): held-out tracks, full episodes, stock renderer."""
 
-    LIMITS: ClassVar[Limits] = {"episodes": POSITIVE, "seed": NATURAL, "max_steps": POSITIVE,
-                                "envs_per_task": POSITIVE, "workers": NATURAL}
+    LIMITS: ClassVar[Limits] = {"episodes": (1, 100_000), "seed": SEED, "max_steps": STEPS,
+                                "envs_per_task": ENVS_PER_TASK, "workers": WORKERS}
 
     def __post_init__(self) -> None:
         check(self)
@@ -366,9 +369,9 @@ class EvaluationConfig:
 class DreamCheckConfig:
     """Dream-check (``worldmodels.training.dream_check``): does M's dream rank controllers as the real env does?"""
 
-    LIMITS: ClassVar[Limits] = {"tracks": (2, None), "seed": NATURAL, "max_steps": POSITIVE, "random": NATURAL,
-                                "perturbation": NATURAL, "envs_per_task": POSITIVE, "workers": NATURAL,
-                                "dropout": (0, 0.9)}
+    LIMITS: ClassVar[Limits] = {"tracks": (2, 10_000), "seed": SEED, "max_steps": STEPS, "random": (0, 1000),
+                                "perturbation": (0, 10), "tau": (0.01, 10), "envs_per_task": ENVS_PER_TASK,
+                                "workers": WORKERS, "dropout": (0, 0.9)}
 
     def __post_init__(self) -> None:
         check(self)
@@ -403,9 +406,10 @@ class IterateConfig:
     the result, M fine-tuned on them, dream-check. The loop is named, seeded and evolved by ``EvolutionConfig``
     (``name``, ``seed``, ``generations`` per round, ``population``...)."""
 
-    LIMITS: ClassVar[Limits] = {"rounds": POSITIVE, "first_generations": NATURAL, "episodes": POSITIVE,
-                                "steps": POSITIVE, "action_noise": NATURAL, "epochs": POSITIVE, "weight": POSITIVE,
-                                "monitor_tracks": NATURAL, "collect_seed": (0, 799_000), "select_dreams": POSITIVE}
+    LIMITS: ClassVar[Limits] = {"rounds": (1, 1000), "first_generations": (0, 1_000_000), "episodes": (1, 100_000),
+                                "steps": STEPS, "action_noise": (0, 10), "epochs": (1, 10_000), "weight": (1, 1000),
+                                "monitor_tracks": (0, 10_000), "collect_seed": (0, 799_000),
+                                "select_dreams": (1, 100_000)}
 
     def __post_init__(self) -> None:
         check(self)
@@ -439,9 +443,10 @@ class IterateConfig:
 class TrainConfig:
     """The shared training loop (``worldmodels.training.loop``)."""
 
-    LIMITS: ClassVar[Limits] = {"epochs": POSITIVE, "batch_size": POSITIVE, "learning_rate": (1e-12, None),
-                                   "grad_clip": NATURAL, "validation_fraction": (0, 0.9),
-                                   "episodes_in_memory": POSITIVE, "max_steps_per_epoch": NATURAL, "seed": NATURAL}
+    LIMITS: ClassVar[Limits] = {"epochs": (1, 100_000), "batch_size": (1, 65_536), "learning_rate": (1e-12, 10),
+                                   "grad_clip": (0, 1e6), "validation_fraction": (0, 0.9),
+                                   "episodes_in_memory": (1, 10_000_000), "max_steps_per_epoch": (0, 10**12),
+                                   "seed": SEED}
 
     def __post_init__(self) -> None:
         check(self)
@@ -492,9 +497,10 @@ class Config:
     figures: str = "figures"
     """folder (under the project root) the notebooks write their figures to"""
 
+    LIMITS: ClassVar[Limits] = {"sequence_length": (1, 10_000)}
+
     def __post_init__(self) -> None:
-        if self.sequence_length < 1:
-            raise ConfigError(f"Config.sequence_length={self.sequence_length!r}: must be at least 1")
+        check(self)
 
 
 def build_section(cls, values: dict[str, Any]):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import socket
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -73,6 +74,25 @@ def _init_worker(parent: int | None = None) -> None:
 _WORKER_READY = False
 
 
+RAY_CONNECT_TIMEOUT = 10.0  # seconds to wait for a Ray cluster's port to answer
+
+
+def check_ray_address(address: str, timeout: float = RAY_CONNECT_TIMEOUT) -> None:
+    """Refuse, within ``timeout`` seconds, a Ray address (``host:port`` or ``ray://host:port``) whose port does not
+    answer, or one that names no port, with a message that names the flag and the fix."""
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--ray-address {address!r}: expected HOST:PORT or ray://HOST:PORT (or auto), for example "
+                         f"127.0.0.1:6379")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ValueError(f"--ray-address {address!r}: nothing answers at {host}:{port} within {timeout:.0f} s "
+                         f"({e.strerror or e}); start the cluster (`ray start --head`), fix the address, or leave "
+                         f"--ray-address out to start a local Ray") from None
+
+
 def _ray_call(fn: Callable[[Any], Any], task: Any) -> Any:
     """A Ray task: ``fn(task)`` in a worker set up as the process pool's are (once per worker process)."""
     global _WORKER_READY
@@ -113,6 +133,8 @@ class TaskPool:
                 raise ImportError("backend='ray' needs Ray: pip install -e '.[ray]'") from e
             self._owns_ray = not ray.is_initialized()
             if self._owns_ray:
+                if ray_address not in (None, "auto", "local"):
+                    check_ray_address(ray_address)  # ray.init would retry an unreachable address for minutes
                 # the workers find the project where this process does (WM_ROOT, when it is set)
                 env = {k: os.environ[k] for k in ("WM_ROOT",) if k in os.environ}
                 ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,

@@ -22,6 +22,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .validation import check_name
+
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
@@ -41,6 +43,7 @@ def checkpoint_dir() -> Path:
 
 def rollout_dir(name: str) -> Path:
     """``data/rollouts/<name>/``: one npz per episode plus ``manifest.json``."""
+    check_name(name, "rollout folder")
     return data_dir() / "rollouts" / name
 
 
@@ -53,34 +56,50 @@ def latents_path(latent: str, rollouts: str) -> Path:
 
 def latents_store(latent: str, rollouts: str) -> Path:
     """``data/latents/<rollouts>_<latent>/``: memory-mapped latents of a collection encoded as collected."""
+    check_name(latent, "latent kind")
+    check_name(rollouts, "rollout folder or run")
     return data_dir() / "latents" / f"{rollouts}_{latent}"
 
 
 def vision_run(latent: str, rollouts: str) -> Path:
+    check_name(latent, "latent kind")
+    check_name(rollouts, "rollout folder or run")
     return data_dir() / "runs" / f"{latent}_{rollouts}"
 
 
 def mdnrnn_run(latent: str, rollouts: str) -> Path:
+    check_name(latent, "latent kind")
+    check_name(rollouts, "rollout folder or run")
     return data_dir() / "runs" / f"mdnrnn_{latent}_{rollouts}"
 
 
 def controller_run(latent: str, name: str) -> Path:
+    check_name(latent, "latent kind")
+    check_name(name, "run or release name")
     return data_dir() / "runs" / f"controller_{latent}_{name}"
 
 
 def iterate_run(latent: str, name: str) -> Path:
+    check_name(latent, "latent kind")
+    check_name(name, "run or release name")
     return data_dir() / "runs" / f"iterate_{latent}_{name}"
 
 
 def vision_release(latent: str, name: str) -> Path:
+    check_name(latent, "latent kind")
+    check_name(name, "run or release name")
     return checkpoint_dir() / latent / f"{name}.pt"
 
 
 def mdnrnn_release(latent: str, name: str) -> Path:
+    check_name(latent, "latent kind")
+    check_name(name, "run or release name")
     return checkpoint_dir() / "mdnrnn" / f"{latent}_{name}.pt"
 
 
 def controller_release(latent: str, name: str) -> Path:
+    check_name(latent, "latent kind")
+    check_name(name, "run or release name")
     return checkpoint_dir() / "controller" / f"{latent}_{name}.pt"
 
 

@@ -13,6 +13,7 @@ Every number that differs by scale is a preset value here, never a ``scale == ..
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from typing import Any
 
@@ -64,3 +65,26 @@ def get_config(scale: str = "book", **overrides: Any) -> Config:
     if overrides:
         raise ValueError(f"unknown config sections {sorted(overrides)}; expected {sorted(STAGE_TYPES)}")
     return Config(scale=scale, **stages, **{**_PRESETS[scale].get("scalars", {}), **scalars})
+
+
+SWITCHES = {"0": False, "1": True}  # what a yes/no environment variable accepts
+
+
+def env_scale(name: str = "WM_SCALE", default: str = "book") -> str:
+    """The scale an environment variable names (the notebooks' ``WM_SCALE``), refusing one that is not a scale."""
+    value = os.environ.get(name, default)
+    if value not in SCALES:
+        raise ValueError(f"{name}={value!r}: expected one of {', '.join(SCALES)}")
+    return value
+
+
+def env_switch(name: str, default: bool = False) -> bool:
+    """A yes/no environment variable (the notebooks' ``WM_TRAIN``): ``0`` or ``1``, unset for ``default``;
+    anything else (``true``, ``maybe``) is refused, never read as one or the other."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if value not in SWITCHES:
+        raise ValueError(f"{name}={value!r}: expected 0 (no) or 1 (yes); for the notebooks' WM_TRAIN, 0 loads the "
+                         f"shipped checkpoints and 1 trains")
+    return SWITCHES[value]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import json
 from pathlib import Path
 from typing import Any
 
 from . import paths
-from .storage import save_json
+from .storage import load_card, open_regular, save_json
 
 DISTRIBUTIONS = ("worldmodels", "gymnasium", "numpy", "box2d", "pygame-ce", "opencv-python-headless", "torch")
 
@@ -17,10 +16,33 @@ DISTRIBUTIONS = ("worldmodels", "gymnasium", "numpy", "box2d", "pygame-ce", "ope
 def sha256(path: str | Path) -> str:
     """The SHA-256 of a file's bytes (agents pin their V and M by it)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path, "file to hash") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def digest(path: str | Path) -> str:
+    """The SHA-256 of a file, or of a folder's files (names and bytes, in name order): what a run pins of an input
+    it read, so that a release can refuse one that changed under it."""
+    path = Path(path)
+    if not path.is_dir():
+        return sha256(path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.iterdir() if not p.name.startswith(".")):
+        h.update(f"{f.name}\0{sha256(f)}\0".encode())
+    return h.hexdigest()
+
+
+def changed_inputs(recorded: dict[str, str] | None) -> list[str]:
+    """Of the inputs a run pinned (portable path -> ``digest``), those whose bytes are not the same now (or that
+    are gone); ``[]`` when the run pinned none (it was begun before runs pinned their inputs)."""
+    out = []
+    for name, expected in (recorded or {}).items():
+        path = resolve(name)
+        if not path.exists() or digest(path) != expected:
+            out.append(name)
+    return out
 
 
 def portable(path: str | Path) -> str:
@@ -47,7 +69,7 @@ def update_card(model_path: str | Path, key: str, value: Any) -> Path:
     if not card_path.exists():
         raise FileNotFoundError(f"{card_path}: no card beside {Path(model_path).name}; only releases "
                                 f"(checkpoints/<stage>/<name>.pt) have cards")
-    card = json.loads(card_path.read_text())
+    card = load_card(card_path)
     card[key] = value
     return save_json(card_path, card)
 

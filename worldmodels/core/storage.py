@@ -13,7 +13,9 @@ import fcntl
 import io
 import json
 import os
+import stat
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -122,22 +124,114 @@ class RunLockedError(RuntimeError):
     """Another process holds the run folder's lock."""
 
 
+def _open_lock(path: Path) -> int:
+    """Open (creating) the lock file ``path`` without following a link and without blocking on a FIFO: a planted
+    ``.lock`` link is refused by name, so no file appears at its target."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    except OSError as e:
+        if path.is_symlink():
+            raise WriteError(e.errno, f"{path}: a lock file that is a symbolic link, which is never followed; "
+                                      f"delete the link (and check what else in {path.parent} came from "
+                                      f"elsewhere)") from None
+        if path.exists() and not path.is_file():  # a FIFO without a reader, a device
+            raise WriteError(e.errno, f"{path}: a lock file that is not a regular file; delete it") from None
+        raise _write_error(path, e) from e
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise WriteError(0, f"{path}: a lock file that is not a regular file; delete it")
+    return fd
+
+
+@contextlib.contextmanager
+def _holding(path: Path, timeout: float, busy: str):
+    """Hold the lock file ``path`` (an exclusive ``flock``, released when the process dies), waiting up to
+    ``timeout`` seconds for another holder (0: not at all), else ``RunLockedError(busy)``."""
+    check_writable(path.parent)
+    fd = _open_lock(path)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise RunLockedError(busy) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def run_lock(folder: str | os.PathLike):
-    """Hold ``<folder>/.lock`` (an exclusive ``flock``, released when the process dies) while a run writes there;
-    a second run on the same folder is refused at once rather than interleaving its writes."""
+    """Hold ``<folder>/.lock`` while a run writes there; a second run on the same folder is refused at once rather
+    than interleaving its writes."""
     folder = Path(folder)
-    check_writable(folder)
-    with open(folder / ".lock", "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunLockedError(f"{folder}: another run is using this folder (it holds {folder / '.lock'}); wait for "
-                                 f"it to finish, or pass another --name") from None
-        try:
-            yield folder
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with _holding(folder / ".lock", 0, f"{folder}: another run is using this folder (it holds {folder / '.lock'}); "
+                                       f"wait for it to finish, or pass another --name"):
+        yield folder
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, timeout: float = 60.0):
+    """Hold the lock file ``path`` for a short critical section, such as writing a release; waits up to ``timeout``
+    seconds for another holder, then raises ``RunLockedError`` naming it."""
+    path = Path(path)
+    with _holding(path, timeout, f"{path}: another process held this lock for over {timeout:.0f} s; wait for it to "
+                                 f"finish and run the command again"):
+        yield path
+
+
+MAX_JSON_BYTES = 64 << 20  # a manifest of a million episodes is about 100 MB less than this; cards are KB
+
+
+def open_regular(path: str | os.PathLike, what: str = "file", limit: int | None = None):
+    """``path`` opened for binary reading, if it is a regular file of at most ``limit`` bytes: a device
+    (``/dev/zero``), a FIFO, a socket or a folder is refused by name at once, never read or waited on.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not a regular file, or over ``limit`` (the message names it).
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such {what}") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read this {what} ({e.strerror or e})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a device, FIFO or socket"
+        raise ValueError(f"{path}: {kind}, not a regular file; a {what} is only read from a regular file")
+    if limit is not None and info.st_size > limit:
+        os.close(fd)
+        raise ValueError(f"{path}: {info.st_size:,} bytes, more than any {what} holds ({limit:,}); pass the right "
+                         f"file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+@contextlib.contextmanager
+def load_npz(path: str | os.PathLike, what: str = "data file"):
+    """``np.load(path, allow_pickle=False)`` of a regular file only (``open_regular``: a FIFO or a device named like
+    an episode is refused, never waited on), closed on leaving."""
+    with open_regular(path, what) as f, np.load(f, allow_pickle=False) as npz:
+        yield npz
+
+
+@contextlib.contextmanager
+def open_zip(path: str | os.PathLike, what: str = "data file"):
+    """``zipfile.ZipFile`` of a regular file only (``open_regular``), closed on leaving."""
+    import zipfile
+
+    with open_regular(path, what) as f, zipfile.ZipFile(f) as z:
+        yield z
 
 
 def load_error(e: BaseException) -> str:
@@ -149,9 +243,38 @@ def load_error(e: BaseException) -> str:
 
 
 def load_json(path: str | os.PathLike) -> Any:
-    """A JSON file, or a clear error naming it when it is not valid JSON."""
+    """A JSON file (a regular file of at most ``MAX_JSON_BYTES``), or a clear error naming it when it is not
+    valid JSON."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        with open_regular(path, "JSON file", MAX_JSON_BYTES) as f:
+            return json.loads(f.read().decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e}); restore it or delete it to start over") from e
+        fix = "restore it (git checkout, or the release it came with)" if under_checkpoints(path) else \
+            "restore it or delete it to start over"
+        raise ValueError(f"{path}: not valid JSON ({e}); {fix}") from e
+
+
+def under_checkpoints(path: Path) -> bool:
+    """Whether ``path`` lies under the releases' folder, where nothing is ever to be deleted to start over."""
+    from . import paths
+
+    try:
+        return path.resolve().is_relative_to(paths.checkpoint_dir().resolve())
+    except OSError:
+        return False
+
+
+def load_card(path: str | os.PathLike) -> dict[str, Any]:
+    """A JSON card (beside a release, or a rollout folder's ``card.json``): a JSON object, or a clear error naming
+    it."""
+    card = load_json(path)
+    if not isinstance(card, dict):
+        raise ValueError(f"{path}: a card is a JSON object, this one is a {type(card).__name__}; restore it (git "  # noqa: TRY004 - a bad file, which the command line reports as such
+                         f"checkout, or the release it came with)")
+    for key in ("evaluation", "data", "metrics", "config"):
+        if key in card and card[key] is not None and not isinstance(card[key], dict):
+            raise ValueError(f"{path}: its {key!r} is not a JSON object; restore the card (git checkout, or the "
+                             f"release it came with)")
+    return card
+

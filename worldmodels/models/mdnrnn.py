@@ -309,9 +309,8 @@ def load(path, device: torch.device | str = "cpu") -> MDNRNN:
 
 def mdnrnn_from_payload(payload: dict, where) -> MDNRNN:
     """The MDN-RNN a checkpoint payload holds (``where`` names it in errors), on the CPU."""
-    config = payload["config"]
-    section = config["model"] if "model" in config and "training" in config else config["mdnrnn"]
-    model = MDNRNN(from_dict({"mdnrnn": section}).mdnrnn)
+    section = checkpoint.model_section(payload, where, "mdnrnn")
+    model = checkpoint.rebuild(where, lambda: MDNRNN(from_dict({"mdnrnn": section}).mdnrnn))
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as e:

@@ -51,22 +51,22 @@ def load_vision(path: str | Path, kind: str | None = None, device: torch.device 
 
 def vision_from_payload(payload: dict[str, Any], where: str | Path) -> Vision:
     """The V a checkpoint payload holds (``where`` names it in errors), float32, on the CPU."""
-    cls = vision_class(payload["kind"])
-    config: dict[str, Any] = payload["config"]
-    section = config["model"] if "model" in config and "training" in config else config[cls.kind]
-    model = cls(getattr(from_dict({cls.kind: section}), cls.kind))
+    cls = checkpoint.rebuild(where, lambda: vision_class(payload.get("kind")))
+    section = checkpoint.model_section(payload, where, cls.kind)
+    model = checkpoint.rebuild(where, lambda: cls(getattr(from_dict({cls.kind: section}), cls.kind)))
     try:
         model.load_state_dict({k: v.float() for k, v in payload["model"].items()})
     except RuntimeError as e:
         raise checkpoint.CheckpointError(f"{where}: weights do not fit a {cls.kind} built from its config: {e}") from e
-    model.input_spec = _input_spec(payload, model)
+    model.input_spec = _input_spec(payload, model, where)
     return model.eval()
 
 
-def _input_spec(payload: dict[str, Any], model: Vision) -> InputSpec:
+def _input_spec(payload: dict[str, Any], model: Vision, where: str | Path) -> InputSpec:
     if payload.get("input_spec"):
-        return InputSpec(**payload["input_spec"])
-    collect = payload["config"].get("collect", {})  # the older format: the collect section it was trained with
+        return checkpoint.rebuild(where, lambda: InputSpec(**payload["input_spec"]))
+    collect = payload["config"].get("collect", {})
+    collect = collect if isinstance(collect, dict) else {}  # the older format: the collect section it was trained with
     return InputSpec(frame_size=model.cfg.frame_size, crop=bool(collect.get("crop", True)))
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 import zlib
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ from ..models.registry import codes_at, load_vision
 from ..world.datasets import LatentSequences
 from .loop import default_device
 from .vision import latents_for
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -131,20 +134,69 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1]) if ra.std() and rb.std() else float("nan")
 
 
+def _cache_key(spec: AgentSpec, cfg: DreamCheckConfig, h_free: bool) -> dict[str, Any]:
+    """What a real-return cache summarises: the V (and M, for members that read h) by hash, and the tracks."""
+    return {"vision_sha256": spec.vision_sha256, "mdnrnn_sha256": "h_free" if h_free else spec.mdnrnn_sha256,
+            "seed": cfg.seed, "tracks": cfg.tracks, "max_steps": cfg.max_steps, "renderer": cfg.renderer}
+
+
 def _cache_path(spec: AgentSpec, cfg: DreamCheckConfig, h_free: bool) -> Path:
     """The real-return cache of the panel members that read h (per V and M) or of those that do not (per V)."""
-    m = "h_free" if h_free else spec.mdnrnn_sha256
-    key = json.dumps([spec.vision_sha256, m, cfg.seed, cfg.tracks, cfg.max_steps, cfg.renderer])
-    return paths.dream_check_dir() / f"real_{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    key = _cache_key(spec, cfg, h_free)
+    old_key = json.dumps([key["vision_sha256"], key["mdnrnn_sha256"], cfg.seed, cfg.tracks, cfg.max_steps,
+                          cfg.renderer])  # the file name caches have always had
+    return paths.dream_check_dir() / f"real_{hashlib.sha256(old_key.encode()).hexdigest()[:16]}.json"
+
+
+def _entry_check(key: dict[str, Any], member: str, returns: list[float], steps: int) -> str:
+    """The digest an entry carries: of what it summarises (the cache's key and the member's parameters) and of
+    what it says, so an entry edited by hand, or copied from another cache, is found and played again."""
+    return hashlib.sha256(json.dumps([key, member, returns, steps], sort_keys=True).encode()).hexdigest()
+
+
+def _valid_entry(key: dict[str, Any], member: str, entry: Any, cfg: DreamCheckConfig) -> bool:
+    """Whether a cached entry is what this code wrote for this key and member: ``cfg.tracks`` finite returns, a
+    step count a real run could have taken, and a matching digest."""
+    if not isinstance(entry, dict) or set(entry) != {"returns", "steps", "check"}:
+        return False
+    returns, steps = entry["returns"], entry["steps"]
+    if not (isinstance(returns, list) and len(returns) == cfg.tracks
+            and all(isinstance(r, (int, float)) and np.isfinite(r) for r in returns)):
+        return False
+    if type(steps) is not int or not cfg.tracks <= steps <= cfg.tracks * cfg.max_steps:
+        return False
+    return entry["check"] == _entry_check(key, member, returns, steps)
+
+
+def _read_cache(path: Path, key: dict[str, Any], cfg: DreamCheckConfig) -> dict[str, Any]:
+    """The valid entries of a real-return cache (``_valid_entry``); a file for another key, of another format, or
+    entries that fail their check are dropped with a warning, and those members play again."""
+    if not path.exists():
+        return {}
+    try:
+        cache = load_json(path)
+    except ValueError as e:
+        log.warning("%s; its real returns are played again", e)
+        return {}
+    if not isinstance(cache, dict) or cache.get("key") != key or not isinstance(cache.get("entries"), dict):
+        log.warning("%s: not a real-return cache of this V, M and tracks (or of an older format); its members "
+                    "are played again", path)
+        return {}
+    entries = {m: e for m, e in cache["entries"].items() if _valid_entry(key, m, e, cfg)}
+    if len(entries) < len(cache["entries"]):
+        log.warning("%s: %d cached entries fail their check (edited?); those members are played again", path,
+                    len(cache["entries"]) - len(entries))
+    return entries
 
 
 def real_returns(spec: AgentSpec, members: list[Member],
                  cfg: DreamCheckConfig) -> tuple[np.ndarray, int, dict[str, int]]:
     """Each member's returns on the ``cfg.tracks`` real tracks (P, R), from the cache where it has them; the real
     env steps spent now; and the real env steps behind each member's returns, cached or not (``<cache>:<member>``
-    -> steps; an entry cached before steps were kept counts the most it can have taken, R x ``max_steps``)."""
+    -> steps). A cache is keyed by, and checked against, the hashes of what it summarises (``_read_cache``)."""
     files = {flag: _cache_path(spec, cfg, flag) for flag in (False, True)}
-    caches = {flag: load_json(f) if f.exists() else {} for flag, f in files.items()}
+    cache_keys = {flag: _cache_key(spec, cfg, flag) for flag in (False, True)}
+    caches = {flag: _read_cache(f, cache_keys[flag], cfg) for flag, f in files.items()}
     keys = [hashlib.sha256(m.params.astype(np.float64).tobytes()).hexdigest() for m in members]
     todo = [i for i, (m, k) in enumerate(zip(members, keys, strict=True)) if k not in caches[m.h_free]]
     R, steps = cfg.tracks, 0
@@ -155,13 +207,15 @@ def real_returns(spec: AgentSpec, members: list[Member],
             out = run_many(pool, spec, params, np.tile(seeds, len(todo)), cfg.renderer, cfg.max_steps,
                            envs_per_task=cfg.envs_per_task)
         for j, i in enumerate(todo):
-            caches[members[i].h_free][keys[i]] = {"returns": out["returns"][j * R : (j + 1) * R].tolist(),
-                                                  "steps": int(out["steps"][j * R : (j + 1) * R].sum())}
+            flag = members[i].h_free
+            returns = [float(r) for r in out["returns"][j * R : (j + 1) * R]]
+            n = int(out["steps"][j * R : (j + 1) * R].sum())
+            caches[flag][keys[i]] = {"returns": returns, "steps": n,
+                                     "check": _entry_check(cache_keys[flag], keys[i], returns, n)}
         steps = int(out["steps"].sum())
         for flag in {members[i].h_free for i in todo}:
-            save_json(files[flag], caches[flag])
+            save_json(files[flag], {"key": cache_keys[flag], "entries": caches[flag]})
     entries = [caches[m.h_free][k] for m, k in zip(members, keys, strict=True)]
-    entries = [e if isinstance(e, dict) else {"returns": e, "steps": R * cfg.max_steps} for e in entries]
     behind = {f"{files[m.h_free].stem}:{k}": e["steps"] for m, k, e in zip(members, keys, entries, strict=True)}
     return np.array([e["returns"] for e in entries]), steps, behind
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..core import checkpoint
 from ..core.config import EvolutionConfig, from_dict
-from ..core.storage import atomic_write, load_error
+from ..core.storage import atomic_write, load_error, load_npz
 
 STATE = "state.npz"
 LEGACY_STATE = "state.pkl"
@@ -94,7 +94,7 @@ def read_meta(path: str | Path) -> dict[str, Any]:
 
 def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with load_npz(path) as npz:
             arrays = {k: npz[k] for k in npz.files}
         return arrays, json.loads(str(arrays["meta"]))
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:

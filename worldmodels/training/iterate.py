@@ -127,6 +127,13 @@ class Loop:
         start_m = portable(resolve(mdnrnn))
         self.latent = load_vision(resolve(self.vision)).kind
         _check(cfg, self.latent)
+        for name, _ in self.mix:  # every round fine-tunes on these: ones that cannot be had are refused up front
+            if not paths.latents_path(self.latent, name).exists() and not paths.rollout_dir(name).is_dir():
+                raise FileNotFoundError(
+                    f"{paths.latents_path(self.latent, name)}: no latents of {name!r}, which M_0 "
+                    f"({portable(resolve(mdnrnn))}) learnt from and every round fine-tunes on, and no "
+                    f"{paths.rollout_dir(name)} to encode them from; collect and encode them (`python -m worldmodels "
+                    f"encode --rollouts {name} --checkpoint {self.vision}`), or pass --mix with encoded folders")
         self.name = cfg.evolution.name
         self.folder = paths.iterate_run(self.latent, self.name)
         path = self.folder / STATE
@@ -263,6 +270,8 @@ class Loop:
         """Dream-check M_0, do every round not yet done, then choose the candidate; returns the state."""
         with run_lock(self.folder):
             self.save()
+            for name, _ in self.mix:  # M_0's data, encoded by this V first where they are not yet
+                latents_for(load_vision(resolve(self.vision)), name, self.vision, progress=self.progress)
             if self.state["start_check"] is None:
                 self.state["start_check"] = self.step_dream_check(-1, self.state["start_mdnrnn"])
                 self.save()

@@ -18,16 +18,13 @@ ancestor once::
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..core import checkpoint, paths
 from ..core.provenance import portable, resolve
-from ..world.datasets import episode_files
-from ..world.rollouts import MANIFEST
+from ..core.storage import load_card, load_npz
+from ..world.datasets import episode_files, read_manifest
 
 Parts = dict[str, int]
 
@@ -48,7 +45,7 @@ def _payload(path: str, kind: str | None = None) -> dict[str, Any]:
         raise FileNotFoundError(f"{file}: needed to count the real env steps of a lineage, and missing")
     payload = checkpoint.load(file, kind=kind)
     card = file.with_suffix(".json")
-    return {**payload, "card": json.loads(card.read_text())} if card.exists() else payload
+    return {**payload, "card": load_card(card)} if card.exists() else payload
 
 
 def card_entry(parts: Parts, note: str) -> dict[str, Any]:
@@ -121,11 +118,10 @@ class _Walk:
         if files:
             steps = 0
             for f in files:
-                with np.load(f, allow_pickle=False) as npz:
+                with load_npz(f) as npz:
                     steps += len(npz["action"])
             self.parts[key] = steps
-            manifest = json.loads((folder / MANIFEST).read_text()) if (folder / MANIFEST).exists() else {}
-            agent = manifest.get("data", {}).get("agent")
+            agent = (read_manifest(folder) or {"data": {}})["data"].get("agent")
         elif recorded:
             self.parts[f"{key} (at most)"] = int(recorded["episodes"]) * int(recorded["steps"])
             agent = recorded.get("agent")

@@ -151,6 +151,11 @@ def _fit(model, loss_step, train_batches, val_batches, cfg: TrainConfig, run_dir
                 f"{last}: was trained with another config; delete {run_dir} to start over, or resume with the "
                 f"same settings")
         check_split(state.get("split"), meta.get("split"), last)
+        if state.get("inputs") and meta.get("inputs") and state["inputs"] != meta["inputs"]:
+            changed = sorted(k for k in meta["inputs"] if state["inputs"].get(k) != meta["inputs"][k])
+            raise checkpoint.CheckpointError(
+                f"{last}: its inputs changed since the run began ({', '.join(changed) or 'other files'}); a resumed "
+                f"run would mix two datasets: delete {run_dir} to start over on them, or restore them")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         epoch, step, history = state["epoch"], state["step"], list(state["history"])

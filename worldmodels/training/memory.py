@@ -19,7 +19,8 @@ import torch
 
 from ..core import checkpoint, paths
 from ..core.config import Config, MDNRNNConfig, from_dict, to_dict
-from ..core.provenance import portable, resolve, sha256
+from ..core.provenance import changed_inputs, digest, portable, resolve, sha256
+from ..core.validation import check_name
 from ..models.mdnrnn import MDNRNN, TRAINING_ONLY, config_for, load, mdnrnn_from_payload, mdnrnn_loss
 from ..models.registry import codes_at, latents_class
 from ..world.datasets import LatentSequences, merge_latents, split_by_episode
@@ -69,6 +70,7 @@ def mix_of(rollouts: str | None, extra: Sequence[str] = ()) -> Mix:
         name, _, weight = item.partition(":")
         if not name or (weight and (not weight.isdigit() or int(weight) < 1)):
             raise ValueError(f"--mix {item!r}: expected NAME or NAME:K with K a whole number of at least 1")
+        check_name(name, f"--mix {item!r}: the folder name")
         parts.append((name, int(weight or 1)))
     if len({name for name, _ in parts}) < len(parts):
         raise ValueError(f"--mix names a rollout folder twice: {[name for name, _ in parts]}")
@@ -98,9 +100,19 @@ def split_record(latents: dict[str, np.ndarray], val_eps: list[int]) -> dict[str
 def mix_of_run(path: str | Path) -> Mix:
     """The mix a training run (its ``last.pt``) learnt from, as its config records it."""
     config = checkpoint.load(path, kind="mdnrnn")["config"]
-    files = config["latents"] if isinstance(config["latents"], list) else [config["latents"]]
-    weights = config.get("weights") or [1] * len(files)
-    return tuple((Path(f).stem.rsplit("_", 1)[0], int(w)) for f, w in zip(files, weights, strict=True))
+    if isinstance(config, dict) and "latents" not in config and isinstance(config.get("collect"), dict) \
+            and isinstance(config["collect"].get("name"), str):
+        # the first releases recorded the whole Config: M learnt from its collection alone
+        return ((check_name(config["collect"]["name"], f"{path}: the rollout folder"), 1),)
+    files = config.get("latents") if isinstance(config, dict) else None
+    files = [files] if isinstance(files, str) else files
+    weights = config.get("weights") or [1] * len(files or ()) if isinstance(config, dict) else None
+    if not files or not isinstance(files, list) or not isinstance(weights, list) or len(weights) != len(files) \
+            or not all(isinstance(f, str) for f in files) or not all(isinstance(w, int) and w >= 1 for w in weights):
+        raise ValueError(f"{path}: an M file whose config does not record the latents it learnt from (a "
+                         f"'latents' list and their 'weights'); pass the data with --mix NAME[:K]")
+    return tuple((check_name(Path(f).stem.rsplit("_", 1)[0], f"{path}: the rollout folder"), w)
+                 for f, w in zip(files, weights, strict=True))
 
 
 def run_dir(latent: str, mix: Mix, run: str | None = None) -> Path:
@@ -154,6 +166,7 @@ def train(latent: str, cfg: Config, progress: bool = True, device: torch.device 
                                          # nor a run whose done head learnt other ends (time limits, finished laps)
                                          "done_labels": "left_playfield"}}
     meta["split"] = split_record(latents, val_eps)
+    meta["inputs"] = {f: digest(resolve(f)) for f in files}  # pinned: a release refuses latents that changed since
     last = run_dir(latent, mix, run) / "last.pt"
     if last.exists():  # a run begun before an MDNRNNConfig field was added recorded it implicitly, as its default
         recorded = checkpoint.load(last, kind="mdnrnn")["config"]
@@ -246,6 +259,11 @@ def release(latent: str, cfg: Config, name: str, command: str | None = None, for
     mix = mix or mix_of(cfg.collect.name)
     last = run_dir(latent, mix, run) / "last.pt"
     run = checkpoint.load(last, kind="mdnrnn")
+    changed = changed_inputs(run.get("inputs"))
+    if changed:
+        raise ValueError(f"{last}: {', '.join(changed)} changed since this run read them (encoded again, perhaps by "
+                         f"another V), so a card would describe data M never saw; train again on them (another "
+                         f"--run), or restore them")
     latents, _, val_eps, files = data(latent, cfg, mix)
     check_split(run.get("split"), split_record(latents, val_eps), last)
     model = mdnrnn_from_payload(run, last)

@@ -6,7 +6,9 @@ same card, for people and tools). ``write`` is the only function that makes one:
 - an existing release is refused unless ``force`` (agents pin V and M by SHA-256: replacing one orphans them);
 - the model file is written first, then the card; a kill between the two leaves a model file whose card is
   missing, and the same command completes it from the card inside the model file;
-- the card records the command it was given (``None`` from Python), never ``sys.argv``.
+- the card records the command it was given (``None`` from Python), never ``sys.argv``;
+- the check and both writes happen under the release's lock (``.<name>.lock`` beside it), so two releases of one
+  name at once cannot interleave: the second waits, then finds the first's release and is refused.
 
 Every card has the same top-level keys: ``kind``, ``release``, ``config`` (the run's own settings), ``data``
 (what it was trained on, read from the data's own records), ``training`` (epochs or generations, seconds,
@@ -22,7 +24,7 @@ from typing import Any
 
 from ..core import checkpoint
 from ..core.provenance import versions
-from ..core.storage import check_writable, save_json
+from ..core.storage import check_writable, file_lock, save_json
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +75,18 @@ def write(path: str | Path, payload: dict[str, Any], release_card: dict[str, Any
         ReleaseExistsError: ``path`` is a complete release and ``force`` is off.
     """
     path = Path(path)
-    check_free(path, force)
-    if not force and complete(path) is not None:
-        log.warning("%s: finished an interrupted release (its card was missing); pass --force to replace it", path)
-        return path
-    checkpoint.save(path, {**payload, "card": release_card})
-    save_json(path.with_suffix(".json"), json.loads(json.dumps(release_card)))
+    with file_lock(lock_path(path)):
+        check_free(path, force)
+        if not force and complete(path) is not None:
+            log.warning("%s: finished an interrupted release (its card was missing); pass --force to replace it",
+                        path)
+            return path
+        checkpoint.save(path, {**payload, "card": release_card})
+        save_json(path.with_suffix(".json"), json.loads(json.dumps(release_card)))
     return path
+
+
+def lock_path(path: str | Path) -> Path:
+    """The lock of the release ``path``: ``.<name>.lock`` beside it (git-ignored)."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.lock")

@@ -19,7 +19,7 @@ import torch
 from ..core import checkpoint, paths
 from ..core.config import Config, to_dict
 from ..core.provenance import portable, resolve, sha256
-from ..core.storage import load_json, save_npz
+from ..core.storage import load_json, load_npz, save_npz
 from ..models.registry import build_vision, vision_from_payload
 from ..models.vision import Vision
 from ..world import latent_store
@@ -260,7 +260,7 @@ def latents_for(model: Vision, rollouts: str, source: str, progress: bool = True
     path = paths.latents_path(model.kind, rollouts)
     if path.exists():
         try:
-            with np.load(path, allow_pickle=False) as npz:
+            with load_npz(path) as npz:
                 if {"source", "terminated"} <= set(npz.files) and str(npz["source"]) == str(source):
                     return path
         except (OSError, ValueError):

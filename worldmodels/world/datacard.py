@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.storage import load_error
+from ..core.storage import load_error, load_npz
 from .datasets import PLAYFIELD_EXIT
 
 CARD = "card.json"
@@ -38,7 +38,7 @@ def episode_stats(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with load_npz(path) as npz:
             arrays = {k: npz[k] for k in _SMALL if k in npz.files}
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
         raise DataCardError(f"{path}: unreadable episode file ({load_error(e)}); run `python -m worldmodels verify "

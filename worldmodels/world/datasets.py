@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from ..core.storage import load_error, load_json
+from ..core.storage import load_error, load_json, load_npz, open_zip
 from .frames import frames_to_tensor
 
 RECORD_KEYS = ("action", "reward", "terminated", "truncated", "seed")  # every episode file's step records
@@ -61,7 +61,7 @@ def load_episode(path: str | Path, frame_size: int | None = None, frames: bool =
     path = Path(path)
     fix = f"delete it and re-run collect (it re-collects missing episodes), or run `python -m worldmodels verify {path.parent}`"
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with load_npz(path) as npz:
             missing = [k for k in RECORD_KEYS if k not in npz.files]
             if frames and "obs" not in npz.files and any(k in npz.files for k in POSTERIOR_KEYS):
                 raise RolloutError(f"{path}: keeps only its latents, no frames (collected with --encoder and "
@@ -106,19 +106,59 @@ def load_episode(path: str | Path, frame_size: int | None = None, frames: bool =
     return ep
 
 
+MANIFEST = "manifest.json"
+
+
+def read_manifest(folder: str | Path) -> dict | None:
+    """The manifest of a rollout folder, its structure checked (a JSON object whose ``data`` is an object and whose
+    ``seeds`` are [first, last] whole numbers), or None when the folder has none.
+
+    Raises:
+        RolloutError: a manifest of another shape, naming it and the fix.
+    """
+    path = Path(folder) / MANIFEST
+    if not path.exists():
+        return None
+    manifest = load_json(path)
+    fix = "restore it, or collect into another --name"
+    if not isinstance(manifest, dict):
+        raise RolloutError(f"{path}: a manifest is a JSON object, this one is a {type(manifest).__name__}; {fix}")
+    data, seeds = manifest.get("data"), manifest.get("seeds")
+    if not isinstance(data, dict):
+        raise RolloutError(f"{path}: its 'data' (how the episodes were collected) is not an object; {fix}")
+    if not (isinstance(seeds, list) and len(seeds) == 2 and all(type(s) is int for s in seeds)
+            and 0 <= seeds[0] <= seeds[1]):
+        raise RolloutError(f"{path}: its 'seeds' {seeds!r} are not [first, last] whole numbers; {fix}")
+    steps = data.get("steps")
+    if steps is not None and not (type(steps) is int and steps >= 1):
+        raise RolloutError(f"{path}: its data.steps {steps!r} is not a whole number of at least 1; {fix}")
+    for key, kind in (("episode_policies", dict), ("runs", list)):
+        if key in manifest and not isinstance(manifest[key], kind):
+            raise RolloutError(f"{path}: its {key!r} is not a JSON {'object' if kind is dict else 'list'}; {fix}")
+    return manifest
+
+
 def episode_files(folder: str | Path) -> list[Path]:
-    """Episode files of a rollout folder, in seed order."""
+    """Episode files of a rollout folder, in seed order: those of its manifest's seeds where it has one (a file
+    outside them is not part of the collection; ``verify`` names it), else every ``<seed>.npz``."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no rollout folder; run `python -m worldmodels collect` first")
-    return sorted(folder.glob("[0-9]*.npz"))
+    files = sorted(folder.glob("[0-9]*.npz"))
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return files
+    first, last = manifest["seeds"]
+    return [f for f in files if f.stem.isdigit() and first <= int(f.stem) <= last]
 
 
 def has_frames(path: str | Path) -> bool:
     """Whether an episode file keeps its frames (read from the archive's directory, not its arrays)."""
     try:
-        with zipfile.ZipFile(path) as z:
+        with open_zip(path) as z:
             return "obs.npy" in z.namelist()
+    except ValueError as e:  # not a regular file (open_regular's message names it)
+        raise RolloutError(str(e)) from None
     except (zipfile.BadZipFile, OSError) as e:
         raise RolloutError(f"{path}: corrupt or truncated episode file ({load_error(e)}); run `python -m worldmodels "
                            f"verify {Path(path).parent}`") from e
@@ -128,34 +168,54 @@ def frame_files(folder: str | Path) -> list[Path]:
     """The episode files of a rollout folder that keep their frames (all, unless it was collected with
     ``--encoder`` and ``--frames-every``), in seed order: what V trains on."""
     files = episode_files(folder)
-    manifest = Path(folder) / "manifest.json"
-    if manifest.exists() and not load_json(manifest).get("data", {}).get("encoder"):
+    manifest = read_manifest(folder)
+    if manifest is not None and not manifest["data"].get("encoder"):
         return files  # no encoder: every episode keeps its frames
     return [f for f in files if has_frames(f)]
 
 
 def verify(folder: str | Path) -> list[tuple[Path, str]]:
     """Fully read every episode of ``folder`` and hold the folder to its manifest; returns (file, error) for
-    every bad or missing episode (an empty folder, or one without a manifest, is an error too)."""
-    import json
+    every bad, missing or foreign episode (an empty folder, or one without a manifest, is an error too).
 
+    Held to the manifest: every seed from its first to its last has a file; no other ``<seed>.npz`` lies there
+    (training reads only the manifest's seeds); each file's stored seed is its name's; no episode is longer than
+    ``data.steps``, and one that is shorter ended on a termination (the car left the playfield or finished the lap).
+    """
     folder = Path(folder)
-    files = episode_files(folder)
-    bad = []
+    files = sorted(folder.glob("[0-9]*.npz")) if folder.is_dir() else []
+    bad: list[tuple[Path, str]] = []
+    try:
+        manifest = read_manifest(folder)
+    except (RolloutError, ValueError) as e:
+        bad.append((folder / MANIFEST, str(e)))
+        manifest = False
+    if manifest is None:
+        bad.append((folder / MANIFEST, f"{folder / MANIFEST}: missing; how these episodes were collected is unknown"))
+    first, last = manifest["seeds"] if manifest else (None, None)
+    steps = manifest["data"].get("steps") if manifest else None
     for path in files:
+        if first is not None and not (path.stem.isdigit() and first <= int(path.stem) <= last):
+            bad.append((path, (f"{path}: not one of the manifest's seeds ({first} to {last}), so not part of this "
+                              f"collection; move it out of {folder}")))
+            continue
         try:
-            load_episode(path, frames=has_frames(path))
+            episode = load_episode(path, frames=has_frames(path))
         except RolloutError as e:
             bad.append((path, str(e)))
-    manifest = folder / "manifest.json"
-    try:
-        first, last = json.loads(manifest.read_text())["seeds"]
-    except FileNotFoundError:
-        bad.append((manifest, f"{manifest}: missing; how these episodes were collected is unknown"))
-        first, last = None, None
-    except (ValueError, KeyError, TypeError) as e:
-        bad.append((manifest, f"{manifest}: unreadable ({type(e).__name__}: {e})"))
-        first, last = None, None
+            continue
+        length = len(episode["action"])
+        if path.stem.isdigit() and int(episode["seed"]) != int(path.stem):
+            bad.append((path, (f"{path}: holds the episode of seed {int(episode['seed'])}, not {int(path.stem)}; "
+                              f"delete it and re-run collect")))
+        elif steps is not None and length > steps:
+            bad.append((path, (f"{path}: {length} steps, more than the manifest's data.steps ({steps}); the manifest "
+                              f"or the file is not what collect wrote: collect into another --name")))
+        elif steps is not None and length < steps and not bool(episode["terminated"][-1]) \
+                and not bool(episode["truncated"][-1]):
+            bad.append((path, (f"{path}: {length} steps where the manifest says {steps}, and the episode did not end "
+                              f"(no termination); the manifest or the file is not what collect wrote: collect into "
+                              f"another --name")))
     if first is not None:
         present = {p.name for p in files}
         for seed in range(first, last + 1):
@@ -317,7 +377,7 @@ class LatentSequences:
             latents = _load_store(path, fix)
         else:
             try:
-                with np.load(path, allow_pickle=False) as npz:
+                with load_npz(path) as npz:
                     latents = {k: npz[k] for k in npz.files}
             except FileNotFoundError as e:
                 raise FileNotFoundError(f"{path}: no latents file; {fix}") from e
@@ -327,7 +387,22 @@ class LatentSequences:
         posterior = [k for k in latents if k not in LATENT_RECORD_KEYS]
         if missing or not posterior:
             raise RolloutError(f"{path}: missing arrays {sorted(missing) or 'of the posterior'}; {fix}")
-        E, T = latents["action"].shape[:2]
+        action, length = latents["action"], latents["length"]
+        if action.ndim != 3 or action.shape[2] != 3:
+            raise RolloutError(f"{path}: action has shape {action.shape}, expected (episodes, steps, 3); {fix}")
+        E, T = action.shape[:2]
+        for key in ("reward", "terminated"):
+            if latents[key].shape != (E, T):
+                raise RolloutError(f"{path}: {key} has shape {latents[key].shape}, expected ({E}, {T}); {fix}")
+        if length.shape != (E,) or not np.issubdtype(length.dtype, np.integer) \
+                or (E and (length.min() < 0 or length.max() > T)):
+            raise RolloutError(f"{path}: length must be {E} whole numbers from 0 to {T}, one per episode; {fix}")
+        if E == 0 or int(length.sum()) == 0:
+            raise RolloutError(f"{path}: holds no steps ({E} episodes, every one of length 0), so nothing to learn "
+                               f"from; {fix} from a folder with episodes")
+        for key in ("action", "reward"):
+            if not np.all(np.isfinite(latents[key])):
+                raise RolloutError(f"{path}: {key} holds non-finite values; {fix}")
         for key in posterior:
             if latents[key].shape[:2] != (E, T + 1):
                 raise RolloutError(f"{path}: {key} has shape {latents[key].shape}, expected ({E}, {T + 1}, ...); {fix}")

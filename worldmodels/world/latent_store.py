@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.storage import remove_stale_temporaries, save_json
+from ..core.storage import load_npz, remove_stale_temporaries, save_json
 from .datasets import POSTERIOR_KEYS, STORE, STORE_RECORDS, RolloutError, load_episode
 
 
@@ -43,7 +43,7 @@ def pack(files: Sequence[str | Path], out: str | Path, source: str, source_sha25
                            f"encode` on its folder instead")
     lengths = []
     for f in files:  # the lengths first, to size the arrays
-        with np.load(f, allow_pickle=False) as npz:
+        with load_npz(f) as npz:
             lengths.append(len(npz["reward"]))
     E, T = len(files), max(lengths)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -37,15 +37,15 @@ from ..core.config import CollectConfig, to_dict
 from ..core.hardware import resolve_precision
 from ..core.parallel import default_workers, run_unordered
 from ..core.provenance import resolve, sha256, versions
-from ..core.storage import remove_stale_temporaries, run_lock, save_json, save_npz
+from ..core.storage import load_card, open_zip, remove_stale_temporaries, run_lock, save_json, save_npz
 from . import datacard
+from .datasets import MANIFEST, read_manifest
 from .env import ENV_ID, make_env
 from .frames import CROP_ROWS, InputSpec, preprocess
 from .policies import AGENT_POLICIES, Policy, PolicyFactory
 from .policies import make_policy as builtin_policy
 
 log = logging.getLogger(__name__)
-MANIFEST = "manifest.json"
 # settings that change what an episode file holds: a resumed run must match them
 _DATA_KEYS = ("steps", "policy", "action_refresh", "brownian_sigma", "renderer", "frame_size", "crop")
 
@@ -198,7 +198,7 @@ def collection(name: str) -> dict:
     out = {"rollouts": f"data/rollouts/{name}", **{k: data[k] for k in keys if k in data},
            "episodes": manifest.get("episodes"), "seeds": manifest.get("seeds")}
     try:
-        card = json.loads((folder / datacard.CARD).read_text())
+        card = load_card(folder / datacard.CARD)
         out["mix"] = {k: card[k] for k in ("all", "by_policy", "wall_seconds", "bytes_per_step")}
     except (OSError, ValueError, KeyError, TypeError):
         pass  # collected before data cards, or not finished
@@ -208,11 +208,12 @@ def collection(name: str) -> dict:
 def input_spec(name: str) -> InputSpec:
     """How the frames of ``data/rollouts/<name>`` were preprocessed (their manifest), for the V trained on them."""
     path = paths.rollout_dir(name) / MANIFEST
+    manifest = read_manifest(path.parent)
+    if manifest is None:
+        raise FileNotFoundError(f"{path}: no manifest; run `python -m worldmodels collect --name {name}`")
     try:
-        return InputSpec.from_manifest(json.loads(path.read_text()))
-    except FileNotFoundError as e:
-        raise FileNotFoundError(f"{path}: no manifest; run `python -m worldmodels collect --name {name}`") from e
-    except (ValueError, KeyError) as e:
+        return InputSpec.from_manifest(manifest)
+    except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path}: unreadable manifest ({type(e).__name__}: {e}); collect into a new --name") from e
 
 
@@ -225,10 +226,7 @@ def _check_manifest(folder: Path, new: dict) -> None:
             raise ValueError(f"{folder} holds {len(orphans)} episode files but no {MANIFEST}, so how they were "
                              f"collected is unknown; restore {path}, or collect into another --name")
         return
-    try:
-        old = json.loads(path.read_text())["data"]
-    except (json.JSONDecodeError, KeyError) as e:
-        raise ValueError(f"{path}: unreadable manifest ({e}); delete the folder or collect into another --name") from e
+    old = read_manifest(folder)["data"]
     new = new["data"]
     diff = {k: (old.get(k), new[k]) for k in new if _jsonable(old.get(k)) != _jsonable(new[k])}
     if diff:
@@ -254,7 +252,7 @@ def is_complete(path: Path, members: set[str] = frozenset({"obs.npy", "action.np
     CRC-32 checked (a flipped bit fails), without unpacking the arrays (measured: 7 ms for a 300-step episode, 24 ms
     for 1000)."""
     try:
-        with zipfile.ZipFile(path) as z:
+        with open_zip(path) as z:
             return set(members) <= set(z.namelist()) and z.testzip() is None
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError):
         return False
@@ -309,6 +307,11 @@ def _collect(cfg: CollectConfig, folder: Path, progress: bool, make_policy: Poli
     started = time.perf_counter()
     manifest = manifest_for(cfg)
     _check_manifest(folder, manifest)
+    # the policy (an agent file, for the agent policies) and V load here first, before the manifest is written: a
+    # bad --agent or --encoder stops the run without leaving a manifest that would refuse the corrected command
+    make_policy(cfg)
+    posterior_keys = tuple(make_encoder(cfg)(np.zeros((1, cfg.frame_size, cfg.frame_size, 3), np.uint8))) \
+        if cfg.encoder else ()
     remove_stale_temporaries(folder)
     previous = _read_manifest(folder)
     manifest["runs"] = previous.get("runs", [])  # the wall time of every run that collected here
@@ -316,8 +319,6 @@ def _collect(cfg: CollectConfig, folder: Path, progress: bool, make_policy: Poli
                 "episodes": 0, "workers": cfg.workers or default_workers(), "backend": cfg.backend}
     manifest["runs"].append(this_run)
     save_json(folder / MANIFEST, manifest)
-    posterior_keys = tuple(make_encoder(cfg)(np.zeros((1, cfg.frame_size, cfg.frame_size, 3), np.uint8))) \
-        if cfg.encoder else ()  # loads V here first: a bad --encoder stops before any episode
     todo = pending_seeds(folder, cfg, posterior_keys)
     if todo:
         cfg_dict = to_dict(cfg)
@@ -351,8 +352,5 @@ RUN_RECORD_EVERY = 10.0  # seconds between updates of the running collection's r
 
 
 def _read_manifest(folder: Path) -> dict:
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return {}
-    return manifest if isinstance(manifest, dict) else {}
+    """The folder's manifest (``read_manifest``, which refuses a malformed one by name), ``{}`` where it has none."""
+    return read_manifest(folder) or {}
