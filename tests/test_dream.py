@@ -120,3 +120,39 @@ def test_one_member_dreams_as_a_single_m_does_and_memory_gives_c_its_h():
     assert torch.allclose(h, expected["h"][:, -1])
     with pytest.raises(ValueError, match="share latent and hidden sizes"):
         DreamEnv([m, memory], starts)
+
+
+def test_the_penalty_pays_each_dream_its_members_reward_less_their_disagreement():
+    import copy
+
+    base = model_with(reward=1.0, done_logit=-20.0)
+    members = [copy.deepcopy(base) for _ in range(3)]
+    for k, m in enumerate(members):  # the same world, three opinions of its reward: 1, 2 and 3 a step
+        with torch.no_grad():
+            m.reward.bias.fill_(float(k + 1))
+    env = DreamEnv(members, torch.zeros(1, 32), max_steps=4, seed=3, penalty=0.5)
+    returns, _ = total(env, 200, 4)
+    spread = torch.tensor([1.0, 2.0, 3.0]).std(correction=0)  # the dynamics agree: only the reward's spread counts
+    assert torch.allclose(env.disagreement, spread.expand(200))
+    assert torch.allclose(returns, 4 * ((env.member + 1).float() - 0.5 * spread))
+    agree = DreamEnv([copy.deepcopy(base) for _ in range(2)], torch.zeros(1, 32), max_steps=3, penalty=2.0)
+    assert total(agree, 8, 3)[0].tolist() == [3.0] * 8 and (agree.disagreement == 0).all()
+    torch.manual_seed(1)
+    other = model_with(reward=1.0, done_logit=-20.0)  # the same reward, another world: the next latent disagrees
+    apart = DreamEnv([base, other], torch.zeros(1, 32), max_steps=3, penalty=1.0)
+    returns, _ = total(apart, 8, 3)
+    assert (apart.disagreement > 0).all() and (returns < 3.0).all()
+    with pytest.raises(ValueError, match="two or more Ms"):
+        DreamEnv(base, torch.zeros(1, 32), penalty=1.0)
+
+
+@pytest.mark.parametrize("latent", ["vae", "gumbel"])
+def test_the_expected_next_latent_is_the_mean_of_the_samples(latent):
+    from worldmodels.models.mdnrnn import config_for
+
+    torch.manual_seed(0)
+    cfg = config_for(MDNRNNConfig(hidden_size=8), latent, (32,) if latent == "vae" else (4, 5))
+    head = MDNRNN(cfg).head
+    out = head(torch.randn(3, 1, 8))
+    draws = torch.stack([head.sample(out, 1.0) for _ in range(4000)]).mean(0)
+    assert torch.allclose(draws, head.expected(out), atol=0.08)

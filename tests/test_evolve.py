@@ -319,6 +319,12 @@ def test_dreams_in_an_ensemble_are_pinned_on_the_run_and_the_card(world_model, w
         evolve.evolve(smoke(name="ens", mode="dream", generations=3, ensemble=ensemble), progress=False)
     with pytest.raises(FileNotFoundError, match="--ensemble checkpoints/mdnrnn/missing.pt"):
         evolve.evolve(smoke(name="ens2", mode="dream", ensemble=("checkpoints/mdnrnn/missing.pt",)), progress=False)
+    with pytest.raises(ValueError, match="--dream-penalty 1.0: .* two or more M files to --ensemble"):
+        evolve.evolve(smoke(name="pen", mode="dream", dream_penalty=1.0), progress=False)
+    shutil.copy(mdnrnn, wm_root / "checkpoints" / "mdnrnn" / "vae_third.pt")
+    penalised = evolve.evolve(smoke(name="pen2", mode="dream", generations=1, dream_penalty=1.0,
+                                    ensemble=(ensemble[0], "checkpoints/mdnrnn/vae_third.pt")), progress=False)
+    assert penalised["config"]["evolution"]["dream_penalty"] == 1.0 and len(penalised["history"]) == 1
 
 
 def test_a_dream_agent_is_never_chosen_by_its_real_evaluations(world_model):

@@ -13,6 +13,11 @@ An ensemble: ``DreamEnv([m1, ..., mK], starts, memory=agent_m)`` dreams each epi
 reset, so a controller must do well in every member's world to do well on average. The members are the world
 (next latent, reward, end); ``memory`` is the agent's own M, which reads the dreamed latents and actions as it reads
 real ones and gives C its h, as in the real env (without ``memory``, C reads the dreaming member's h, as with one M).
+With ``penalty`` > 0 (MOPO's pessimism) every member steps every dream, and each step's reward is lowered by
+``penalty`` times the members' disagreement there: the standard deviation across members of their predicted reward
+plus the mean over the latent's entries of the standard deviation of their expected next latent (``disagreement``).
+A controller is then paid less where the Ms have not seen enough to agree, the states where one M's mistakes live;
+it costs K times the dream's compute.
 
     env = DreamEnv(mdnrnn, start_latents, tau=1.15, seed=0)
     z, h = env.reset(batch_size=64)               # z (B, Z) or code (B, N, K); h (B, H)
@@ -40,10 +45,12 @@ class DreamEnv:
 
     def __init__(self, model: MDNRNN | Sequence[MDNRNN], starts: torch.Tensor, tau: float = 1.0, seed: int = 0,
                  done_threshold: float = 0.5, max_steps: int = 1000, termination_reward: float = -100.0,
-                 dropout: float = 0.0, memory: MDNRNN | None = None):
+                 dropout: float = 0.0, memory: MDNRNN | None = None, penalty: float = 0.0):
         self.members = [model] if isinstance(model, MDNRNN) else list(model)
         if not self.members:
             raise ValueError("DreamEnv: no M to dream in")
+        if penalty and len(self.members) < 2:
+            raise ValueError(f"DreamEnv: penalty={penalty} needs an ensemble of two or more Ms to disagree")
         sizes = {(m.cfg.latent, m.cfg.z_size, m.cfg.num_vars, m.cfg.num_classes, m.cfg.hidden_size)
                  for m in self.members}
         if len(sizes) > 1:
@@ -59,6 +66,8 @@ class DreamEnv:
         self.max_steps = max_steps
         self.termination_reward = termination_reward
         self.dropout = dropout
+        self.penalty = penalty
+        self.disagreement = None  # (B,) the last step's, with penalty > 0
         self.masks = None
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.latent = self.state = self.h = self.member = self.memory_state = None
@@ -77,6 +86,8 @@ class DreamEnv:
         H = self.model.cfg.hidden_size
         zeros = torch.zeros(1, batch_size, H, device=self.device)
         self.state = (zeros, zeros.clone())
+        if self.penalty:  # every member keeps its own state for every dream
+            self.state = [(zeros.clone(), zeros.clone()) for _ in self.members]
         self.h = zeros[0]  # (B, H)
         if self.memory is not None:
             mem = torch.zeros(1, batch_size, self.memory.cfg.hidden_size, device=self.device)
@@ -103,7 +114,9 @@ class DreamEnv:
         if action.shape != (B, 3) or not torch.isfinite(action).all():
             raise ValueError(f"DreamEnv.step: expected {B} finite actions of shape ({B}, 3), got "
                              f"{tuple(action.shape)} (finite: {bool(torch.isfinite(action).all())})")
-        if len(self.members) == 1:
+        if self.penalty:
+            next_latent, h, reward, terminated = self._all_members_step(action)
+        elif len(self.members) == 1:
             next_latent, h, reward, terminated, self.state = self._member_step(
                 self.model, self.latent, action, self.state, self.masks[0])
         else:
@@ -131,8 +144,25 @@ class DreamEnv:
         self.latent = next_latent
         return self.latent, self.h, reward, self.done.clone()
 
-    def _member_step(self, model: MDNRNN, latent: torch.Tensor, action: torch.Tensor, state, masks):
-        """One M's step on some dreams: (next latent, h (b, H), reward (b,), terminated (b,) bool, new state)."""
+    def _all_members_step(self, action: torch.Tensor):
+        """Every member steps every dream; each dream takes its own member's outcome, its reward lowered by
+        ``penalty`` x ``disagreement``: (next latent, h (B, H), reward (B,), terminated (B,) bool)."""
+        outs = [self._member_step(m, self.latent, action, s, mk, expected=True)
+                for m, s, mk in zip(self.members, self.state, self.masks, strict=True)]
+        self.state = [o[4] for o in outs]
+        rows = torch.arange(len(action), device=self.device)
+
+        def mine(i: int) -> torch.Tensor:  # (K, B, ...) -> each dream's own member's (B, ...)
+            return torch.stack([o[i] for o in outs])[self.member, rows]
+
+        rewards, expected = torch.stack([o[2] for o in outs]), torch.stack([o[5] for o in outs])  # (K, B), (K, B, ...)
+        self.disagreement = rewards.std(0, correction=0) + expected.flatten(2).std(0, correction=0).mean(-1)  # (B,)
+        return mine(0), mine(1), mine(2) - self.penalty * self.disagreement, mine(3)
+
+    def _member_step(self, model: MDNRNN, latent: torch.Tensor, action: torch.Tensor, state, masks,
+                     expected: bool = False):
+        """One M's step on some dreams: (next latent, h (b, H), reward (b,), terminated (b,) bool, new state), and
+        with ``expected`` its expected next latent (b, ...) last."""
         out, state = model(latent.unsqueeze(1), action.unsqueeze(1), state, masks)  # L = 1
         h = out["h"][:, -1]  # (b, H)
         next_latent = model.sample_next(out, self.tau, self.generator)
@@ -144,6 +174,8 @@ class DreamEnv:
             reward = torch.zeros(len(latent), device=self.device)
         terminated = out["done_logit"][:, -1].sigmoid() > self.done_threshold if "done_logit" in out else \
             torch.zeros(len(latent), dtype=torch.bool, device=self.device)
+        if expected:
+            return next_latent, h, reward, terminated, state, model.head.expected(out)
         return next_latent, h, reward, terminated, state
 
 

@@ -267,7 +267,7 @@ class EvolutionConfig:
                                    "early_generations": (0, 1_000_000), "eval_every": (0, 1_000_000),
                                    "eval_episodes": (1, 100_000), "dream_tau": (0.01, 10),
                                    "dream_termination_reward": (-1000, 0), "dream_dropout": (0, 0.9),
-                                   "workers": WORKERS}
+                                   "dream_penalty": (0, 1000), "workers": WORKERS}
 
     def __post_init__(self) -> None:
         check(self)
@@ -325,6 +325,10 @@ class EvolutionConfig:
     ensemble: tuple[str, ...] = ()
     """dream mode: M files whose worlds the dreams run in, one drawn per dream (the agent's own M still gives C its
     h, as in the real env); empty: the agent's M alone"""
+    dream_penalty: float = 0.0
+    """with an ``ensemble``: each dream step's reward is lowered by this times the members' disagreement on the
+    reward and the next latent (MOPO's pessimism, ``agent.dream.DreamEnv``); every member then steps every dream,
+    K times the compute; 0: off"""
     init: str | None = None
     """start from this agent's parameters (a controller file, e.g. a dream-trained one) instead of zeros"""
     backend: Backend = "process"
@@ -371,7 +375,7 @@ class DreamCheckConfig:
 
     LIMITS: ClassVar[Limits] = {"tracks": (2, 10_000), "seed": SEED, "max_steps": STEPS, "random": (0, 1000),
                                 "perturbation": (0, 10), "tau": (0.01, 10), "envs_per_task": ENVS_PER_TASK,
-                                "workers": WORKERS, "dropout": (0, 0.9)}
+                                "workers": WORKERS, "dropout": (0, 0.9), "penalty": (0, 1000)}
 
     def __post_init__(self) -> None:
         check(self)
@@ -390,6 +394,9 @@ class DreamCheckConfig:
     """temperature of the dream (the one evolution dreams at)"""
     dropout: float = 0.0
     """dropout masks per dream, as ``EvolutionConfig.dream_dropout`` (the rate evolution dreams at)"""
+    penalty: float = 0.0
+    """the ensemble's dreams (``--ensemble``) pay this times the members' disagreement, as
+    ``EvolutionConfig.dream_penalty`` (the weight evolution dreams at)"""
     renderer: Renderer = "fast"
     """state renderer of the real episodes"""
     envs_per_task: int = 8

@@ -79,6 +79,11 @@ class MixtureHead(nn.Linear):
         return chosen_mu + chosen_sigma * math.sqrt(tau) * eps
 
     @staticmethod
+    def expected(out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The mixture's mean next z at the last step, sum over components of pi * mu: (B, Z)."""
+        return (out["log_pi"][:, -1].exp() * out["mu"][:, -1]).sum(-1)
+
+    @staticmethod
     def mode(out: dict[str, torch.Tensor]) -> torch.Tensor:
         """The most likely next z at every step: the mean of each dimension's heaviest component, (B, L, Z)."""
         best = out["log_pi"].argmax(-1, keepdim=True)  # (B, L, Z, 1)
@@ -122,6 +127,11 @@ class CategoricalHead(nn.Linear):
         probs = F.softmax(logits / tau, dim=-1).reshape(B * N, K)
         classes = torch.multinomial(probs, 1, generator=generator).reshape(B, N)
         return F.one_hot(classes, K).to(logits.dtype)
+
+    @staticmethod
+    def expected(out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The next code's expected value at the last step, its class probabilities softmax(logits): (B, N, K)."""
+        return F.softmax(out["logits"][:, -1], dim=-1)
 
     @staticmethod
     def mode(out: dict[str, torch.Tensor]) -> torch.Tensor:

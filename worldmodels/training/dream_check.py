@@ -228,7 +228,7 @@ def dream_returns(spec: AgentSpec, members: list[Member], starts: torch.Tensor, 
     worlds = [load_mdnrnn(resolve(p), device=default_device()) for p in world]
     params = np.repeat(np.stack([m.params for m in members]), cfg.tracks, axis=0)  # (P * R, n)
     env = DreamEnv(worlds or mdnrnn, starts, tau=cfg.tau, seed=cfg.seed, max_steps=cfg.max_steps,
-                   dropout=cfg.dropout, memory=mdnrnn if worlds else None)
+                   dropout=cfg.dropout, memory=mdnrnn if worlds else None, penalty=cfg.penalty if len(worlds) > 1 else 0.0)
     returns, _ = play(env, LinearController(spec.controller), params)
     return returns.reshape(len(members), cfg.tracks)
 
@@ -282,5 +282,5 @@ def dream_check(mdnrnn_path: str | Path, cfg: DreamCheckConfig, rollouts: str, v
             members, real_mean, dream_returns(spec, members, starts, cfg, [p]).mean(axis=1))} for p in ensemble]
     return {**result,
             "tracks": cfg.tracks, "seeds": [cfg.seed, cfg.seed + cfg.tracks - 1], "max_steps": cfg.max_steps,
-            "tau": cfg.tau, "dropout": cfg.dropout, "renderer": cfg.renderer, "dream_starts": f"data/rollouts/{rollouts}",
+            "tau": cfg.tau, "dropout": cfg.dropout, **({"penalty": cfg.penalty} if cfg.penalty else {}), "renderer": cfg.renderer, "dream_starts": f"data/rollouts/{rollouts}",
             "real_env_steps": steps, "real_env_steps_behind": behind, "seconds": round(time.perf_counter() - start, 1)}

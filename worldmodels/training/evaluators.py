@@ -54,7 +54,8 @@ class DreamEvaluator:
         params = np.repeat(candidates, R, axis=0)  # (P * R, n)
         env = DreamEnv(self.world, self.starts, tau=self.cfg.dream_tau, seed=int(seeds[0]),
                        max_steps=self.cfg.max_steps, termination_reward=self.cfg.dream_termination_reward,
-                       dropout=self.cfg.dream_dropout, memory=self.mdnrnn if self.cfg.ensemble else None)
+                       dropout=self.cfg.dream_dropout, memory=self.mdnrnn if self.cfg.ensemble else None,
+                       penalty=self.cfg.dream_penalty)
         returns, steps = play(env, self.controller, params)
         return returns.reshape(P, R), {"dream_steps": steps}
 

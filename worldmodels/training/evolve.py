@@ -126,6 +126,9 @@ def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = 
     if e.mode == "dream" and cfg.controller.code_input == "soft":
         raise ValueError("code_input='soft' cannot be dream-trained: M dreams hard codes, not class probabilities; "
                          "use --mode real, or code_input='hard'")
+    if e.dream_penalty and (e.mode != "dream" or len(e.ensemble) < 2):
+        raise ValueError(f"--dream-penalty {e.dream_penalty}: the penalty is the disagreement of an ensemble's "
+                         "Ms in the dream; pass --mode dream and two or more M files to --ensemble, or drop it")
     default_v, default_m = world_model_files(e)
     mdnrnn = mdnrnn_path or default_m
     spec = AgentSpec.build(vision_path or default_v, mdnrnn if (cfg.controller.inputs == "z_h" or e.mode == "dream")

@@ -120,7 +120,8 @@ class Loop:
         """
         # dream-check dreams as the evolution does
         cfg = dataclasses.replace(cfg, dream_check=dataclasses.replace(
-            cfg.dream_check, tau=cfg.evolution.dream_tau, dropout=cfg.evolution.dream_dropout))
+            cfg.dream_check, tau=cfg.evolution.dream_tau, dropout=cfg.evolution.dream_dropout,
+            penalty=cfg.evolution.dream_penalty))
         self.cfg, self.it, self.progress = cfg, cfg.iterate, progress
         self.vision = portable(resolve(vision))
         self.mix = mix or memory.mix_of_run(resolve(mdnrnn))
