@@ -396,22 +396,23 @@ def test_a_number_outside_its_range_is_refused_before_any_work(argv, flag, wm_ro
     assert not (wm_root / "checkpoints").exists() and not (wm_root / "data").exists()
 
 
-def test_every_number_of_every_config_and_command_has_both_bounds():
+def test_every_number_of_every_config_and_command_declares_its_range_beside_it():
     import dataclasses
     import typing
 
     from worldmodels import commands
     from worldmodels.core import config
+    from worldmodels.core.validation import ranges
 
     open_ended = []
     for module in (config, commands):
         for cls in vars(module).values():
             if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)) or cls.__module__ != module.__name__:
                 continue
-            hints, limits = typing.get_type_hints(cls), getattr(cls, "LIMITS", {})
+            hints, limits = typing.get_type_hints(cls), ranges(cls)
             for f in dataclasses.fields(cls):
                 parts = set(typing.get_args(hints[f.name])) - {type(None), Ellipsis} or {hints[f.name]}
-                if parts <= {int, float} and (f.name not in limits or None in limits[f.name]):
+                if parts <= {int, float} and f.name not in limits:
                     open_ended.append(f"{cls.__name__}.{f.name}")
     assert open_ended == []
 

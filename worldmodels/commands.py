@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import tyro
 
@@ -27,7 +27,7 @@ from .core.config import (
     TrainConfig,
     VAEConfig,
 )
-from .core.validation import Limits, Name
+from .core.validation import Between, Name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,11 +111,9 @@ class Encode:
 class TrainMDNRNN(_Training):
     """Train M on encoded rollouts (resumes a killed run); --release ships checkpoints/mdnrnn/<latent>_NAME.pt."""
 
-    LIMITS: ClassVar[Limits] = {"sequence_length": (1, 10_000)}
-
     mdnrnn: MDNRNNConfig
     training: TrainConfig
-    sequence_length: int = 100
+    sequence_length: Annotated[int, Between(1, 10_000)] = 100
     """steps per training sequence"""
     mix: tuple[str, ...] = ()
     """further rollout folders M learns from, each NAME or NAME:K (its episodes count K times an epoch); every
@@ -220,9 +218,6 @@ class Iterate(_Evolving):
 class Reproduce:
     """The whole pipeline for one release name: builds only what is missing (resumes)."""
 
-    LIMITS: ClassVar[Limits] = {"generations": (1, 1_000_000), "episodes": (1, 100_000), "eval_max_steps": (1, 1000),
-                                "workers": (0, 1024)}
-
     scale: Scale = "book"
     """preset the defaults come from"""
     name: Name | None = None
@@ -230,15 +225,15 @@ class Reproduce:
     agents: tuple[str, ...] | None = None
     """agent recipes to build, keys of ``worldmodels.reproduce.AGENTS`` (vae, vae_vonly, gumbel, gumbel_soft,
     vae_dream; None: all)"""
-    generations: int | None = None
+    generations: Annotated[int | None, Between(1, 1_000_000)] = None
     """CMA-ES generations per agent (default: the scale's)"""
-    episodes: int | None = None
+    episodes: Annotated[int | None, Between(1, 100_000)] = None
     """evaluation episodes (default: the scale's evaluation preset)"""
-    eval_max_steps: int | None = None
+    eval_max_steps: Annotated[int | None, Between(1, 1000)] = None
     """evaluation episode length (default: the scale's evaluation preset)"""
     backend: Literal["serial", "process", "ray"] | None = None
     """task backend (default: the scale's)"""
-    workers: int | None = None
+    workers: Annotated[int | None, Between(0, 1024)] = None
     """worker processes; 0 = one per core"""
     quiet: bool = False
     """no progress bar"""

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 import tyro
 
-from .validation import ConfigError, Limits, Name, check, flag
+from .validation import Between, ConfigError, Name, check, flag
 
 Scale = Literal["smoke", "book", "paper"]
 Backend = Literal["serial", "process", "ray"]
@@ -21,11 +21,11 @@ Renderer = Literal["stock", "exact", "fast", "direct"]
 Precision = Literal["auto", "float32", "bfloat16"]  # of V's encoder (auto: bf16 where native, core/hardware.py)
 Latent = Literal["vae", "gumbel"]
 Derived = Annotated[int, tyro.conf.Suppress]  # read from V, M or the data, so no command-line flag
-SEED = (0, 2**31 - 1)  # what every seeded generator here takes
-STEPS = (1, 1000)  # CarRacing-v3 truncates an episode at 1,000 steps; a dream is no longer than the real episode
-WORKERS = (0, 1024)  # 0: one per core
-ENVS_PER_TASK = (1, 256)
-MODEL_SIZE = (1, 65_536)  # any width of a layer, a code or a mixture
+SEED = Between(0, 2**31 - 1)  # what every seeded generator here takes
+STEPS = Between(1, 1000)  # CarRacing-v3 truncates an episode at 1,000 steps; a dream is no longer than the real episode
+WORKERS = Between(0, 1024)  # 0: one per core
+ENVS_PER_TASK = Between(1, 256)
+MODEL_SIZE = Between(1, 65_536)  # any width of a layer, a code or a mixture
 STATE_SIDE = 96  # side of CarRacing's state
 HELD_OUT_SEEDS = (800_000, 1_000_000)  # dream-check's tracks, then the protocol's: never collected on
 
@@ -33,13 +33,6 @@ HELD_OUT_SEEDS = (800_000, 1_000_000)  # dream-check's tracks, then the protocol
 @dataclass(frozen=True)
 class CollectConfig:
     """Rollout collection (``worldmodels.world.rollouts.collect``)."""
-
-    LIMITS: ClassVar[Limits] = {"episodes": (1, 1_000_000), "steps": STEPS, "seed": SEED,
-                                "action_refresh": (1, 1000), "brownian_sigma": (0, 10), "action_noise": (0, 10),
-                                "blend": (0, 1), "pilot_speed": (1, 200), "pilot_gain": (0.01, 20),
-                                "pilot_noise": (0, 2), "pilot_caution": (0, 1),
-                                "pilot_throttle": (0, 0.9), "frame_size": (8, 512), "frames_every": (0, 1_000_000),
-                                "workers": WORKERS}
 
     def __post_init__(self) -> None:
         check(self)
@@ -68,11 +61,11 @@ class CollectConfig:
 
     name: Name = "book"
     """folder under data/rollouts/ that holds the episodes"""
-    episodes: int = 200
+    episodes: Annotated[int, Between(1, 1_000_000)] = 200
     """number of episodes N; episode i is reset with seed ``seed + i``"""
-    steps: int = 300
+    steps: Annotated[int, STEPS] = 300
     """steps T per episode (fewer if the env terminates; CarRacing-v3 truncates at 1000)"""
-    seed: int = 0
+    seed: Annotated[int, SEED] = 0
     """seed of the first episode"""
     policy: Literal["random", "brownian", "pilot", "blend", "agent", "mixed"] = "random"
     """``random`` (the book's: a random action held for ``action_refresh`` steps), ``brownian``, ``pilot`` (a
@@ -80,36 +73,36 @@ class CollectConfig:
     ``blend`` (each episode one of random, brownian and pilot, by the weights ``blend``), ``agent`` (a trained
     controller plus noise: the paper's iterative procedure) or ``mixed`` (each episode the agent perturbed, a random
     controller or a constant action, through the agent's V and M: data that hold failures)"""
-    action_refresh: int = 20
+    action_refresh: Annotated[int, Between(1, 1000)] = 20
     """steps an action of the ``random`` policy is held"""
-    brownian_sigma: tuple[float, float, float] = (0.3, 0.15, 0.1)
+    brownian_sigma: Annotated[tuple[float, float, float], Between(0, 10)] = (0.3, 0.15, 0.1)
     """per-step standard deviation of the ``brownian`` policy for (steer, gas, brake)"""
-    blend: tuple[float, float, float] = (0.2, 0.1, 0.7)
+    blend: Annotated[tuple[float, float, float], Between(0, 1)] = (0.2, 0.1, 0.7)
     """weights of ``random``, ``brownian`` and ``pilot`` in the ``blend`` policy (each episode draws one)"""
-    pilot_speed: tuple[float, float] = (25.0, 100.0)
+    pilot_speed: Annotated[tuple[float, float], Between(1, 200)] = (25.0, 100.0)
     """range of the ``pilot``'s target speed (the car's speed in the env's units; a careful lap is about 40, the
     shipped agents drive about 55), drawn uniformly per episode"""
-    pilot_gain: tuple[float, float] = (0.6, 3.0)
+    pilot_gain: Annotated[tuple[float, float], Between(0.01, 20)] = (0.6, 3.0)
     """range of the ``pilot``'s steering gain (steer per radian of heading error), drawn log-uniformly per episode"""
-    pilot_noise: tuple[float, float] = (0.0, 0.3)
+    pilot_noise: Annotated[tuple[float, float], Between(0, 2)] = (0.0, 0.3)
     """range of the ``pilot``'s noise, drawn uniformly per episode: the standard deviation of the noise on its
     steering, and, times 0.02, its chance each step of leaving the line for 20 to 60 steps of a random action"""
-    pilot_caution: tuple[float, float] = (0.0, 1.0)
+    pilot_caution: Annotated[tuple[float, float], Between(0, 1)] = (0.0, 1.0)
     """range of the ``pilot``'s caution, drawn uniformly per episode: how much it slows for a corner ahead (1: its
     target speed less 60% in a right-angle bend; 0: it takes corners at its target speed)"""
-    pilot_throttle: tuple[float, float] = (0.0, 0.0)
+    pilot_throttle: Annotated[tuple[float, float], Between(0, 0.9)] = (0.0, 0.0)
     """range of the share of the ``pilot``'s steps, drawn uniformly per episode, on which chance holds gas and brake
     (segments of 20 to 60 steps of a uniform gas, with a uniform brake in one of three) while the pilot steers; at
     most 0.9, 0 0 (the default) is off. It breaks the link between the pilot's gas and the state, so M can learn
     what gas does"""
     agent: str | None = None
     """agent file driving the ``agent`` and ``mixed`` policies (e.g. checkpoints/controller/vae_book.pt)"""
-    action_noise: float = 0.1
+    action_noise: Annotated[float, Between(0, 10)] = 0.1
     """standard deviation of the Gaussian noise added to each action of the ``agent`` policy (then clipped)"""
     renderer: Renderer = "fast"
     """state renderer: ``stock``, ``exact`` or ``fast`` draw the 96x96 state, which is then preprocessed; ``direct``
     draws V's input frame itself, about 1.5x faster (see worldmodels.world.env)"""
-    frame_size: int = 64
+    frame_size: Annotated[int, Between(8, 512)] = 64
     """side of the stored square frames"""
     crop: bool = True
     """drop the indicator bar (keep the top 84 rows) before resizing, as the paper does"""
@@ -121,10 +114,10 @@ class CollectConfig:
     mu by under 3% of the posterior's sigma on average (tests/test_collection_at_scale.py holds it there); ``auto``
     is bf16 where the processor computes it natively and ``float32`` elsewhere, where bf16 is several times slower
     (``worldmodels.core.hardware``); the manifest records which ran"""
-    frames_every: int = 1
+    frames_every: Annotated[int, Between(0, 1_000_000)] = 1
     """with ``encoder``: every this many episodes (by seed) keep their frames, the others only their latents
     (0: none keeps frames); without an encoder every episode keeps them (1)"""
-    workers: int = 0
+    workers: Annotated[int, WORKERS] = 0
     """worker processes; 0 means one per CPU core"""
     backend: Backend = "process"
     """``serial``, ``process`` or ``ray``"""
@@ -136,16 +129,14 @@ class CollectConfig:
 class VAEConfig:
     """The paper's Gaussian ConvVAE (``worldmodels.models.vae``)."""
 
-    LIMITS: ClassVar[Limits] = {"z_size": MODEL_SIZE, "frame_size": (8, 512), "kl_tolerance": (0, 1000)}
-
     def __post_init__(self) -> None:
         check(self)
 
-    z_size: int = 32
+    z_size: Annotated[int, MODEL_SIZE] = 32
     """latent dimensions Z"""
-    frame_size: int = 64
+    frame_size: Annotated[int, Between(8, 512)] = 64
     """side of the square input frames (the conv stack is built for 64)"""
-    kl_tolerance: float = 0.5
+    kl_tolerance: Annotated[float, Between(0, 1000)] = 0.5
     """free nats per latent dimension: the KL term is max(KL, kl_tolerance * Z), as in the paper's code"""
 
 
@@ -153,25 +144,20 @@ class VAEConfig:
 class GumbelConfig:
     """The discrete Gumbel-softmax VAE (``worldmodels.models.gumbel_vae``)."""
 
-    LIMITS: ClassVar[Limits] = {"num_vars": MODEL_SIZE, "num_classes": (2, 65_536), "frame_size": (8, 512),
-                                   "tau_start": (1e-6, 100), "tau_min": (1e-6, 100), "tau_decay": (0, 1),
-                                   "kl_weight": (0, 1000), "kl_tolerance": (0, 1000), "kl_warmup_steps": (0, 10**9),
-                                   "unimix": (0, 0.5)}
-
     def __post_init__(self) -> None:
         check(self)
 
-    num_vars: int = 32
+    num_vars: Annotated[int, MODEL_SIZE] = 32
     """N categorical variables"""
-    num_classes: int = 32
+    num_classes: Annotated[int, Between(2, 65_536)] = 32
     """K classes per variable"""
-    frame_size: int = 64
+    frame_size: Annotated[int, Between(8, 512)] = 64
     """side of the square input frames"""
-    tau_start: float = 1.0
+    tau_start: Annotated[float, Between(1e-6, 100)] = 1.0
     """Gumbel-softmax temperature at the first step"""
-    tau_min: float = 0.5
+    tau_min: Annotated[float, Between(1e-6, 100)] = 0.5
     """lowest temperature of the annealing schedule"""
-    tau_decay: float = 3e-4
+    tau_decay: Annotated[float, Between(0, 1)] = 3e-4
     """tau = max(tau_min, tau_start * exp(-tau_decay * step)); reaches tau_min after ~2,300 steps"""
     hard: bool = False
     """with the ``gumbel`` estimator: one-hot samples forward, relaxed gradients backward"""
@@ -179,14 +165,14 @@ class GumbelConfig:
     """how a code is sampled in training. ``gumbel`` (seed 004): softmax((logits + Gumbel noise) / tau), relaxed
     unless ``hard``. ``straight_through`` (DreamerV3): a one-hot sample of softmax(logits / tau) mixed with
     ``unimix`` uniform, its probabilities' gradient backward; the decoder always sees one-hot codes, as when acting"""
-    unimix: float = 0.0
+    unimix: Annotated[float, Between(0, 0.5)] = 0.0
     """share of uniform mixed into the posterior's probabilities (DreamerV3: 0.01); the KL uses the mixture too"""
-    kl_weight: float = 1.0
+    kl_weight: Annotated[float, Between(0, 1000)] = 1.0
     """weight of KL(q || uniform) once warmed up"""
-    kl_tolerance: float = 0.5
+    kl_tolerance: Annotated[float, Between(0, 1000)] = 0.5
     """free nats per variable: the KL term is max(KL, kl_tolerance * N), as for the Gaussian VAE (DreamerV3's free
     bits, 1 nat on the summed KL, is 1 / N)"""
-    kl_warmup_steps: int = 2000
+    kl_warmup_steps: Annotated[int, Between(0, 10**9)] = 2000
     """steps over which the KL weight rises linearly from 0"""
 
 
@@ -194,27 +180,22 @@ class GumbelConfig:
 class MDNRNNConfig:
     """M: the LSTM with a mixture-density head (``worldmodels.models.mdnrnn``)."""
 
-    LIMITS: ClassVar[Limits] = {"z_size": MODEL_SIZE, "num_vars": MODEL_SIZE, "num_classes": (2, 65_536),
-                                   "action_size": (1, 16), "hidden_size": MODEL_SIZE, "num_mixtures": (1, 1000),
-                                   "log_sigma_min": (-20, 0), "log_sigma_max": (0, 20), "dropout": (0, 0.9),
-                                   "reward_overestimate": (1, 100)}
-
     def __post_init__(self) -> None:
         check(self)
 
     latent: Latent = "vae"
     """``vae``: Gaussian mixtures over a continuous z; ``gumbel``: a categorical head over N x K codes"""
-    z_size: Derived = 32
+    z_size: Annotated[Derived, MODEL_SIZE] = 32
     """Z, the continuous latent size (for ``latent="vae"``)"""
-    num_vars: Derived = 32
+    num_vars: Annotated[Derived, MODEL_SIZE] = 32
     """N categorical variables (for ``latent="gumbel"``)"""
-    num_classes: Derived = 32
+    num_classes: Annotated[Derived, Between(2, 65_536)] = 32
     """K classes per variable (for ``latent="gumbel"``)"""
-    action_size: int = 3
+    action_size: Annotated[int, Between(1, 16)] = 3
     """steer, gas, brake"""
-    hidden_size: int = 256
+    hidden_size: Annotated[int, MODEL_SIZE] = 256
     """LSTM units H"""
-    num_mixtures: int = 5
+    num_mixtures: Annotated[int, Between(1, 1000)] = 5
     """Gaussian components M per latent dimension"""
     reward_head: bool = True
     """predict the reward of each step"""
@@ -223,14 +204,14 @@ class MDNRNNConfig:
     (latent_t, latent_{t+1}) only, so a dream pays only for what the dreamed frames show happening"""
     done_head: bool = True
     """predict the end of the episode (a logit)"""
-    log_sigma_min: float = -7.0
+    log_sigma_min: Annotated[float, Between(-20, 0)] = -7.0
     """log sigma is clamped to [log_sigma_min, log_sigma_max] so the loss stays finite"""
-    log_sigma_max: float = 3.0
+    log_sigma_max: Annotated[float, Between(0, 20)] = 3.0
     """upper clamp of log sigma"""
-    dropout: float = 0.0
+    dropout: Annotated[float, Between(0, 0.9)] = 0.0
     """training only: variational dropout on the latent input and on h, one mask per sequence (Dropout's Dream
     Land trains M at 0.05 and dreams at 0.1); 0: none"""
-    reward_overestimate: float = 1.0
+    reward_overestimate: Annotated[float, Between(1, 100)] = 1.0
     """training only: weight of the squared reward error on steps where the head predicts more than the env paid
     (an asymmetric loss makes dream rewards M is unsure of cautious; Sha01in's world-models-jax uses 5); 1: plain MSE"""
 
@@ -239,18 +220,16 @@ class MDNRNNConfig:
 class ControllerConfig:
     """C: the controller (``worldmodels.models.controller``)."""
 
-    LIMITS: ClassVar[Limits] = {"latent_size": MODEL_SIZE, "hidden_state_size": (0, 65_536), "hidden_layer": (0, 65_536)}
-
     def __post_init__(self) -> None:
         check(self)
 
     inputs: Literal["z_h", "z"] = "z_h"
     """``z_h``: [z, h] as in the paper; ``z``: z only (the paper's "V only" agent)"""
-    latent_size: Derived = 32
+    latent_size: Annotated[Derived, MODEL_SIZE] = 32
     """size of the latent input: Z for the VAE, N * K for the Gumbel VAE's hard one-hot codes"""
-    hidden_state_size: Derived = 256
+    hidden_state_size: Annotated[Derived, Between(0, 65_536)] = 256
     """H, the MDN-RNN's hidden units (used with ``inputs="z_h"``)"""
-    hidden_layer: int = 0
+    hidden_layer: Annotated[int, Between(0, 65_536)] = 0
     """units of an optional tanh hidden layer (0: the paper's linear controller)"""
     code_input: Literal["hard", "soft"] = "hard"
     """Gumbel world models only: C reads the ``hard`` one-hot code (what M reads) or the ``soft`` code, the
@@ -260,14 +239,6 @@ class ControllerConfig:
 @dataclass(frozen=True)
 class EvolutionConfig:
     """CMA-ES over the controller's parameters (``worldmodels.training.evolve``)."""
-
-    LIMITS: ClassVar[Limits] = {"population": (2, 100_000), "trials": (1, 10_000), "generations": (1, 1_000_000),
-                                   "sigma0": (1e-12, 100), "seed": SEED, "max_steps": STEPS,
-                                   "envs_per_task": ENVS_PER_TASK, "tile_cutoff": (0, 1000), "early_trials": (0, 10_000),
-                                   "early_generations": (0, 1_000_000), "eval_every": (0, 1_000_000),
-                                   "eval_episodes": (1, 100_000), "dream_tau": (0.01, 10),
-                                   "dream_termination_reward": (-1000, 0), "dream_dropout": (0, 0.9),
-                                   "dream_penalty": (0, 1000), "workers": WORKERS}
 
     def __post_init__(self) -> None:
         check(self)
@@ -281,23 +252,23 @@ class EvolutionConfig:
     ``checkpoints/mdnrnn/<latent>_<world_model>.pt``"""
     mode: Literal["real", "dream"] = "real"
     """``real``: candidates drive in CarRacing; ``dream``: the whole population drives inside M at once"""
-    population: int = 16
+    population: Annotated[int, Between(2, 100_000)] = 16
     """candidates P per generation (paper: 64)"""
-    trials: int = 4
+    trials: Annotated[int, Between(1, 10_000)] = 4
     """episodes R per candidate; its fitness is their mean return (paper: 16)"""
-    generations: int = 100
+    generations: Annotated[int, Between(1, 1_000_000)] = 100
     """generations to run; a finished run resumes when asked for more"""
-    sigma0: float = 0.1
+    sigma0: Annotated[float, Between(1e-12, 100)] = 0.1
     """initial CMA-ES step size"""
     covariance: Literal["full", "diagonal"] = "full"
     """``full`` (the paper's CMA-ES) or ``diagonal`` (sep-CMA: memory and time linear in the parameters)"""
-    seed: int = 0
+    seed: Annotated[int, SEED] = 0
     """seeds CMA-ES and the episode seeds of every generation"""
-    max_steps: int = 1000
+    max_steps: Annotated[int, STEPS] = 1000
     """steps per episode (CarRacing truncates at 1000); in the dream, the dream's length"""
     renderer: Renderer = "direct"
     """renderer of the training episodes: ``direct`` draws V's 64x64 input itself (``evaluate`` uses ``stock``)"""
-    envs_per_task: int = 32
+    envs_per_task: Annotated[int, ENVS_PER_TASK] = 32
     """episodes one worker steps together, V and M batched across them"""
     vision_precision: Precision = "auto"
     """V's encoder when the candidates act: ``bfloat16`` (a bf16 copy, channels-last; a discrete V stays
@@ -305,27 +276,27 @@ class EvolutionConfig:
     frame) and moves z by about 1%, but 4.7x slower where bf16 is emulated (an AVX2-only CPU); ``auto`` takes
     bfloat16 where the processor computes it natively, resolved when a run begins (the run records what it ran,
     and a resume keeps it)"""
-    tile_cutoff: int = 0
+    tile_cutoff: Annotated[int, Between(0, 1000)] = 0
     """end an episode after this many steps without a new tile, charging -0.1 for each step left (0: off)"""
-    early_trials: int = 0
+    early_trials: Annotated[int, Between(0, 10_000)] = 0
     """trials per candidate in the first ``early_generations`` generations (0: always ``trials``)"""
-    early_generations: int = 0
+    early_generations: Annotated[int, Between(0, 1_000_000)] = 0
     """how many generations use ``early_trials``"""
-    eval_every: int = 0
+    eval_every: Annotated[int, Between(0, 1_000_000)] = 0
     """every this many generations, score the ES mean on ``eval_episodes`` fresh episodes (0: never)"""
-    eval_episodes: int = 16
+    eval_episodes: Annotated[int, Between(1, 100_000)] = 16
     """episodes of each evaluation of the mean"""
-    dream_tau: float = 1.15
+    dream_tau: Annotated[float, Between(0.01, 10)] = 1.15
     """temperature of the dream (paper: 1.15)"""
-    dream_termination_reward: float = -100.0
+    dream_termination_reward: Annotated[float, Between(-1000, 0)] = -100.0
     """reward of a dream step whose done head ends the dream (CarRacing pays -100 for leaving the playfield)"""
-    dream_dropout: float = 0.0
+    dream_dropout: Annotated[float, Between(0, 0.9)] = 0.0
     """each dream draws its own dropout masks on M's latent input and h at this rate, so a controller must do well
     across many slightly different Ms (Dropout's Dream Land: 0.1 with M trained at 0.05); 0: off"""
     ensemble: tuple[str, ...] = ()
     """dream mode: M files whose worlds the dreams run in, one drawn per dream (the agent's own M still gives C its
     h, as in the real env); empty: the agent's M alone"""
-    dream_penalty: float = 0.0
+    dream_penalty: Annotated[float, Between(0, 1000)] = 0.0
     """with an ``ensemble``: each dream step's reward is lowered by this times the members' disagreement on the
     reward and the next latent (MOPO's pessimism, ``agent.dream.DreamEnv``); every member then steps every dream,
     K times the compute; 0: off"""
@@ -333,7 +304,7 @@ class EvolutionConfig:
     """start from this agent's parameters (a controller file, e.g. a dream-trained one) instead of zeros"""
     backend: Backend = "process"
     """``serial``, ``process`` or ``ray``"""
-    workers: int = 0
+    workers: Annotated[int, WORKERS] = 0
     """worker processes; 0 means one per CPU core"""
     ray_address: str | None = None
     """Ray cluster address for ``backend="ray"`` (None starts a local Ray)"""
@@ -343,27 +314,24 @@ class EvolutionConfig:
 class EvaluationConfig:
     """The evaluation protocol (``worldmodels.agent.evaluation``): held-out tracks, full episodes, stock renderer."""
 
-    LIMITS: ClassVar[Limits] = {"episodes": (1, 100_000), "seed": SEED, "max_steps": STEPS,
-                                "envs_per_task": ENVS_PER_TASK, "workers": WORKERS}
-
     def __post_init__(self) -> None:
         check(self)
 
-    episodes: int = 100
+    episodes: Annotated[int, Between(1, 100_000)] = 100
     """episodes, one per track (the protocol: 100)"""
-    seed: int = 900_000
+    seed: Annotated[int, SEED] = 900_000
     """seed of the first track; training never uses seeds below 1,000,000 for evolution nor from 900,000 to collect"""
     renderer: Renderer = "stock"
     """state renderer (the protocol: gymnasium's own)"""
-    max_steps: int = 1000
+    max_steps: Annotated[int, STEPS] = 1000
     """steps per episode (the protocol: 1000, the env's limit; fewer only for quick checks, which cards say)"""
-    envs_per_task: int = 4
+    envs_per_task: Annotated[int, ENVS_PER_TASK] = 4
     """episodes one worker steps together"""
     vision_precision: Precision = "float32"
     """V's encoder (the protocol: ``float32``; ``bfloat16`` to check an agent on the fast acting path)"""
     backend: Backend = "process"
     """``serial``, ``process`` or ``ray``"""
-    workers: int = 0
+    workers: Annotated[int, WORKERS] = 0
     """worker processes; 0 means one per CPU core"""
     ray_address: str | None = None
     """Ray cluster address for ``backend="ray"`` (None starts a local Ray)"""
@@ -373,37 +341,33 @@ class EvaluationConfig:
 class DreamCheckConfig:
     """Dream-check (``worldmodels.training.dream_check``): does M's dream rank controllers as the real env does?"""
 
-    LIMITS: ClassVar[Limits] = {"tracks": (2, 10_000), "seed": SEED, "max_steps": STEPS, "random": (0, 1000),
-                                "perturbation": (0, 10), "tau": (0.01, 10), "envs_per_task": ENVS_PER_TASK,
-                                "workers": WORKERS, "dropout": (0, 0.9), "penalty": (0, 1000)}
-
     def __post_init__(self) -> None:
         check(self)
 
-    tracks: int = 6
+    tracks: Annotated[int, Between(2, 10_000)] = 6
     """real episodes, and dreams, per controller of the panel"""
-    seed: int = 800_000
+    seed: Annotated[int, SEED] = 800_000
     """seed of the first real track; 800,000 up is used by nothing else (evaluation starts at 900,000)"""
-    max_steps: int = 1000
+    max_steps: Annotated[int, STEPS] = 1000
     """steps of each real episode and each dream"""
-    random: int = 4
+    random: Annotated[int, Between(0, 1000)] = 4
     """random controllers in the panel (parameters N(0, s^2) for s from 0.1 to 1)"""
-    perturbation: float = 0.1
+    perturbation: Annotated[float, Between(0, 10)] = 0.1
     """standard deviation of the noise of each shipped agent's perturbed copy (0: no copies)"""
-    tau: float = 1.15
+    tau: Annotated[float, Between(0.01, 10)] = 1.15
     """temperature of the dream (the one evolution dreams at)"""
-    dropout: float = 0.0
+    dropout: Annotated[float, Between(0, 0.9)] = 0.0
     """dropout masks per dream, as ``EvolutionConfig.dream_dropout`` (the rate evolution dreams at)"""
-    penalty: float = 0.0
+    penalty: Annotated[float, Between(0, 1000)] = 0.0
     """the ensemble's dreams (``--ensemble``) pay this times the members' disagreement, as
     ``EvolutionConfig.dream_penalty`` (the weight evolution dreams at)"""
     renderer: Renderer = "fast"
     """state renderer of the real episodes"""
-    envs_per_task: int = 8
+    envs_per_task: Annotated[int, ENVS_PER_TASK] = 8
     """real episodes one worker steps together"""
     backend: Backend = "process"
     """``serial``, ``process`` or ``ray``"""
-    workers: int = 0
+    workers: Annotated[int, WORKERS] = 0
     """worker processes; 0 means one per CPU core"""
 
 
@@ -413,36 +377,31 @@ class IterateConfig:
     the result, M fine-tuned on them, dream-check. The loop is named, seeded and evolved by ``EvolutionConfig``
     (``name``, ``seed``, ``generations`` per round, ``population``...)."""
 
-    LIMITS: ClassVar[Limits] = {"rounds": (1, 1000), "first_generations": (0, 1_000_000), "episodes": (1, 100_000),
-                                "steps": STEPS, "action_noise": (0, 10), "epochs": (1, 10_000), "weight": (1, 1000),
-                                "monitor_tracks": (0, 10_000), "collect_seed": (0, 799_000),
-                                "select_dreams": (1, 100_000)}
-
     def __post_init__(self) -> None:
         check(self)
 
-    rounds: int = 3
+    rounds: Annotated[int, Between(1, 1000)] = 3
     """rounds of evolve -> collect -> fine-tune M -> dream-check (each round evolves from the last one's mean)"""
-    first_generations: int = 0
+    first_generations: Annotated[int, Between(0, 1_000_000)] = 0
     """generations of the first round (0: ``generations``, as every later round)"""
-    episodes: int = 32
+    episodes: Annotated[int, Between(1, 100_000)] = 32
     """real episodes of each round's controller (with noise) added to M's data"""
-    steps: int = 1000
+    steps: Annotated[int, STEPS] = 1000
     """steps of those episodes and of the monitor episodes (fewer if the car leaves the playfield)"""
     policy: Literal["agent", "mixed"] = "agent"
     """collection policy: ``agent`` (the controller with noise, the paper's) or ``mixed`` (also perturbed copies,
     random controllers and constant actions: data that hold failures)"""
-    action_noise: float = 0.1
+    action_noise: Annotated[float, Between(0, 10)] = 0.1
     """standard deviation of the noise on the controller's actions while collecting"""
-    epochs: int = 5
+    epochs: Annotated[int, Between(1, 10_000)] = 5
     """epochs of each fine-tune of M (on every folder so far)"""
-    weight: int = 2
+    weight: Annotated[int, Between(1, 1000)] = 2
     """how many times each round's episodes count in an epoch of M"""
-    monitor_tracks: int = 8
+    monitor_tracks: Annotated[int, Between(0, 10_000)] = 8
     """real tracks the round's controller is scored on, to watch progress only (never to choose); 0: none"""
-    collect_seed: int = 20_000
+    collect_seed: Annotated[int, Between(0, 799_000)] = 20_000
     """seed of the first collected episode; round k's start at ``collect_seed + k * episodes``"""
-    select_dreams: int = 64
+    select_dreams: Annotated[int, Between(1, 100_000)] = 64
     """dreams of the last M each round's controller plays; the highest mean return is the loop's candidate"""
 
 
@@ -450,31 +409,26 @@ class IterateConfig:
 class TrainConfig:
     """The shared training loop (``worldmodels.training.loop``)."""
 
-    LIMITS: ClassVar[Limits] = {"epochs": (1, 100_000), "batch_size": (1, 65_536), "learning_rate": (1e-12, 10),
-                                   "grad_clip": (0, 1e6), "validation_fraction": (0, 0.9),
-                                   "episodes_in_memory": (1, 10_000_000), "max_steps_per_epoch": (0, 10**12),
-                                   "seed": SEED}
-
     def __post_init__(self) -> None:
         check(self)
 
-    epochs: int = 10
+    epochs: Annotated[int, Between(1, 100_000)] = 10
     """passes over the training episodes"""
-    batch_size: int = 100
+    batch_size: Annotated[int, Between(1, 65_536)] = 100
     """frames (or sequences) per step"""
-    learning_rate: float = 1e-4
+    learning_rate: Annotated[float, Between(1e-12, 10)] = 1e-4
     """Adam step size"""
-    grad_clip: float = 1.0
+    grad_clip: Annotated[float, Between(0, 1e6)] = 1.0
     """maximum gradient norm (0 disables clipping)"""
-    validation_fraction: float = 0.1
+    validation_fraction: Annotated[float, Between(0, 0.9)] = 0.1
     """share of episodes held out (split by episode, never by frame)"""
-    episodes_in_memory: int = 16
+    episodes_in_memory: Annotated[int, Between(1, 10_000_000)] = 16
     """episodes read into memory at once: V's frames, or M's windows, which are shuffled within each group"""
-    max_steps_per_epoch: int = 0
+    max_steps_per_epoch: Annotated[int, Between(0, 10**12)] = 0
     """cap on optimiser steps per epoch (0: the whole training set)"""
     bf16: bool = False
     """bfloat16 autocast (the loss is still summed in float32)"""
-    seed: int = 0
+    seed: Annotated[int, SEED] = 0
     """seed of initialisation, split and shuffling"""
 
 
@@ -494,7 +448,7 @@ class Config:
         epochs=20, batch_size=32, learning_rate=1e-3, validation_fraction=0.1, episodes_in_memory=1000))
     """training of M (batch = sequences of ``sequence_length`` steps; 20 epochs as in the paper; the windows of
     1,000 episodes built and shuffled together, so the book's 200 are one group)"""
-    sequence_length: int = 100
+    sequence_length: Annotated[int, Between(1, 10_000)] = 100
     """steps per training sequence of M"""
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
@@ -503,8 +457,6 @@ class Config:
     iterate: IterateConfig = field(default_factory=IterateConfig)
     figures: str = "figures"
     """folder (under the project root) the notebooks write their figures to"""
-
-    LIMITS: ClassVar[Limits] = {"sequence_length": (1, 10_000)}
 
     def __post_init__(self) -> None:
         check(self)

@@ -1,8 +1,9 @@
 """Range checks for the config dataclasses: every numeric field has a range, every choice its options.
 
-A config class lists its limits in ``LIMITS`` (``{"trials": (1, None)}``: at least 1, no upper bound) and
-its choices as ``typing.Literal`` annotations; ``check(self)`` in its ``__post_init__`` refuses a value
-outside them, NaN and infinities included, with a message that names the field and its command-line flag.
+A config class declares each number's range next to the field, as ``Annotated`` metadata that tyro passes by
+(``trials: Annotated[int, Between(1, 10_000)] = 16``; for a tuple, every entry), and its choices as
+``typing.Literal`` annotations; ``check(self)`` in its ``__post_init__`` refuses a value outside them, NaN and
+infinities included, with a message that names the field and its command-line flag.
 A field annotated ``Name`` (or ``Name | None``) names a folder or file under ``WM_ROOT``: ``check`` refuses any
 value that is not one safe path component (``name_problem``), so no name reaches outside the data folder.
 """
@@ -16,7 +17,13 @@ import re
 import typing
 from typing import Annotated, Any
 
-Limits = dict[str, tuple[float | None, float | None]]
+
+@dataclasses.dataclass(frozen=True)
+class Between:
+    """``Annotated`` metadata: the field's number (each entry, for a tuple) lies in [low, high]."""
+
+    low: float
+    high: float
 
 
 class ConfigError(ValueError):
@@ -71,6 +78,17 @@ def _names(cls: type) -> frozenset[str]:
     return frozenset(n for n, hint in typing.get_type_hints(cls, include_extras=True).items() if marked(hint))
 
 
+@functools.cache
+def ranges(cls: type) -> dict[str, Between]:
+    """The range of every field of ``cls`` annotated ``Annotated[..., Between(low, high)]``."""
+    found = {}
+    for name, hint in typing.get_type_hints(cls, include_extras=True).items():
+        marks = [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Between)]
+        if marks:
+            found[name] = marks[-1]
+    return found
+
+
 def flag(name: str) -> str:
     """The command-line flag of a field: ``tile_cutoff`` -> ``--tile-cutoff``."""
     return "--" + name.replace("_", "-")
@@ -85,7 +103,7 @@ def _choices(cls: type) -> dict[str, tuple[Any, ...]]:
 def check(obj: Any) -> None:
     """Refuse ``obj``'s out-of-range numbers and unknown choices (see the module docstring)."""
     cls = type(obj)
-    limits: Limits = getattr(cls, "LIMITS", {})
+    limits = ranges(cls)
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         where = f"{cls.__name__}.{f.name}={value!r} ({flag(f.name)})"
@@ -103,11 +121,11 @@ def check(obj: Any) -> None:
                 raise ConfigError(f"{where}: must be a finite number")
         if f.name not in limits or value is None:  # None: an optional number left to its default
             continue
-        low, high = limits[f.name]
+        low, high = limits[f.name].low, limits[f.name].high
         for v in values:
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ConfigError(f"{where}: expected a number")
-            if low is not None and v < low:
+            if v < low:
                 raise ConfigError(f"{where}: must be at least {low}")
-            if high is not None and v > high:
+            if v > high:
                 raise ConfigError(f"{where}: must be at most {high}")
