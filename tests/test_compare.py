@@ -17,8 +17,8 @@ from worldmodels.world.rollouts import collect
 def models_and_files(wm_root):
     cfg = wm.get_config("smoke", collect={"backend": "serial", "episodes": 2})
     files = collect(cfg.collect, progress=False)
-    vae = load_vision(REPO / "checkpoints/vae/book.pt", kind="vae")
-    gumbel = load_vision(REPO / "checkpoints/gumbel/book.pt", kind="gumbel")
+    vae = load_vision(REPO / "checkpoints/vae/book.pt", latent="vae")
+    gumbel = load_vision(REPO / "checkpoints/gumbel/book.pt", latent="gumbel")
     return vae, gumbel, files
 
 

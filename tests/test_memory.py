@@ -15,7 +15,7 @@ from worldmodels.core.paths import latents_path, vision_run
 from worldmodels.core.video import write_video
 from worldmodels.models.gumbel_vae import GumbelVAE
 from worldmodels.models.mdnrnn import load as load_mdnrnn
-from worldmodels.models.registry import KINDS, codes_at
+from worldmodels.models.registry import LATENTS, codes_at
 from worldmodels.models.vae import ConvVAE
 from worldmodels.training import memory, vision
 from worldmodels.world.datasets import LatentSequences, RolloutError, merge_latents
@@ -41,9 +41,9 @@ def smoke(tmp_path_factory):
         cfg = get_config("smoke", collect={"backend": "serial"})
         collect(cfg.collect, progress=False)
         models = {}
-        for kind in KINDS:
-            models[kind], _ = vision.train(kind, cfg, progress=False)
-            vision.encode(models[kind], "smoke", progress=False)
+        for latent in LATENTS:
+            models[latent], _ = vision.train(latent, cfg, progress=False)
+            vision.encode(models[latent], "smoke", progress=False)
     return root, cfg, models
 
 

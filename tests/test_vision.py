@@ -15,14 +15,14 @@ import torch
 from worldmodels import get_config
 from worldmodels.cli import main
 from worldmodels.core import checkpoint, paths
-from worldmodels.models.registry import KINDS, load_vision
+from worldmodels.models.registry import LATENTS, load_vision
 from worldmodels.training import vision
 from worldmodels.training.release import ReleaseExistsError
 from worldmodels.world.frames import frames_to_tensor
 from worldmodels.world.rollouts import collect
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED = {kind: REPO / "checkpoints" / kind / "book.pt" for kind in KINDS}
+SHIPPED = {latent: REPO / "checkpoints" / latent / "book.pt" for latent in LATENTS}
 
 
 @pytest.fixture
@@ -32,18 +32,18 @@ def smoke(wm_root):
     return cfg
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_train_release_load_encode(smoke, kind):
-    _, history = vision.train(kind, smoke, progress=False)
+@pytest.mark.parametrize("latent", LATENTS)
+def test_train_release_load_encode(smoke, latent):
+    _, history = vision.train(latent, smoke, progress=False)
     assert [row["epoch"] for row in history] == [1, 2] and np.isfinite(history[-1]["val_loss"])
-    path = vision.release(kind, smoke, "smoke-test", command="pytest")
+    path = vision.release(latent, smoke, "smoke-test", command="pytest")
     card = json.loads(path.with_suffix(".json").read_text())
-    assert card["kind"] == kind and card["training"]["epochs"] == 2 and card["weights"] == "float16"
+    assert card["kind"] == latent and card["training"]["epochs"] == 2 and card["weights"] == "float16"
     assert card["metrics"]["held_out"]["frames"] > 0 and card["command"] == "pytest"
     assert card["data"]["collection"]["steps"] == smoke.collect.steps and card["data"]["collection"]["policy"] == "random"
     assert card["training"]["device"] == "cpu" and card["data"]["input_spec"] == {"frame_size": 64, "crop": True}
-    loaded = load_vision(path, kind=kind)
-    assert loaded.kind == kind and loaded.input_spec.crop and loaded.input_spec.frame_size == 64
+    loaded = load_vision(path, latent=latent)
+    assert loaded.latent == latent and loaded.input_spec.crop and loaded.input_spec.frame_size == 64
     frames = np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
     assert loaded.reconstruct(frames).shape == (3, 64, 64, 3)
     latents = np.load(vision.encode(loaded, "smoke", progress=False))
@@ -72,7 +72,7 @@ def test_a_release_is_never_replaced_silently_and_a_torn_one_is_completed(smoke)
 
 def test_released_weights_match_the_run_within_fp16(smoke):
     model, _ = vision.train("vae", smoke, progress=False)
-    released = load_vision(vision.release("vae", smoke, "smoke-test"), kind="vae")
+    released = load_vision(vision.release("vae", smoke, "smoke-test"), latent="vae")
     for a, b in zip(model.parameters(), released.parameters()):
         assert torch.allclose(a, b, atol=1e-3, rtol=1e-3)
 
@@ -80,7 +80,7 @@ def test_released_weights_match_the_run_within_fp16(smoke):
 def test_loading_a_vae_checkpoint_as_gumbel_is_refused(smoke):
     vision.train("vae", smoke, progress=False)
     with pytest.raises(checkpoint.CheckpointError, match="holds a 'vae' model, expected 'gumbel'"):
-        load_vision(paths.vision_run("vae", smoke.collect.name) / "last.pt", kind="gumbel")
+        load_vision(paths.vision_run("vae", smoke.collect.name) / "last.pt", latent="gumbel")
 
 
 def test_training_without_rollouts_says_what_to_run(wm_root):
@@ -108,12 +108,12 @@ def test_killed_training_resumes_from_its_last_epoch(smoke, wm_root):
     assert [row["epoch"] for row in history] == list(range(1, 31))
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_shipped_release_loads_and_reconstructs_real_frames(kind, smoke):
-    if not SHIPPED[kind].exists():
-        pytest.skip(f"{SHIPPED[kind]} is not shipped yet")
-    model = load_vision(SHIPPED[kind], kind=kind)
-    card = json.loads(SHIPPED[kind].with_suffix(".json").read_text())
+@pytest.mark.parametrize("latent", LATENTS)
+def test_shipped_release_loads_and_reconstructs_real_frames(latent, smoke):
+    if not SHIPPED[latent].exists():
+        pytest.skip(f"{SHIPPED[latent]} is not shipped yet")
+    model = load_vision(SHIPPED[latent], latent=latent)
+    card = json.loads(SHIPPED[latent].with_suffix(".json").read_text())
     files = sorted(paths.rollout_dir("smoke").glob("*.npz"))
     metrics = vision.held_out_metrics(model, files)
     # smoke frames come from the same env and policy: the error is of the card's held-out order
@@ -149,7 +149,7 @@ def test_a_run_on_a_rollout_folder_that_grew_is_refused_on_resume_and_release(sm
 
 def test_a_nan_v_encodes_nothing(smoke):
     """A V with NaN weights: encode names the V and the episode, and writes no latents file."""
-    model = load_vision(SHIPPED["vae"], kind="vae")
+    model = load_vision(SHIPPED["vae"], latent="vae")
     with torch.no_grad():
         next(model.parameters()).fill_(float("nan"))
     with pytest.raises(FloatingPointError, match="nan_v.pt: encoding .*000000.npz gave non-finite"):

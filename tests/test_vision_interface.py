@@ -1,16 +1,16 @@
 """Every kind of V keeps the interface the pipeline reads (worldmodels.models.vision.Vision), so no code above
-the models asks which kind it holds."""
+the models asks which latent it holds."""
 
 import numpy as np
 import pytest
 import torch
 
 from worldmodels import get_config
-from worldmodels.models.registry import KINDS, build_vision, latents_class, vision_class
+from worldmodels.models.registry import LATENTS, build_vision, latents_class, vision_class
 from worldmodels.world.frames import InputSpec
 
 
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=LATENTS)
 def vision(request):
     cfg = get_config("smoke", gumbel={"num_vars": 4, "num_classes": 5})
     return build_vision(request.param, cfg, InputSpec(crop=False)).eval()
@@ -32,7 +32,7 @@ def test_every_kind_offers_the_same_shapes(vision):
     inputs, targets = vision.training_codes(arrays, np.random.default_rng(0))
     assert inputs.shape == (3, *vision.code_shape) and len(targets) == 3
     assert vision.input_spec == InputSpec(crop=False)
-    assert vision_class(vision.kind) is type(vision) and latents_class(arrays) is type(vision)
+    assert vision_class(vision.latent) is type(vision) and latents_class(arrays) is type(vision)
 
 
 def test_soft_codes_only_where_a_kind_has_them(vision):

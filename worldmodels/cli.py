@@ -90,18 +90,18 @@ def _config(scale: str, rollouts: str | None, **sections) -> Config:
                                **sections)
 
 
-def _train(args: TrainVAE | TrainMDNRNN, cfg: Config, kind: str, stage, release_path, label: str,
+def _train(args: TrainVAE | TrainMDNRNN, cfg: Config, latent: str, stage, release_path, label: str,
            command: str, **extra) -> int:
     """Train V or M (``stage``: ``training.vision`` or ``training.memory``), then release it if asked; a release
     that exists is refused before any training."""
     from .training import release
 
     if args.release:
-        release.check_free(release_path(kind, args.release), args.force)
-    _, history = stage.train(kind, cfg, progress=not args.quiet, **extra)
+        release.check_free(release_path(latent, args.release), args.force)
+    _, history = stage.train(latent, cfg, progress=not args.quiet, **extra)
     print(f"{label}: {len(history)} epochs, last: {history[-1]}")
     if args.release:
-        path = stage.release(kind, cfg, args.release, command=command, force=args.force,
+        path = stage.release(latent, cfg, args.release, command=command, force=args.force,
                              **{k: v for k, v in extra.items() if k != "init"})
         print(f"released {path} and {path.with_suffix('.json')}")
     return 0
@@ -110,8 +110,8 @@ def _train(args: TrainVAE | TrainMDNRNN, cfg: Config, kind: str, stage, release_
 def _train_vision(args: TrainVAE, command: str) -> int:
     from .training import vision
 
-    cfg = _config(args.scale, args.rollouts, **{args.kind: args.model, "vae_training": args.training})
-    return _train(args, cfg, args.kind, vision, paths.vision_release, args.kind, command, run=args.run)
+    cfg = _config(args.scale, args.rollouts, **{args.latent: args.model, "vae_training": args.training})
+    return _train(args, cfg, args.latent, vision, paths.vision_release, args.latent, command, run=args.run)
 
 
 def _encode(args: Encode, command: str) -> int:
@@ -120,9 +120,9 @@ def _encode(args: Encode, command: str) -> int:
     from .training import vision
 
     cfg = _config(args.scale, args.rollouts)
-    source = args.checkpoint or paths.vision_run(args.model, args.run or cfg.collect.name) / "last.pt"
-    check_writable(paths.latents_store(args.model, cfg.collect.name).parent)  # before any frame is encoded
-    vision.encode(load_vision(source, kind=args.model), cfg.collect.name, progress=not args.quiet,
+    source = args.checkpoint or paths.vision_run(args.latent, args.run or cfg.collect.name) / "last.pt"
+    check_writable(paths.latents_store(args.latent, cfg.collect.name).parent)  # before any frame is encoded
+    vision.encode(load_vision(source, latent=args.latent), cfg.collect.name, progress=not args.quiet,
                   source=portable(source))
     return 0
 

@@ -73,11 +73,11 @@ class _Training:
 class TrainVAE(_Training):
     """Train the paper's Gaussian VAE on the rollouts (resumes a killed run); --release ships checkpoints/vae/NAME.pt."""
 
-    kind: ClassVar[str] = "vae"
+    latent: ClassVar[str] = "vae"
     model: VAEConfig
     training: TrainConfig
     run: Name | None = None
-    """run folder data/runs/<kind>_RUN (None: the rollouts' name), e.g. to train other settings on the same
+    """run folder data/runs/<latent>_RUN (None: the rollouts' name), e.g. to train other settings on the same
     rollouts beside the first run"""
 
 
@@ -85,7 +85,7 @@ class TrainVAE(_Training):
 class TrainGumbel(TrainVAE):
     """Train the Gumbel-softmax VAE on the rollouts (resumes a killed run); --release ships checkpoints/gumbel/NAME.pt."""
 
-    kind: ClassVar[str] = "gumbel"
+    latent: ClassVar[str] = "gumbel"
     model: GumbelConfig = field(default_factory=GumbelConfig)
 
 
@@ -93,16 +93,16 @@ class TrainGumbel(TrainVAE):
 class Encode:
     """Encode rollouts into latents for the MDN-RNN."""
 
-    model: Latent = "vae"
-    """which kind of V"""
+    latent: Annotated[Latent, tyro.conf.arg(aliases=("--model",))] = "vae"
+    """which kind of V (``--model`` is the older name of this flag)"""
     scale: Scale = "book"
     """preset the defaults come from"""
     rollouts: Name | None = None
     """folder under data/rollouts (None: the scale's)"""
     checkpoint: Path | None = None
-    """a V file, e.g. a release checkpoints/<kind>/<name>.pt (default: the training run's last.pt)"""
+    """a V file, e.g. a release checkpoints/<latent>/<name>.pt (default: the training run's last.pt)"""
     run: Name | None = None
-    """without --checkpoint, the training run data/runs/<kind>_RUN whose last.pt encodes (None: the rollouts')"""
+    """without --checkpoint, the training run data/runs/<latent>_RUN whose last.pt encodes (None: the rollouts')"""
     quiet: bool = False
     """no progress bar"""
 

@@ -30,7 +30,7 @@ from .core.config import Config
 from .core.presets import get_config
 from .core.provenance import portable
 from .core.storage import load_card
-from .models.registry import KINDS, load_vision
+from .models.registry import LATENTS, load_vision
 from .training import evolve, memory, vision
 from .training import release as releases
 from .world.rollouts import collect
@@ -102,8 +102,8 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
     # every setting is checked here, before the first release is built
     overrides = {**parallel, **({"generations": generations} if generations is not None else {})}
     get_config(scale, evolution=overrides)
-    for kind in KINDS:
-        paths.vision_release(kind, name)  # a name that is one safe path component
+    for latent in LATENTS:
+        paths.vision_release(latent, name)  # a name that is one safe path component
 
     def missing(what: str, path: Path) -> bool:
         """Whether the release at ``path`` must be built (or completed: a model file without its card); says which."""
@@ -113,16 +113,16 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
 
     files = collect(cfg.collect, progress=progress)
     log(f"[reproduce] rollouts: {len(files)} episodes in {files[0].parent}")
-    for kind in KINDS:
-        if missing(f"V ({kind})", paths.vision_release(kind, name)):
-            vision.train(kind, cfg, progress=progress)
-            vision.release(kind, cfg, name, command=command)
-    for kind in KINDS:
-        if missing(f"M ({kind})", paths.mdnrnn_release(kind, name)):
-            source = paths.vision_release(kind, name)
-            vision.latents_for(load_vision(source, kind=kind), cfg.collect.name, portable(source), progress=progress)
-            memory.train(kind, cfg, progress=progress)
-            memory.release(kind, cfg, name, command=command)
+    for latent in LATENTS:
+        if missing(f"V ({latent})", paths.vision_release(latent, name)):
+            vision.train(latent, cfg, progress=progress)
+            vision.release(latent, cfg, name, command=command)
+    for latent in LATENTS:
+        if missing(f"M ({latent})", paths.mdnrnn_release(latent, name)):
+            source = paths.vision_release(latent, name)
+            vision.latents_for(load_vision(source, latent=latent), cfg.collect.name, portable(source), progress=progress)
+            memory.train(latent, cfg, progress=progress)
+            memory.release(latent, cfg, name, command=command)
     for key in agents:
         recipe = AGENTS[key]
         path = paths.controller_release(recipe.latent, recipe.release(name))

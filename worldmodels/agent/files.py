@@ -45,11 +45,11 @@ class AgentSpec:
         if controller.inputs == "z_h" and mdnrnn is None:
             raise ValueError("a [z, h] controller needs an MDN-RNN: pass mdnrnn, or use ControllerConfig(inputs='z')")
         if controller.code_input == "soft" and not vision_model.soft_codes:
-            raise ValueError(f"{vision}: code_input='soft' needs a V with class probabilities (a {vision_model.kind} "
+            raise ValueError(f"{vision}: code_input='soft' needs a V with class probabilities (a {vision_model.latent} "
                              f"has none); use code_input='hard' (the default)")
         hidden = mdnrnn_model.cfg.hidden_size if mdnrnn_model is not None else controller.hidden_state_size
         cfg = dataclasses.replace(controller, latent_size=vision_model.code_size, hidden_state_size=hidden)
-        return AgentSpec(vision_model.kind, portable(vision), sha256(vision), portable(mdnrnn) if mdnrnn else None,
+        return AgentSpec(vision_model.latent, portable(vision), sha256(vision), portable(mdnrnn) if mdnrnn else None,
                          sha256(mdnrnn) if mdnrnn else None, cfg)
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,9 +94,9 @@ def load_models(vision: str, mdnrnn: str | None, device: torch.device | str = "c
     if mdnrnn_model is not None:
         m = mdnrnn_model.cfg
         m_shape = (m.z_size,) if m.latent == "vae" else (m.num_vars, m.num_classes)
-        if m.latent != vision_model.kind or m_shape != tuple(vision_model.code_shape):
+        if m.latent != vision_model.latent or m_shape != tuple(vision_model.code_shape):
             raise ValueError(f"{mdnrnn} models {m.latent} codes of shape {m_shape}, but {vision} gives "
-                             f"{vision_model.kind} codes of shape {tuple(vision_model.code_shape)}: pass the M trained "
+                             f"{vision_model.latent} codes of shape {tuple(vision_model.code_shape)}: pass the M trained "
                              f"on this V's codes (an M's card names its V under data.encoded_by)")
     return vision_model, mdnrnn_model
 

@@ -28,12 +28,12 @@ from .registry import load_vision, vision_class
 from .vision import Vision
 
 
-def precision_for(kind: str, requested: str) -> str:
-    """The precision V of ``kind`` encodes in when ``requested``: ``bfloat16`` only for a V whose codes bear it
+def precision_for(latent: str, requested: str) -> str:
+    """The precision V of ``latent`` encodes in when ``requested``: ``bfloat16`` only for a V whose codes bear it
     (``Vision.bfloat16_codes``: the continuous VAE); a discrete V encodes in ``float32``; ``auto`` is bf16 only
     where this machine computes it natively (``worldmodels.core.hardware.resolve_precision``)."""
     precision = resolve_precision(requested)
-    return precision if vision_class(kind).bfloat16_codes else "float32"
+    return precision if vision_class(latent).bfloat16_codes else "float32"
 
 
 class FrameEncoder:
@@ -41,7 +41,7 @@ class FrameEncoder:
     which runs."""
 
     def __init__(self, vision: Vision, precision: str = "float32"):
-        self.vision, self.precision = vision, precision_for(vision.kind, precision)
+        self.vision, self.precision = vision, precision_for(vision.latent, precision)
         self.model = vision  # what runs: V itself, or its bf16 copy
         if self.precision == "bfloat16":
             self.model = copy.deepcopy(vision).to(dtype=torch.bfloat16, memory_format=torch.channels_last)

@@ -96,7 +96,7 @@ def categorical_kl_to_uniform(logits: torch.Tensor, unimix: float = 0.0) -> torc
 class GumbelVAE(Vision):
     """VAE with N x K categorical latents. ``forward`` returns (reconstruction, logits, code)."""
 
-    kind = "gumbel"
+    latent = "gumbel"
     description = "discrete (Gumbel)"
     posterior_keys = ("logits",)
     soft_codes = True

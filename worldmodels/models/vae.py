@@ -65,7 +65,7 @@ class ConvDecoder(nn.Module):
 class ConvVAE(Vision):
     """The paper's Gaussian VAE. ``forward`` returns (reconstruction, mu, logvar)."""
 
-    kind = "vae"
+    latent = "vae"
     description = "continuous"
     posterior_keys = ("mu", "logvar")
 

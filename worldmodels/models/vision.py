@@ -31,8 +31,9 @@ from ..world.frames import InputSpec, frames_to_tensor, tensor_to_frames
 class Vision(nn.Module):
     """The V interface (see the module docstring); ``ConvVAE`` and ``GumbelVAE`` implement it."""
 
-    kind: ClassVar[str]
-    """the name of the kind: the config section, the checkpoint folder and the latents-file suffix"""
+    latent: ClassVar[str]
+    """the kind of V (``vae``, ``gumbel``), by the one name used everywhere: the config section, the checkpoint
+    folder and the latents-file suffix"""
     description: ClassVar[str]
     """how the results table names this kind of latent"""
     posterior_keys: ClassVar[tuple[str, ...]]
@@ -45,7 +46,7 @@ class Vision(nn.Module):
     cfg: Any
     input_spec: InputSpec = InputSpec()
 
-    # -- what each kind implements ------------------------------------------------------------
+    # -- what each kind implements -------------------------------------------------------------
     @property
     def code_shape(self) -> tuple[int, ...]:
         raise NotImplementedError
@@ -59,7 +60,7 @@ class Vision(nn.Module):
 
     def controller_input(self, posterior: dict[str, torch.Tensor], soft: bool = False) -> torch.Tensor:
         if soft:
-            raise ValueError(f"a {self.kind} V has no soft codes (class probabilities): use code_input='hard'")
+            raise ValueError(f"a {self.latent} V has no soft codes (class probabilities): use code_input='hard'")
         return self.code(posterior)
 
     def decode(self, code: torch.Tensor) -> torch.Tensor:
@@ -90,7 +91,7 @@ class Vision(nn.Module):
 
     def summary(self) -> str:
         """'vae, code (32,)' and the like."""
-        return f"{self.kind}, code {self.code_shape}"
+        return f"{self.latent}, code {self.code_shape}"
 
     @torch.no_grad()
     def encode_frames(self, frames: np.ndarray, batch_size: int = 500) -> dict[str, np.ndarray]:

@@ -126,7 +126,7 @@ class Loop:
         self.vision = portable(resolve(vision))
         self.mix = mix or memory.mix_of_run(resolve(mdnrnn))
         start_m = portable(resolve(mdnrnn))
-        self.latent = load_vision(resolve(self.vision)).kind
+        self.latent = load_vision(resolve(self.vision)).latent
         _check(cfg, self.latent)
         for name, _ in self.mix:  # every round fine-tunes on these: ones that cannot be had are refused up front
             if not paths.latents_path(self.latent, name).exists() and not paths.rollout_dir(name).is_dir():
@@ -218,7 +218,8 @@ class Loop:
         mix = self.mix_after(k)
         _, history = memory.train(self.latent, self.cfg, progress=self.progress, mix=mix,
                                      init=resolve(self.mdnrnn_at(k)))
-        return {"mdnrnn": portable(memory.run_dir(self.latent, mix) / "last.pt"), "mix": [list(m) for m in mix],
+        return {"mdnrnn": portable(memory.run_dir(self.latent, self.cfg, mix=mix) / "last.pt"),
+                "mix": [list(m) for m in mix],
                 "val_loss": history[-1].get("val_loss"), "real_env_steps": 0}
 
     def step_dream_check(self, k: int, mdnrnn: str) -> dict[str, Any]:

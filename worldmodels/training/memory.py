@@ -115,17 +115,18 @@ def mix_of_run(path: str | Path) -> Mix:
                  for f, w in zip(files, weights, strict=True))
 
 
-def run_dir(latent: str, mix: Mix, run: str | None = None) -> Path:
-    """``data/runs/mdnrnn_<latent>_<rollouts>[+<more rollouts>...]``, or ``mdnrnn_<latent>_<run>`` when named."""
-    return paths.mdnrnn_run(latent, run or "+".join(name for name, _ in mix))
+def run_dir(latent: str, cfg: Config, run: str | None = None, *, mix: Mix | None = None) -> Path:
+    """``data/runs/mdnrnn_<latent>_<rollouts>[+<more rollouts>...]`` of ``mix`` (default: ``cfg.collect.name``
+    alone), or ``mdnrnn_<latent>_<run>`` when named."""
+    return paths.mdnrnn_run(latent, run or "+".join(name for name, _ in mix or mix_of(cfg.collect.name)))
 
 
 def _encoded_by(latents: dict[str, np.ndarray]) -> str:
     return str(latents["source"]) if "source" in latents else ""
 
 
-def train(latent: str, cfg: Config, progress: bool = True, device: torch.device | None = None, mix: Mix | None = None,
-          init: str | Path | None = None, run: str | None = None):
+def train(latent: str, cfg: Config, *, progress: bool = True, device: torch.device | None = None,
+          run: str | None = None, mix: Mix | None = None, init: str | Path | None = None):
     """Train M on the latents of ``mix`` (default: ``cfg.collect.name`` alone), resuming a killed run.
 
     Args:
@@ -138,12 +139,12 @@ def train(latent: str, cfg: Config, progress: bool = True, device: torch.device 
     """
     mix = mix or mix_of(cfg.collect.name)
     latents, train_eps, val_eps, files = data(latent, cfg, mix)
-    kind = latents_class(latents, files[0])
+    made_by = latents_class(latents, files[0])
     mcfg = model_config(cfg, latent, latents)
     t = cfg.mdnrnn_training
-    train_set = LatentSequences(latents, kind, train_eps, cfg.sequence_length, seed=t.seed,
+    train_set = LatentSequences(latents, made_by, train_eps, cfg.sequence_length, seed=t.seed,
                                 episodes_in_memory=t.episodes_in_memory)
-    held_out = LatentSequences(latents, kind, val_eps or train_eps[:1], cfg.sequence_length, seed=t.seed,
+    held_out = LatentSequences(latents, made_by, val_eps or train_eps[:1], cfg.sequence_length, seed=t.seed,
                                episodes_in_memory=t.episodes_in_memory)
     torch.manual_seed(t.seed)
     model = MDNRNN(mcfg)
@@ -167,21 +168,27 @@ def train(latent: str, cfg: Config, progress: bool = True, device: torch.device 
                                          "done_labels": "left_playfield"}}
     meta["split"] = split_record(latents, val_eps)
     meta["inputs"] = {f: digest(resolve(f)) for f in files}  # pinned: a release refuses latents that changed since
-    last = run_dir(latent, mix, run) / "last.pt"
+    last = run_dir(latent, cfg, run, mix=mix) / "last.pt"
     if last.exists():  # a run begun before an MDNRNNConfig field was added recorded it implicitly, as its default
         recorded = checkpoint.load(last, kind="mdnrnn")["config"]
         if {**recorded, "model": to_dict(from_dict({"mdnrnn": recorded["model"]}).mdnrnn)} == meta["config"]:
             meta["config"] = recorded
     history = fit(model, mdnrnn_step, lambda epoch: train_set.batches(t.batch_size, epoch),
-                  lambda: held_out.batches(t.batch_size, 0, shuffle=False), t, run_dir(latent, mix, run), meta,
+                  lambda: held_out.batches(t.batch_size, 0, shuffle=False), t, run_dir(latent, cfg, run, mix=mix), meta,
                   device=device, progress=progress)
     return model.eval(), history
 
 
-def train_or_load(latent: str, cfg: Config, train_now: bool, release_name: str = "book", progress: bool = True):
-    """What the notebooks do: train M (resuming) when ``train_now``, else load the shipped release."""
+def train_or_load(latent: str, cfg: Config, *, train_now: bool, release_name: str = "book", progress: bool = True,
+                  run: str | None = None):
+    """What the notebooks do: train M (resuming, in ``run_dir(latent, cfg, run)``) when ``train_now``, else load the
+    shipped release.
+
+    Returns:
+        (model in eval mode, its training history).
+    """
     if train_now:
-        return train(latent, cfg, progress=progress)
+        return train(latent, cfg, progress=progress, run=run)
     path = paths.mdnrnn_release(latent, release_name)
     payload = checkpoint.load(path, kind="mdnrnn")
     return mdnrnn_from_payload(payload, path), payload["history"]
@@ -249,15 +256,15 @@ def held_out_metrics(model: MDNRNN, latents: dict[str, np.ndarray], episodes: li
     return metrics
 
 
-def release(latent: str, cfg: Config, name: str, command: str | None = None, force: bool = False,
-            mix: Mix | None = None, extra: dict | None = None, run: str | None = None) -> Path:
+def release(latent: str, cfg: Config, name: str, *, command: str | None = None, force: bool = False,
+            run: str | None = None, mix: Mix | None = None, extra: dict | None = None) -> Path:
     """Ship the finished run of ``mix`` as ``checkpoints/mdnrnn/<latent>_<name>.pt`` (fp32: it is small) with a
     card; the held-out metrics are measured on the held-out episodes of every folder. ``extra``: more card keys
     (e.g. ``dream_check``)."""
     path = paths.mdnrnn_release(latent, name)
     releases.check_free(path, force)
     mix = mix or mix_of(cfg.collect.name)
-    last = run_dir(latent, mix, run) / "last.pt"
+    last = run_dir(latent, cfg, run, mix=mix) / "last.pt"
     run = checkpoint.load(last, kind="mdnrnn")
     changed = changed_inputs(run.get("inputs"))
     if changed:

@@ -2,9 +2,9 @@
 
 Files (``worldmodels.core.paths``)::
 
-    data/runs/<kind>_<rollouts>/last.pt, history.csv     training runs (resumable)
-    checkpoints/<kind>/<release>.pt + .json              shipped releases (fp16 weights) and cards
-    data/latents/<rollouts>_<kind>.npz                   encoded rollouts for the MDN-RNN
+    data/runs/<latent>_<rollouts>/last.pt, history.csv     training runs (resumable)
+    checkpoints/<latent>/<release>.pt + .json              shipped releases (fp16 weights) and cards
+    data/latents/<rollouts>_<latent>.npz                   encoded rollouts for the MDN-RNN
 """
 
 from __future__ import annotations
@@ -34,29 +34,29 @@ def vision_step(model: Vision, frames: torch.Tensor, step: int, generator: torch
     return model.loss_step(frames, step, generator)
 
 
-def _rollout_files(cfg: Config, kind: str) -> list[Path]:
+def _rollout_files(cfg: Config, latent: str) -> list[Path]:
     folder = paths.rollout_dir(cfg.collect.name)
     files = frame_files(folder)  # an encoder's collection may keep the frames of some episodes only
     if not files:
         raise FileNotFoundError(f"{folder}: no episodes with frames; run `python -m worldmodels collect --scale "
                                 f"{cfg.scale}`")
-    size, expected = input_spec(cfg.collect.name).frame_size, getattr(cfg, kind).frame_size
+    size, expected = input_spec(cfg.collect.name).frame_size, getattr(cfg, latent).frame_size
     if size != expected:
-        raise ValueError(f"{folder} holds {size}x{size} frames but the {kind} expects {expected}; "
+        raise ValueError(f"{folder} holds {size}x{size} frames but the {latent} expects {expected}; "
                          f"collect again with --frame-size {expected}")
     return files
 
 
-def split(cfg: Config, kind: str) -> tuple[list[Path], list[Path]]:
+def split(cfg: Config, latent: str) -> tuple[list[Path], list[Path]]:
     """Train and held-out episodes (split by episode, reproducible from the training seed)."""
-    return split_by_episode(_rollout_files(cfg, kind), cfg.vae_training.validation_fraction, cfg.vae_training.seed)
+    return split_by_episode(_rollout_files(cfg, latent), cfg.vae_training.validation_fraction, cfg.vae_training.seed)
 
 
-def _meta(kind: str, cfg: Config, train_files: list[Path], val_files: list[Path]) -> dict[str, Any]:
+def _meta(latent: str, cfg: Config, train_files: list[Path], val_files: list[Path]) -> dict[str, Any]:
     training = {k: v for k, v in to_dict(cfg.vae_training).items() if k != "epochs"}  # more epochs may resume
     spec = input_spec(cfg.collect.name)
-    return {"kind": kind, "input_spec": to_dict(spec), "split": split_record(train_files, val_files),
-            "config": {"model": to_dict(getattr(cfg, kind)), "training": training, "rollouts": cfg.collect.name}}
+    return {"kind": latent, "input_spec": to_dict(spec), "split": split_record(train_files, val_files),
+            "config": {"model": to_dict(getattr(cfg, latent)), "training": training, "rollouts": cfg.collect.name}}
 
 
 def split_record(train_files: list[Path], val_files: list[Path]) -> dict[str, Any]:
@@ -64,19 +64,20 @@ def split_record(train_files: list[Path], val_files: list[Path]) -> dict[str, An
     return {"episodes": len(train_files) + len(val_files), "held_out": [Path(f).name for f in val_files]}
 
 
-def run_dir(kind: str, cfg: Config, run: str | None = None) -> Path:
-    """The training run's folder: data/runs/<kind>_<run>, by default data/runs/<kind>_<rollouts>."""
-    return paths.vision_run(kind, run or cfg.collect.name)
+def run_dir(latent: str, cfg: Config, run: str | None = None) -> Path:
+    """The training run's folder: data/runs/<latent>_<run>, by default data/runs/<latent>_<rollouts>."""
+    return paths.vision_run(latent, run or cfg.collect.name)
 
 
-def train(kind: str, cfg: Config, progress: bool = True, device: torch.device | None = None, run: str | None = None):
-    """Train V of ``kind`` on ``data/rollouts/<cfg.collect.name>``, resuming a killed run in ``run_dir(kind, cfg,
+def train(latent: str, cfg: Config, *, progress: bool = True, device: torch.device | None = None,
+          run: str | None = None):
+    """Train V of ``latent`` on ``data/rollouts/<cfg.collect.name>``, resuming a killed run in ``run_dir(latent, cfg,
     run)`` (another ``run`` name trains other settings on the same rollouts beside it).
 
     Returns:
         (model in eval mode, history: one dict per epoch).
     """
-    train_files, val_files = split(cfg, kind)
+    train_files, val_files = split(cfg, latent)
     t = cfg.vae_training
     data = FrameDataset(train_files, shuffle=True, seed=t.seed, episodes_in_memory=t.episodes_in_memory)
     held_out = FrameDataset(val_files or train_files[:1], shuffle=False, episodes_in_memory=t.episodes_in_memory)
@@ -85,44 +86,44 @@ def train(kind: str, cfg: Config, progress: bool = True, device: torch.device | 
         data.set_epoch(epoch)
         return data.batches(t.batch_size)
 
-    model = build_vision(kind, cfg, input_spec(cfg.collect.name))
+    model = build_vision(latent, cfg, input_spec(cfg.collect.name))
     estimate = -(-len(train_files) * (cfg.collect.steps + 1) // t.batch_size)  # for the progress bar only
     if t.max_steps_per_epoch:
         estimate = min(estimate, t.max_steps_per_epoch)
     history = fit(model, vision_step, train_batches, lambda: held_out.batches(t.batch_size), t,
-                  run_dir(kind, cfg, run), _meta(kind, cfg, train_files, val_files), device=device, progress=progress,
-                  steps_per_epoch=estimate)
+                  run_dir(latent, cfg, run), _meta(latent, cfg, train_files, val_files), device=device,
+                  progress=progress, steps_per_epoch=estimate)
     return model.eval(), history
 
 
-def train_or_load(kind: str, cfg: Config, train_now: bool, release_name: str = "book", progress: bool = True,
+def train_or_load(latent: str, cfg: Config, *, train_now: bool, release_name: str = "book", progress: bool = True,
                   run: str | None = None):
-    """What the notebooks do: train V (resuming, in ``run_dir(kind, cfg, run)``) when ``train_now``, else load the
+    """What the notebooks do: train V (resuming, in ``run_dir(latent, cfg, run)``) when ``train_now``, else load the
     shipped release.
 
     Returns:
         (model in eval mode, its training history).
     """
     if train_now:
-        return train(kind, cfg, progress=progress, run=run)
-    path = paths.vision_release(kind, release_name)
-    payload = checkpoint.load(path, kind=kind)
+        return train(latent, cfg, progress=progress, run=run)
+    path = paths.vision_release(latent, release_name)
+    payload = checkpoint.load(path, kind=latent)
     return vision_from_payload(payload, path), payload["history"]
 
 
-def release(kind: str, cfg: Config, name: str, command: str | None = None, force: bool = False,
+def release(latent: str, cfg: Config, name: str, *, command: str | None = None, force: bool = False,
             run: str | None = None) -> Path:
-    """Ship the finished run of ``kind`` as ``checkpoints/<kind>/<name>.pt`` (fp16) with a JSON card.
+    """Ship the finished run of ``latent`` as ``checkpoints/<latent>/<name>.pt`` (fp16) with a JSON card.
 
     The card records the data, epochs, final losses and the reconstruction error on held-out episodes,
     measured with the fp16 weights that ship (and with the fp32 ones, to show the rounding costs nothing).
     """
-    path = paths.vision_release(kind, name)
+    path = paths.vision_release(latent, name)
     releases.check_free(path, force)
-    last = run_dir(kind, cfg, run) / "last.pt"
-    run = checkpoint.load(last, kind=kind)
+    last = run_dir(latent, cfg, run) / "last.pt"
+    run = checkpoint.load(last, kind=latent)
     model = vision_from_payload(run, last)
-    train_files, val_files = split(cfg, kind)
+    train_files, val_files = split(cfg, latent)
     check_split(run.get("split"), split_record(train_files, val_files), last)
     fp32 = held_out_metrics(model, val_files)
     half = {k: v.half() if v.is_floating_point() else v for k, v in run["model"].items()}
@@ -130,14 +131,14 @@ def release(kind: str, cfg: Config, name: str, command: str | None = None, force
     fp16 = held_out_metrics(model, val_files)
     history = run["history"]
     card = releases.card(
-        kind, name, config=run["config"],
+        latent, name, config=run["config"],
         # how the rollouts were collected comes from their manifest, not from the preset this command ran with
         data={"rollouts": f"data/rollouts/{cfg.collect.name}", "held_out_episodes": len(val_files),
               "collection": collection(cfg.collect.name), "input_spec": run.get("input_spec")},
         training=training_summary(run),
         metrics={"held_out": fp16, "held_out_fp32_weights": fp32},
         parameters=sum(p.numel() for p in model.parameters()), command=command, weights="float16")
-    payload = {"kind": kind, "model": half, "config": run["config"], "input_spec": run.get("input_spec"),
+    payload = {"kind": latent, "model": half, "config": run["config"], "input_spec": run.get("input_spec"),
                "history": history}
     return releases.write(path, payload, card, force)
 
@@ -165,7 +166,7 @@ def held_out_metrics(model: Vision, files: list[Path], batch_size: int = 200) ->
 
 
 def encode(model: Vision, rollouts: str, progress: bool = True, source: str = "") -> Path:
-    """Encode every episode of ``data/rollouts/<rollouts>`` into ``data/latents/<rollouts>_<kind>.npz``.
+    """Encode every episode of ``data/rollouts/<rollouts>`` into ``data/latents/<rollouts>_<latent>.npz``.
 
     Episodes are padded to the longest; ``length`` (E,) gives each one's number of steps T::
 
@@ -185,7 +186,7 @@ def encode(model: Vision, rollouts: str, progress: bool = True, source: str = ""
     if progress:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(files, desc=f"encode {model.kind}", unit="episode")
+        iterator = tqdm(files, desc=f"encode {model.latent}", unit="episode")
     start = time.perf_counter()
     for f in iterator:
         ep = load_episode(f)
@@ -215,7 +216,7 @@ def encode(model: Vision, rollouts: str, progress: bool = True, source: str = ""
         out["terminated"][i, :T] = ep["terminated"]
         out["length"][i] = T
         out["seed"][i] = ep["seed"]
-    path = save_npz(paths.latents_path(model.kind, rollouts), **out)
+    path = save_npz(paths.latents_path(model.latent, rollouts), **out)
     if progress:
         print(f"encoded {E} episodes in {time.perf_counter() - start:.1f} s -> {path}")
     return path
@@ -239,7 +240,7 @@ def _pack(model: Vision, rollouts: str, files: list[Path], source: str, progress
                          f"--checkpoint {record['encoder']}, or collect again with --encoder {source or '<V file>'} "
                          f"(the same seeds drive the same episodes)")
     start = time.perf_counter()
-    path = latent_store.pack(files, paths.latents_store(model.kind, rollouts), source=portable(resolve(source)),
+    path = latent_store.pack(files, paths.latents_store(model.latent, rollouts), source=portable(resolve(source)),
                              source_sha256=digest)
     if progress:
         print(f"packed the latents of {len(files)} episodes in {time.perf_counter() - start:.1f} s -> {path}")
@@ -250,14 +251,14 @@ def latents_for(model: Vision, rollouts: str, source: str, progress: bool = True
     """The latents file of ``rollouts`` encoded by the V at ``source``: reused if it exists and was
     made by that checkpoint (in the current format), (re-)encoded otherwise."""
     if encoded_as_collected(rollouts):
-        store = paths.latents_store(model.kind, rollouts)
+        store = paths.latents_store(model.latent, rollouts)
         stored = load_json(store / STORE) if (store / STORE).is_file() else {}
         digest = sha256(resolve(source)) if resolve(source).is_file() else ""
         if stored.get("source_sha256") == digest and stored.get("episodes") == len(
                 episode_files(paths.rollout_dir(rollouts))):
             return store
         return encode(model, rollouts, progress=progress, source=str(source))
-    path = paths.latents_path(model.kind, rollouts)
+    path = paths.latents_path(model.latent, rollouts)
     if path.exists():
         try:
             with load_npz(path) as npz:

@@ -343,7 +343,7 @@ class LatentSequences:
     """Fixed-length windows of encoded episodes (``training.vision.encode`` output) for training M.
 
     Each epoch the windows start at a new random offset, and each episode's inputs and targets come from
-    its stored posterior through ``kind.training_codes`` (the V class that made them: for the continuous
+    its stored posterior through ``source.training_codes`` (the V class that made them: for the continuous
     VAE, z re-sampled from N(mu, exp(logvar)) as in the paper; for the Gumbel VAE, the hard one-hot code).
     Step t's input is (latent_t, action_t); its targets are latent_{t+1}, reward_t and done_t: the car left the
     playfield at t (a dream charges that end -100, as the env does). Time-limit truncations are not ends, and
@@ -355,11 +355,11 @@ class LatentSequences:
         target (B, L, Z) float | (B, L, N) long    reward (B, L), done (B, L), mask (B, L) (0 on padding)
     """
 
-    def __init__(self, latents: dict[str, np.ndarray], kind: CodeSource, episodes: Sequence[int], seq_len: int,
+    def __init__(self, latents: dict[str, np.ndarray], source: CodeSource, episodes: Sequence[int], seq_len: int,
                  seed: int = 0, episodes_in_memory: int | None = None):
         """``episodes_in_memory``: build and shuffle the windows of at most this many episodes at once (their order
         shuffled each epoch), so an epoch of a memory-mapped store never sits in memory whole; None: all at once."""
-        self.kind = kind
+        self.source = source
         self.latents = latents
         self.episodes = list(episodes)
         self.seq_len = seq_len
@@ -413,7 +413,7 @@ class LatentSequences:
 
     def _codes(self, e: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(inputs (T + 1, ...) float32, targets (T + 1, ...)) of episode e for one epoch."""
-        return self.kind.training_codes({k: self.latents[k][e] for k in self.kind.posterior_keys}, rng)
+        return self.source.training_codes({k: self.latents[k][e] for k in self.source.posterior_keys}, rng)
 
     def windows(self, epoch: int, shuffle: bool = True, episodes: Sequence[int] | None = None,
                 rng: np.random.Generator | None = None) -> list[dict[str, np.ndarray]]:
