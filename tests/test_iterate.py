@@ -9,6 +9,7 @@ import pytest
 from conftest import REPO
 
 from worldmodels.cli import main
+from worldmodels.core.config import from_dict, to_dict
 from worldmodels.core.presets import get_config
 from worldmodels.core.storage import RunLockedError, run_lock
 from worldmodels.models.mdnrnn import load as load_mdnrnn
@@ -172,3 +173,49 @@ def test_a_discrete_world_model_goes_round_the_same_loop(wm_root):
     assert round_0["collect"]["real_env_steps"] > 0 and "spearman" in round_0["dream_check"]
     fine_tuned = load_mdnrnn(wm_root / round_0["fine_tune"]["mdnrnn"])
     assert fine_tuned.cfg.latent == "gumbel"
+
+
+def test_an_ensemble_loop_fine_tunes_every_member_and_dreams_in_them(smoke_rollouts, wm_root, monkeypatch):
+    """With --ensemble, each round fine-tunes every member on the same data (its own seed), the next round dreams in
+    the fine-tuned members, dream-check scores the ensemble and each member, and a kill in a member's fine-tune
+    resumes to what an uninterrupted loop computes."""
+    vision, mdnrnn = smoke_rollouts
+    mix = (("smoke", 1),)
+    base = get_config("smoke")
+    other = dataclasses.replace(base, mdnrnn=from_dict({"mdnrnn": to_dict(load_mdnrnn(mdnrnn).cfg)}).mdnrnn,
+                                mdnrnn_training=dataclasses.replace(base.mdnrnn_training, seed=7))
+    assert main(["encode", "--scale", "smoke", "--checkpoint", str(vision), "--quiet"]) == 0
+    memory.train("vae", other, progress=False, run="other", mix=mix, init=mdnrnn)  # a second member
+    member = memory.run_dir("vae", other, "other") / "last.pt"
+
+    def cfg(name):
+        c = smoke_cfg(name, steps_per_epoch=3)
+        return dataclasses.replace(c, evolution=dataclasses.replace(c.evolution, ensemble=(str(mdnrnn), str(member))))
+
+    train, calls = memory.train, []
+
+    def killed_in_the_first_members_fine_tune(*args, **kwargs):
+        calls.append(kwargs.get("run"))
+        if kwargs.get("run") == "ens_r0_e1" and calls.count("ens_r0_e1") == 1:
+            raise KeyboardInterrupt
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(iterate.memory, "train", killed_in_the_first_members_fine_tune)
+    with pytest.raises(KeyboardInterrupt):
+        iterate.Loop(cfg("ens"), vision, mdnrnn, [], mix=mix, progress=False).run()
+    loop = iterate.Loop(cfg("ens"), vision, mdnrnn, [], mix=mix, progress=False)
+    state = loop.run()
+    assert calls.count("ens_r0_e1") == 2 and "ens_r1_e1" in calls
+    tuned = state["rounds"][0]["fine_tune"]
+    assert tuned["ensemble"][0] == tuned["mdnrnn"]  # the member that was M_0 became M_1
+    assert tuned["ensemble"][1].endswith("mdnrnn_vae_ens_r0_e1/last.pt")
+    assert load_mdnrnn(wm_root / tuned["ensemble"][1]).state_dict()["lstm.weight_hh_l0"].ne(
+        load_mdnrnn(member).state_dict()["lstm.weight_hh_l0"]).any()
+    assert loop.evolution_cfg(1).evolution.ensemble == tuple(tuned["ensemble"])
+    for check in (state["start_check"], *(r["dream_check"] for r in state["rounds"])):
+        assert "spearman" in check["ensemble"] and len(check["members"]) == 2
+    assert state["candidate"]["judges"] == state["rounds"][-1]["fine_tune"]["ensemble"]
+    whole = iterate.Loop(cfg("ensw"), vision, mdnrnn, [], mix=mix, progress=False).run()
+    assert state["candidate"]["dream_returns"] == whole["candidate"]["dream_returns"]
+    assert [r["dream_check"]["ensemble"]["spearman"] for r in state["rounds"]] == \
+        [r["dream_check"]["ensemble"]["spearman"] for r in whole["rounds"]]

@@ -395,6 +395,8 @@ class IterateConfig:
     """standard deviation of the noise on the controller's actions while collecting"""
     epochs: Annotated[int, Between(1, 10_000)] = 5
     """epochs of each fine-tune of M (on every folder so far)"""
+    steps_per_epoch: Annotated[int, Between(0, 10**12)] = 0
+    """batches in each of those epochs (0: every window of every folder, as many times as its weight)"""
     weight: Annotated[int, Between(1, 1000)] = 2
     """how many times each round's episodes count in an epoch of M"""
     monitor_tracks: Annotated[int, Between(0, 10_000)] = 8

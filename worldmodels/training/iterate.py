@@ -7,8 +7,11 @@ Each round k (from M_0, the given M):
    watch progress, never used to choose anything;
 3. ``collect``: ``episodes`` real episodes of that mean with action noise (``policy``: ``agent`` or ``mixed``);
 4. ``fine-tune``: M_{k+1} = M_k trained ``epochs`` more epochs on every folder so far (each round's ``weight``
-   times), through ``training.memory``;
-5. ``dream-check``: the rank correlation of M_{k+1}'s dream with reality (``training.dream_check``).
+   times), through ``training.memory``; with an ``evolution.ensemble``, every member is fine-tuned the same way
+   (member j with seed ``mdnrnn_training.seed + 1 + j``, so each keeps its own data order), and round k + 1
+   dreams in the fine-tuned members (a member that is M_k itself becomes M_{k+1});
+5. ``dream-check``: the rank correlation of M_{k+1}'s dream with reality (``training.dream_check``), and of the
+   ensemble's dreams and each member's where there is one.
 
 After the last round, ``select`` plays every round's mean in ``select_dreams`` dreams of the last M, the one
 that has seen every round's real episodes, and names the highest the loop's candidate. Controllers are chosen
@@ -20,6 +23,7 @@ Files::
     data/runs/controller_<latent>_<name>_r<k>/                    round k's evolution
     data/rollouts/<name>_r<k>/                                    round k's real episodes
     data/runs/mdnrnn_<latent>_<rollouts>+...+<name>_r<k>/last.pt  M_{k+1}
+    data/runs/mdnrnn_<latent>_<name>_r<k>_e<j>/last.pt            ensemble member j after round k
 
 A killed loop resumes at the step it was in: finished steps are in ``state.json``, and the step itself resumes
 its own files (evolution state, episodes, M's training run). Real env steps are counted per step.
@@ -158,7 +162,9 @@ class Loop:
         # M's architecture is M_0's, whatever the scale's preset says
         m0 = load_mdnrnn(resolve(start_m))
         self.cfg = dataclasses.replace(cfg, mdnrnn=from_dict({"mdnrnn": to_dict(m0.cfg)}).mdnrnn,
-                                       mdnrnn_training=dataclasses.replace(cfg.mdnrnn_training, epochs=self.it.epochs))
+                                       mdnrnn_training=dataclasses.replace(
+                                           cfg.mdnrnn_training, epochs=self.it.epochs,
+                                           max_steps_per_epoch=self.it.steps_per_epoch))
 
     # -- bookkeeping ---------------------------------------------------------------------------------------------
     def save(self) -> None:
@@ -169,6 +175,13 @@ class Loop:
         """M_k: the start M for k = 0, else the M fine-tuned at the end of round k - 1."""
         return self.state["start_mdnrnn"] if k == 0 else self.state["rounds"][k - 1]["fine_tune"]["mdnrnn"]
 
+    def ensemble_at(self, k: int) -> list[str]:
+        """The Ms round k dreams in: the given ensemble for k = 0, else its members fine-tuned in round k - 1
+        (empty: the dreams run in M_k alone)."""
+        if k == 0:
+            return [portable(resolve(p)) for p in self.cfg.evolution.ensemble]
+        return list(self.state["rounds"][k - 1]["fine_tune"].get("ensemble", []))
+
     def mix_after(self, k: int) -> memory.Mix:
         return (*self.mix, *((rollouts_of(self.name, j), self.it.weight) for j in range(k + 1)))
 
@@ -177,7 +190,8 @@ class Loop:
         init = self.state["rounds"][k - 1]["evolve"]["agent"] if k else e.init
         generations = it.first_generations if k == 0 and it.first_generations else e.generations
         return dataclasses.replace(self.cfg, evolution=dataclasses.replace(
-            e, name=rollouts_of(self.name, k), generations=generations, init=init, seed=e.seed + k))
+            e, name=rollouts_of(self.name, k), generations=generations, init=init, seed=e.seed + k,
+            ensemble=tuple(self.ensemble_at(k))))
 
     # -- the steps -----------------------------------------------------------------------------------------------
     def step_evolve(self, k: int) -> dict[str, Any]:
@@ -215,16 +229,25 @@ class Loop:
         return {"rollouts": f"data/rollouts/{name}", "episodes": len(files), "real_env_steps": int(lengths.sum())}
 
     def step_fine_tune(self, k: int) -> dict[str, Any]:
-        mix = self.mix_after(k)
-        _, history = memory.train(self.latent, self.cfg, progress=self.progress, mix=mix,
-                                     init=resolve(self.mdnrnn_at(k)))
-        return {"mdnrnn": portable(memory.run_dir(self.latent, self.cfg, mix=mix) / "last.pt"),
-                "mix": [list(m) for m in mix],
+        mix, start = self.mix_after(k), self.mdnrnn_at(k)
+        _, history = memory.train(self.latent, self.cfg, progress=self.progress, mix=mix, init=resolve(start))
+        new = portable(memory.run_dir(self.latent, self.cfg, mix=mix) / "last.pt")
+        members, t = [], self.cfg.mdnrnn_training
+        for j, member in enumerate(self.ensemble_at(k)):
+            if resolve(member) == resolve(start):  # M_k itself: its fine-tune is M_{k+1}
+                members.append(new)
+                continue
+            cfg = dataclasses.replace(self.cfg, mdnrnn_training=dataclasses.replace(t, seed=t.seed + 1 + j))
+            run = f"{rollouts_of(self.name, k)}_e{j}"
+            memory.train(self.latent, cfg, progress=self.progress, run=run, mix=mix, init=resolve(member))
+            members.append(portable(memory.run_dir(self.latent, cfg, run) / "last.pt"))
+        return {"mdnrnn": new, "mix": [list(m) for m in mix], "ensemble": members,
                 "val_loss": history[-1].get("val_loss"), "real_env_steps": 0}
 
     def step_dream_check(self, k: int, mdnrnn: str) -> dict[str, Any]:
+        members = [resolve(p) for p in self.ensemble_at(k + 1)]  # the Ms round k + 1 dreams in
         result = dream_check(resolve(mdnrnn), self.cfg.dream_check, self.cfg.collect.name, resolve(self.vision),
-                             [resolve(a) for a in self.agents])
+                             [resolve(a) for a in self.agents], ensemble=members)
         save_json(paths.dream_check_dir() / f"{self.folder.name}_{'start' if k < 0 else f'r{k}'}.json", result)
         # each real return counted once by the loop, wherever it was computed (an earlier check, a run killed
         # after its check): the steps behind returns no recorded check of this loop counted yet
@@ -232,8 +255,9 @@ class Loop:
         seen = set(counted)
         fresh = {key: n for key, n in result["real_env_steps_behind"].items() if key not in seen}
         counted.extend(sorted(fresh))
+        ensemble = {k: result[k] for k in ("ensemble", "members") if k in result}
         return {"spearman": result["spearman"], "spearman_h_free": result["spearman_h_free"], "panel": result["panel"],
-                "real_env_steps": sum(fresh.values())}
+                **ensemble, "real_env_steps": sum(fresh.values())}
 
     def run_round(self, k: int) -> None:
         rounds = self.state["rounds"]
@@ -256,16 +280,19 @@ class Loop:
             self.save()
 
     def select(self) -> dict[str, Any]:
-        """Every round's mean in the same ``select_dreams`` dreams of the last M; the highest is the candidate."""
-        last_m = self.mdnrnn_at(len(self.state["rounds"]))
+        """Every round's mean in the same ``select_dreams`` dreams of the last M (of the last ensemble, one member
+        drawn per dream, where the loop has one); the highest is the candidate."""
+        last = len(self.state["rounds"])
+        last_m = self.mdnrnn_at(last)
         spec = AgentSpec.build(resolve(self.vision), resolve(last_m), self.cfg.controller)
         params = np.stack([load_agent_file(resolve(r["evolve"]["agent"]))[1] for r in self.state["rounds"]])
-        n, e = self.it.select_dreams, self.cfg.evolution
+        n = self.it.select_dreams
+        e = dataclasses.replace(self.cfg.evolution, ensemble=tuple(self.ensemble_at(last)))
         returns, _ = DreamEvaluator(e, spec, dream_starts(self.cfg, spec))(params, np.arange(e.seed, e.seed + n), 0)
         scores = returns.mean(axis=1)  # (rounds,)
         best = int(scores.argmax())
         return {"round": best, "agent": self.state["rounds"][best]["evolve"]["agent"],
-                "mdnrnn": self.mdnrnn_at(best), "judge": last_m, "dreams": n,
+                "mdnrnn": self.mdnrnn_at(best), "judge": last_m, "judges": list(e.ensemble), "dreams": n,
                 "dream_returns": [round(float(s), 2) for s in scores]}
 
     def run(self) -> dict[str, Any]:
@@ -346,7 +373,9 @@ def release(loop: Loop, name: str, command: str | None = None, force: bool = Fal
                                   "drove them and their evolution, and the loop's collection, monitoring and "
                                   "dream-checks; its controller's fitness came only from dreams"),
         world_model={"vision": spec.vision, "vision_sha256": spec.vision_sha256, "mdnrnn": spec.mdnrnn,
-                     "mdnrnn_sha256": spec.mdnrnn_sha256})
+                     "mdnrnn_sha256": spec.mdnrnn_sha256,
+                     # the Ms its last round dreamt in (it acts through the M above alone)
+                     **({"dream_ensemble": loop.ensemble_at(k)} if loop.ensemble_at(k) else {})})
     return releases.write(agent_path, agent_payload(spec, params, {"history": history, "which": "candidate"}), card,
                           force)
 
