@@ -178,7 +178,7 @@ def test_a_discrete_world_model_goes_round_the_same_loop(wm_root):
 def test_an_ensemble_loop_fine_tunes_every_member_and_dreams_in_them(smoke_rollouts, wm_root, monkeypatch):
     """With --ensemble, each round fine-tunes every member on the same data (its own seed), the next round dreams in
     the fine-tuned members, dream-check scores the ensemble and each member, and a kill in a member's fine-tune
-    resumes to what an uninterrupted loop computes."""
+    resumes to what an uninterrupted loop computes. Its episodes are encoded as collected, as the paper preset's."""
     vision, mdnrnn = smoke_rollouts
     mix = (("smoke", 1),)
     base = get_config("smoke")
@@ -190,7 +190,8 @@ def test_an_ensemble_loop_fine_tunes_every_member_and_dreams_in_them(smoke_rollo
 
     def cfg(name):
         c = smoke_cfg(name, steps_per_epoch=3)
-        return dataclasses.replace(c, evolution=dataclasses.replace(c.evolution, ensemble=(str(mdnrnn), str(member))))
+        return dataclasses.replace(c, evolution=dataclasses.replace(c.evolution, ensemble=(str(mdnrnn), str(member))),
+                                   collect=dataclasses.replace(c.collect, encoder=str(vision)))  # as at paper scale
 
     train, calls = memory.train, []
 

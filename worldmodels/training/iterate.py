@@ -46,6 +46,7 @@ from ..core.config import Config, from_dict, to_dict
 from ..core.parallel import TaskPool
 from ..core.provenance import portable, resolve, sha256
 from ..core.storage import load_json, run_lock, save_csv, save_json
+from ..models.encoder import collection_encoder
 from ..models.mdnrnn import load as load_mdnrnn
 from ..models.registry import load_vision
 from ..world.datasets import LatentSequences
@@ -223,7 +224,8 @@ class Loop:
                                    seed=it.collect_seed + k * it.episodes, policy=it.policy, agent=agent,
                                    action_noise=it.action_noise, workers=e.workers,
                                    backend=e.backend, ray_address=e.ray_address)
-        files = collect(ccfg, progress=self.progress, make_policy=make_policy)
+        files = collect(ccfg, progress=self.progress, make_policy=make_policy,
+                        make_encoder=collection_encoder if ccfg.encoder else None)  # the paper preset's
         latents = latents_for(load_vision(resolve(self.vision)), name, self.vision, progress=self.progress)
         lengths = LatentSequences.load(latents)["length"]
         return {"rollouts": f"data/rollouts/{name}", "episodes": len(files), "real_env_steps": int(lengths.sum())}
