@@ -361,6 +361,7 @@ def release(loop: Loop, name: str, command: str | None = None, force: bool = Fal
                   if n and kind != "collection"})
     rounds = [summary(r) for r in state["rounds"]]
     history = ancestry(state["rounds"][: k + 1])
+    dreamt_in = loop.ensemble_at(k)
     card = releases.card(
         "controller", name, config=state["settings"],
         data={"mode": "dream", "rounds": [r["collect"]["rollouts"] for r in state["rounds"]],
@@ -377,7 +378,7 @@ def release(loop: Loop, name: str, command: str | None = None, force: bool = Fal
         world_model={"vision": spec.vision, "vision_sha256": spec.vision_sha256, "mdnrnn": spec.mdnrnn,
                      "mdnrnn_sha256": spec.mdnrnn_sha256,
                      # the Ms its last round dreamt in (it acts through the M above alone)
-                     **({"dream_ensemble": loop.ensemble_at(k)} if loop.ensemble_at(k) else {})})
+                     **({"dream_ensemble": dreamt_in} if dreamt_in else {})})
     return releases.write(agent_path, agent_payload(spec, params, {"history": history, "which": "candidate"}), card,
                           force)
 
