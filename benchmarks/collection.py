@@ -25,6 +25,7 @@ from pathlib import Path
 
 from worldmodels import get_config
 from worldmodels.core import paths
+from worldmodels.core.config import ParallelConfig
 from worldmodels.models.encoder import collection_encoder
 from worldmodels.models.registry import load_vision
 from worldmodels.training.vision import encode
@@ -48,8 +49,8 @@ def run(variant: str, args, root: Path) -> tuple[float, float, float]:
     vision.write_bytes((Path(__file__).resolve().parents[1] / VISION).read_bytes())
     paper = get_config("paper").collect
     base = get_config("smoke").collect
-    common = {"episodes": args.episodes, "steps": args.steps, "seed": 0, "workers": args.workers,
-              "backend": "process", "name": variant}
+    common = {"episodes": args.episodes, "steps": args.steps, "seed": 0, "name": variant}
+    parallel = ParallelConfig("process", args.workers)
     if variant == "today":
         cfg = dataclasses.replace(base, **common, policy="random", renderer="fast")
     else:
@@ -58,10 +59,10 @@ def run(variant: str, args, root: Path) -> tuple[float, float, float]:
     encoder = collection_encoder if cfg.encoder else None
     start = time.perf_counter()
     collect(dataclasses.replace(cfg, name=f"{variant}_start", episodes=args.workers, steps=1, seed=700_000),
-            progress=False, make_encoder=encoder)
+            progress=False, make_encoder=encoder, parallel=parallel)
     startup = time.perf_counter() - start
     start = time.perf_counter()
-    files = collect(cfg, progress=False, make_encoder=encoder)
+    files = collect(cfg, progress=False, make_encoder=encoder, parallel=parallel)
     if variant == "today":
         encode(load_vision(vision), variant, progress=False, source=VISION)
     seconds = time.perf_counter() - start

@@ -10,7 +10,7 @@ from worldmodels.agent.acting import WorldModelAgent, run_episodes
 from worldmodels.agent.episodes import make_agent_env, record_episode
 from worldmodels.agent.files import AgentSpec
 from worldmodels.core.checkpoint import CheckpointError
-from worldmodels.core.config import ControllerConfig, EvaluationConfig
+from worldmodels.core.config import ControllerConfig, EvaluationConfig, ParallelConfig
 from worldmodels.core.parallel import TaskPool
 from worldmodels.models.controller import LinearController
 from worldmodels.world.env import make_env
@@ -100,10 +100,10 @@ def test_agent_file_round_trip_and_refusals(spec, world_model, wm_root):
 
 def test_evaluate_and_record_an_episode(spec, wm_root, capsys):
     path = agent_files.save_agent(wm_root / "agent.pt", spec, np.zeros(867))
-    cfg = EvaluationConfig(episodes=3, renderer="fast", backend="serial", max_steps=20, envs_per_task=2)
-    result = evaluation_lib.evaluate_file(path, cfg, progress=True)
+    cfg = EvaluationConfig(episodes=3, renderer="fast", max_steps=20, envs_per_task=2)
+    result = evaluation_lib.evaluate_file(path, cfg, progress=True, parallel=ParallelConfig("serial"))
     assert "evaluating on 3 tracks" in capsys.readouterr().err
-    assert evaluation_lib.evaluate_file(path, cfg)["returns"] == result["returns"]
+    assert evaluation_lib.evaluate_file(path, cfg, parallel=ParallelConfig("serial"))["returns"] == result["returns"]
     assert len(result["returns"]) == 3 and result["seeds"] == [900_000, 900_002]
     assert result["mean"] == pytest.approx(np.mean(result["returns"]), abs=0.01) and not result["solved"]
     assert result["env_steps"] == 60 and result["agent"] == "agent.pt"

@@ -102,7 +102,7 @@ def test_collect_and_evolve_on_a_cluster_equal_the_process_pool(cluster, world_m
     local = collect(wm.get_config("smoke", collect={"episodes": 4, "steps": 30}).collect, progress=False)
     for f in local:
         assert np.array_equal(load_episode(f)["obs"], load_episode(f.parent.parent / "cluster" / f.name)["obs"])
-    by_process = evolve.evolve(wm.get_config("smoke", evolution={"backend": "process", "name": "process"}),
+    by_process = evolve.evolve(wm.get_config("smoke", parallel={"backend": "process"}, evolution={"name": "process"}),
                                progress=False)
     by_cluster = evolve.load_state(evolve.run_dir(wm.get_config("smoke", evolution={"name": "cluster"}).evolution)
                                    / evolve.STATE)

@@ -34,7 +34,7 @@ def vision_file(wm_root):
 
 def paper_like(**overrides) -> CollectConfig:
     """The paper preset's collection, at smoke size."""
-    return get_config("paper", collect={"episodes": 6, "steps": 60, "workers": 2, "name": "scale",
+    return get_config("paper", collect={"episodes": 6, "steps": 60, "name": "scale",
                                         **overrides}).collect
 
 

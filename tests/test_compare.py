@@ -15,8 +15,8 @@ from worldmodels.world.rollouts import collect
 
 @pytest.fixture
 def models_and_files(wm_root):
-    cfg = wm.get_config("smoke", collect={"backend": "serial", "episodes": 2})
-    files = collect(cfg.collect, progress=False)
+    cfg = wm.get_config("smoke", parallel={"backend": "serial"}, collect={"episodes": 2})
+    files = collect(cfg.collect, progress=False, parallel=cfg.parallel)
     vae = load_vision(REPO / "checkpoints/vae/book.pt", latent="vae")
     gumbel = load_vision(REPO / "checkpoints/gumbel/book.pt", latent="gumbel")
     return vae, gumbel, files

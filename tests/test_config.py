@@ -27,7 +27,7 @@ def test_overrides_and_errors():
     ("evolution", {"population": 1}, "--population"), ("collect", {"episodes": -1}, "--episodes"),
     ("collect", {"brownian_sigma": (0.1, -0.1, 0.1)}, "--brownian-sigma"), ("vae_training", {"batch_size": 0}, "--batch-size"),
     ("evaluation", {"max_steps": 0}, "--max-steps"), ("evolution", {"renderer": "pretty"}, "--renderer"),
-    ("mdnrnn_training", {"learning_rate": float("inf")}, "--learning-rate"), ("evolution", {"workers": -2}, "--workers"),
+    ("mdnrnn_training", {"learning_rate": float("inf")}, "--learning-rate"), ("parallel", {"workers": -2}, "--workers"),
 ])
 def test_every_field_is_range_checked_with_its_flag_named(section, values, flag):
     with pytest.raises(ConfigError, match=flag):
@@ -55,6 +55,19 @@ def test_a_recorded_evolution_without_vision_precision_ran_in_float32():
     del recorded["vision_precision"]
     assert from_dict({"evolution": recorded}).evolution.vision_precision == "float32"
     assert from_dict({}).evolution.vision_precision == "auto"  # a section not recorded at all: today's default
+
+
+def test_configs_written_with_a_pool_in_each_section_read_as_one_parallel_section():
+    """Files written before ``parallel`` existed held backend, workers and ray_address in four sections."""
+    cfg = get_config("smoke", parallel={"backend": "serial", "workers": 3})
+    old = to_dict(cfg)
+    del old["parallel"]
+    for section in ("collect", "evolution", "evaluation", "dream_check"):
+        old[section] = {**old[section], "backend": "serial", "workers": 3, "ray_address": None}
+    assert from_dict(old) == cfg
+    assert from_dict(to_dict(cfg)) == cfg
+    with pytest.raises(ConfigError, match="--ray-address"):
+        get_config("smoke", parallel={"ray_address": "auto"})  # an address without --backend ray
 
 
 @pytest.mark.parametrize("seed, episodes", [(799_990, 20), (900_000, 1), (950_000, 200)])

@@ -6,6 +6,7 @@ import torch
 
 from worldmodels import get_config
 from worldmodels.cli import main
+from worldmodels.core.config import ParallelConfig
 from worldmodels.core.storage import save_npz
 from worldmodels.world.datasets import FrameDataset, RolloutError, load_episode, split_by_episode, verify
 from worldmodels.world.frames import frames_to_tensor
@@ -15,8 +16,8 @@ from worldmodels.world.rollouts import collect
 @pytest.fixture(scope="module")
 def episodes(tmp_path_factory):
     folder = tmp_path_factory.mktemp("rollouts")
-    cfg = get_config("smoke", collect={"episodes": 5, "steps": 12, "backend": "serial"}).collect
-    return collect(cfg, folder=folder, progress=False)
+    cfg = get_config("smoke", collect={"episodes": 5, "steps": 12}).collect
+    return collect(cfg, folder=folder, progress=False, parallel=ParallelConfig("serial"))
 
 
 def write_episode(path, steps=5, size=64, **changes):

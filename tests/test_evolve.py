@@ -19,8 +19,8 @@ from worldmodels.training import es_state, evolve
 from worldmodels.world.rollouts import collect
 
 
-def smoke(**evolution):
-    return wm.get_config("smoke", evolution={"backend": "serial", **evolution})
+def smoke(backend="serial", **evolution):
+    return wm.get_config("smoke", parallel={"backend": backend}, evolution=evolution)
 
 
 def results(state):
@@ -98,7 +98,8 @@ def test_dream_mode_trains_in_m_and_the_release_drives_in_the_real_env(world_mod
     assert state["env_steps"] == 0 and state["dream_steps"] == 3 * 4 * 2 * 30
     path = evolve.release(cfg, "dream_smoke")
     assert path == wm_root / "checkpoints" / "controller" / "vae_dream_smoke.pt"
-    result = evaluation_lib.evaluate_file(path, EvaluationConfig(episodes=2, renderer="fast", backend="serial", max_steps=20))
+    result = evaluation_lib.evaluate_file(path, EvaluationConfig(episodes=2, renderer="fast", max_steps=20),
+                                          parallel=cfg.parallel)
     assert len(result["returns"]) == 2 and np.all(np.isfinite(result["returns"]))
     dream_card = json.loads(path.with_suffix(".json").read_text())
     assert dream_card["lineage"]["parts"]["rollouts data/rollouts/smoke"] == 4 * 40  # the frames its dreams start from
@@ -143,7 +144,7 @@ def test_a_run_saved_before_a_controller_setting_existed_still_resumes(world_mod
     edit_meta(evolve.run_dir(smoke(name="old").evolution) / evolve.STATE, drop)
     assert len(evolve.evolve(smoke(name="old", generations=2), progress=False)["history"]) == 2
     with pytest.raises(ValueError, match="controller: run has"):
-        evolve.evolve(wm.get_config("smoke", evolution={"backend": "serial", "name": "old", "generations": 3},
+        evolve.evolve(wm.get_config("smoke", parallel={"backend": "serial"}, evolution={"name": "old", "generations": 3},
                                     controller={"hidden_layer": 4}), progress=False)
 
 

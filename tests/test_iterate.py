@@ -19,8 +19,8 @@ from worldmodels.training import evolve, iterate, memory
 def smoke_cfg(name: str, **iterate_overrides):
     cfg = get_config("smoke")
     return dataclasses.replace(
-        cfg, evolution=dataclasses.replace(cfg.evolution, mode="dream", name=name, backend="serial"),
-        dream_check=dataclasses.replace(cfg.dream_check, backend="serial"),
+        cfg, parallel=dataclasses.replace(cfg.parallel, backend="serial"),
+        evolution=dataclasses.replace(cfg.evolution, mode="dream", name=name),
         iterate=dataclasses.replace(cfg.iterate, **iterate_overrides))
 
 

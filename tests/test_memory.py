@@ -38,8 +38,8 @@ def smoke(tmp_path_factory):
     root = tmp_path_factory.mktemp("root")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WM_ROOT", str(root))
-        cfg = get_config("smoke", collect={"backend": "serial"})
-        collect(cfg.collect, progress=False)
+        cfg = get_config("smoke", parallel={"backend": "serial"})
+        collect(cfg.collect, progress=False, parallel=cfg.parallel)
         models = {}
         for latent in LATENTS:
             models[latent], _ = vision.train(latent, cfg, progress=False)

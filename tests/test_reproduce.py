@@ -71,8 +71,8 @@ def test_agent_config_names_runs_and_releases_after_the_world_model():
 
 
 def test_an_mdnrnn_run_does_not_resume_on_latents_of_another_v(wm_root):
-    cfg = wm.get_config("smoke", collect={"backend": "serial"})
-    collect(cfg.collect, progress=False)
+    cfg = wm.get_config("smoke", parallel={"backend": "serial"})
+    collect(cfg.collect, progress=False, parallel=cfg.parallel)
     model, _ = vision.train("vae", cfg, progress=False)
     vision.encode(model, cfg.collect.name, progress=False, source="checkpoints/vae/a.pt")
     memory.train("vae", cfg, progress=False)

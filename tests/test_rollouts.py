@@ -13,12 +13,18 @@ import pytest
 
 from worldmodels import get_config
 from worldmodels.core import paths
+from worldmodels.core.config import ParallelConfig
 from worldmodels.world import rollouts
 from worldmodels.world.datasets import load_episode, verify
 from worldmodels.world.policies import BrownianPolicy, RandomRefreshPolicy
-from worldmodels.world.rollouts import collect, episode_path
+from worldmodels.world.rollouts import episode_path
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def collect(cfg, *args, backend="serial", workers=0, **kwargs):
+    """The package's ``collect``, serial unless a test asks for a pool (a pool costs seconds to start)."""
+    return rollouts.collect(cfg, *args, parallel=ParallelConfig(backend, workers), **kwargs)
 
 
 def small(**overrides):
@@ -41,8 +47,8 @@ def test_collect_writes_one_valid_file_per_seeded_episode(wm_root):
 
 
 def test_process_pool_and_serial_give_identical_episodes(wm_root):
-    a = collect(small(name="a", workers=2, backend="process"), progress=False)
-    b = collect(small(name="b", backend="serial"), progress=False)
+    a = collect(small(name="a"), progress=False, backend="process", workers=2)
+    b = collect(small(name="b"), progress=False)
     for fa, fb in zip(a, b):
         ea, eb = load_episode(fa), load_episode(fb)
         for key in ea:
@@ -55,16 +61,16 @@ def test_ray_backend_gives_the_same_episodes(wm_root):
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        a = collect(small(name="ray", backend="ray", workers=2), progress=False)
+        a = collect(small(name="ray"), progress=False, backend="ray", workers=2)
     finally:
         ray.shutdown()
-    b = collect(small(name="serial", backend="serial"), progress=False)
+    b = collect(small(name="serial"), progress=False)
     for fa, fb in zip(a, b):
         assert np.array_equal(load_episode(fa)["obs"], load_episode(fb)["obs"])
 
 
 def test_resume_keeps_finished_episodes_and_fills_gaps(wm_root):
-    cfg = small(backend="serial")
+    cfg = small()
     files = collect(cfg, progress=False)
     stamps = {f: f.stat().st_mtime_ns for f in files}
     files[1].unlink()
@@ -73,12 +79,12 @@ def test_resume_keeps_finished_episodes_and_fills_gaps(wm_root):
     assert again == files
     assert files[0].stat().st_mtime_ns == stamps[files[0]] and files[2].stat().st_mtime_ns == stamps[files[2]]
     assert files[1].exists() and not list(files[0].parent.glob(".*.tmp"))
-    bigger = collect(small(backend="serial", episodes=5), progress=False)
+    bigger = collect(small(episodes=5), progress=False)
     assert len(bigger) == 5 and verify(bigger[0].parent) == []
 
 
 def test_damaged_file_is_set_aside_and_collected_again(wm_root):
-    cfg = small(backend="serial")
+    cfg = small()
     files = collect(cfg, progress=False)
     good = files[2].read_bytes()
     files[2].write_bytes(good[: len(good) // 2])
@@ -89,7 +95,7 @@ def test_damaged_file_is_set_aside_and_collected_again(wm_root):
 
 def test_a_flipped_bit_is_found_on_resume_and_the_episode_collected_again(wm_root):
     """The resume check reads every member's CRC-32, not only the zip directory."""
-    cfg = small(backend="serial")
+    cfg = small()
     files = collect(cfg, progress=False)
     good = bytearray(files[1].read_bytes())
     flipped = good.copy()
@@ -102,26 +108,26 @@ def test_a_flipped_bit_is_found_on_resume_and_the_episode_collected_again(wm_roo
 
 def test_episodes_without_their_manifest_are_not_adopted(wm_root):
     """A deleted manifest would be rewritten from today's flags over episodes made with others: refused."""
-    cfg = small(backend="serial")
+    cfg = small()
     files = collect(cfg, progress=False)
     (files[0].parent / "manifest.json").unlink()
     with pytest.raises(ValueError, match=r"holds 3 episode files but no manifest.json"):
-        collect(small(backend="serial", steps=30), progress=False)
+        collect(small(steps=30), progress=False)
     assert not (files[0].parent / "manifest.json").exists()
 
 
 def test_a_second_collect_into_the_same_folder_is_refused(wm_root):
     from worldmodels.core.storage import RunLockedError, run_lock
 
-    cfg = small(backend="serial")
+    cfg = small()
     with run_lock(wm_root / "data" / "rollouts" / cfg.name), pytest.raises(RunLockedError, match="another run"):
         collect(cfg, progress=False)
 
 
 def test_folder_with_other_settings_is_refused(wm_root):
-    collect(small(backend="serial"), progress=False)
+    collect(small(), progress=False)
     with pytest.raises(ValueError, match="steps: folder has 25, asked 30"):
-        collect(small(backend="serial", steps=30), progress=False)
+        collect(small(steps=30), progress=False)
 
 
 def test_killed_collection_resumes_to_exactly_the_requested_episodes(wm_root):
@@ -176,8 +182,7 @@ def test_agent_policy_collects_with_a_trained_controller_plus_noise(world_model,
     params = np.zeros(867)
     params[-2] = 5.0  # gas bias: full gas
     save_agent(wm_root / "checkpoints" / "controller" / "gas.pt", spec, params)
-    cfg = small(name="agent", policy="agent", agent="checkpoints/controller/gas.pt", action_noise=0.05,
-                backend="serial", episodes=2)
+    cfg = small(name="agent", policy="agent", agent="checkpoints/controller/gas.pt", action_noise=0.05, episodes=2)
     with pytest.raises(ValueError, match="make_policy=worldmodels.agent.policy.make_policy"):
         collect(cfg, progress=False)  # the world layer alone knows no agents
     files = collect(cfg, progress=False, make_policy=make_policy)
@@ -211,7 +216,7 @@ def test_mixed_policy_draws_a_controller_per_episode_through_the_agents_world_mo
     spec = AgentSpec.build(*world_model, ControllerConfig())
     save_agent(wm_root / "checkpoints" / "controller" / "a.pt", spec, np.zeros(867))
     cfg = small(name="mixed", policy="mixed", agent="checkpoints/controller/a.pt", action_noise=0.0,
-                backend="serial", episodes=8, steps=15)
+                episodes=8, steps=15)
     files = collect(cfg, progress=False, make_policy=agent_policies)
     assert json.loads((files[0].parent / "manifest.json").read_text())["data"]["policy"] == "mixed"
     constants = [tuple(np.clip(a, [-1, 0, 0], 1)) for a in CONSTANT_ACTIONS.values()]

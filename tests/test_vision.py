@@ -27,8 +27,8 @@ SHIPPED = {latent: REPO / "checkpoints" / latent / "book.pt" for latent in LATEN
 
 @pytest.fixture
 def smoke(wm_root):
-    cfg = get_config("smoke", collect={"backend": "serial"})
-    collect(cfg.collect, progress=False)
+    cfg = get_config("smoke", parallel={"backend": "serial"})
+    collect(cfg.collect, progress=False, parallel=cfg.parallel)
     return cfg
 
 
@@ -137,9 +137,9 @@ def test_category_sweep_changes_one_variable_at_a_time():
 def test_a_run_on_a_rollout_folder_that_grew_is_refused_on_resume_and_release(smoke):
     """180 -> 200 episodes reshuffles the split: most "held-out" episodes would have been trained on."""
     vision.train("vae", smoke, progress=False)
-    more = get_config("smoke", collect={"backend": "serial", "episodes": smoke.collect.episodes + 2})
-    collect(more.collect, progress=False)
-    grown = get_config("smoke", collect={"backend": "serial", "episodes": smoke.collect.episodes + 2},
+    more = get_config("smoke", parallel={"backend": "serial"}, collect={"episodes": smoke.collect.episodes + 2})
+    collect(more.collect, progress=False, parallel=more.parallel)
+    grown = get_config("smoke", collect={"episodes": smoke.collect.episodes + 2},
                        vae_training={"epochs": 3})
     with pytest.raises(checkpoint.CheckpointError, match="its data changed since the run began"):
         vision.train("vae", grown, progress=False)

@@ -61,7 +61,7 @@ def _collect(args: Collect, command: str) -> int:
     from .world.rollouts import collect
 
     files = collect(args.collect, folder=args.out, progress=not args.quiet, make_policy=make_policy,
-                    make_encoder=collection_encoder if args.collect.encoder else None)
+                    make_encoder=collection_encoder if args.collect.encoder else None, parallel=args.parallel)
     folder = files[0].parent
     card = load_json(folder / datacard.CARD)
     print(f"{len(files)} episodes in {folder}, {card['all']['steps']:,} steps, {card['bytes_per_step']:,} bytes a "
@@ -141,7 +141,8 @@ def _train_mdnrnn(args: TrainMDNRNN, command: str) -> int:
 def _evolve(args: Evolve, command: str) -> int:
     from .training import evolve, release
 
-    cfg = _config(args.scale, args.rollouts, evolution=args.evolution, controller=args.controller)
+    cfg = _config(args.scale, args.rollouts, evolution=args.evolution, controller=args.controller,
+                  parallel=args.parallel)
     if args.release:
         release.check_free(paths.controller_release(cfg.evolution.latent, args.release), args.force)
     savings = [f"{k}={getattr(cfg.evolution, k)}" for k in ("tile_cutoff", "early_trials") if getattr(cfg.evolution, k)]
@@ -165,26 +166,34 @@ def _evaluate(args: Evaluate, command: str) -> int:
     from .core.provenance import portable
     from .core.storage import check_writable, save_json
     from .core.video import write_video
+    from .film import RENDERER, ship_film
 
     card_path = args.agent.with_suffix(".json")
+    if args.ship_film and args.evaluation.renderer != RENDERER:
+        raise ValueError(f"--ship-film with --renderer {args.evaluation.renderer}: films are drawn with the "
+                         f"{RENDERER} renderer; drop --renderer")
     if args.update_card and not card_path.exists():
         raise FileNotFoundError(f"{card_path}: no card beside the agent; --update-card is for releases "
                                 f"(checkpoints/controller/<latent>_<name>.pt)")
     out = args.out or paths.evaluation_path(args.agent)
     _check_not_another_agents(out, args.agent)
-    check_writable(out.parent, *([args.video.parent] if args.video else []))
+    check_writable(out.parent, *([args.video.parent] if args.video else []),
+                   *([args.agent.parent] if args.ship_film else []))
     cfg = args.evaluation
-    result = evaluation.evaluate_file(args.agent, cfg, progress=True)
+    result = evaluation.evaluate_file(args.agent, cfg, progress=True, parallel=args.parallel)
     verdict = "solved" if result["solved"] else f"not solved (needs a mean of {evaluation.SOLVED:.0f})"
     print(f"{args.agent}: {result['mean']:.1f} +/- {result['std']:.1f} over {result['episodes']} episodes "
           f"(seeds {result['seeds'][0]}-{result['seeds'][1]}, {result['renderer']} renderer; min {result['min']:.1f}, "
           f"max {result['max']:.1f}): {verdict}")
-    if args.video_episodes:
+    if args.video_episodes or args.ship_film:
         episode = record_episode(Agent.load(args.agent), seed=cfg.seed, renderer=cfg.renderer, max_steps=cfg.max_steps)
+    if args.video_episodes:
         video = args.video or out.with_suffix(".mp4")
         write_video(episode["frames"], video, fps=50, scale=1)
         result["video"] = {"path": portable(video), "seed": cfg.seed, "return": round(episode["return"], 2)}
         print(f"video of seed {cfg.seed} (return {episode['return']:.1f}): {video}")
+    if args.ship_film:
+        print(f"the filmed episode's actions: {ship_film(args.agent, cfg.seed, cfg.max_steps, episode, command)}")
     save_json(out, result)
     print(f"results: {out}")
     if args.update_card:
@@ -214,7 +223,7 @@ def _dream_check(args: DreamCheck, command: str) -> int:
     out = args.out or paths.dream_check_dir() / f"{name}.json"
     check_writable(out.parent, paths.dream_check_dir())  # before the real episodes
     result = dream_check(args.mdnrnn, args.dream_check, cfg.collect.name, args.vision, list(agents),
-                         list(args.ensemble))
+                         list(args.ensemble), parallel=args.parallel)
     print("| controller | reads h | real return | dream return |\n|---|---|---|---|")
     for row in sorted(result["panel"], key=lambda r: -r["real"]):
         print(f"| {row['name']} | {'no' if row['h_free'] else 'yes'} | {row['real']:.1f} | {row['dream']:.1f} |")
@@ -237,7 +246,8 @@ def _dream_check(args: DreamCheck, command: str) -> int:
 def _iterate(args: Iterate, command: str) -> int:
     from .training import iterate, memory, release
 
-    cfg = _config(args.scale, args.rollouts, iterate=args.iterate, evolution=args.evolution, controller=args.controller)
+    cfg = _config(args.scale, args.rollouts, iterate=args.iterate, evolution=args.evolution, controller=args.controller,
+                  parallel=args.parallel)
     e = cfg.evolution
     if args.release:
         release.check_free(paths.controller_release(e.latent, args.release), args.force)
@@ -296,18 +306,20 @@ def defaults(name: str, scale: str):
     ``evaluate``, whose defaults are the protocol's, whatever the scale)."""
     cfg = get_config(scale)
     made = {
-        "collect": lambda: Collect(collect=cfg.collect, scale=scale),
+        "collect": lambda: Collect(collect=cfg.collect, parallel=cfg.parallel, scale=scale),
         "verify": lambda: Verify(scale=scale),
         "train-vae": lambda: TrainVAE(model=cfg.vae, training=cfg.vae_training, scale=scale),
         "train-gumbel": lambda: TrainGumbel(model=cfg.gumbel, training=cfg.vae_training, scale=scale),
         "encode": lambda: Encode(scale=scale),
         "train-mdnrnn": lambda: TrainMDNRNN(mdnrnn=cfg.mdnrnn, training=cfg.mdnrnn_training,
                                             sequence_length=cfg.sequence_length, scale=scale),
-        "evolve": lambda: Evolve(evolution=cfg.evolution, controller=cfg.controller, scale=scale),
+        "evolve": lambda: Evolve(evolution=cfg.evolution, controller=cfg.controller, parallel=cfg.parallel,
+                                 scale=scale),
         "evaluate": lambda: None,
-        "dream-check": lambda: DreamCheck(mdnrnn=tyro.MISSING, dream_check=cfg.dream_check, scale=scale),
+        "dream-check": lambda: DreamCheck(mdnrnn=tyro.MISSING, dream_check=cfg.dream_check, parallel=cfg.parallel,
+                                          scale=scale),
         "iterate": lambda: Iterate(iterate=cfg.iterate, evolution=dataclasses.replace(cfg.evolution, mode="dream"),
-                                   controller=cfg.controller, scale=scale),
+                                   controller=cfg.controller, parallel=cfg.parallel, scale=scale),
         "reproduce": lambda: Reproduce(scale=scale),
     }
     return made[name]()

@@ -23,6 +23,7 @@ from .core.config import (
     IterateConfig,
     Latent,
     MDNRNNConfig,
+    ParallelConfig,
     Scale,
     TrainConfig,
     VAEConfig,
@@ -35,6 +36,7 @@ class Collect:
     """Collect rollouts in parallel (resumes if interrupted)."""
 
     collect: CollectConfig
+    parallel: ParallelConfig
     scale: Scale = "book"
     """preset the defaults come from"""
     out: Path | None = None
@@ -131,6 +133,7 @@ class _Evolving:
 
     evolution: EvolutionConfig
     controller: ControllerConfig
+    parallel: ParallelConfig
     scale: Scale = "book"
     """preset the defaults come from"""
     vision: Path | None = None
@@ -162,6 +165,7 @@ class Evaluate:
     agent: tyro.conf.Positional[Path]
     """an agent file: checkpoints/controller/<latent>_<name>.pt or a run's mean.pt"""
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
     out: Path | None = None
     """results JSON (default data/evaluations/<agent>.json)"""
     video: Path | None = None
@@ -170,6 +174,9 @@ class Evaluate:
     """0: no video"""
     update_card: bool = False
     """write the scores into the agent's JSON card"""
+    ship_film: bool = False
+    """also write the filmed episode's actions beside the agent (<agent>.film.npz), so the notebooks' films replay
+    it and come out the same on any CPU (``worldmodels.film``)"""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,6 +186,7 @@ class DreamCheck:
     mdnrnn: tyro.conf.Positional[Path]
     """an M file: checkpoints/mdnrnn/<latent>_<name>.pt or a training run's last.pt"""
     dream_check: DreamCheckConfig
+    parallel: ParallelConfig
     scale: Scale = "book"
     """preset the defaults come from"""
     vision: Path | None = None

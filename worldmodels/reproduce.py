@@ -72,11 +72,13 @@ AGENTS: dict[str, Recipe] = {
 }
 
 
-def agent_config(scale: str, name: str, recipe: Recipe, overrides: dict[str, Any] | None = None) -> Config:
-    """The config that evolves ``recipe`` on the world model released as ``name``."""
+def agent_config(scale: str, name: str, recipe: Recipe, overrides: dict[str, Any] | None = None,
+                 parallel: dict[str, Any] | None = None) -> Config:
+    """The config that evolves ``recipe`` on the world model released as ``name`` (``parallel``: where its
+    episodes run, as a ``ParallelConfig``'s fields)."""
     evolution = {**recipe.evolution, "name": recipe.release(name), "latent": recipe.latent, "world_model": name,
                  **(overrides or {})}
-    return get_config(scale, evolution=evolution, controller=dict(recipe.controller))
+    return get_config(scale, evolution=evolution, controller=dict(recipe.controller), parallel=parallel or {})
 
 
 def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | None = None,
@@ -98,9 +100,9 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
         raise ValueError(f"unknown agents {unknown}: expected some of {sorted(AGENTS)}")
     parallel = {k: v for k, v in {"backend": backend, "workers": workers}.items() if v is not None}
     evaluation = {k: v for k, v in {"episodes": episodes, "max_steps": eval_max_steps}.items() if v is not None}
-    cfg = get_config(scale, collect=parallel, evaluation={**parallel, **evaluation})
+    cfg = get_config(scale, parallel=parallel, evaluation=evaluation)
     # every setting is checked here, before the first release is built
-    overrides = {**parallel, **({"generations": generations} if generations is not None else {})}
+    overrides = {"generations": generations} if generations is not None else {}
     get_config(scale, evolution=overrides)
     for latent in LATENTS:
         paths.vision_release(latent, name)  # a name that is one safe path component
@@ -111,7 +113,7 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
         log(f"[reproduce] {what}: {path} exists, kept" if done else f"[reproduce] {what} ...")
         return not done
 
-    files = collect(cfg.collect, progress=progress)
+    files = collect(cfg.collect, progress=progress, parallel=cfg.parallel)
     log(f"[reproduce] rollouts: {len(files)} episodes in {files[0].parent}")
     for latent in LATENTS:
         if missing(f"V ({latent})", paths.vision_release(latent, name)):
@@ -127,14 +129,14 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
         recipe = AGENTS[key]
         path = paths.controller_release(recipe.latent, recipe.release(name))
         if missing(f"agent {key}", path):
-            acfg = agent_config(scale, name, recipe, overrides)
+            acfg = agent_config(scale, name, recipe, overrides, parallel)
             evolve.evolve(acfg, progress=progress, command=command)
             evolve.release(acfg, recipe.release(name), command=command)
         result = load_card(path.with_suffix(".json")).get("evaluation")
         if result is None:
             e = cfg.evaluation
             log(f"[reproduce] evaluate {path.name}: {e.episodes} episodes of {e.max_steps} steps, {e.renderer} renderer")
-            result = evaluation_lib.evaluate_file(path, e)
+            result = evaluation_lib.evaluate_file(path, e, parallel=cfg.parallel)
             evaluation_lib.write_evaluation(path, result)
         log(f"[reproduce] {path.name}: {result['mean']:.1f} +/- {result['std']:.1f}")
     rows = [r for r in results.agent_rows() if r["agent"] in

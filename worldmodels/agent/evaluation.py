@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.config import EvaluationConfig
+from ..core.config import LOCAL, EvaluationConfig, ParallelConfig
 from ..core.parallel import TaskPool
 from ..core.provenance import portable, update_card
 from ..models.encoder import precision_for
@@ -51,14 +51,14 @@ def evaluate(agent: Agent, seeds: np.ndarray, pool: TaskPool, renderer: EnvSourc
             "solved": bool(returns.mean() >= SOLVED), "env_steps": int(result["steps"].sum())}
 
 
-def evaluate_file(agent_path: str | Path, cfg: EvaluationConfig | None = None,
-                  progress: bool = False) -> dict[str, Any]:
+def evaluate_file(agent_path: str | Path, cfg: EvaluationConfig | None = None, progress: bool = False,
+                  parallel: ParallelConfig = LOCAL) -> dict[str, Any]:
     """The protocol for an agent file: ``cfg.episodes`` episodes with seeds ``cfg.seed, cfg.seed + 1, ...``,
     full 1000-step episodes (a shorter ``cfg.max_steps`` is for quick checks only), the stock renderer;
-    ``progress`` shows a bar."""
+    ``progress`` shows a bar; ``parallel`` says where the episodes run (the scores are the same on any)."""
     cfg = cfg or EvaluationConfig()
     agent = Agent.load(agent_path)
-    with TaskPool(cfg.backend, cfg.workers, cfg.ray_address) as pool:
+    with TaskPool.of(parallel) as pool:
         result = evaluate(agent, np.arange(cfg.seed, cfg.seed + cfg.episodes), pool, cfg.renderer, cfg.max_steps,
                           cfg.envs_per_task, cfg.vision_precision, progress)
     return {"agent": portable(agent_path), **result}

@@ -31,6 +31,31 @@ HELD_OUT_SEEDS = (800_000, 1_000_000)  # dream-check's tracks, then the protocol
 
 
 @dataclass(frozen=True)
+class ParallelConfig:
+    """Where the episodes run (``worldmodels.core.parallel.TaskPool``): one section that collection, evolution,
+    evaluation, dream-check and the iterative loop all read. No result depends on it: the work is split by the
+    episodes alone, so every backend and pool size returns the same numbers."""
+
+    def __post_init__(self) -> None:
+        check(self)
+        if self.ray_address and self.backend != "ray":
+            raise ConfigError(f"ParallelConfig.ray_address={self.ray_address!r} (--ray-address) with "
+                              f"backend={self.backend!r}: a Ray address is for --backend ray")
+
+    backend: Backend = "process"
+    """``serial`` (in this process), ``process`` (a pool of worker processes) or ``ray`` (a Ray cluster)"""
+    workers: Annotated[int, WORKERS] = 0
+    """worker processes; 0 means one per CPU core (with ``ray``: as many tasks at once as the cluster takes)"""
+    ray_address: str | None = None
+    """Ray cluster address for ``backend="ray"`` (None starts a local Ray)"""
+
+
+PARALLEL_FIELDS = tuple(f.name for f in dataclasses.fields(ParallelConfig))
+LOCAL = ParallelConfig()
+"""a process per core on this machine: what a function run without a ``parallel`` section uses"""
+
+
+@dataclass(frozen=True)
 class CollectConfig:
     """Rollout collection (``worldmodels.world.rollouts.collect``)."""
 
@@ -117,12 +142,6 @@ class CollectConfig:
     frames_every: Annotated[int, Between(0, 1_000_000)] = 1
     """with ``encoder``: every this many episodes (by seed) keep their frames, the others only their latents
     (0: none keeps frames); without an encoder every episode keeps them (1)"""
-    workers: Annotated[int, WORKERS] = 0
-    """worker processes; 0 means one per CPU core"""
-    backend: Backend = "process"
-    """``serial``, ``process`` or ``ray``"""
-    ray_address: str | None = None
-    """Ray cluster address for ``backend="ray"`` (None starts a local Ray)"""
 
 
 @dataclass(frozen=True)
@@ -302,12 +321,6 @@ class EvolutionConfig:
     K times the compute; 0: off"""
     init: str | None = None
     """start from this agent's parameters (a controller file, e.g. a dream-trained one) instead of zeros"""
-    backend: Backend = "process"
-    """``serial``, ``process`` or ``ray``"""
-    workers: Annotated[int, WORKERS] = 0
-    """worker processes; 0 means one per CPU core"""
-    ray_address: str | None = None
-    """Ray cluster address for ``backend="ray"`` (None starts a local Ray)"""
 
 
 @dataclass(frozen=True)
@@ -329,12 +342,6 @@ class EvaluationConfig:
     """episodes one worker steps together"""
     vision_precision: Precision = "float32"
     """V's encoder (the protocol: ``float32``; ``bfloat16`` to check an agent on the fast acting path)"""
-    backend: Backend = "process"
-    """``serial``, ``process`` or ``ray``"""
-    workers: Annotated[int, WORKERS] = 0
-    """worker processes; 0 means one per CPU core"""
-    ray_address: str | None = None
-    """Ray cluster address for ``backend="ray"`` (None starts a local Ray)"""
 
 
 @dataclass(frozen=True)
@@ -365,10 +372,6 @@ class DreamCheckConfig:
     """state renderer of the real episodes"""
     envs_per_task: Annotated[int, ENVS_PER_TASK] = 8
     """real episodes one worker steps together"""
-    backend: Backend = "process"
-    """``serial``, ``process`` or ``ray``"""
-    workers: Annotated[int, WORKERS] = 0
-    """worker processes; 0 means one per CPU core"""
 
 
 @dataclass(frozen=True)
@@ -440,6 +443,8 @@ class Config:
 
     scale: Scale = "book"
     """the preset this was built from"""
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    """where every stage's episodes run"""
     collect: CollectConfig = field(default_factory=CollectConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
     gumbel: GumbelConfig = field(default_factory=GumbelConfig)
@@ -477,7 +482,7 @@ def to_dict(cfg) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-STAGE_TYPES = {"collect": CollectConfig, "vae": VAEConfig, "gumbel": GumbelConfig, "vae_training": TrainConfig,
+STAGE_TYPES = {"parallel": ParallelConfig, "collect": CollectConfig, "vae": VAEConfig, "gumbel": GumbelConfig, "vae_training": TrainConfig,
                 "mdnrnn": MDNRNNConfig, "mdnrnn_training": TrainConfig, "controller": ControllerConfig,
                 "evolution": EvolutionConfig, "evaluation": EvaluationConfig,
                 "dream_check": DreamCheckConfig, "iterate": IterateConfig}
@@ -489,10 +494,14 @@ SCALARS = ("sequence_length", "figures")  # the fields of Config that are not se
 RENAMED = {"evolution": {"release": "world_model"}}  # fields renamed since files were written: old -> new
 DEFAULTS_BEFORE = {"evolution": {"vision_precision": "float32"}}
 """fields added with one default and given another later: what a recorded section without the field ran with"""
+MOVED_TO_PARALLEL = ("evolution", "collect", "evaluation", "dream_check")
+"""sections that held their own backend, workers and ray_address before ``parallel`` (the first one found gives an
+old file's ``parallel``)"""
 
 
 def from_dict(d: dict[str, Any]) -> Config:
     """Rebuild a Config from ``to_dict`` output (e.g. read back from a checkpoint or a run state, old ones too)."""
+    d = _parallel_section(d)
     stages = {}
     for name, cls in STAGE_TYPES.items():
         values = {**DEFAULTS_BEFORE.get(name, {}), **d[name]} if name in d else {}
@@ -505,3 +514,11 @@ def from_dict(d: dict[str, Any]) -> Config:
         stages[name] = build_section(cls, values)
     scalars = {k: d[k] for k in SCALARS if k in d}
     return Config(scale=d.get("scale", "book"), **stages, **scalars)
+
+
+def _parallel_section(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` with a ``parallel`` section, and none of the fields it took from the older sections."""
+    old = next((s for s in map(d.get, MOVED_TO_PARALLEL) if s and "backend" in s), {})
+    d = {k: ({f: x for f, x in v.items() if f not in PARALLEL_FIELDS} if k in MOVED_TO_PARALLEL else v)
+         for k, v in d.items()}
+    return d if "parallel" in d else {**d, "parallel": {f: old[f] for f in PARALLEL_FIELDS if f in old}}

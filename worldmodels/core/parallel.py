@@ -29,7 +29,10 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from .config import ParallelConfig
 
 BACKENDS = ("serial", "process", "ray")
 
@@ -141,6 +144,11 @@ class TaskPool:
                          runtime_env={"env_vars": env} if env else None)
             # system failures (a worker process or node lost) are retried by Ray; a task's own error is not
             self._pool = ray.remote(num_cpus=1, max_retries=retries)(_ray_call)
+
+    @classmethod
+    def of(cls, parallel: ParallelConfig, retries: int = 2) -> Self:
+        """The pool a config's ``parallel`` section describes."""
+        return cls(parallel.backend, parallel.workers, parallel.ray_address, retries)
 
     def imap_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
         """Yield ``fn(task)`` for each task as results arrive."""

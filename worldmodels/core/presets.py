@@ -23,15 +23,16 @@ SCALES: tuple[str, ...] = typing.get_args(Scale)
 
 _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "smoke": {
-        "collect": {"name": "smoke", "episodes": 4, "steps": 40, "workers": 2},
+        "parallel": {"workers": 2},
+        "collect": {"name": "smoke", "episodes": 4, "steps": 40},
         "gumbel": {"kl_warmup_steps": 2},
         "vae_training": {"epochs": 2, "batch_size": 16, "validation_fraction": 0.25, "max_steps_per_epoch": 4},
         "mdnrnn": {"hidden_size": 32},
         "mdnrnn_training": {"epochs": 2, "batch_size": 4, "validation_fraction": 0.25},
         "evolution": {"name": "smoke", "population": 4, "trials": 2, "generations": 2, "max_steps": 30,
-                      "envs_per_task": 4, "workers": 2, "eval_episodes": 2},
+                      "envs_per_task": 4, "eval_episodes": 2},
         "evaluation": {"episodes": 2, "max_steps": 30},
-        "dream_check": {"tracks": 2, "max_steps": 30, "random": 2, "envs_per_task": 4, "workers": 2},
+        "dream_check": {"tracks": 2, "max_steps": 30, "random": 2, "envs_per_task": 4},
         "iterate": {"rounds": 2, "episodes": 2, "steps": 30, "epochs": 1, "monitor_tracks": 2, "select_dreams": 4},
         "scalars": {"sequence_length": 16, "figures": "figures/smoke"},
     },

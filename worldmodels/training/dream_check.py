@@ -37,7 +37,7 @@ from ..agent.episodes import run_many
 from ..agent.files import AgentSpec, load_agent_file
 from ..agent.policy import CONSTANT_ACTIONS, constant_params
 from ..core import checkpoint, paths
-from ..core.config import ControllerConfig, DreamCheckConfig
+from ..core.config import LOCAL, ControllerConfig, DreamCheckConfig, ParallelConfig
 from ..core.parallel import TaskPool
 from ..core.provenance import portable, resolve
 from ..core.storage import load_json, save_json
@@ -189,8 +189,8 @@ def _read_cache(path: Path, key: dict[str, Any], cfg: DreamCheckConfig) -> dict[
     return entries
 
 
-def real_returns(spec: AgentSpec, members: list[Member],
-                 cfg: DreamCheckConfig) -> tuple[np.ndarray, int, dict[str, int]]:
+def real_returns(spec: AgentSpec, members: list[Member], cfg: DreamCheckConfig,
+                 parallel: ParallelConfig = LOCAL) -> tuple[np.ndarray, int, dict[str, int]]:
     """Each member's returns on the ``cfg.tracks`` real tracks (P, R), from the cache where it has them; the real
     env steps spent now; and the real env steps behind each member's returns, cached or not (``<cache>:<member>``
     -> steps). A cache is keyed by, and checked against, the hashes of what it summarises (``_read_cache``)."""
@@ -203,7 +203,7 @@ def real_returns(spec: AgentSpec, members: list[Member],
     if todo:
         seeds = np.arange(cfg.seed, cfg.seed + R)
         params = np.repeat(np.stack([members[i].params for i in todo]), R, axis=0)  # (P' * R, n)
-        with TaskPool(cfg.backend, cfg.workers) as pool:
+        with TaskPool.of(parallel) as pool:
             out = run_many(pool, spec, params, np.tile(seeds, len(todo)), cfg.renderer, cfg.max_steps,
                            envs_per_task=cfg.envs_per_task)
         for j, i in enumerate(todo):
@@ -249,7 +249,8 @@ def vision_of(mdnrnn_path: str | Path) -> str:
 
 
 def dream_check(mdnrnn_path: str | Path, cfg: DreamCheckConfig, rollouts: str, vision_path: str | Path | None = None,
-                agents: list[str | Path] = (), ensemble: list[str | Path] = ()) -> dict[str, Any]:
+                agents: list[str | Path] = (), ensemble: list[str | Path] = (),
+                parallel: ParallelConfig = LOCAL) -> dict[str, Any]:
     """Rank the panel in the real env and in M's dream; the result holds ``spearman`` and every member's mean
     real and dream returns.
 
@@ -259,12 +260,13 @@ def dream_check(mdnrnn_path: str | Path, cfg: DreamCheckConfig, rollouts: str, v
         ensemble: M files dreamt in as ``EvolutionConfig.ensemble`` does (M gives the controllers their h): the
             result then also holds ``ensemble`` (the correlations with each dream in a member drawn per dream, the
             panel's dream returns there) and ``members`` (each M alone as the world).
+        parallel: where the real episodes run (the returns are the same on any).
     """
     start = time.perf_counter()
     vision_path = vision_path or vision_of(mdnrnn_path)
     spec = AgentSpec.build(resolve(vision_path), resolve(mdnrnn_path), ControllerConfig())
     members = panel(spec, cfg, list(agents))
-    real, steps, behind = real_returns(spec, members, cfg)
+    real, steps, behind = real_returns(spec, members, cfg, parallel)
     latents = latents_for(load_vision(resolve(vision_path)), rollouts, spec.vision, progress=False)
     starts = codes_at(LatentSequences.load(latents))
     dream = dream_returns(spec, members, starts, cfg)

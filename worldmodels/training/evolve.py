@@ -45,8 +45,8 @@ from .es_state import LEGACY_STATE, STATE, load_state, new_state, read_meta, sav
 from .evaluators import DreamEvaluator, RealEvaluator, dream_starts
 from .lineage import card_entry, lineage
 
-# settings that may change when a run resumes: they do not change its results
-_RESUMABLE = ("generations", "backend", "workers", "ray_address")
+# settings that may change when a run resumes (with ``cfg.parallel``, never compared): they do not change its results
+_RESUMABLE = ("generations",)
 
 
 def generation_seeds(seed: int, generation: int, n: int, stream: int = 0) -> np.ndarray:
@@ -164,7 +164,7 @@ def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = 
 
 def _run(state: dict, cfg: Config, spec: AgentSpec, folder: Path, progress: bool) -> None:
     e = cfg.evolution
-    pool = TaskPool(e.backend, e.workers, e.ray_address) if e.mode == "real" or e.eval_every else None
+    pool = TaskPool.of(cfg.parallel) if e.mode == "real" or e.eval_every else None
     try:
         evaluator = RealEvaluator(e, spec, pool) if e.mode == "real" else DreamEvaluator(e, spec, dream_starts(cfg, spec))
         bar = None

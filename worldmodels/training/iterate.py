@@ -71,16 +71,15 @@ def rollouts_of(name: str, k: int) -> str:
 def _settings(cfg: Config, vision: str, mdnrnn: str, mix: memory.Mix) -> dict[str, Any]:
     """What decides the loop's results: a resumed loop must be asked the same."""
     return {"iterate": {k: v for k, v in to_dict(cfg.iterate).items() if k != "rounds"},
-            "evolution": {k: v for k, v in to_dict(cfg.evolution).items()
-                          if k not in ("backend", "workers", "ray_address")},
+            "evolution": to_dict(cfg.evolution),
             "controller": to_dict(cfg.controller), "mdnrnn_training": to_dict(cfg.mdnrnn_training),
             "sequence_length": cfg.sequence_length, "dream_check": to_dict(cfg.dream_check),
             "vision": {"path": vision, "sha256": sha256(resolve(vision))},
             "mdnrnn": {"path": mdnrnn, "sha256": sha256(resolve(mdnrnn))}, "mix": [list(m) for m in mix]}
 
 
-_SECTIONS = {"iterate": ("rounds",), "evolution": ("backend", "workers", "ray_address"), "controller": (),
-             "mdnrnn_training": (), "dream_check": ()}  # config sections in the settings, less what may change
+_SECTIONS = {"iterate": ("rounds",), "evolution": (), "controller": (), "mdnrnn_training": (),
+             "dream_check": ()}  # config sections in the settings, less what may change (and cfg.parallel)
 
 
 def _as_now(settings: dict[str, Any]) -> dict[str, Any]:
@@ -211,21 +210,21 @@ class Loop:
         spec, params, _ = load_agent_file(resolve(agent))
         seeds = np.arange(MONITOR_SEED, MONITOR_SEED + n)
         e = self.cfg.evolution
-        with TaskPool(e.backend, e.workers, e.ray_address) as pool:
+        with TaskPool.of(self.cfg.parallel) as pool:
             out = run_many(pool, spec, np.repeat(params[None], n, 0), seeds, e.renderer, self.it.steps,
                            envs_per_task=e.envs_per_task, precision=e.vision_precision)
         return {"real_mean": round(float(out["returns"].mean()), 2), "real_std": round(float(out["returns"].std()), 2),
                 "seeds": [int(seeds[0]), int(seeds[-1])], "real_env_steps": int(out["steps"].sum())}
 
     def step_collect(self, k: int, agent: str) -> dict[str, Any]:
-        it, e = self.it, self.cfg.evolution
+        it = self.it
         name = rollouts_of(self.name, k)
         ccfg = dataclasses.replace(self.cfg.collect, name=name, episodes=it.episodes, steps=it.steps,
                                    seed=it.collect_seed + k * it.episodes, policy=it.policy, agent=agent,
-                                   action_noise=it.action_noise, workers=e.workers,
-                                   backend=e.backend, ray_address=e.ray_address)
+                                   action_noise=it.action_noise)
         files = collect(ccfg, progress=self.progress, make_policy=make_policy,
-                        make_encoder=collection_encoder if ccfg.encoder else None)  # the paper preset's
+                        make_encoder=collection_encoder if ccfg.encoder else None,  # the paper preset's
+                        parallel=self.cfg.parallel)
         latents = latents_for(load_vision(resolve(self.vision)), name, self.vision, progress=self.progress)
         lengths = LatentSequences.load(latents)["length"]
         return {"rollouts": f"data/rollouts/{name}", "episodes": len(files), "real_env_steps": int(lengths.sum())}
@@ -249,7 +248,7 @@ class Loop:
     def step_dream_check(self, k: int, mdnrnn: str) -> dict[str, Any]:
         members = [resolve(p) for p in self.ensemble_at(k + 1)]  # the Ms round k + 1 dreams in
         result = dream_check(resolve(mdnrnn), self.cfg.dream_check, self.cfg.collect.name, resolve(self.vision),
-                             [resolve(a) for a in self.agents], ensemble=members)
+                             [resolve(a) for a in self.agents], ensemble=members, parallel=self.cfg.parallel)
         save_json(paths.dream_check_dir() / f"{self.folder.name}_{'start' if k < 0 else f'r{k}'}.json", result)
         # each real return counted once by the loop, wherever it was computed (an earlier check, a run killed
         # after its check): the steps behind returns no recorded check of this loop counted yet

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import paths
-from ..core.config import CollectConfig, to_dict
+from ..core.config import LOCAL, CollectConfig, ParallelConfig, to_dict
 from ..core.hardware import resolve_precision
 from ..core.parallel import default_workers, run_unordered
 from ..core.provenance import resolve, sha256, versions
@@ -276,7 +276,8 @@ def pending_seeds(folder: Path, cfg: CollectConfig, posterior_keys: tuple[str, .
 
 
 def collect(cfg: CollectConfig, folder: str | Path | None = None, progress: bool = True,
-            make_policy: PolicyFactory = builtin_policy, make_encoder: EncoderFactory | None = None) -> list[Path]:
+            make_policy: PolicyFactory = builtin_policy, make_encoder: EncoderFactory | None = None,
+            parallel: ParallelConfig = LOCAL) -> list[Path]:
     """Collect ``cfg.episodes`` episodes in parallel; resume if some exist.
 
     Args:
@@ -288,6 +289,7 @@ def collect(cfg: CollectConfig, folder: str | Path | None = None, progress: bool
             ``worldmodels.agent.policy.make_policy`` also ``agent`` and ``mixed``.
         make_encoder: ``CollectConfig -> Encoder`` for ``cfg.encoder``, a module-level function
             (``worldmodels.models.encoder.collection_encoder``; the command line passes it).
+        parallel: where the episodes run (``get_config(scale).parallel``); the episodes are the same on any.
 
     Returns:
         the paths of all requested episodes, in seed order. The folder's ``manifest.json`` then lists every
@@ -299,11 +301,11 @@ def collect(cfg: CollectConfig, folder: str | Path | None = None, progress: bool
     folder = Path(folder) if folder is not None else paths.rollout_dir(cfg.name)
     cfg = dataclasses.replace(cfg, encoder_precision=resolve_precision(cfg.encoder_precision))  # workers run this
     with run_lock(folder):
-        return _collect(cfg, folder, progress, make_policy, make_encoder)
+        return _collect(cfg, folder, progress, make_policy, make_encoder, parallel)
 
 
 def _collect(cfg: CollectConfig, folder: Path, progress: bool, make_policy: PolicyFactory,
-             make_encoder: EncoderFactory | None) -> list[Path]:
+             make_encoder: EncoderFactory | None, parallel: ParallelConfig) -> list[Path]:
     started = time.perf_counter()
     manifest = manifest_for(cfg)
     _check_manifest(folder, manifest)
@@ -316,14 +318,14 @@ def _collect(cfg: CollectConfig, folder: Path, progress: bool, make_policy: Poli
     previous = _read_manifest(folder)
     manifest["runs"] = previous.get("runs", [])  # the wall time of every run that collected here
     this_run = {"started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "seconds": 0.0,
-                "episodes": 0, "workers": cfg.workers or default_workers(), "backend": cfg.backend}
+                "episodes": 0, "workers": parallel.workers or default_workers(), "backend": parallel.backend}
     manifest["runs"].append(this_run)
     save_json(folder / MANIFEST, manifest)
     todo = pending_seeds(folder, cfg, posterior_keys)
     if todo:
         cfg_dict = to_dict(cfg)
         tasks = [(cfg_dict, seed, str(episode_path(folder, seed)), make_policy, make_encoder) for seed in todo]
-        results = run_unordered(_collect_task, tasks, cfg.backend, cfg.workers, cfg.ray_address)
+        results = run_unordered(_collect_task, tasks, parallel.backend, parallel.workers, parallel.ray_address)
         if progress:
             from tqdm.auto import tqdm
 
