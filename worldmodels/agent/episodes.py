@@ -109,9 +109,13 @@ def _indexed_task(task: tuple[int, tuple]) -> tuple[int, dict[str, np.ndarray]]:
 
 
 def record_episode(agent: Agent, seed: int, max_steps: int = 1000, renderer: EnvSource = "stock",
-                   progress: bool = False, cache: bool = False) -> dict[str, Any]:
+                   progress: bool = False, cache: bool = False, actions: np.ndarray | None = None) -> dict[str, Any]:
     """One episode of an agent with video frames (gymnasium's 600x400 ``rgb_array`` view); ``progress`` shows a
     bar (a 1000-step episode takes about 20 s on a quiet laptop core, minutes on a busy one).
+
+    ``actions`` (T, 3): replay these instead of running the agent (an episode the agent drove before, e.g. on
+    another machine): the env alone is stepped, so the frames depend on Box2D's arithmetic only, not on V's and
+    M's floating point. The episode ends where the env ends it, or after the last action.
 
     ``cache``: keep the episode in ``data/cache/episodes/<key>.npz`` (compressed, about 14 MB for 1000 steps), the
     key a SHA-256 of the agent (its spec, which holds V's and M's hashes, and its parameters), the seed, the step
@@ -121,7 +125,7 @@ def record_episode(agent: Agent, seed: int, max_steps: int = 1000, renderer: Env
     Returns:
         ``frames`` uint8 (T, 400, 600, 3), ``actions`` (T, 3), ``rewards`` (T,), ``return``.
     """
-    path = _episode_cache(agent, seed, max_steps, renderer) if cache else None
+    path = _episode_cache(agent, seed, max_steps, renderer, actions) if cache else None
     if path is not None and path.exists():
         try:
             with load_npz(path) as saved:
@@ -129,39 +133,46 @@ def record_episode(agent: Agent, seed: int, max_steps: int = 1000, renderer: Env
                         "return": float(saved["return"])}
         except (OSError, ValueError, KeyError, zlib.error, zipfile.BadZipFile, EOFError):
             pass  # unreadable: drive it again
-    episode = _drive(agent, seed, max_steps, renderer, progress)
+    if actions is None:
+        acting, params = WorldModelAgent(agent.spec), agent.params
+        acting.reset(1)
+        episode = _drive(lambda obs, t: acting.act(obs[None], params[None])[0], seed, max_steps, renderer, progress)
+    else:
+        episode = _drive(lambda obs, t: actions[t], seed, min(max_steps, len(actions)), renderer, progress)
     if path is not None:
         save_npz(path, **{**episode, "return": np.float64(episode["return"])})
     return episode
 
 
-def _episode_cache(agent: Agent, seed: int, max_steps: int, renderer: EnvSource) -> Path | None:
+def _episode_cache(agent: Agent, seed: int, max_steps: int, renderer: EnvSource,
+                   actions: np.ndarray | None = None) -> Path | None:
     """Where ``record_episode`` keeps this episode; None for a renderer given as a function (no stable key)."""
     if not isinstance(renderer, str):
         return None
     digest = hashlib.sha256(json.dumps(agent.spec.to_dict(), sort_keys=True).encode())
     digest.update(np.ascontiguousarray(agent.params, dtype=np.float64).tobytes())
+    if actions is not None:
+        digest.update(b"replay:" + np.ascontiguousarray(actions).tobytes())
     digest.update(f"{seed}:{max_steps}:{renderer}:{gym.__version__}:{torch.__version__}".encode())
     return paths.data_dir() / "cache" / "episodes" / f"{digest.hexdigest()[:32]}.npz"
 
 
-def _drive(agent: Agent, seed: int, max_steps: int, renderer: EnvSource, progress: bool) -> dict[str, Any]:
-    params = agent.params
-    acting = WorldModelAgent(agent.spec)
+def _drive(act: Callable[[np.ndarray, int], np.ndarray], seed: int, max_steps: int, renderer: EnvSource,
+           progress: bool) -> dict[str, Any]:
+    """Step one env from ``reset(seed)``, each action ``act(obs, t)``, filming every frame."""
     env = (make_env(renderer=renderer, render_mode="rgb_array") if isinstance(renderer, str)
            else renderer(render_mode="rgb_array"))
     obs, _ = env.reset(seed=seed)
-    acting.reset(1)
     frames, actions, rewards = [env.render()], [], []
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=max_steps, desc=f"filming seed {seed}", unit="step")
-    for _ in range(max_steps):
+    for t in range(max_steps):
         if bar is not None:
             bar.update()
-        action = acting.act(obs[None], params[None])[0]
+        action = act(obs, t)
         obs, reward, terminated, truncated, _ = env.step(action)
         frames.append(env.render())
         actions.append(action)
