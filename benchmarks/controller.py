@@ -31,7 +31,7 @@ from worldmodels.agent.episodes import make_agent_env
 from worldmodels.agent.files import AgentSpec
 from worldmodels.core.config import ControllerConfig
 from worldmodels.core.parallel import TaskPool
-from worldmodels.training.evaluators import DreamEvaluator, RealEvaluator, dream_starts
+from worldmodels.training.evaluators import DreamEvaluator, RealEvaluator, dream_latents
 from worldmodels.training.evolve import generation_seeds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +106,7 @@ def main() -> None:
 
     population = rng.normal(0, 0.1, (16, 867))
     dream_cfg = wm.get_config("book", evolution={"max_steps": args.steps, "mode": "dream"})
-    dreamer = DreamEvaluator(dream_cfg.evolution, spec, dream_starts(dream_cfg, spec))
+    dreamer = DreamEvaluator(dream_cfg.evolution, spec, dream_latents(dream_cfg, spec))
     with TaskPool("process", 2) as pool:
         real = RealEvaluator(cfg.evolution, spec, pool)
         generation_seconds(real, population[:2], 1)  # warm-up

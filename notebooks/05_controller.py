@@ -66,7 +66,7 @@ from worldmodels.agent.files import Agent
 from worldmodels.core import paths
 from worldmodels.film import film
 from worldmodels.training import es_state, evolve
-from worldmodels.training.evaluators import DreamEvaluator, dream_starts
+from worldmodels.training.evaluators import DreamEvaluator, dream_latents
 
 cfg = wm.get_config(SCALE)
 STEPS = cfg.evaluation.max_steps  # episode length: 1000, or the smoke preset's
@@ -198,7 +198,7 @@ if loop_path.exists():
     loop_agent = Agent.load(loop_path)
     episode, _ = film(loop_agent, cfg.evaluation.seed, "05_dream_agent", cfg.figures, max_steps=STEPS, video=False)
     dreamer = DreamEvaluator(dataclasses.replace(cfg.evolution, max_steps=STEPS), loop_agent.spec,
-                             dream_starts(cfg, loop_agent.spec))
+                             dream_latents(cfg, loop_agent.spec))
     dreamt = dreamer(loop_agent.params[None], np.arange(8), 0)[0][0].mean()  # returns (1, 8)
     print(f"real return {episode['return']:.1f} in {len(episode['rewards'])} steps; mean return in 8 dreams of its "
           f"M: {dreamt:.1f}")

@@ -1,10 +1,11 @@
 """DreamEnv's bookkeeping against the env's: every step's reward counts until the dream ends, an end by the done
 head pays the env's -100, a dream cut at max_steps keeps its last reward, an ended dream earns nothing more."""
 
+import numpy as np
 import pytest
 import torch
 
-from worldmodels.agent.dream import DreamEnv
+from worldmodels.agent.dream import DreamEnv, branch_starts
 from worldmodels.core.config import MDNRNNConfig
 from worldmodels.models.mdnrnn import MDNRNN
 
@@ -156,3 +157,61 @@ def test_the_expected_next_latent_is_the_mean_of_the_samples(latent):
     out = head(torch.randn(3, 1, 8))
     draws = torch.stack([head.sample(out, 1.0) for _ in range(4000)]).mean(0)
     assert torch.allclose(draws, head.expected(out), atol=0.08)
+
+
+def episodes(E: int, T: int, seed: int = 0) -> dict:
+    """A latents file's arrays (``LatentSequences.load``) for E random episodes of up to T steps."""
+    rng = np.random.default_rng(seed)
+    length = rng.integers(T // 2, T + 1, size=E)
+    return {"mu": rng.normal(size=(E, T + 1, 32)).astype(np.float16), "logvar": np.zeros((E, T + 1, 32), np.float16),
+            "action": rng.uniform(-1, 1, size=(E, T, 3)).astype(np.float32), "length": length,
+            "reward": np.zeros((E, T), np.float32), "terminated": np.zeros((E, T), bool)}
+
+
+def test_branched_starts_carry_the_state_each_m_reaches_on_the_real_steps_before_them():
+    torch.manual_seed(0)
+    world, memory = [MDNRNN(MDNRNNConfig(hidden_size=8)) for _ in range(2)], MDNRNN(MDNRNNConfig(hidden_size=12))
+    data = episodes(E=5, T=40)
+    starts = branch_starts(world, memory, data, n=30, seed=1, chunk=7)  # chunks shorter than the gaps: both paths
+    assert starts.latent.shape == (30, 32) and starts.memory[0].shape == (1, 30, 12)
+    checked = 0
+    for row in range(30):  # which (episode, step) is this row? its start code names it
+        code = starts.latent[row]
+        hits = [(e, t) for e in range(5) for t in range(int(data["length"][e]))
+                if torch.equal(torch.from_numpy(data["mu"][e, t].astype(np.float32)), code)]
+        assert len(hits) == 1
+        e, t = hits[0]
+        assert t < data["length"][e]  # a start has an action after it
+        for m, (h, c) in [*zip(world, starts.states, strict=True), (memory, starts.memory)]:
+            state = None
+            for s in range(t):  # the real (code, action) pairs before the start, one step at a time
+                z = torch.from_numpy(data["mu"][e, s].astype(np.float32))[None, None]
+                a = torch.from_numpy(data["action"][e, s])[None, None]
+                state = m(z, a, state)[1]
+            want = (torch.zeros(8 if m is not memory else 12),) * 2 if state is None else (state[0][0, 0], state[1][0, 0])
+            assert torch.allclose(h[0, row], want[0], atol=1e-5) and torch.allclose(c[0, row], want[1], atol=1e-5)
+        checked += t > 0
+    assert checked > 20
+    again = branch_starts(world, memory, data, n=30, seed=1, chunk=100)  # the same draw, whatever the chunk
+    assert torch.equal(again.latent, starts.latent) and torch.allclose(again.states[1][1], starts.states[1][1], atol=1e-6)
+
+
+def test_a_branched_dream_starts_in_its_own_members_state_and_memory_gives_c_its_h():
+    torch.manual_seed(0)
+    world, memory = [MDNRNN(MDNRNNConfig(hidden_size=8)) for _ in range(3)], MDNRNN(MDNRNNConfig(hidden_size=12))
+    starts = branch_starts(world, memory, episodes(E=4, T=30), n=10, seed=2)
+    for penalty in (0.0, 1.0):
+        env = DreamEnv(world, starts, seed=5, memory=memory, penalty=penalty, max_steps=3)
+        latent, h = env.reset(64)
+        pick = [int(((starts.latent - z).abs().sum(1) == 0).nonzero()[0]) for z in latent]
+        assert torch.equal(h, starts.memory[0][0, pick])  # C reads the agent's M's state at the branch
+        own = env.state[0] if not penalty else torch.stack([s[0][0] for s in env.state])[env.member, range(64)][None]
+        assert torch.equal(own[0], torch.stack([starts.states[k][0][0, p] for k, p in zip(env.member.tolist(), pick)]))
+        action = torch.rand(64, 3)
+        _, h, _, _ = env.step(action)
+        expected, _ = memory(latent[:, None], action[:, None], tuple(s[:, pick] for s in starts.memory))
+        assert torch.allclose(h, expected["h"][:, -1])
+    with pytest.raises(ValueError, match="start states for 2 Ms"):
+        DreamEnv(world[:2], starts, memory=memory)
+    with pytest.raises(ValueError, match="exactly when a memory M is given"):
+        DreamEnv(world, starts)

@@ -337,3 +337,27 @@ def test_a_dream_agent_is_never_chosen_by_its_real_evaluations(world_model):
         evolve.release(cfg, "dream_eval", which="best_mean")
     card = json.loads(evolve.release(cfg, "dream_eval").with_suffix(".json").read_text())
     assert card["which"] == "mean"
+
+
+def test_dreams_branched_from_real_mid_episode_states_last_the_horizon_and_resume_exactly(world_model, wm_root):
+    import shutil
+
+    _, mdnrnn = world_model
+    shutil.copy(mdnrnn, wm_root / "checkpoints" / "mdnrnn" / "vae_other.pt")
+    ensemble = ("checkpoints/mdnrnn/vae_book.pt", "checkpoints/mdnrnn/vae_other.pt")
+    cfg = smoke(name="branch", mode="dream", generations=3, dream_branches=50, max_steps=7, ensemble=ensemble)
+    collect(cfg.collect, progress=False)
+    straight = evolve.evolve(cfg, progress=False)
+    e = cfg.evolution
+    assert straight["dream_steps"] == 3 * e.population * e.trials * 7  # every dream lasts the horizon H = 7
+    evolve.evolve(smoke(name="halted", mode="dream", generations=1, dream_branches=50, max_steps=7, ensemble=ensemble),
+                  progress=False)
+    resumed = evolve.evolve(smoke(name="halted", mode="dream", generations=3, dream_branches=50, max_steps=7,
+                                  ensemble=ensemble), progress=False)
+    assert results(resumed) == results(straight)  # the branch points are drawn again, the same
+    first = evolve.evolve(smoke(name="first", mode="dream", generations=3, max_steps=7, ensemble=ensemble), progress=False)
+    assert results(first) != results(straight)  # from first frames, another world
+    card = json.loads(evolve.release(cfg, "branch").with_suffix(".json").read_text())
+    assert card["config"]["evolution"]["dream_branches"] == 50 and card["training"]["real_env_steps"] == 0
+    with pytest.raises(ValueError, match="--dream-branches 50: .* pass --mode dream"):
+        evolve.evolve(smoke(name="real_branch", dream_branches=50), progress=False)

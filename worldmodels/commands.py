@@ -141,7 +141,8 @@ class _Evolving:
     mdnrnn: Path | None = None
     """an M file other than the --world-model release's (e.g. one trained on other rollouts with the same V)"""
     rollouts: Name | None = None
-    """rollouts whose first frames start the dreams (None: the scale's)"""
+    """rollouts whose first frames (or, with --dream-branches, mid-episode states) start the dreams (None: the
+    scale's)"""
     force: bool = False
     """replace an existing release of that name"""
     quiet: bool = False
@@ -194,7 +195,8 @@ class DreamCheck:
     agents: tuple[Path, ...] | None = None
     """agent files in the panel (None: every shipped agent in checkpoints/controller that fits this V and M)"""
     rollouts: Name | None = None
-    """rollouts whose first frames start the dreams (None: the scale's)"""
+    """rollouts whose first frames (or, with --dream-branches, mid-episode states) start the dreams (None: the
+    scale's)"""
     out: Path | None = None
     """results JSON (default data/dream_check/<M's name>.json)"""
     update_card: bool = False

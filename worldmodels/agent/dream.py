@@ -23,6 +23,11 @@ it costs K times the dream's compute.
     z, h = env.reset(batch_size=64)               # z (B, Z) or code (B, N, K); h (B, H)
     z, h, reward, done = env.step(actions)        # actions (B, 3) -> reward (B,), done (B,) bool
 
+Branched dreams: ``branch_starts(world, memory, latents, n)`` draws ``n`` real mid-episode states, each with the LSTM
+state every M reaches by reading the real (code, action) pairs before it, and ``DreamEnv(world, starts, max_steps=H)``
+then dreams H steps from each (the short rollouts of Dreamer and MBPO, whose model error compounds over H steps
+rather than a whole episode). The chapter's dreams, the default, start at an episode's first frame with h = 0.
+
 Dream frames: ``decode(vision, latents)`` turns dream latents into uint8 frames through V
 (``worldmodels.core.video.write_video`` saves them as an mp4).
 """
@@ -30,20 +35,43 @@ Dream frames: ``decode(vision, latents)`` turns dream latents into uint8 frames 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..models.controller import LinearController
 from ..models.mdnrnn import MDNRNN
+from ..models.registry import latents_class
 from ..models.vision import Vision
 from ..world.frames import tensor_to_frames
+
+State = tuple[torch.Tensor, torch.Tensor]  # an LSTM's (h, c), each (1, B, H)
+
+
+@dataclass(frozen=True)
+class Starts:
+    """Where dreams begin: real codes ``latent`` (S, Z) or (S, N, K), and, for dreams branched from mid-episode
+    states, each world member's LSTM state there (``states``, one (h, c) per member, each (1, S, H)) and the agent's
+    own M's (``memory``). None: zeros, as at an episode's first frame."""
+
+    latent: torch.Tensor
+    states: tuple[State, ...] | None = None
+    memory: State | None = None
+
+    def __len__(self) -> int:
+        return len(self.latent)
+
+    def to(self, device: torch.device | str) -> Starts:
+        move = (lambda s: None if s is None else (s[0].to(device), s[1].to(device)))
+        return Starts(self.latent.to(device), None if self.states is None else tuple(move(s) for s in self.states),
+                      move(self.memory))
 
 
 class DreamEnv:
     """B dream episodes stepping at once inside an MDN-RNN, or each inside one member of an ensemble."""
 
-    def __init__(self, model: MDNRNN | Sequence[MDNRNN], starts: torch.Tensor, tau: float = 1.0, seed: int = 0,
+    def __init__(self, model: MDNRNN | Sequence[MDNRNN], starts: torch.Tensor | Starts, tau: float = 1.0, seed: int = 0,
                  done_threshold: float = 0.5, max_steps: int = 1000, termination_reward: float = -100.0,
                  dropout: float = 0.0, memory: MDNRNN | None = None, penalty: float = 0.0):
         self.members = [model] if isinstance(model, MDNRNN) else list(model)
@@ -60,7 +88,19 @@ class DreamEnv:
         self.model = self.members[0]
         self.memory = memory.eval() if memory is not None else None
         self.device = next(self.model.parameters()).device
-        self.starts = starts.to(self.device)
+        self.starts = (starts if isinstance(starts, Starts) else Starts(starts)).to(self.device)
+        S = len(self.starts)
+        if S == 0:
+            raise ValueError("DreamEnv: no start latents to dream from")
+        if self.starts.states is not None:
+            if len(self.starts.states) != len(self.members):
+                raise ValueError(f"DreamEnv: {len(self.starts.states)} start states for {len(self.members)} Ms")
+            for (h, c), m in zip(self.starts.states, self.members, strict=True):
+                if h.shape != (1, S, m.cfg.hidden_size) or c.shape != h.shape:
+                    raise ValueError(f"DreamEnv: start states of shape {tuple(h.shape)}, {tuple(c.shape)}; expected "
+                                     f"(1, {S}, {m.cfg.hidden_size}) each")
+        if (self.starts.memory is not None) != (memory is not None and self.starts.states is not None):
+            raise ValueError("DreamEnv: branched starts need the agent's M's states exactly when a memory M is given")
         self.tau = tau
         self.done_threshold = done_threshold
         self.max_steps = max_steps
@@ -75,24 +115,32 @@ class DreamEnv:
 
     @torch.no_grad()
     def reset(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Start ``batch_size`` dreams from randomly drawn real start latents; h starts at zero; each dream draws
-        its member of an ensemble, and its dropout masks (with ``dropout`` > 0)."""
+        """Start ``batch_size`` dreams from randomly drawn real starts (h at zero, or the M's state there for
+        branched starts); each dream draws its member of an ensemble, and its dropout masks (with ``dropout`` > 0)."""
         pick = torch.randint(len(self.starts), (batch_size,), generator=self.generator, device=self.device)
         K = len(self.members)
         self.member = torch.zeros(batch_size, dtype=torch.long, device=self.device) if K == 1 else \
             torch.randint(K, (batch_size,), generator=self.generator, device=self.device)
         self.masks = [m.dropout_masks(batch_size, self.dropout, self.generator, self.device) for m in self.members]
-        self.latent = self.starts[pick]  # (B, Z) or (B, N, K)
+        self.latent = self.starts.latent[pick]  # (B, Z) or (B, N, K)
         H = self.model.cfg.hidden_size
-        zeros = torch.zeros(1, batch_size, H, device=self.device)
-        self.state = (zeros, zeros.clone())
-        if self.penalty:  # every member keeps its own state for every dream
-            self.state = [(zeros.clone(), zeros.clone()) for _ in self.members]
-        self.h = zeros[0]  # (B, H)
+        if self.starts.states is None:
+            zeros = torch.zeros(1, batch_size, H, device=self.device)
+            own = (zeros, zeros.clone())
+            everyone = [(zeros.clone(), zeros.clone()) for _ in self.members]
+        else:  # each dream takes the state its own member reached at its start
+            everyone = [(h[:, pick], c[:, pick]) for h, c in self.starts.states]
+            rows = torch.arange(batch_size, device=self.device)
+            own = tuple(torch.stack([s[i][0] for s in everyone])[self.member, rows][None] for i in (0, 1))
+        self.state = everyone if self.penalty else own  # with penalty every member keeps a state for every dream
+        self.h = own[0][0]  # (B, H)
         if self.memory is not None:
-            mem = torch.zeros(1, batch_size, self.memory.cfg.hidden_size, device=self.device)
-            self.memory_state = (mem, mem.clone())
-            self.h = mem[0]
+            if self.starts.memory is None:
+                mem = torch.zeros(1, batch_size, self.memory.cfg.hidden_size, device=self.device)
+                self.memory_state = (mem, mem.clone())
+            else:
+                self.memory_state = (self.starts.memory[0][:, pick], self.starts.memory[1][:, pick])
+            self.h = self.memory_state[0][0]
         self.done = torch.zeros(batch_size, dtype=torch.bool, device=self.device)
         self.t = 0
         return self.latent, self.h
@@ -177,6 +225,69 @@ class DreamEnv:
         if expected:
             return next_latent, h, reward, terminated, state, model.head.expected(out)
         return next_latent, h, reward, terminated, state
+
+
+@torch.no_grad()
+def branch_starts(world: Sequence[MDNRNN], memory: MDNRNN | None, latents: dict[str, np.ndarray], n: int,
+                  seed: int = 0, chunk: int = 100) -> Starts:
+    """``n`` real mid-episode states to branch dreams from, drawn uniformly over every real step of ``latents``
+    (``LatentSequences.load``; a seeded draw), each with the LSTM state every M (the ``world`` members, then
+    ``memory``) reaches by reading the real (code, action) pairs before it, as it does while acting in the real env.
+
+    The rows are sorted by step and read ``chunk`` steps at a time, so a store of any size is never loaded whole:
+    the cost is about ``n`` x (mean step) LSTM steps per M.
+
+    Returns:
+        ``Starts``: latent (n, ...), states one (h, c) per world member and memory (h, c) (None without
+        ``memory``), each (1, n, H).
+    """
+    if n < 1:
+        raise ValueError(f"branch_starts: n={n}; draw one or more states")
+    length = np.asarray(latents["length"], dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    episode = rng.choice(len(length), size=n, p=length / length.sum())
+    step = np.minimum((rng.random(n) * length[episode]).astype(np.int64), length[episode] - 1)  # 0 .. length - 1
+    order = np.lexsort((episode, step))
+    episode, step = episode[order], step[order]
+    cls = latents_class(latents)
+    models = [*world, *([memory] if memory is not None else [])]
+    device = next(models[0].parameters()).device
+
+    def codes(rows: np.ndarray, s0: int, s1: int) -> torch.Tensor:  # (R, s1 - s0, ...) acting codes
+        posterior = {k: torch.from_numpy(np.asarray(latents[k][rows, s0:s1], dtype=np.float32))
+                     for k in cls.posterior_keys}
+        return cls.code(posterior).float().to(device)
+
+    zeros = [torch.zeros(1, n, m.cfg.hidden_size, device=device) for m in models]
+    found = [(z.clone(), z.clone()) for z in zeros]  # (h, c) of every row, filled as the rows' steps are reached
+    running: list[State] = [(z, z.clone()) for z in zeros]  # the states of rows first .. n - 1 at time t
+    first, t = 0, 0
+    bounds = sorted(set(step.tolist()) | set(range(0, int(step.max()) + 1, chunk)))
+    for stop in [*bounds[1:], None]:
+        done = int(np.searchsorted(step, t, side="right"))  # rows whose step is t: their state is reached
+        for i in range(len(models)):
+            for j in (0, 1):
+                found[i][j][:, first:done] = running[i][j][:, : done - first]
+            running[i] = tuple(s[:, done - first:].contiguous() for s in running[i])
+        first = done
+        if stop is None or first == n:
+            break
+        rows = episode[first:]
+        action = torch.from_numpy(np.asarray(latents["action"][rows, t:stop], dtype=np.float32)).to(device)
+        latent = codes(rows, t, stop)
+        for i, m in enumerate(models):
+            running[i] = m(latent, action, running[i])[1]
+        t = stop
+    start = torch.cat([_codes_at(cls, latents, episode[i : i + 4096], step[i : i + 4096]) for i in range(0, n, 4096)])
+    return Starts(start.to(device), tuple(found[: len(world)]), found[-1] if memory is not None else None)
+
+
+def _codes_at(cls, latents: dict[str, np.ndarray], episode: np.ndarray, step: np.ndarray) -> torch.Tensor:
+    """Acting codes of (episode, step) pairs: (R, ...)."""
+    posterior = {k: torch.from_numpy(np.stack([np.asarray(latents[k][e, s], dtype=np.float32)
+                                               for e, s in zip(episode, step, strict=True)]))
+                 for k in cls.posterior_keys}
+    return cls.code(posterior).float()
 
 
 @torch.no_grad()

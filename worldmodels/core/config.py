@@ -126,7 +126,7 @@ class CollectConfig:
     """standard deviation of the Gaussian noise added to each action of the ``agent`` policy (then clipped)"""
     renderer: Renderer = "fast"
     """state renderer: ``stock``, ``exact`` or ``fast`` draw the 96x96 state, which is then preprocessed; ``direct``
-    draws V's input frame itself, about 1.5x faster (see worldmodels.world.env)"""
+    draws V's input frame itself, the fastest (its speed: docs/benchmarks.md)"""
     frame_size: Annotated[int, Between(8, 512)] = 64
     """side of the stored square frames"""
     crop: bool = True
@@ -291,10 +291,9 @@ class EvolutionConfig:
     """episodes one worker steps together, V and M batched across them"""
     vision_precision: Precision = "auto"
     """V's encoder when the candidates act: ``bfloat16`` (a bf16 copy, channels-last; a discrete V stays
-    ``float32``) encodes 32 frames 4x faster than ``float32`` on a CPU with bf16 units (0.07 against 0.27 ms a
-    frame) and moves z by about 1%, but 4.7x slower where bf16 is emulated (an AVX2-only CPU); ``auto`` takes
-    bfloat16 where the processor computes it natively, resolved when a run begins (the run records what it ran,
-    and a resume keeps it)"""
+    ``float32``) is faster on a CPU with bf16 units and moves z by about 1%, but slower where bf16 is emulated (an
+    AVX2-only CPU; both measured in docs/benchmarks.md); ``auto`` takes bfloat16 where the processor computes it
+    natively, resolved when a run begins (the run records what it ran, and a resume keeps it)"""
     tile_cutoff: Annotated[int, Between(0, 1000)] = 0
     """end an episode after this many steps without a new tile, charging -0.1 for each step left (0: off)"""
     early_trials: Annotated[int, Between(0, 10_000)] = 0
@@ -319,6 +318,10 @@ class EvolutionConfig:
     """with an ``ensemble``: each dream step's reward is lowered by this times the members' disagreement on the
     reward and the next latent (MOPO's pessimism, ``agent.dream.DreamEnv``); every member then steps every dream,
     K times the compute; 0: off"""
+    dream_branches: Annotated[int, Between(0, 1_000_000)] = 0
+    """dream mode: dreams branch from this many real mid-episode states of the rollouts, drawn once per run (seed
+    ``seed``), each with every M's state after the real steps before it, and last ``max_steps`` (a horizon H, as
+    Dreamer's and MBPO's short rollouts); 0: every dream starts at an episode's first frame with h = 0 (the chapter's)"""
     init: str | None = None
     """start from this agent's parameters (a controller file, e.g. a dream-trained one) instead of zeros"""
 
@@ -449,7 +452,7 @@ class Config:
     vae: VAEConfig = field(default_factory=VAEConfig)
     gumbel: GumbelConfig = field(default_factory=GumbelConfig)
     vae_training: TrainConfig = field(default_factory=lambda: TrainConfig(bf16=True))
-    """training of both V models (bf16 autocast: x1.45 on the CPU, same held-out error; benchmarks/vae.py)"""
+    """training of both V models (bf16 autocast: faster on the CPU at the same held-out error, benchmarks/vae.py)"""
     mdnrnn: MDNRNNConfig = field(default_factory=MDNRNNConfig)
     mdnrnn_training: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=20, batch_size=32, learning_rate=1e-3, validation_fraction=0.1, episodes_in_memory=1000))

@@ -2,7 +2,8 @@
 
 ``RealEvaluator`` plays the P x R episodes in CarRacing on a task pool, split into tasks of ``envs_per_task``;
 ``DreamEvaluator`` steps all of them as one batch inside M, or each inside a member of ``EvolutionConfig.ensemble``
-(``agent.dream.DreamEnv``), from real start latents (``dream_starts``), on CUDA when present. Neither knows anything of the ES.
+(``agent.dream.DreamEnv``), from real starts (``dream_latents``: episodes' first frames, or with
+``EvolutionConfig.dream_branches`` mid-episode states with each M's state there), on CUDA when present. Neither knows anything of the ES.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..agent.dream import DreamEnv, play
+from ..agent.dream import DreamEnv, Starts, branch_starts, play
 from ..agent.episodes import run_many
 from ..agent.files import AgentSpec
 from ..core.config import Config, EvolutionConfig
@@ -39,14 +40,24 @@ class RealEvaluator:
 
 
 class DreamEvaluator:
-    """All P x R episodes at once inside M, from real start latents, at temperature ``cfg.dream_tau``."""
+    """All P x R episodes at once inside M, from real starts, at temperature ``cfg.dream_tau``.
 
-    def __init__(self, cfg: EvolutionConfig, spec: AgentSpec, starts: torch.Tensor):
-        self.cfg, self.spec, self.starts = cfg, spec, starts
+    ``latents`` (``dream_latents``): the real episodes the dreams start from, at their first frames, or with
+    ``cfg.dream_branches`` > 0 at that many mid-episode states drawn once (seed ``cfg.seed``) and kept for the run.
+    """
+
+    def __init__(self, cfg: EvolutionConfig, spec: AgentSpec, latents: dict[str, np.ndarray]):
+        self.cfg, self.spec = cfg, spec
         self.mdnrnn = load_mdnrnn(resolve(spec.mdnrnn), device=default_device())  # CUDA when present
         # an ensemble is the world; the agent's own M then only gives C its h
         self.world = [load_mdnrnn(resolve(p), device=default_device()) for p in cfg.ensemble] or self.mdnrnn
         self.controller = LinearController(spec.controller)
+        if cfg.dream_branches:
+            world = self.world if cfg.ensemble else [self.mdnrnn]
+            self.starts = branch_starts(world, self.mdnrnn if cfg.ensemble else None, latents, cfg.dream_branches,
+                                        seed=cfg.seed)
+        else:
+            self.starts = Starts(codes_at(latents))
 
     @torch.no_grad()
     def __call__(self, candidates: np.ndarray, seeds: np.ndarray, generation: int) -> tuple[np.ndarray, dict]:
@@ -60,7 +71,8 @@ class DreamEvaluator:
         return returns.reshape(P, R), {"dream_steps": steps}
 
 
-def dream_starts(cfg: Config, spec: AgentSpec) -> torch.Tensor:
-    """Real start latents for dreams: step 0 of every rollout of ``cfg.collect``, encoded by the agent's V."""
+def dream_latents(cfg: Config, spec: AgentSpec) -> dict[str, np.ndarray]:
+    """The real episodes dreams start from: the rollouts of ``cfg.collect``, encoded by the agent's V
+    (``LatentSequences.load``: a memory-mapped store is not read whole)."""
     path = latents_for(load_vision(resolve(spec.vision)), cfg.collect.name, spec.vision, progress=False)
-    return codes_at(LatentSequences.load(path))
+    return LatentSequences.load(path)

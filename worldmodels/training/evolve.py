@@ -42,7 +42,7 @@ from ..core.storage import remove_stale_temporaries, run_lock, save_csv
 from ..models.controller import LinearController
 from . import release as releases
 from .es_state import LEGACY_STATE, STATE, load_state, new_state, read_meta, save_state, tell
-from .evaluators import DreamEvaluator, RealEvaluator, dream_starts
+from .evaluators import DreamEvaluator, RealEvaluator, dream_latents
 from .lineage import card_entry, lineage
 
 # settings that may change when a run resumes (with ``cfg.parallel``, never compared): they do not change its results
@@ -115,7 +115,8 @@ def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = 
 
     Args:
         cfg: ``cfg.evolution`` and ``cfg.controller`` (latent and hidden sizes are read from V and M);
-            ``cfg.collect.name`` names the rollouts whose first frames start the dreams.
+            ``cfg.collect.name`` names the rollouts whose first frames (or mid-episode states, with
+            ``dream_branches``) start the dreams.
         vision_path, mdnrnn_path: V and M files (default: the releases of ``cfg.evolution.world_model``).
         command: the command line that started or resumed this run, kept in the state for the card.
 
@@ -129,6 +130,9 @@ def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = 
     if e.dream_penalty and (e.mode != "dream" or len(e.ensemble) < 2):
         raise ValueError(f"--dream-penalty {e.dream_penalty}: the penalty is the disagreement of an ensemble's "
                          "Ms in the dream; pass --mode dream and two or more M files to --ensemble, or drop it")
+    if e.dream_branches and e.mode != "dream":
+        raise ValueError(f"--dream-branches {e.dream_branches}: dreams branch from real states only in the dream; "
+                         "pass --mode dream, or drop it")
     default_v, default_m = world_model_files(e)
     mdnrnn = mdnrnn_path or default_m
     spec = AgentSpec.build(vision_path or default_v, mdnrnn if (cfg.controller.inputs == "z_h" or e.mode == "dream")
@@ -166,7 +170,7 @@ def _run(state: dict, cfg: Config, spec: AgentSpec, folder: Path, progress: bool
     e = cfg.evolution
     pool = TaskPool.of(cfg.parallel) if e.mode == "real" or e.eval_every else None
     try:
-        evaluator = RealEvaluator(e, spec, pool) if e.mode == "real" else DreamEvaluator(e, spec, dream_starts(cfg, spec))
+        evaluator = RealEvaluator(e, spec, pool) if e.mode == "real" else DreamEvaluator(e, spec, dream_latents(cfg, spec))
         bar = None
         if progress:
             from tqdm.auto import tqdm

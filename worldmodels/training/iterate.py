@@ -55,7 +55,7 @@ from . import evolve as evolution
 from . import memory
 from . import release as releases
 from .dream_check import dream_check
-from .evaluators import DreamEvaluator, dream_starts
+from .evaluators import DreamEvaluator, dream_latents
 from .lineage import card_entry, lineage
 from .vision import latents_for
 
@@ -289,7 +289,7 @@ class Loop:
         params = np.stack([load_agent_file(resolve(r["evolve"]["agent"]))[1] for r in self.state["rounds"]])
         n = self.it.select_dreams
         e = dataclasses.replace(self.cfg.evolution, ensemble=tuple(self.ensemble_at(last)))
-        returns, _ = DreamEvaluator(e, spec, dream_starts(self.cfg, spec))(params, np.arange(e.seed, e.seed + n), 0)
+        returns, _ = DreamEvaluator(e, spec, dream_latents(self.cfg, spec))(params, np.arange(e.seed, e.seed + n), 0)
         scores = returns.mean(axis=1)  # (rounds,)
         best = int(scores.argmax())
         return {"round": best, "agent": self.state["rounds"][best]["evolve"]["agent"],
