@@ -215,3 +215,16 @@ def test_a_branched_dream_starts_in_its_own_members_state_and_memory_gives_c_its
         DreamEnv(world[:2], starts, memory=memory)
     with pytest.raises(ValueError, match="exactly when a memory M is given"):
         DreamEnv(world, starts)
+
+
+def test_shared_starts_give_every_candidate_the_same_starts_and_members():
+    torch.manual_seed(0)
+    world = [MDNRNN(MDNRNNConfig(hidden_size=8)) for _ in range(3)]
+    starts = torch.randn(50, 32)
+    env = DreamEnv(world, starts, seed=4)
+    latent, _ = env.reset(12, shared=3)  # 4 candidates x 3 trials, candidate-major
+    assert torch.equal(latent.reshape(4, 3, 32), latent[:3].expand(4, 3, 32))
+    assert env.member.reshape(4, 3).unique(dim=0).shape == (1, 3)
+    assert len({tuple(row.tolist()) for row in env.reset(12)[0]}) > 3  # without it, each dream draws its own
+    with pytest.raises(ValueError, match="shared=5 must divide batch_size=12"):
+        env.reset(12, shared=5)

@@ -114,13 +114,22 @@ class DreamEnv:
         self.t = 0
 
     @torch.no_grad()
-    def reset(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def reset(self, batch_size: int, shared: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Start ``batch_size`` dreams from randomly drawn real starts (h at zero, or the M's state there for
-        branched starts); each dream draws its member of an ensemble, and its dropout masks (with ``dropout`` > 0)."""
-        pick = torch.randint(len(self.starts), (batch_size,), generator=self.generator, device=self.device)
+        branched starts); each dream draws its member of an ensemble, and its dropout masks (with ``dropout`` > 0).
+
+        With ``shared`` = R (a divisor of ``batch_size``), only R starts and members are drawn and dream i takes
+        draw i mod R: candidates laid out candidate-major (P x R rows) then meet the same R starts in the same
+        members, as the real env's candidates meet the same R tracks (common random numbers)."""
+        if shared and batch_size % shared:
+            raise ValueError(f"DreamEnv.reset: shared={shared} must divide batch_size={batch_size}")
+        draws = shared or batch_size
+        pick = torch.randint(len(self.starts), (draws,), generator=self.generator, device=self.device)
         K = len(self.members)
-        self.member = torch.zeros(batch_size, dtype=torch.long, device=self.device) if K == 1 else \
-            torch.randint(K, (batch_size,), generator=self.generator, device=self.device)
+        self.member = torch.zeros(draws, dtype=torch.long, device=self.device) if K == 1 else \
+            torch.randint(K, (draws,), generator=self.generator, device=self.device)
+        if shared:
+            pick, self.member = pick.repeat(batch_size // shared), self.member.repeat(batch_size // shared)
         self.masks = [m.dropout_masks(batch_size, self.dropout, self.generator, self.device) for m in self.members]
         self.latent = self.starts.latent[pick]  # (B, Z) or (B, N, K)
         H = self.model.cfg.hidden_size
@@ -291,13 +300,14 @@ def _codes_at(cls, latents: dict[str, np.ndarray], episode: np.ndarray, step: np
 
 
 @torch.no_grad()
-def play(env: DreamEnv, controller: LinearController, params: np.ndarray) -> tuple[np.ndarray, int]:
-    """One dream per row of ``params`` (B, num_params), all at once, until every dream has ended.
+def play(env: DreamEnv, controller: LinearController, params: np.ndarray, shared: int = 0) -> tuple[np.ndarray, int]:
+    """One dream per row of ``params`` (B, num_params), all at once, until every dream has ended; ``shared`` as in
+    ``DreamEnv.reset``.
 
     Returns:
         returns (B,) and the dream steps taken (live dreams only).
     """
-    z, h = env.reset(len(params))
+    z, h = env.reset(len(params), shared)
     returns, steps = np.zeros(len(params)), 0
     while not env.done.all():
         steps += int((~env.done).sum())

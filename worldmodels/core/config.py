@@ -322,6 +322,10 @@ class EvolutionConfig:
     """dream mode: dreams branch from this many real mid-episode states of the rollouts, drawn once per run (seed
     ``seed``), each with every M's state after the real steps before it, and last ``max_steps`` (a horizon H, as
     Dreamer's and MBPO's short rollouts); 0: every dream starts at an episode's first frame with h = 0 (the chapter's)"""
+    dream_shared_starts: bool = False
+    """dream mode: every candidate of a generation dreams from the same ``trials`` starts (and ensemble members), as
+    candidates in the real env drive the same tracks, so they are ranked on their driving rather than their draw of
+    starts (common random numbers); off: each dream draws its own"""
     init: str | None = None
     """start from this agent's parameters (a controller file, e.g. a dream-trained one) instead of zeros"""
 

@@ -67,7 +67,7 @@ class DreamEvaluator:
                        max_steps=self.cfg.max_steps, termination_reward=self.cfg.dream_termination_reward,
                        dropout=self.cfg.dream_dropout, memory=self.mdnrnn if self.cfg.ensemble else None,
                        penalty=self.cfg.dream_penalty)
-        returns, steps = play(env, self.controller, params)
+        returns, steps = play(env, self.controller, params, shared=R if self.cfg.dream_shared_starts else 0)
         return returns.reshape(P, R), {"dream_steps": steps}
 
 
