@@ -195,8 +195,7 @@ class DreamCheck:
     agents: tuple[Path, ...] | None = None
     """agent files in the panel (None: every shipped agent in checkpoints/controller that fits this V and M)"""
     rollouts: Name | None = None
-    """rollouts whose first frames (or, with --dream-branches, mid-episode states) start the dreams (None: the
-    scale's)"""
+    """rollouts whose first frames start the dreams (None: the scale's)"""
     out: Path | None = None
     """results JSON (default data/dream_check/<M's name>.json)"""
     update_card: bool = False
