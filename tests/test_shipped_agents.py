@@ -21,7 +21,7 @@ RECORDED = {
     "vae_book_vonly": [764.24, 793.55, 194.12, 294.98, 831.37],
     "vae_loop_dream": [148.34, 190.32, 194.12, 22.26, 138.56],
     "vae_checked_dream": [231.13, 200.0, 194.12, 216.61, 230.07],
-    "vae_branch_dream": [615.23, 838.71, 796.19, -2.84, 416.34],  # the first 5 of its protocol run
+    "vae_branch_dream": [615.23, 838.71, 796.19, -2.84, 867.32],
 }
 
 
