@@ -67,6 +67,13 @@ def _agent_entry(name: str, card: dict[str, Any]) -> list[str]:
              (f"- training: {training['generations']} generations, {training['real_env_steps']:,} real env steps of "
               f"its own, {training['dream_steps']:,} dream steps, {training['seconds'] / 3600:.2f} h; parameters "
               f"shipped: `{card.get('which', 'mean')}` of {card['parameters']:,}")]
+    for key, label in (("evaluation_other_tracks", "the same parameters on other unseen tracks"),
+                       ("replicate", "its recipe run again (another seed), on the protocol")):
+        if key in card:
+            lines.append(f"- {label}: {results.score(card[key])}, seeds {card[key]['seeds'][0]:,} to "
+                         f"{card[key]['seeds'][1]:,}: `{card[key]['command']}`")
+    if "chosen" in card:
+        lines.append(f"- chosen: {card['chosen']}")
     if lineage:
         lines += [f"- lineage: **{lineage['real_env_steps']:,} real env steps** in all", "",
                   "| part of the lineage | real env steps |", "|---|---|"]
