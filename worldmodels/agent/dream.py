@@ -42,7 +42,7 @@ import torch
 
 from ..models.controller import LinearController
 from ..models.mdnrnn import MDNRNN
-from ..models.registry import latents_class
+from ..models.registry import codes_at, latents_class
 from ..models.vision import Vision
 from ..world.frames import tensor_to_frames
 
@@ -287,16 +287,7 @@ def branch_starts(world: Sequence[MDNRNN], memory: MDNRNN | None, latents: dict[
         for i, m in enumerate(models):
             running[i] = m(latent, action, running[i])[1]
         t = stop
-    start = torch.cat([_codes_at(cls, latents, episode[i : i + 4096], step[i : i + 4096]) for i in range(0, n, 4096)])
-    return Starts(start.to(device), tuple(found[: len(world)]), found[-1] if memory is not None else None)
-
-
-def _codes_at(cls, latents: dict[str, np.ndarray], episode: np.ndarray, step: np.ndarray) -> torch.Tensor:
-    """Acting codes of (episode, step) pairs: (R, ...)."""
-    posterior = {k: torch.from_numpy(np.stack([np.asarray(latents[k][e, s], dtype=np.float32)
-                                               for e, s in zip(episode, step, strict=True)]))
-                 for k in cls.posterior_keys}
-    return cls.code(posterior).float()
+    return Starts(codes_at(latents, episode, step).to(device), tuple(found[: len(world)]), found[-1] if memory is not None else None)
 
 
 @torch.no_grad()

@@ -325,7 +325,7 @@ class EvolutionConfig:
     dream_shared_starts: bool = False
     """dream mode: every candidate of a generation dreams from the same ``trials`` starts (and ensemble members), as
     candidates in the real env drive the same tracks, so they are ranked on their driving rather than their draw of
-    starts (common random numbers); off: each dream draws its own (it did better: docs/research-log.md, stop 40)"""
+    starts (common random numbers); off: each dream draws its own, which did better (docs/research-log.md, stop 40)"""
     init: str | None = None
     """start from this agent's parameters (a controller file, e.g. a dream-trained one) instead of zeros"""
 

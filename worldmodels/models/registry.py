@@ -8,6 +8,7 @@ means one new module implementing ``worldmodels.models.vision.Vision`` and one e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +81,11 @@ def latents_class(latents: dict[str, np.ndarray], where: str | Path = "latents")
                      f"({ {c.latent: c.posterior_keys for c in VISIONS.values()} }); re-run encode")
 
 
-def codes_at(latents: dict[str, np.ndarray], episodes: list[int] | None = None, step: int = 0) -> torch.Tensor:
-    """V's acting codes at ``step`` of some episodes of a latents file (all by default): z = mu (E, Z), or
-    one-hot codes (E, N, K). Dreams start from these."""
+def codes_at(latents: dict[str, np.ndarray], episodes: Sequence[int] | None = None,
+             step: int | np.ndarray = 0) -> torch.Tensor:
+    """V's acting codes at ``step`` of some episodes of a latents file (all by default), or at each episode's own
+    step (``step`` an array as long as ``episodes``): z = mu (E, Z), or one-hot codes (E, N, K). Dreams start
+    from these."""
     episodes = list(range(len(latents["length"]))) if episodes is None else episodes
     cls = latents_class(latents)
     posterior = {k: torch.from_numpy(latents[k][episodes, step].astype(np.float32)) for k in cls.posterior_keys}
