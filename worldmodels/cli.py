@@ -10,6 +10,7 @@ Commands:
     evolve         evolve the controller with CMA-ES, in the real env or the dream (resumes)
     evaluate       score an agent on 100 held-out episodes with the stock renderer, and film one
     dream-check    rank a panel of controllers in the real env and in M's dream (Spearman correlation)
+    dream-score    score agents by their mean return in held-out dreams, and name the highest
     iterate        the paper's iterative loop: evolve in the dream, collect real episodes, fine-tune M (resumes)
     reproduce      all of the above for one release name, building only what is missing (resumes)
 
@@ -34,6 +35,7 @@ import tyro
 from .commands import (
     Collect,
     DreamCheck,
+    DreamScore,
     Encode,
     Evaluate,
     Evolve,
@@ -243,6 +245,27 @@ def _dream_check(args: DreamCheck, command: str) -> int:
     return 0
 
 
+def _dream_score(args: DreamScore, command: str) -> int:
+    from .core.storage import check_writable, save_json
+    from .training.dream_score import dream_scores
+
+    cfg = _config(args.scale, args.rollouts, evolution=args.evolution)
+    first = args.agents[0] if args.agents else Path("agent")
+    out = args.out or paths.dream_score_dir() / f"{paths.evaluation_path(first).stem}.json"
+    check_writable(out.parent, paths.dream_score_dir())
+    result = dream_scores(cfg, list(args.agents), args.dreams)
+    print("| agent | dream return | std | paired vs the highest |\n|---|---|---|---|")
+    for row in result["agents"]:
+        p = row["paired"]
+        print(f"| {row['agent']} | {row['mean']:.1f} +/- {row['se']:.1f} | {row['std']:.1f} | "
+              f"{p['mean']:+.1f} +/- {p['se']:.1f} |")
+    print(f"highest: {result['best']} ({result['dreams']} dreams each of at most {result['max_steps']} steps; "
+          f"{result['dream_steps']:,} dream steps, {result['seconds']:.0f} s)")
+    save_json(out, {**result, "command": command})
+    print(f"results: {out}")
+    return 0
+
+
 def _iterate(args: Iterate, command: str) -> int:
     from .training import iterate, memory, release
 
@@ -284,7 +307,8 @@ COMMANDS = {
     "collect": (Collect, _collect), "verify": (Verify, _verify), "train-vae": (TrainVAE, _train_vision),
     "train-gumbel": (TrainGumbel, _train_vision), "encode": (Encode, _encode),
     "train-mdnrnn": (TrainMDNRNN, _train_mdnrnn), "evolve": (Evolve, _evolve), "evaluate": (Evaluate, _evaluate),
-    "dream-check": (DreamCheck, _dream_check), "iterate": (Iterate, _iterate), "reproduce": (Reproduce, _reproduce),
+    "dream-check": (DreamCheck, _dream_check), "dream-score": (DreamScore, _dream_score),
+    "iterate": (Iterate, _iterate), "reproduce": (Reproduce, _reproduce),
 }
 
 
@@ -318,6 +342,8 @@ def defaults(name: str, scale: str):
         "evaluate": lambda: None,
         "dream-check": lambda: DreamCheck(mdnrnn=tyro.MISSING, dream_check=cfg.dream_check, parallel=cfg.parallel,
                                           scale=scale),
+        "dream-score": lambda: DreamScore(agents=tyro.MISSING, scale=scale,
+                                          evolution=dataclasses.replace(cfg.evolution, mode="dream")),
         "iterate": lambda: Iterate(iterate=cfg.iterate, evolution=dataclasses.replace(cfg.evolution, mode="dream"),
                                    controller=cfg.controller, parallel=cfg.parallel, scale=scale),
         "reproduce": lambda: Reproduce(scale=scale),

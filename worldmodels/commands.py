@@ -206,6 +206,27 @@ class DreamCheck:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DreamScore:
+    """Score agents of one V and M by their mean return in held-out dreams (no real env) and name the highest: a
+    choice among candidates that needs no real return. Of the evolution flags, only the dreams' are read:
+    --ensemble, --dream-branches (drawn with --seed: pick one no ES run drew its states with), --max-steps,
+    --dream-tau."""
+
+    agents: tyro.conf.Positional[tuple[Path, ...]]
+    """agent files (a run's mean.pt, or checkpoints/controller/<latent>_<name>.pt), all seeing through one V and M"""
+    evolution: EvolutionConfig
+    scale: Scale = "book"
+    """preset the defaults come from"""
+    rollouts: Name | None = None
+    """rollouts whose first frames (or, with --dream-branches, mid-episode states) start the dreams (None: the
+    scale's)"""
+    dreams: Annotated[int, Between(2, 1_000_000)] = 4096
+    """dreams per agent, the same for every agent (the same starts in the same members)"""
+    out: Path | None = None
+    """results JSON (default data/dream_scores/<first agent>.json)"""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Iterate(_Evolving):
     """The paper's iterative loop (resumes a killed run): rounds of evolving C in M's dream, real episodes of C with
     noise added to M's data, M fine-tuned, dream-check; --release ships the dream-trained agent and its M. --mdnrnn

@@ -118,6 +118,11 @@ def dream_check_dir() -> Path:
     return data_dir() / "dream_check"
 
 
+def dream_score_dir() -> Path:
+    """``data/dream_scores/``: ``dream-score`` results."""
+    return data_dir() / "dream_scores"
+
+
 def figure_dir(folder: str = "figures") -> Path:
     """Where notebooks write figures: ``figures/`` (``figures/smoke/``, git-ignored, for the smoke preset)."""
     return root() / folder
