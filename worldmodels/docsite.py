@@ -67,11 +67,11 @@ def _agent_entry(name: str, card: dict[str, Any]) -> list[str]:
              (f"- training: {training['generations']} generations, {training['real_env_steps']:,} real env steps of "
               f"its own, {training['dream_steps']:,} dream steps, {training['seconds'] / 3600:.2f} h; parameters "
               f"shipped: `{card.get('which', 'mean')}` of {card['parameters']:,}")]
-    for key, label in (("evaluation_other_tracks", "the same parameters on other unseen tracks"),
-                       ("replicate", "its recipe run again (another seed), on the protocol")):
-        if key in card:
-            lines.append(f"- {label}: {results.score(card[key])}, seeds {card[key]['seeds'][0]:,} to "
-                         f"{card[key]['seeds'][1]:,}: `{card[key]['command']}`")
+    others = [("the same parameters on other unseen tracks", card["evaluation_other_tracks"])] \
+        if "evaluation_other_tracks" in card else []
+    others += [("its recipe run again (another seed), on the protocol", r) for r in card.get("replicates", [])]
+    for label, e in others:
+        lines.append(f"- {label}: {results.score(e)}, seeds {e['seeds'][0]:,} to {e['seeds'][1]:,}: `{e['command']}`")
     if "chosen" in card:
         lines.append(f"- chosen: {card['chosen']}")
     if lineage:
