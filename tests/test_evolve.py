@@ -361,3 +361,33 @@ def test_dreams_branched_from_real_mid_episode_states_last_the_horizon_and_resum
     assert card["config"]["evolution"]["dream_branches"] == 50 and card["training"]["real_env_steps"] == 0
     with pytest.raises(ValueError, match="--dream-branches 50: .* pass --mode dream"):
         evolve.evolve(smoke(name="real_branch", dream_branches=50), progress=False)
+
+
+def test_a_soup_release_is_the_average_of_the_runs_means_and_its_card_counts_every_run(world_model, wm_root, capsys):
+    from worldmodels.cli import main
+
+    recipe = {"mode": "dream", "generations": 2, "dream_branches": 30, "max_steps": 5}
+    collect(smoke().collect, progress=False)
+    states = [evolve.evolve(smoke(name=f"s{k}", seed=k, **recipe), progress=False) for k in range(3)]
+    cfg = smoke(name="s0", seed=0, **recipe)
+    path = evolve.release(cfg, "soup", soup=("s1", "s2"))
+    _, params, payload = agent_files.load_agent_file(path)
+    assert np.allclose(params, np.mean([s["es"].mean for s in states], axis=0)) and payload["which"] == "soup"
+    assert not np.allclose(params, states[0]["es"].mean)
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert [i["seed"] for i in card["soup_of"]] == [0, 1, 2] and card["which"] == "soup"
+    assert card["training"]["dream_steps"] == sum(s["dream_steps"] for s in states) and card["training"]["runs"] == 3
+    assert card["lineage"]["real_env_steps"] > 0  # the dream starts' rollouts
+
+    evolve.evolve(smoke(name="longer", seed=3, **{**recipe, "max_steps": 6}), progress=False)
+    with pytest.raises(ValueError, match="--soup-with longer: .* differs .* in max_steps"):
+        evolve.release(cfg, "soup2", soup=("longer",))
+    evolve.evolve(smoke(name="shorter", seed=4, **{**recipe, "generations": 1}), progress=False)
+    with pytest.raises(ValueError, match="--soup-with shorter: .* has 1 generations"):
+        evolve.release(cfg, "soup2", soup=("shorter",))
+    with pytest.raises(ValueError, match="cannot be souped"):
+        evolve.release(cfg, "soup2", which="best", soup=("s1",))
+    flags = ["--scale", "smoke", "--backend", "serial", "--mode", "dream", "--generations", "2", "--dream-branches",
+             "30", "--max-steps", "5", "--name", "s0", "--quiet"]
+    assert main(["evolve", *flags, "--soup-with", "s1"]) == 2
+    assert "pass --release NAME too" in capsys.readouterr().err

@@ -145,6 +145,8 @@ def _evolve(args: Evolve, command: str) -> int:
 
     cfg = _config(args.scale, args.rollouts, evolution=args.evolution, controller=args.controller,
                   parallel=args.parallel)
+    if args.soup_with and not args.release:
+        raise ValueError("--soup-with averages finished runs into a release: pass --release NAME too")
     if args.release:
         release.check_free(paths.controller_release(cfg.evolution.latent, args.release), args.force)
     savings = [f"{k}={getattr(cfg.evolution, k)}" for k in ("tile_cutoff", "early_trials") if getattr(cfg.evolution, k)]
@@ -156,7 +158,8 @@ def _evolve(args: Evolve, command: str) -> int:
     print(f"{evolve.run_dir(cfg.evolution)}: {last['generation']} generations, mean {last['mean']:.1f}, "
           f"best {last['best']:.1f}, real env steps {state['env_steps']:,}, dream steps {state['dream_steps']:,}")
     if args.release:
-        path = evolve.release(cfg, args.release, which=args.which, command=command, force=args.force)
+        path = evolve.release(cfg, args.release, which=args.which, command=command, force=args.force,
+                              soup=args.soup_with)
         print(f"released {path} and {path.with_suffix('.json')}")
     return 0
 

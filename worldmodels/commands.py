@@ -157,6 +157,9 @@ class Evolve(_Evolving):
     """then ship it as checkpoints/controller/<latent>_RELEASE.pt with a card"""
     which: Literal["auto", "best_mean", "mean", "best"] = "auto"
     """parameters to ship (auto: best_mean if evaluated, else mean)"""
+    soup_with: tuple[Name, ...] = ()
+    """with --release: other finished runs of this recipe (the same flags but --name and --seed), by --name; the
+    release is the average of their ES means and this run's (a model soup), and its card counts every run"""
 
 
 @dataclass(frozen=True, kw_only=True)

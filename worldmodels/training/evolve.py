@@ -287,7 +287,30 @@ def _ancestors(state: dict[str, Any], spec: AgentSpec) -> list[tuple[str, str]]:
             *([(state["config"]["rollouts"], "rollouts")] if evolution["mode"] == "dream" else [])]
 
 
-def release(cfg: Config, name: str, which: str = "auto", command: str | None = None, force: bool = False) -> Path:
+def _soup_states(cfg: Config, state: dict[str, Any], soup: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The finished states of the runs ``soup`` names, each checked to be ``state``'s run but for --name and --seed."""
+    def same(st: dict[str, Any]) -> dict[str, Any]:
+        return {**st["config"], "evolution": {k: v for k, v in st["config"]["evolution"].items()
+                                              if k not in ("name", "seed", "generations")}}  # see below
+    states = []
+    for other in soup:
+        folder = run_dir(dataclasses.replace(cfg.evolution, name=other))
+        st = load_state(folder / STATE)
+        mine, theirs = same(state), same(st)
+        if theirs != mine or st["spec"] != state["spec"]:
+            diff = sorted({*[k for k in mine["evolution"] if mine["evolution"][k] != theirs["evolution"].get(k)],
+                           *[k for k in mine if k != "evolution" and mine[k] != theirs.get(k)]}) or ["spec"]
+            raise ValueError(f"--soup-with {other}: {folder} differs from {cfg.evolution.name}'s run in {', '.join(diff)}; "
+                             f"a soup averages runs of one recipe, which differ only in --name and --seed")
+        if len(st["history"]) != len(state["history"]):  # a run still going, or one run longer
+            raise ValueError(f"--soup-with {other}: {folder} has {len(st['history'])} generations, "
+                             f"{cfg.evolution.name}'s run {len(state['history'])}; finish both (evolve resumes)")
+        states.append(st)
+    return states
+
+
+def release(cfg: Config, name: str, which: str = "auto", command: str | None = None, force: bool = False,
+            soup: tuple[str, ...] = ()) -> Path:
     """Ship a finished run as ``checkpoints/controller/<latent>_<name>.pt`` with a JSON card.
 
     Args:
@@ -295,12 +318,19 @@ def release(cfg: Config, name: str, which: str = "auto", command: str | None = N
             ``best`` (the best single candidate) or ``auto`` (``best_mean`` when the run has one, else ``mean``). A
             dream-mode run is released as ``mean`` or ``best``: its real evaluations (``eval_every``) choose nothing.
         force: replace an existing release of that name.
+        soup: names of other finished runs of the same recipe (they differ only in --name and --seed): the release
+            is then the average of all their ES means and this run's (a model soup: the same zero start and the same
+            inputs make the parameters comparable), ``which`` is ``soup``, and the card counts every run.
     """
     folder = run_dir(cfg.evolution)
     state = load_state(folder / STATE)
     spec = AgentSpec.from_dict(state["spec"])
     path = paths.controller_release(spec.latent, name)
     releases.check_free(path, force)
+    if soup:
+        if which not in ("auto", "mean"):
+            raise ValueError(f"--soup-with averages the runs' ES means; --which {which} cannot be souped")
+        return _release_soup(cfg, name, state, spec, path, _soup_states(cfg, state, soup), soup, command, force)
     dreamt = state["config"]["evolution"]["mode"] == "dream"
     if which == "auto":  # a dream-trained agent is chosen from its dreams alone: its real evaluations only monitor
         which = "best_mean" if state["best_mean"] is not None and not dreamt else "mean"
@@ -328,3 +358,37 @@ def release(cfg: Config, name: str, which: str = "auto", command: str | None = N
                            "every real env step behind this agent: its own evolution, its V's and M's data with "
                            "the agents that drove them, the agent it started from (--init) and its dream starts"))
     return releases.write(path, agent_payload(spec, params, {"history": history, "which": which}), card, force)
+
+
+def _release_soup(cfg: Config, name: str, state: dict[str, Any], spec: AgentSpec, path: Path,
+                  others: list[dict[str, Any]], soup: tuple[str, ...], command: str | None, force: bool) -> Path:
+    """``release`` of the average of ``state``'s and ``others``' ES means (``soup``: the others' run names)."""
+    states = [state, *others]
+    params = np.mean(np.stack([st["es"].mean for st in states]), axis=0)
+    runs = [cfg.evolution.name, *soup]
+    ingredients = [{"run": portable(run_dir(dataclasses.replace(cfg.evolution, name=n))),
+                    "seed": st["config"]["evolution"]["seed"], "last": st["history"][-1],
+                    "commands": st.get("commands", [])} for n, st in zip(runs, states, strict=True)]
+    env_steps = sum(st["env_steps"] for st in states)
+    card = releases.card(
+        "controller", name, config=state["config"],
+        data={"mode": state["config"]["evolution"]["mode"],
+              "dream_starts": f"data/rollouts/{state['config']['rollouts']}"
+              if state["config"]["evolution"]["mode"] == "dream" else None},
+        training={"generations": len(state["history"]), "real_env_steps": env_steps,
+                  "dream_steps": sum(st["dream_steps"] for st in states),
+                  "seconds": round(sum(r["seconds"] for st in states for r in st["history"]), 1),
+                  "last": state["history"][-1], "runs": len(states)},
+        metrics={}, parameters=len(params), command=command, which="soup", soup_of=ingredients,
+        world_model={"vision": spec.vision, "vision_sha256": spec.vision_sha256,
+                     "mdnrnn": spec.mdnrnn, "mdnrnn_sha256": spec.mdnrnn_sha256,
+                     **({"ensemble": state["config"]["ensemble"]} if state["config"].get("ensemble") else {})},
+        commands=list(dict.fromkeys(c for st in states for c in st.get("commands", []))),
+        lineage=card_entry({f"evolution of the {len(states)} runs averaged into {portable(path)}": env_steps,
+                            **lineage(*_ancestors(state, spec))},
+                           "every real env step behind this agent: the evolution of every run averaged into it, "
+                           "its V's and M's data with the agents that drove them, the agent it started from "
+                           "(--init) and its dream starts"))
+    return releases.write(path, agent_payload(spec, params, {"history": state["history"], "which": "soup",
+                                                             "soup_of": [i["run"] for i in ingredients]}), card, force)
+
