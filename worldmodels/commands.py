@@ -210,10 +210,10 @@ class DreamCheck:
 
 @dataclass(frozen=True, kw_only=True)
 class DreamScore:
-    """Score agents of one V and M by their mean return in held-out dreams (no real env) and name the highest: a
-    choice among candidates that needs no real return. Of the evolution flags, only the dreams' are read:
-    --ensemble, --dream-branches (drawn with --seed: pick one no ES run drew its states with), --max-steps,
-    --dream-tau."""
+    """Score agents of one V and M by their mean return in held-out dreams (no real env) and name the highest (on
+    the agents measured so far, the highest was never the best real driver). Of the evolution flags, only the
+    dreams' are read: --ensemble, --dream-branches (drawn with --seed: pick one no ES run drew its states with),
+    --max-steps, --dream-tau."""
 
     agents: tyro.conf.Positional[tuple[Path, ...]]
     """agent files (a run's mean.pt, or checkpoints/controller/<latent>_<name>.pt), all seeing through one V and M"""

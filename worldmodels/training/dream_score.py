@@ -3,8 +3,11 @@
 Evolution in the dream fits the states and the dreams it was scored on. Scoring each candidate again in dreams it
 never trained on (another draw of real branch states, ``EvolutionConfig.seed``, and fresh dreams) gives each
 the same test: every agent meets the same starts in the same members (one generator, seeded alike), so the
-differences between agents are paired. ``dream-score`` prints them and names the highest; issue 27's rule chooses
-among ES seeds this way before any of them drives in the real env.
+differences between agents are paired. ``dream-score`` prints them and names the highest.
+
+It measures; it is not a rule to trust yet. On the eleven dream agents scored so far, the highest held-out dream
+return never went with the best real driver (research log, stop 41): these Ms pay for what fools them in short
+dreams too.
 """
 
 from __future__ import annotations

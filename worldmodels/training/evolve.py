@@ -287,11 +287,24 @@ def _ancestors(state: dict[str, Any], spec: AgentSpec) -> list[tuple[str, str]]:
             *([(state["config"]["rollouts"], "rollouts")] if evolution["mode"] == "dream" else [])]
 
 
+def _card_data(state: dict[str, Any]) -> dict[str, Any]:
+    """A controller card's ``data``: the mode, and the rollouts its dreams started from."""
+    mode = state["config"]["evolution"]["mode"]
+    return {"mode": mode, "dream_starts": f"data/rollouts/{state['config']['rollouts']}" if mode == "dream" else None}
+
+
+def _world_model(state: dict[str, Any], spec: AgentSpec) -> dict[str, Any]:
+    """A controller card's ``world_model``: V and M by path and hash, and the ensemble it dreamt in."""
+    return {"vision": spec.vision, "vision_sha256": spec.vision_sha256, "mdnrnn": spec.mdnrnn,
+            "mdnrnn_sha256": spec.mdnrnn_sha256,
+            **({"ensemble": state["config"]["ensemble"]} if state["config"].get("ensemble") else {})}
+
+
 def _soup_states(cfg: Config, state: dict[str, Any], soup: tuple[str, ...]) -> list[dict[str, Any]]:
     """The finished states of the runs ``soup`` names, each checked to be ``state``'s run but for --name and --seed."""
     def same(st: dict[str, Any]) -> dict[str, Any]:
         return {**st["config"], "evolution": {k: v for k, v in st["config"]["evolution"].items()
-                                              if k not in ("name", "seed", "generations")}}  # see below
+                                              if k not in ("name", "seed", "generations")}}  # generations: below
     states = []
     for other in soup:
         folder = run_dir(dataclasses.replace(cfg.evolution, name=other))
@@ -342,17 +355,12 @@ def release(cfg: Config, name: str, which: str = "auto", command: str | None = N
     if params is None:
         raise ValueError(f"{folder}: the run has no {which!r} parameters (it needs eval_every > 0)")
     history = state["history"]
-    mode = state["config"]["evolution"]["mode"]
     card = releases.card(
-        "controller", name, config=state["config"],
-        data={"mode": mode, "dream_starts": f"data/rollouts/{state['config']['rollouts']}" if mode == "dream" else None},
+        "controller", name, config=state["config"], data=_card_data(state),
         training={"generations": len(history), "real_env_steps": state["env_steps"],
                   "dream_steps": state["dream_steps"], "seconds": round(sum(r["seconds"] for r in history), 1),
                   "last": history[-1]},
-        metrics={}, parameters=len(params), command=command, which=which,
-        world_model={"vision": spec.vision, "vision_sha256": spec.vision_sha256,
-                     "mdnrnn": spec.mdnrnn, "mdnrnn_sha256": spec.mdnrnn_sha256,
-                     **({"ensemble": state["config"]["ensemble"]} if state["config"].get("ensemble") else {})},
+        metrics={}, parameters=len(params), command=command, which=which, world_model=_world_model(state, spec),
         commands=state.get("commands", []),
         lineage=card_entry({f"evolution {portable(path)}": state["env_steps"], **lineage(*_ancestors(state, spec))},
                            "every real env step behind this agent: its own evolution, its V's and M's data with "
@@ -371,18 +379,13 @@ def _release_soup(cfg: Config, name: str, state: dict[str, Any], spec: AgentSpec
                     "commands": st.get("commands", [])} for n, st in zip(runs, states, strict=True)]
     env_steps = sum(st["env_steps"] for st in states)
     card = releases.card(
-        "controller", name, config=state["config"],
-        data={"mode": state["config"]["evolution"]["mode"],
-              "dream_starts": f"data/rollouts/{state['config']['rollouts']}"
-              if state["config"]["evolution"]["mode"] == "dream" else None},
+        "controller", name, config=state["config"], data=_card_data(state),
         training={"generations": len(state["history"]), "real_env_steps": env_steps,
                   "dream_steps": sum(st["dream_steps"] for st in states),
                   "seconds": round(sum(r["seconds"] for st in states for r in st["history"]), 1),
                   "last": state["history"][-1], "runs": len(states)},
         metrics={}, parameters=len(params), command=command, which="soup", soup_of=ingredients,
-        world_model={"vision": spec.vision, "vision_sha256": spec.vision_sha256,
-                     "mdnrnn": spec.mdnrnn, "mdnrnn_sha256": spec.mdnrnn_sha256,
-                     **({"ensemble": state["config"]["ensemble"]} if state["config"].get("ensemble") else {})},
+        world_model=_world_model(state, spec),
         commands=list(dict.fromkeys(c for st in states for c in st.get("commands", []))),
         lineage=card_entry({f"evolution of the {len(states)} runs averaged into {portable(path)}": env_steps,
                             **lineage(*_ancestors(state, spec))},
