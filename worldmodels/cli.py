@@ -252,9 +252,10 @@ def _dream_score(args: DreamScore, command: str) -> int:
     from .core.storage import check_writable, save_json
     from .training.dream_score import dream_scores
 
+    if not args.agents:
+        raise ValueError("dream-score: name one or more agent files")
     cfg = _config(args.scale, args.rollouts, evolution=args.evolution)
-    first = args.agents[0] if args.agents else Path("agent")
-    out = args.out or paths.dream_score_dir() / f"{paths.evaluation_path(first).stem}.json"
+    out = args.out or paths.dream_score_dir() / f"{paths.evaluation_path(args.agents[0]).stem}.json"
     check_writable(out.parent, paths.dream_score_dir())
     result = dream_scores(cfg, list(args.agents), args.dreams)
     print("| agent | dream return | std | paired vs the highest |\n|---|---|---|---|")

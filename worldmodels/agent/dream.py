@@ -287,7 +287,8 @@ def branch_starts(world: Sequence[MDNRNN], memory: MDNRNN | None, latents: dict[
         for i, m in enumerate(models):
             running[i] = m(latent, action, running[i])[1]
         t = stop
-    return Starts(codes_at(latents, episode, step).to(device), tuple(found[: len(world)]), found[-1] if memory is not None else None)
+    return Starts(codes_at(latents, episode, step).to(device), tuple(found[: len(world)]),
+                  found[-1] if memory is not None else None)
 
 
 @torch.no_grad()
