@@ -59,7 +59,7 @@ from worldmodels.core import paths
 from worldmodels.core.video import write_video
 from worldmodels.models.registry import codes_at
 from worldmodels.training import memory, vision
-from worldmodels.world import datacard, datasets, rollouts
+from worldmodels.world import datasets, rollouts
 
 cfg = wm.get_config(SCALE)
 rollouts.collect(cfg.collect)
@@ -189,15 +189,11 @@ viz.save_figure(fig, "04_discrete_turning_in_the_dream", cfg.figures)
 
 # %%
 # how much each dream moves under the held left turn: frame change first to last (0-255), discrete code flips
-continuous_start = starts[0]
 for tau in (0.5, 1.0, 1.5):
-    codes_dreamt = dream.dream(discrete, start, turn, tau=tau, seed=1)
-    flips = (codes_dreamt.argmax(-1)[1:] != codes_dreamt.argmax(-1)[:-1]).float().sum(-1).mean()
-    d = dream.decode(gumbel, codes_dreamt)
-    c = dream.decode(vae, dream.dream(model, continuous_start, turn, tau, seed=1))
-    print(f"tau {tau}: continuous frame change {np.abs(c[-1] / 1.0 - c[0]).mean():.1f}, discrete "
-          f"{np.abs(d[-1] / 1.0 - d[0]).mean():.1f} with {flips:.2f} of {codes_dreamt.shape[1]} variables "
-          f"flipping a step")
+    c = dream.held_action_response(model, vae, starts[0], turn, tau, seed=1)
+    d = dream.held_action_response(discrete, gumbel, start, turn, tau, seed=1)
+    print(f"tau {tau}: continuous frame change {c['frame_change']:.1f}, discrete {d['frame_change']:.1f} with "
+          f"{d['flips']:.2f} of {d['variables']} variables flipping a step")
 
 # %% [markdown]
 # ## Many dreams at once
@@ -234,18 +230,9 @@ print(f"256 dreams x {env.t} steps; dreamt return: mean {returns.mean():.1f}, ma
 # five Ms (an ensemble, each its own seed and data order), fine-tuned from the paper-scale M on the paper's amount,
 # 10,000 episodes of 1,000 steps, collected and encoded on two CPU cores in under an hour. Most of them are driven by
 # a scripted pilot that follows the road from the env's own state, at speeds and care drawn per episode, with chance
-# on its pedals for part of each episode; the rest are random and brownian driving. Its card holds the data mix,
-# measured per policy:
+# on its pedals for part of each episode; the rest are random and brownian driving. Its card:
 
 # %%
 paper_m = results.card(paths.mdnrnn_release("vae", "paper10k_0"))
 if paper_m:
-    held_out, mix = paper_m["metrics"]["held_out"], paper_m["data"]["collection"]["mix"]
-    print(f"{paper_m['data']['episodes']:,} episodes, collected in {mix['wall_seconds'] / 60:.0f} min at "
-          f"{mix['bytes_per_step']:.0f} bytes a step; held-out latent NLL {held_out['latent_nll']:.3f} nats per "
-          f"dimension, reward R2 {held_out['reward_r2']:.2f}")
-    display(Markdown(datacard.markdown(mix)))
-    if "dream_check" in paper_m:
-        check = paper_m["dream_check"]
-        print(f"dream-check: Spearman {check['spearman']:.3f} for this M, {check['ensemble']['spearman']:.3f} for the "
-              f"ensemble of {len(check['members'])}")
+    display(Markdown(results.summary(paper_m)))

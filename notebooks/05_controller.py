@@ -130,12 +130,10 @@ display(Video(str(video), embed=True, width=480))
 # %%
 dream_path = paths.controller_release("vae", f"{RELEASE}_dream")
 if dream_path.exists():
-    dream_card = results.card(dream_path)
     fig = viz.evolution_curves(evolve.read_history(dream_path), title="CMA-ES inside the dream (dream returns)")
     viz.save_figure(fig, "05_dream_learning_curve", cfg.figures)
-    real = evaluation.evaluate_file(dream_path, live_check, progress=True)
-    print(f"last dream generation: mean dream return {dream_card['training']['last']['mean']:.1f}; "
-          f"in the real env: {real['mean']:.1f} +/- {real['std']:.1f} over {real['episodes']} episodes")
+    display(Markdown(results.summary(results.card(dream_path))))
+    print(f"live, in the real env: {results.score(evaluation.evaluate_file(dream_path, live_check, progress=True))}")
 
 # %% [markdown]
 # That first dream agent cheated: its dream return was high and its real one about -81. CMA-ES follows the
@@ -184,11 +182,7 @@ if loop_path.exists():
     loop_card = results.card(loop_path)
     fig = viz.loop_curves(loop_card["training"]["rounds"])
     viz.save_figure(fig, "05_loop_curves", cfg.figures)
-    lineage = loop_card["lineage"]
-    print(f"candidate: round {loop_card['candidate']['round']} (dream returns in the last M by round: "
-          f"{loop_card['candidate']['dream_returns']}); real env steps of its whole lineage: "
-          f"{lineage['real_env_steps']:,}")
-    display(Markdown("\n".join(f"- {what}: {steps:,}" for what, steps in lineage["parts"].items())))
+    display(Markdown(results.summary(loop_card)))
 
 # %% [markdown]
 # The dream-trained agent on a held-out track, beside its return in its own M's dreams:
@@ -202,22 +196,14 @@ if loop_path.exists():
     dreamt = dreamer(loop_agent.params[None], np.arange(8), 0)[0][0].mean()  # returns (1, 8)
     print(f"real return {episode['return']:.1f} in {len(episode['rewards'])} steps; mean return in 8 dreams of its "
           f"M: {dreamt:.1f}")
-    if "evaluation" in loop_card:
-        print(f"protocol: {results.score(loop_card['evaluation'])}")
-
 
 # %% [markdown]
 # ## Which M teaches? Dream-check against the dream agents it trains
 #
-# One way to test dream-check itself: evolve a controller from scratch in each of 12 Ms with the same settings
-# (population 32 x 8 dreams of 500 steps, 40 generations, about 75 s each on 2 cores), then drive its ES mean on 16
-# real tracks (monitoring only). Across the 12 Ms, Spearman between an M's dream-check and the real score of the
-# agent it trained is about 0.8: the measure tells the Ms that teach from those that do not. It cannot pick the
-# best of the good ones: redrawing the panel's random members moves a score by about 0.1, and the three best Ms
-# (0.76 to 0.87) trained agents that drove 334, 308 and 77. Of the guards from the literature, dropout masks per
-# dream (Dropout's Dream Land) and a reward head that reads only (z_t, z_{t+1}) made things worse. An asymmetric
-# reward loss gave a better agent (178 against 59) without a clearly better dream-check. The README's table has
-# every number.
+# One way to test dream-check itself: evolve a controller from scratch in each of 12 Ms with the same settings and
+# drive each on 16 real tracks. Across the 12, Spearman between an M's dream-check and its agent's real score is
+# about 0.8: the measure tells the Ms that teach from those that do not, but cannot pick the best of the good ones
+# (the research log has every number, and the guards from the literature that made things worse).
 #
 # The rule was fixed before any agent of it was scored: ship the dream agent of the M that dream-check ranks
 # first. On the panel of the time, that M was M_2, the loop's M after its first two rounds. Its agent follows. Its
@@ -226,13 +212,8 @@ if loop_path.exists():
 # %%
 checked_path = paths.controller_release("vae", CHECKED)
 if checked_path.exists():
-    checked_card, m_card = results.card(checked_path), results.card(paths.mdnrnn_release("vae", CHECKED))
-    check = m_card["dream_check"]
-    print(f"M: dream-check {check['spearman']:.3f} (h-free {check['spearman_h_free']:.3f}); the agent's last "
-          f"dream generation: mean dream return {checked_card['training']['last']['mean']:.1f}; real env steps "
-          f"of its lineage: {checked_card['lineage']['real_env_steps']:,}")
-    if "evaluation" in checked_card:
-        print(f"protocol: {results.score(checked_card['evaluation'])}")
+    for path in (paths.mdnrnn_release("vae", CHECKED), checked_path):
+        display(Markdown(results.summary(results.card(path))))
 
 # %% [markdown]
 # ## Short dreams from real states: a dream agent that drives
@@ -265,20 +246,8 @@ if checked_path.exists():
 
 # %%
 for name in ("branch_dream", "branch10k_dream", "soup10k_dream"):
-    branch_path = paths.controller_release("vae", name)
-    if not branch_path.exists():
-        continue
-    branch_card = results.card(branch_path)
-    e = branch_card["config"]["evolution"]
-    world = branch_card["world_model"]
-    print(f"vae_{name}: an ensemble of {len(world['ensemble'])} Ms ({world['mdnrnn']} gives C its h); "
-          f"{e['dream_branches']:,} branch states, dreams of H = {e['max_steps']} steps, {e['trials']} a candidate; "
-          f"{branch_card['training']['generations']} generations; real env steps of its lineage: "
-          f"{branch_card['lineage']['real_env_steps']:,}")
-    scores = {"protocol": branch_card.get("evaluation"),
-              "100 other unseen tracks": branch_card.get("evaluation_other_tracks")}
-    scores |= {f"the recipe again, replicate {i + 1}": r for i, r in enumerate(branch_card.get("replicates", []))}
-    display(Markdown(results.score_table(scores)))
+    if paths.controller_release("vae", name).exists():
+        display(Markdown(results.summary(results.card(paths.controller_release("vae", name)))))
 
 # %%
 soup_path = paths.controller_release("vae", "soup10k_dream")

@@ -28,7 +28,6 @@ SCALE = env_scale("WM_SCALE")  # smoke, book or paper
 RELEASE = "book"
 
 # %%
-
 import numpy as np
 import torch
 from IPython.display import Markdown, Video, display
@@ -172,6 +171,14 @@ if iterated_path.exists():
 display(Markdown(results.markdown(results.agent_rows(by_score=True))))  # best first
 
 # %% [markdown]
+# What each score cost: the real env steps of every agent's whole lineage (its own evolution, its V's and M's data
+# and whoever drove them, and the evaluations that chose it), beside published agents. A solve (900, dashed) within
+# 20 million steps is issue 30's target; the paper spent up to about 1.8 billion.
+
+# %%
+viz.save_figure(viz.score_by_lineage(results.agent_rows(), results.ANCHORS), "06_score_by_env_steps", cfg.figures)
+
+# %% [markdown]
 # ## Continuous against discrete
 #
 # Seed 004 found its discrete agent stalled (best generation mean about 98). The codes on the same held-out
@@ -223,6 +230,4 @@ if hard_path.exists() and soft_path.exists():
     pair = {path.stem: evolve.read_history(path) for path in (hard_path, soft_path)}
     fig = viz.score_curves(pair, title="C on the hard code against C on the posterior probabilities")
     viz.save_figure(fig, "06_hard_vs_soft_codes", cfg.figures)
-    display(Markdown("\n".join(f"- `{row['agent']}`: {row['score']} ({row['episodes']} episodes), "
-                               f"{row['real_env_steps']:,} env steps" for row in results.agent_rows()
-                               if row["agent"] in pair)))
+    display(Markdown(results.markdown([r for r in results.agent_rows() if r["agent"] in pair], references=False)))

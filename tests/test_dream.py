@@ -228,3 +228,23 @@ def test_shared_starts_give_every_candidate_the_same_starts_and_members():
     assert len({tuple(row.tolist()) for row in env.reset(12)[0]}) > 3  # without it, each dream draws its own
     with pytest.raises(ValueError, match="shared=5 must divide batch_size=12"):
         env.reset(12, shared=5)
+
+
+def test_a_held_action_moves_a_dream_and_flips_discrete_codes_only():
+    from worldmodels.agent.dream import decode, dream, held_action_response
+    from worldmodels.core.config import GumbelConfig, VAEConfig
+    from worldmodels.models.gumbel_vae import GumbelVAE
+    from worldmodels.models.vae import ConvVAE
+
+    torch.manual_seed(0)
+    turn = torch.tensor([[-1.0, 0.3, 0.0]]).repeat(6, 1)
+    model, vision, start = MDNRNN(MDNRNNConfig(hidden_size=16)), ConvVAE(VAEConfig()), torch.randn(32)
+    moved = held_action_response(model, vision, start, turn, tau=1.0, seed=1)
+    frames = decode(vision, dream(model, start, turn, 1.0, seed=1)).astype(float)
+    assert moved == {"frame_change": pytest.approx(abs(frames[-1] - frames[0]).mean()), "flips": 0.0, "variables": 0}
+    discrete = MDNRNN(MDNRNNConfig(latent="gumbel", hidden_size=16, num_vars=4, num_classes=3))
+    codes = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 0]), 3).float()
+    gumbel = GumbelVAE(GumbelConfig(num_vars=4, num_classes=3))
+    hot = held_action_response(discrete, gumbel, codes, turn, tau=3.0, seed=1)
+    cold = held_action_response(discrete, gumbel, codes, turn, tau=1e-4, seed=1)
+    assert hot["variables"] == 4 and 0 < hot["flips"] <= 4 and cold["flips"] <= hot["flips"]

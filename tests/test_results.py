@@ -72,3 +72,37 @@ def test_the_notebooks_read_cards_and_tabulate_scores_through_one_function(tmp_p
     assert table[2] == "| protocol | 100 (stock) | 259.1 | 135.0 | -20.0 | 700.0 |" and len(table) == 4
     assert table[3].startswith("| live | 2 x 30 steps (fast) | 301.2")
     assert results.score(protocol) == "259.1 +/- 135.0 over 100 (stock)"
+
+
+def test_a_card_summary_holds_what_the_notebooks_show(tmp_path):
+    protocol = {"mean": 688.4, "std": 220.9, "min": 217.8, "max": 919.0, "episodes": 100, "renderer": "stock"}
+    agent = card(mode="dream", evaluation=protocol)
+    agent |= {"kind": "controller", "release": "soup", "evaluation_other_tracks": {**protocol, "mean": 724.6},
+              "replicates": [{**protocol, "mean": 548.3}], "world_model": {"mdnrnn": "m0.pt", "ensemble": [1, 2]},
+              "lineage": {"real_env_steps": 30, "parts": {"rollouts a": 10, "rollouts b": 20}}}
+    agent["config"]["evolution"] |= {"dream_branches": 4096, "max_steps": 400, "trials": 16}
+    agent["training"] |= {"runs": 3, "last": {"mean": 158.46}}
+    lines = results.summary(agent).splitlines()
+    assert lines[0] == "`vae_soup`: continuous V + M + C, trained in the dream"
+    assert "- dreams in an ensemble of 2 Ms (m0.pt gives C its h)" in lines
+    assert "- 4,096 real branch states, dreams of H = 400 steps, 16 a candidate" in lines
+    assert "- 12 generations each, 3 runs averaged (a soup); last generation's mean fitness 158.5" in lines
+    assert "- real env steps of its whole lineage: 30" in lines and "    - rollouts b: 20" in lines
+    assert [line.split(" |")[0] for line in lines if line.startswith("| ") and line[2:4] != "wh"] == [
+        "| protocol", "| 100 other unseen tracks", "| the recipe again, replicate 1"]
+    unscored = card()
+    unscored["release"] = "bare"
+    assert "|" not in results.summary(unscored)  # no scores, no table
+    memory = {"kind": "mdnrnn", "latent": "vae", "release": "m", "metrics": {"held_out": {
+        "latent_nll": 0.97588, "reward_r2": 0.2979}}, "data": {"episodes": 10_000}}
+    assert results.summary(memory).splitlines() == [
+        "`vae_m`: 10,000 episodes", "- held out: latent NLL 0.976 nats per dimension, reward R2 0.30"]
+    memory["dream_check"] = {"spearman": 0.816, "spearman_h_free": 0.857, "members": [1, 2],
+                             "ensemble": {"spearman": 0.807}}
+    assert results.summary(memory).splitlines()[-1] == \
+        "- dream-check: Spearman 0.816 (h-free 0.857); the ensemble of 2: 0.807"
+
+
+def test_markdown_can_leave_the_references_out(tmp_path):
+    (tmp_path / "vae_a.json").write_text(json.dumps(card()))
+    assert len(results.markdown(results.agent_rows(tmp_path), references=False).splitlines()) == 3

@@ -23,3 +23,18 @@ def test_dream_check_scatter_draws_h_free_members_apart_and_reads_old_cards():
     free, reads_h = fig.axes[0].collections[:2]
     assert len(free.get_offsets()) == 2 and len(reads_h.get_offsets()) == 1
     assert "h-free -1.00" in fig.axes[0].get_title() and "h-free" not in fig.axes[1].get_title()
+
+
+def test_score_by_lineage_places_evaluated_agents_and_anchors_at_their_steps():
+    rows = [{"agent": "vae_a", "what": "continuous V + M + C, trained in the real env", "mean": 840.0, "std": 110.0,
+             "real_env_steps": 15_000_000},
+            {"agent": "vae_d", "what": "continuous V + M + C, trained in the dream", "mean": 690.0, "std": 220.0,
+             "real_env_steps": 20_000_000},
+            {"agent": "vae_x", "what": "continuous V + M + C, trained in the real env", "mean": None, "std": None,
+             "real_env_steps": 1}]
+    fig = viz.score_by_lineage(rows, [("paper", 906.0, 21.0, 1.8e9)])
+    ax = fig.axes[0]
+    points = sorted((float(c.get_children()[0].get_xdata()[0]), float(c.get_children()[0].get_ydata()[0]))
+                    for c in ax.containers)
+    assert points == [(15e6, 840.0), (20e6, 690.0), (1.8e9, 906.0)]  # the unevaluated agent is left out
+    assert {t.get_text() for t in ax.texts} == {"vae_a", "vae_d", "paper"} and ax.get_xscale() == "log"

@@ -14,6 +14,7 @@ from typing import Any
 from .core import paths
 from .core.storage import load_card, load_json
 from .models.registry import vision_class
+from .world import datacard
 
 # (agent, reference result, episodes, source), as the chapter and the seeds report them
 REFERENCES = [
@@ -21,6 +22,14 @@ REFERENCES = [
     ("continuous V only + C", "632 +/- 251", "100", "Ha & Schmidhuber 2018 (paper)"),
     ("discrete (Gumbel) V only + C", "about 98 (best generation mean)", "-", "seed 004"),
     ("C trained only in the dream", "788.6 +/- 179.5", "100", "Dropout's Dream Land, ECML 2021"),
+]
+
+# (who, protocol mean, std, real env steps) where the source gives the steps: issue 30's anchors for the plot of
+# score against real env steps (``viz.score_by_lineage``)
+ANCHORS = [
+    ("World Models, the paper (at most)", 906.0, 21.0, 1.8e9),
+    ("PPO, Beta policy (episodes end 30 steps without reward)", 909.0, 10.0, 2.6e6),
+    ("rl-zoo PPO-LSTM", 862.5, 97.3, 4e6),
 ]
 
 
@@ -61,6 +70,58 @@ def describe(card: dict[str, Any]) -> str:
     return f"{latent} {parts}{hidden}, trained {where}"
 
 
+def summary(card: dict[str, Any]) -> str:
+    """A shipped model's card in a few markdown lines: an agent's kind, world model, training, lineage (each part)
+    and every score it holds (protocol, other unseen tracks, replicates) as a table; an M's data, fit and
+    dream-check. The notebooks show cards through this, never by reading their fields."""
+    if card.get("kind") == "mdnrnn":
+        return _memory_summary(card)
+    training, world = card["training"], card.get("world_model", {})
+    evolution = card["config"]["evolution"]
+    lines = [f"`{evolution['latent']}_{card['release']}`: {describe(card)}"]
+    if world.get("ensemble"):
+        lines.append(f"- dreams in an ensemble of {len(world['ensemble'])} Ms ({world['mdnrnn']} gives C its h)")
+    if evolution["mode"] == "dream" and evolution.get("dream_branches"):
+        lines.append(f"- {evolution['dream_branches']:,} real branch states, dreams of H = {evolution['max_steps']} "
+                     f"steps, {evolution['trials']} a candidate")
+    soup = f" each, {training['runs']} runs averaged (a soup)" if training.get("runs") else ""
+    lines.append(f"- {training['generations']} generations{soup}" + (
+        f"; last generation's mean fitness {training['last']['mean']:.1f}" if "last" in training else ""))
+    if card.get("candidate"):
+        candidate = card["candidate"]
+        lines.append(f"- released round {candidate['round']} of {candidate['rounds']}; its dream returns in the last "
+                     f"M by round: {candidate['dream_returns']}")
+    if "lineage" in card:
+        lines.append(f"- real env steps of its whole lineage: {card['lineage']['real_env_steps']:,}")
+        lines += [f"    - {what}: {steps:,}" for what, steps in card["lineage"]["parts"].items()]
+    scores = {"protocol": card.get("evaluation"), "100 other unseen tracks": card.get("evaluation_other_tracks")}
+    scores |= {f"the recipe again, replicate {i + 1}": r for i, r in enumerate(card.get("replicates", []))}
+    if any(scores.values()):
+        lines += ["", score_table(scores)]
+    return "\n".join(lines)
+
+
+def _memory_summary(card: dict[str, Any]) -> str:
+    """An M card: its data (how it was collected and its mix per policy, where the card says), held-out fit and
+    dream-check."""
+    data, held_out = card["data"], card["metrics"]["held_out"]
+    mix = (data.get("collection") or {}).get("mix") or {}
+    collected = (f", collected in {mix['wall_seconds'] / 60:.0f} min at {mix['bytes_per_step']:.0f} bytes a step"
+                 if "wall_seconds" in mix else "")
+    lines = [f"`{card['latent']}_{card['release']}`: {data['episodes']:,} episodes{collected}",
+             (f"- held out: latent NLL {held_out['latent_nll']:.3f} nats per dimension, reward R2 "
+              f"{held_out['reward_r2']:.2f}")]
+    if "dream_check" in card:
+        check = card["dream_check"]
+        ensemble = (f"; the ensemble of {len(check['members'])}: {check['ensemble']['spearman']:.3f}"
+                    if "ensemble" in check else "")
+        lines.append(f"- dream-check: Spearman {check['spearman']:.3f} (h-free {check['spearman_h_free']:.3f})"
+                     f"{ensemble}")
+    if "by_policy" in mix:
+        lines += ["", "The data, measured per policy:", "", datacard.markdown(mix)]
+    return "\n".join(lines)
+
+
 def agent_rows(folder: str | Path | None = None, by_score: bool = False) -> list[dict[str, Any]]:
     """One row per shipped agent card, in name order, or best protocol score first (``by_score``; agents not
     evaluated last)."""
@@ -74,6 +135,7 @@ def agent_rows(folder: str | Path | None = None, by_score: bool = False) -> list
         training, evaluation = card["training"], card.get("evaluation")
         rows.append({
             "agent": path.stem, "what": describe(card), "mean": evaluation["mean"] if evaluation else None,
+            "std": evaluation["std"] if evaluation else None,
             "score": f"{evaluation['mean']:.0f} +/- {evaluation['std']:.0f}" if evaluation else "not evaluated",
             "episodes": _episodes(evaluation) if evaluation else "-",
             "generations": training["generations"],
@@ -98,13 +160,13 @@ def _episodes(evaluation: dict[str, Any]) -> str:
     return f"{evaluation['episodes']}{'' if steps == 1000 else f' x {steps} steps'} ({evaluation['renderer']})"
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
-    """Our agents, then the references, as one markdown table."""
+def markdown(rows: list[dict[str, Any]], references: bool = True) -> str:
+    """Our agents, then (unless not ``references``) the published ones, as one markdown table."""
     lines = [("| agent | what | score (mean +/- std) | episodes | generations | real env steps | dream steps | "
              "wall time, h |"), "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| `{r['agent']}` | {r['what']} | {r['score']} | {r['episodes']} | {r['generations']} | "
                      f"{r['real_env_steps']:,} | {r['dream_steps']:,} | {r['hours']:.2f} |")
-    for what, score, episodes, source in REFERENCES:
+    for what, score, episodes, source in REFERENCES if references else []:
         lines.append(f"| reference | {what} ({source}) | {score} | {episodes} | - | - | - | - |")
     return "\n".join(lines)

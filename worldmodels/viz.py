@@ -267,6 +267,33 @@ def score_curves(histories: dict[str, list[dict]], title: str = ""):
     return fig
 
 
+def score_by_lineage(rows: list[dict], anchors: Sequence[tuple[str, float, float, float]] = ()):
+    """Every evaluated agent's protocol score (mean, and its standard deviation as a bar) against the real env steps
+    of its whole lineage (``results.agent_rows``), on a log axis, beside published ``anchors`` (who, mean, std,
+    steps) as squares: how much driving each score cost."""
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    scored = [r for r in rows if r["mean"] is not None]
+    for r in scored:
+        dream = "dream" in r["what"]
+        ax.errorbar(r["real_env_steps"], r["mean"], yerr=r["std"], fmt="o", ms=5, capsize=2, alpha=0.8,
+                    color="tab:purple" if dream else ("tab:blue" if "continuous" in r["what"] else "tab:orange"))
+        ax.annotate(r["agent"], (r["real_env_steps"], r["mean"]), fontsize=6, xytext=(4, 2), textcoords="offset points")
+    for who, mean, std, steps in anchors:
+        ax.errorbar(steps, mean, yerr=std, fmt="s", ms=6, capsize=2, color="black")
+        ax.annotate(who, (steps, mean), fontsize=6, xytext=(4, -9), textcoords="offset points")
+    ax.axhline(900, color="grey", lw=0.8, ls="--")
+    ax.axvline(2e7, color="grey", lw=0.8, ls=":")  # issue 30's budget: 20 M real env steps
+    ax.set_xscale("log")
+    ax.set_xlim(right=1e10)
+    ax.set_xlabel("real env steps of the whole lineage")
+    ax.set_ylabel("protocol score (100 tracks)")
+    ax.set_title("score against real env steps (blue: continuous, orange: discrete, purple: trained in the dream; "
+                 "squares: published)", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def spread_curves(spread: dict[str, np.ndarray]):
     """How far dreams from one start drift apart, one line per temperature (``dream.spread_by_tau``): the code's
     spread across dreams on the left, the decoded picture's on the right."""

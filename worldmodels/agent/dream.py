@@ -364,3 +364,16 @@ def spread_by_tau(model: MDNRNN, vision_model: Vision, start: torch.Tensor, acti
         frames = decode(vision_model, latents.flatten(0, 1)).astype(np.float32)  # (S * n, 64, 64, 3)
         pixels.append(frames.reshape(len(steps), n, -1).std(1).mean(1))
     return {"tau": np.asarray(taus, dtype=np.float32), "t": steps, "code": np.stack(code), "pixels": np.stack(pixels)}
+
+
+def held_action_response(model: MDNRNN, vision_model: Vision, start: torch.Tensor, actions: torch.Tensor,
+                         tau: float, seed: int = 0) -> dict[str, float]:
+    """How much one dream under held ``actions`` (T, 3) moves: ``frame_change``, the mean absolute pixel difference
+    (0..255) between its first and last decoded frames, and, for a discrete M, ``flips``, how many of its
+    ``variables`` change class a step on average (0 for a continuous one)."""
+    latents = dream(model, start, actions, tau, seed=seed)  # (T + 1, Z) or (T + 1, N, K)
+    frames = decode(vision_model, latents).astype(np.float32)
+    discrete = latents.dim() == 3
+    flips = (latents.argmax(-1)[1:] != latents.argmax(-1)[:-1]).float().sum(-1).mean().item() if discrete else 0.0
+    return {"frame_change": float(np.abs(frames[-1] - frames[0]).mean()), "flips": flips,
+            "variables": latents.shape[1] if discrete else 0}
