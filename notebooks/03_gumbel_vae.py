@@ -46,15 +46,12 @@
 # %% tags=["parameters"]
 # Parameters. TRAIN=False loads checkpoints/gumbel/<RELEASE>.pt, checkpoints/gumbel/<ST_RELEASE>.pt and
 # checkpoints/vae/<RELEASE>.pt.
-from worldmodels.core.presets import env_scale, env_switch
+from worldmodels.core.presets import STRAIGHT_THROUGH, env_scale, env_switch
 
 SCALE = env_scale("WM_SCALE")  # smoke, book or paper
 TRAIN = env_switch("WM_TRAIN")  # 0 (unset): load the shipped checkpoints; 1: train
 RELEASE = "book"
-ST_RELEASE = "book_st"
-# the straight-through V's settings (train-gumbel --run st --estimator straight_through --unimix 0.01 ...)
-STRAIGHT_THROUGH = {"estimator": "straight_through", "unimix": 0.01, "kl_tolerance": 1 / 32, "tau_min": 0.1,
-                    "tau_decay": 5e-4}
+ST_RELEASE = "book_st"  # the straight-through V, trained with the gumbel settings of presets.STRAIGHT_THROUGH
 
 # %%
 import numpy as np

@@ -14,9 +14,9 @@ from worldmodels.reproduce import AGENTS, agent_config, reproduce
 from worldmodels.training import memory, vision
 from worldmodels.world.rollouts import collect
 
-RELEASES = ["vae/t.pt", "gumbel/t.pt", "mdnrnn/vae_t.pt", "mdnrnn/gumbel_t.pt", "controller/vae_t.pt",
-            "controller/vae_t_vonly.pt", "controller/gumbel_t.pt", "controller/gumbel_t_soft.pt",
-            "controller/vae_t_dream.pt"]
+RELEASES = ["vae/t.pt", "gumbel/t.pt", "gumbel/t_st.pt", "mdnrnn/vae_t.pt", "mdnrnn/gumbel_t.pt",
+            "mdnrnn/gumbel_t_st.pt", "controller/vae_t.pt", "controller/vae_t_vonly.pt", "controller/gumbel_t.pt",
+            "controller/gumbel_t_soft.pt", "controller/gumbel_t_st.pt", "controller/vae_t_dream.pt"]
 
 
 def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsys):
@@ -28,7 +28,10 @@ def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsy
         card = json.loads((ckpt / "controller" / f"{recipe.latent}_t{recipe.suffix}.json").read_text())
         assert card["evaluation"]["episodes"] == 2 and card["evaluation"]["renderer"] == "stock"
         assert card["evaluation"]["max_steps"] == 30  # the smoke length, recorded: not the protocol
-        assert card["world_model"]["vision"] == f"checkpoints/{recipe.latent}/t.pt"
+        world = "t_st" if key == "gumbel_st" else "t"
+        assert card["world_model"]["vision"] == f"checkpoints/{recipe.latent}/{world}.pt"
+        if key != "vae_vonly":  # a z-only controller runs no M
+            assert card["world_model"]["mdnrnn"] == f"checkpoints/mdnrnn/{recipe.latent}_{world}.pt"
         assert card["config"]["controller"]["inputs"] == ("z" if key == "vae_vonly" else "z_h")
         assert card["config"]["controller"]["code_input"] == ("soft" if key == "gumbel_soft" else "hard")
         assert card["config"]["evolution"]["mode"] == ("dream" if key == "vae_dream" else "real")
@@ -36,6 +39,9 @@ def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsy
     assert json.loads((ckpt / "controller" / "gumbel_t.json").read_text())["config"]["evolution"]["covariance"] \
         == "diagonal"
     assert "| `vae_t_vonly` | continuous V only + C" in capsys.readouterr().out
+    st = json.loads((ckpt / "gumbel" / "t_st.json").read_text())["config"]["model"]
+    assert st["estimator"] == "straight_through" and st["unimix"] == 0.01  # the recipe's V, not the plain one
+    assert json.loads((ckpt / "gumbel" / "t.json").read_text())["config"]["model"]["estimator"] == "gumbel"
 
     # again: nothing is rebuilt and no release changes
     before = {rel: (ckpt / rel).read_bytes() for rel in RELEASES}
@@ -80,3 +86,12 @@ def test_an_mdnrnn_run_does_not_resume_on_latents_of_another_v(wm_root):
     with pytest.raises(CheckpointError, match="another config"):
         memory.train("vae", wm.get_config("smoke", mdnrnn_training={"epochs": 3}), progress=False)
     assert np.load(latents_path("vae", "smoke"))["source"] == "checkpoints/vae/b.pt"
+
+
+def test_the_agents_flag_names_every_recipe():
+    import inspect
+
+    from worldmodels.commands import Reproduce
+
+    listed = inspect.getsource(Reproduce).split("keys of ``worldmodels.reproduce.AGENTS`` (")[1].split("; None")[0]
+    assert [k.strip() for k in " ".join(listed.split()).split(",")] == list(AGENTS)

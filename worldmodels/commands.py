@@ -257,7 +257,7 @@ class Reproduce:
     """release name (default: the scale's); existing releases are kept"""
     agents: tuple[str, ...] | None = None
     """agent recipes to build, keys of ``worldmodels.reproduce.AGENTS`` (vae, vae_vonly, gumbel, gumbel_soft,
-    vae_dream; None: all)"""
+    gumbel_st, vae_dream; None: all)"""
     generations: Annotated[int | None, Between(1, 1_000_000)] = None
     """CMA-ES generations per agent (default: the scale's)"""
     episodes: Annotated[int | None, Between(1, 100_000)] = None

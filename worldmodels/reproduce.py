@@ -4,9 +4,8 @@ For a release name NAME (default: the scale's name) it makes sure these exist, b
 in this order:
 
     data/rollouts/<rollouts>                                     collect (resumes)
-    checkpoints/vae/NAME.pt, checkpoints/gumbel/NAME.pt          train V (resumes), release
-    checkpoints/mdnrnn/vae_NAME.pt, checkpoints/mdnrnn/gumbel_NAME.pt
-                                                                 encode with the released V, train M (resumes), release
+    checkpoints/<latent>/NAME<suffix>.pt                         train each V of ``WORLD_MODELS`` (resumes), release
+    checkpoints/mdnrnn/<latent>_NAME<suffix>.pt                  encode with that V, train its M (resumes), release
     checkpoints/controller/<latent>_NAME<suffix>.pt              evolve each recipe of ``AGENTS`` (resumes), release
     an ``evaluation`` in each agent's card                       evaluate: the protocol (100 episodes, stock renderer)
 
@@ -27,15 +26,41 @@ from . import results
 from .agent import evaluation as evaluation_lib
 from .core import paths
 from .core.config import Config
-from .core.presets import get_config
+from .core.presets import STRAIGHT_THROUGH, get_config
 from .core.provenance import portable
 from .core.storage import load_card
-from .models.registry import LATENTS, load_vision
+from .models.registry import load_vision
 from .training import evolve, memory, vision
 from .training import release as releases
 from .world.rollouts import collect
 
 _REAL = {"mode": "real", "tile_cutoff": 100, "eval_every": 10, "eval_episodes": 16}
+
+
+@dataclass(frozen=True)
+class WorldModel:
+    """A V and the M on its codes, released as ``<latent>/NAME<suffix>`` and ``mdnrnn/<latent>_NAME<suffix>``."""
+
+    latent: str
+    suffix: str = ""
+    """after the release name; also names the V's and M's runs (``data/runs/<latent>_<suffix>``), beside the plain
+    V's on the same rollouts"""
+    vision: dict[str, Any] = field(default_factory=dict)
+    """the V's config section (``vae`` or ``gumbel``) beyond the scale's preset"""
+
+    def release(self, name: str) -> str:
+        return f"{name}{self.suffix}"
+
+    def run(self) -> str | None:
+        return self.suffix.lstrip("_") or None
+
+
+WORLD_MODELS: dict[str, WorldModel] = {
+    "vae": WorldModel("vae"),
+    "gumbel": WorldModel("gumbel"),
+    # DreamerV3's straight-through estimator with 1% unimix (notebook 03): the discrete V the best discrete agent has
+    "gumbel_st": WorldModel("gumbel", "_st", STRAIGHT_THROUGH),
+}
 
 
 @dataclass(frozen=True)
@@ -47,10 +72,16 @@ class Recipe:
     """release and run name: ``<latent>_<NAME><suffix>``"""
     evolution: dict[str, Any] = field(default_factory=dict)
     controller: dict[str, Any] = field(default_factory=dict)
+    world: str = ""
+    """the key of its V and M in ``WORLD_MODELS`` (default: ``latent``)"""
 
     def release(self, name: str) -> str:
         """The agent's release (and run) name on the world model released as ``name``."""
         return f"{name}{self.suffix}"
+
+    def world_model(self, name: str) -> str:
+        """The release name of its V and M."""
+        return WORLD_MODELS[self.world or self.latent].release(name)
 
 
 AGENTS: dict[str, Recipe] = {
@@ -67,6 +98,8 @@ AGENTS: dict[str, Recipe] = {
     # smoothly) while M still steps on the hard code
     "gumbel_soft": Recipe("gumbel", "_soft", {**_REAL, "covariance": "diagonal", "sigma0": 0.02},
                           {"code_input": "soft"}),
+    # as "gumbel", on the straight-through V and its M (``gumbel_book_st``)
+    "gumbel_st": Recipe("gumbel", "_st", {**_REAL, "covariance": "diagonal", "sigma0": 0.02}, world="gumbel_st"),
     # only inside M: every candidate's dreams in one batch, no env steps
     "vae_dream": Recipe("vae", "_dream", {"mode": "dream", "population": 32, "trials": 8, "max_steps": 500}),
 }
@@ -76,8 +109,8 @@ def agent_config(scale: str, name: str, recipe: Recipe, overrides: dict[str, Any
                  parallel: dict[str, Any] | None = None) -> Config:
     """The config that evolves ``recipe`` on the world model released as ``name`` (``parallel``: where its
     episodes run, as a ``ParallelConfig``'s fields)."""
-    evolution = {**recipe.evolution, "name": recipe.release(name), "latent": recipe.latent, "world_model": name,
-                 **(overrides or {})}
+    evolution = {**recipe.evolution, "name": recipe.release(name), "latent": recipe.latent,
+                 "world_model": recipe.world_model(name), **(overrides or {})}
     return get_config(scale, evolution=evolution, controller=dict(recipe.controller), parallel=parallel or {})
 
 
@@ -104,8 +137,8 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
     # every setting is checked here, before the first release is built
     overrides = {"generations": generations} if generations is not None else {}
     get_config(scale, evolution=overrides)
-    for latent in LATENTS:
-        paths.vision_release(latent, name)  # a name that is one safe path component
+    for world in WORLD_MODELS.values():
+        paths.vision_release(world.latent, world.release(name))  # a name that is one safe path component
 
     def missing(what: str, path: Path) -> bool:
         """Whether the release at ``path`` must be built (or completed: a model file without its card); says which."""
@@ -115,16 +148,19 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
 
     files = collect(cfg.collect, progress=progress, parallel=cfg.parallel)
     log(f"[reproduce] rollouts: {len(files)} episodes in {files[0].parent}")
-    for latent in LATENTS:
-        if missing(f"V ({latent})", paths.vision_release(latent, name)):
-            vision.train(latent, cfg, progress=progress)
-            vision.release(latent, cfg, name, command=command)
-    for latent in LATENTS:
-        if missing(f"M ({latent})", paths.mdnrnn_release(latent, name)):
-            source = paths.vision_release(latent, name)
-            vision.latents_for(load_vision(source, latent=latent), cfg.collect.name, portable(source), progress=progress)
-            memory.train(latent, cfg, progress=progress)
-            memory.release(latent, cfg, name, command=command)
+    worlds = {key: (w, get_config(scale, parallel=parallel, evaluation=evaluation, **{w.latent: w.vision}))
+              for key, w in WORLD_MODELS.items()}
+    for key, (world, wcfg) in worlds.items():
+        if missing(f"V ({key})", paths.vision_release(world.latent, world.release(name))):
+            vision.train(world.latent, wcfg, progress=progress, run=world.run())
+            vision.release(world.latent, wcfg, world.release(name), command=command, run=world.run())
+    for key, (world, wcfg) in worlds.items():
+        if missing(f"M ({key})", paths.mdnrnn_release(world.latent, world.release(name))):
+            source = paths.vision_release(world.latent, world.release(name))
+            vision.latents_for(load_vision(source, latent=world.latent), cfg.collect.name, portable(source),
+                               progress=progress)
+            memory.train(world.latent, wcfg, progress=progress, run=world.run())
+            memory.release(world.latent, wcfg, world.release(name), command=command, run=world.run())
     for key in agents:
         recipe = AGENTS[key]
         path = paths.controller_release(recipe.latent, recipe.release(name))

@@ -50,6 +50,12 @@ _PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+# the straight-through discrete V (DreamerV3's estimator, notebook 03, ``checkpoints/gumbel/book_st``): its
+# ``gumbel`` section beyond the preset; 1 / 32 free nats a variable is DreamerV3's 1 nat on the summed KL
+STRAIGHT_THROUGH = {"estimator": "straight_through", "unimix": 0.01, "kl_tolerance": 1 / 32, "tau_min": 0.1,
+                    "tau_decay": 5e-4}
+
+
 def get_config(scale: str = "book", **overrides: Any) -> Config:
     """The preset ``scale`` with per-stage overrides, e.g. ``collect={"episodes": 8}``, and scalar ones
     (``sequence_length=50``)."""
