@@ -106,3 +106,52 @@ def test_a_card_summary_holds_what_the_notebooks_show(tmp_path):
 def test_markdown_can_leave_the_references_out(tmp_path):
     (tmp_path / "vae_a.json").write_text(json.dumps(card()))
     assert len(results.markdown(results.agent_rows(tmp_path), references=False).splitlines()) == 3
+
+
+def evaluation(returns, first=900_000):
+    n = len(returns)
+    mean = sum(returns) / n
+    return {"returns": list(returns), "seeds": [first, first + n - 1], "episodes": n, "mean": mean,
+            "std": (sum((r - mean) ** 2 for r in returns) / n) ** 0.5, "renderer": "stock"}
+
+
+def test_paired_differences_cancel_the_tracks_own_spread():
+    base = evaluation([100.0, 900.0, 500.0, 700.0])
+    other = evaluation([90.0, 880.0, 350.0, 820.0])
+    p = results.paired(base, other)
+    assert p["tracks"] == 4 and p["mean"] == pytest.approx(-15.0)
+    diffs = [-10.0, -20.0, -150.0, 120.0]
+    se = (sum((d + 15.0) ** 2 for d in diffs) / 3 / 4) ** 0.5
+    assert p["se"] == pytest.approx(se) and p["lost_over_100"] == 1 and p["won_over_100"] == 1
+    table = results.paired_table({"a": base, "b": other}).splitlines()
+    assert table[2] == "| a | 4 | 550.0 +/- 295.8 | 600.0 | - | - | - |"
+    assert table[3].startswith("| b | 4 | 535.0 +/- ") and f"| -15.0 +/- {se:.1f} | 1 | 1 |" in table[3]
+
+
+def test_paired_refuses_other_tracks_missing_returns_and_nan():
+    base = evaluation([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="other drove other tracks than base .*910000 to 910002"):
+        results.paired(base, evaluation([1.0, 2.0, 3.0], first=910_000))
+    with pytest.raises(ValueError, match="other: an evaluation without its per-track returns"):
+        results.paired(base, {"mean": 2.0, "std": 1.0})
+    with pytest.raises(ValueError, match="other: 3 returns .* not finite"):
+        results.paired(base, evaluation([1.0, float("nan"), 3.0]))
+    with pytest.raises(ValueError, match="base: 2 returns for seeds 900000 to 900002"):
+        results.paired({**base, "returns": [1.0, 2.0]}, base)
+    with pytest.raises(ValueError, match="two tracks or more"):
+        results.paired(evaluation([1.0]), evaluation([2.0]))
+
+
+def test_compare_scores_prints_the_paired_table_and_refuses_one_file(tmp_path, capsys):
+    from worldmodels.cli import main
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(evaluation([100.0, 900.0, 500.0, 700.0])))
+    b.write_text(json.dumps(evaluation([90.0, 880.0, 350.0, 820.0])))
+    assert main(["compare-scores", str(a), str(b), "--loss", "15"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "lost > 15" in out[0] and out[3].endswith("| 2 | 1 |")
+    assert main(["compare-scores", str(a)]) == 2 and "name two or more" in capsys.readouterr().err
+    assert main(["compare-scores", str(a), str(b), "--loss", "-1"]) == 2  # range-checked
+    b.write_text("{broken")
+    assert main(["compare-scores", str(a), str(b)]) == 2 and "b.json" in capsys.readouterr().err

@@ -11,6 +11,7 @@ Commands:
     evaluate       score an agent on 100 held-out episodes with the stock renderer, and film one
     dream-check    rank a panel of controllers in the real env and in M's dream (Spearman correlation)
     dream-score    score agents by their mean return in held-out dreams, and name the highest
+    compare-scores compare evaluations of the same tracks, each against the first, track by track
     iterate        the paper's iterative loop: evolve in the dream, collect real episodes, fine-tune M (resumes)
     reproduce      all of the above for one release name, building only what is missing (resumes)
 
@@ -34,6 +35,7 @@ import tyro
 
 from .commands import (
     Collect,
+    CompareScores,
     DreamCheck,
     DreamScore,
     Encode,
@@ -270,6 +272,17 @@ def _dream_score(args: DreamScore, command: str) -> int:
     return 0
 
 
+def _compare_scores(args: CompareScores, command: str) -> int:
+    from .core.storage import load_json
+    from .results import paired_table
+
+    if len(args.evaluations) < 2:
+        raise ValueError("compare-scores: name two or more evaluate results files, the baseline first")
+    evaluations = {portable(path): load_json(path) for path in args.evaluations}
+    print(paired_table(evaluations, args.loss))
+    return 0
+
+
 def _iterate(args: Iterate, command: str) -> int:
     from .training import iterate, memory, release
 
@@ -312,6 +325,7 @@ COMMANDS = {
     "train-gumbel": (TrainGumbel, _train_vision), "encode": (Encode, _encode),
     "train-mdnrnn": (TrainMDNRNN, _train_mdnrnn), "evolve": (Evolve, _evolve), "evaluate": (Evaluate, _evaluate),
     "dream-check": (DreamCheck, _dream_check), "dream-score": (DreamScore, _dream_score),
+    "compare-scores": (CompareScores, _compare_scores),
     "iterate": (Iterate, _iterate), "reproduce": (Reproduce, _reproduce),
 }
 
@@ -351,6 +365,7 @@ def defaults(name: str, scale: str):
         "iterate": lambda: Iterate(iterate=cfg.iterate, evolution=dataclasses.replace(cfg.evolution, mode="dream"),
                                    controller=cfg.controller, parallel=cfg.parallel, scale=scale),
         "reproduce": lambda: Reproduce(scale=scale),
+        "compare-scores": lambda: None,
     }
     return made[name]()
 

@@ -229,6 +229,17 @@ class DreamScore:
     """results JSON (default data/dream_scores/<first agent>.json)"""
 
 
+@dataclass(frozen=True)
+class CompareScores:
+    """Compare evaluations of the same tracks (``evaluate``'s results JSON): each one's score, and its difference
+    from the first, track by track (paired, so the tracks' own spread cancels)."""
+
+    evaluations: tyro.conf.Positional[tuple[Path, ...]]
+    """two or more results files of ``evaluate`` with the same --seed and --episodes, the first the baseline"""
+    loss: Annotated[float, Between(0, 10_000)] = 100.0
+    """count the tracks where an evaluation lost (or won) more than this many points against the first"""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Iterate(_Evolving):
     """The paper's iterative loop (resumes a killed run): rounds of evolving C in M's dream, real episodes of C with

@@ -8,6 +8,7 @@ and M's data and the agents that drove them) and, once ``python -m worldmodels e
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,49 @@ def _memory_summary(card: dict[str, Any]) -> str:
                      f"{ensemble}")
     if "by_policy" in mix:
         lines += ["", "The data, measured per policy:", "", datacard.markdown(mix)]
+    return "\n".join(lines)
+
+
+def paired(base: dict[str, Any], other: dict[str, Any], where: tuple[str, str] = ("base", "other"),
+           loss: float = 100.0) -> dict[str, Any]:
+    """``other`` against ``base``, two evaluations (``evaluate``'s results) on the same tracks: the difference of
+    their returns track by track (mean, and its standard error), and on how many tracks ``other`` lost more than
+    ``loss`` points. Paired, so the tracks' own spread (a standard deviation of 100 to 300) cancels. ``where`` names
+    the two in errors."""
+    for name, e in zip(where, (base, other)):
+        if not {"returns", "seeds"} <= set(e):
+            raise ValueError(f"{name}: an evaluation without its per-track returns and seeds; run evaluate again")
+        first, last = e["seeds"]  # one track a seed, first to last
+        if len(e["returns"]) != last - first + 1 or not all(math.isfinite(r) for r in e["returns"]):
+            raise ValueError(f"{name}: {len(e['returns'])} returns for seeds {first} to {last}, or returns that are "
+                             f"not finite numbers")
+    if list(base["seeds"]) != list(other["seeds"]):
+        raise ValueError(f"{where[1]} drove other tracks than {where[0]} (seeds {other['seeds'][0]} to "
+                         f"{other['seeds'][1]} against {base['seeds'][0]} to {base['seeds'][1]}): pair evaluations "
+                         f"of the same --seed and --episodes")
+    if len(base["returns"]) < 2:
+        raise ValueError(f"{where[0]}: a paired difference needs two tracks or more")
+    diff = [o - b for b, o in zip(base["returns"], other["returns"])]
+    n, mean = len(diff), sum(diff) / len(diff)
+    se = math.sqrt(sum((d - mean) ** 2 for d in diff) / (n - 1) / n)
+    return {"tracks": n, "mean": mean, "se": se, f"lost_over_{loss:g}": sum(d < -loss for d in diff),
+            f"won_over_{loss:g}": sum(d > loss for d in diff)}
+
+
+def paired_table(evaluations: dict[str, dict[str, Any]], loss: float = 100.0) -> str:
+    """A markdown table of labelled evaluations of the same tracks: each one's score and median, and its paired
+    difference against the first (``paired``)."""
+    first, base = next(iter(evaluations.items()))
+    lines = [f"| what | tracks | mean +/- std | median | paired vs {first} | lost > {loss:g} | won > {loss:g} |",
+             "|---|---|---|---|---|---|---|"]
+    for label, e in evaluations.items():
+        returns = sorted(e["returns"])
+        median = (returns[(len(returns) - 1) // 2] + returns[len(returns) // 2]) / 2
+        p = paired(base, e, (first, label), loss) if label != first else None
+        diff = f"{p['mean']:+.1f} +/- {p['se']:.1f}" if p else "-"
+        lost, won = (p[f"lost_over_{loss:g}"], p[f"won_over_{loss:g}"]) if p else ("-", "-")
+        lines.append(f"| {label} | {len(returns)} | {e['mean']:.1f} +/- {e['std']:.1f} | {median:.1f} | {diff} | "
+                     f"{lost} | {won} |")
     return "\n".join(lines)
 
 
