@@ -242,10 +242,11 @@ if checked_path.exists():
 # $\theta_1, \theta_2, \theta_3$ can be averaged into one controller, as model soups average networks fine-tuned
 # from one start: $\bar\theta = \frac{1}{3}\sum_k \theta_k$. One reading: where the seeds agree, the soup keeps
 # their steering, and where each has fitted its own dreams, their quirks partly cancel. `evolve --release NAME
-# --soup-with RUN RUN` ships it, `vae_soup10k_dream`. No controller here saw a real return.
+# --soup-with RUN RUN` ships it, `vae_soup10k_dream`. No controller here saw a real return. The same recipe in Ms
+# trained on the same data from a smaller start, `vae_soup_lean_dream`, drove 196: what teaches is in M's history.
 
 # %%
-for name in ("branch_dream", "branch10k_dream", "soup10k_dream"):
+for name in ("branch_dream", "branch10k_dream", "soup10k_dream", "soup_lean_dream"):
     if paths.controller_release("vae", name).exists():
         display(Markdown(results.summary(results.card(paths.controller_release("vae", name)))))
 
