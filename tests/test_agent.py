@@ -29,7 +29,7 @@ def braking_params(n: int = 867) -> np.ndarray:
 
 
 def test_spec_reads_sizes_from_v_and_m_and_stores_portable_paths(spec):
-    assert spec.latent == "vae" and spec.controller.latent_size == 32 and spec.controller.hidden_state_size == 256
+    assert spec.latent == "vae" and spec.latent_size == 32 and spec.hidden_size == 256
     assert spec.vision == "checkpoints/vae/book.pt" and len(spec.vision_sha256) == 64
     assert AgentSpec.from_dict(spec.to_dict()) == spec
     with pytest.raises(ValueError, match="needs an MDN-RNN"):
@@ -176,17 +176,17 @@ def gumbel_files(wm_root):
 def test_discrete_agent_acts_on_hard_codes(gumbel_files):
     """The Gumbel world model: C reads the 32 x 32 one-hot code (1,024 inputs) and h."""
     spec = AgentSpec.build(*gumbel_files, ControllerConfig())
-    assert spec.latent == "gumbel" and spec.controller.latent_size == 1024
+    assert spec.latent == "gumbel" and spec.latent_size == 1024
     agent = WorldModelAgent(spec)
     code = agent.encode(make_env(seed=2).reset(seed=2)[0][None])
     assert code.shape == (1, 32, 32) and np.all(code.sum(-1).numpy() == 1)
     asked_bf16 = WorldModelAgent(spec, precision="bfloat16")  # bf16 flips argmax codes: a discrete V stays float32
     assert asked_bf16.precision == "float32" and torch.equal(asked_bf16.encode(make_env(seed=2).reset(seed=2)[0][None]), code)
     with TaskPool("serial") as pool:
-        result = evaluation_lib.evaluate(agent_files.Agent(spec, np.zeros(LinearController(spec.controller).num_params)),
+        result = evaluation_lib.evaluate(agent_files.Agent(spec, np.zeros(spec.make_controller().num_params)),
                                          np.array([4]), pool, "fast", max_steps=3, precision="bfloat16")
     assert "vision_precision" not in result  # recorded only when V really ran in bf16
-    n = LinearController(spec.controller).num_params
+    n = spec.make_controller().num_params
     out = run_episodes(agent, [make_env(), make_env()], np.zeros((2, n)), np.array([1, 2]), max_steps=5)
     assert n == (1024 + 256) * 3 + 3 and out["steps"].tolist() == [5, 5]
 
@@ -202,7 +202,7 @@ def test_soft_code_input_feeds_c_the_posterior_and_m_the_hard_code(gumbel_files,
     assert probs.shape == (2, 32, 32) and np.allclose(probs.sum(-1), 1, atol=1e-5) and 0 < probs.min() < probs.max() < 1
     assert np.array_equal(probs.argmax(-1), m_in.numpy().argmax(-1))
     # C's weights on the latent act on the probabilities: the same parameters give other actions than on hard codes
-    params = np.random.default_rng(0).normal(0, 0.5, (2, LinearController(soft.spec.controller).num_params))
+    params = np.random.default_rng(0).normal(0, 0.5, (2, soft.spec.make_controller().num_params))
     hard.reset(2)
     soft.reset(2)
     actions = soft.act(frames, params)
@@ -233,3 +233,13 @@ def test_the_fast_acting_path_encodes_within_a_percent_and_evaluates_on_the_dire
                                          precision="bfloat16")
     assert result["renderer"] == "direct" and result["vision_precision"] == "bfloat16"
     assert result["env_steps"] == 40 and np.all(np.isfinite(result["returns"]))
+
+
+def test_an_older_agent_file_reads_its_sizes_from_its_controller_config(spec):
+    """Agent files written before the sizes moved out of ControllerConfig hold them there; their spec reads the
+    same as one built today."""
+    old = spec.to_dict()
+    old["controller"] |= {"latent_size": old.pop("latent_size"), "hidden_state_size": old.pop("hidden_size")}
+    assert AgentSpec.from_dict(old) == spec
+    z_only = {**old, "mdnrnn": None, "mdnrnn_sha256": None}
+    assert AgentSpec.from_dict(z_only).hidden_size == 0  # no M, no h

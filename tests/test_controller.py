@@ -11,11 +11,11 @@ def test_paper_controller_has_867_parameters():
     assert LinearController(ControllerConfig()).num_params == 867
     assert LinearController(ControllerConfig(inputs="z")).num_params == 32 * 3 + 3
     assert LinearController(ControllerConfig(hidden_layer=16)).num_params == 288 * 16 + 16 + 16 * 3 + 3
-    assert LinearController(ControllerConfig(latent_size=32 * 32)).num_params == (1024 + 256) * 3 + 3
+    assert LinearController(ControllerConfig(), latent_size=32 * 32).num_params == (1024 + 256) * 3 + 3
 
 
 def test_flat_round_trip_and_layout():
-    c = LinearController(ControllerConfig(inputs="z", latent_size=2))
+    c = LinearController(ControllerConfig(inputs="z"), latent_size=2)
     params = np.arange(9, dtype=np.float64)  # W (3, 2) row by row, then b (3,)
     c.set_flat(params)
     assert np.array_equal(c.get_flat(), params)
@@ -49,6 +49,6 @@ def test_actions_are_finite_and_inside_the_action_space(scale):
 
 
 def test_discrete_codes_are_flattened():
-    c = LinearController(ControllerConfig(latent_size=4 * 5))
+    c = LinearController(ControllerConfig(), latent_size=4 * 5)
     codes = np.eye(5)[np.array([[0, 1, 2, 3]])]  # (1, 4, 5) one-hot
     assert c.act(codes, np.zeros((1, 256))).shape == (1, 3)

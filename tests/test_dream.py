@@ -149,11 +149,8 @@ def test_the_penalty_pays_each_dream_its_members_reward_less_their_disagreement(
 
 @pytest.mark.parametrize("latent", ["vae", "gumbel"])
 def test_the_expected_next_latent_is_the_mean_of_the_samples(latent):
-    from worldmodels.models.mdnrnn import config_for
-
     torch.manual_seed(0)
-    cfg = config_for(MDNRNNConfig(hidden_size=8), latent, (32,) if latent == "vae" else (4, 5))
-    head = MDNRNN(cfg).head
+    head = MDNRNN(MDNRNNConfig(latent=latent, hidden_size=8), (32,) if latent == "vae" else (4, 5)).head
     out = head(torch.randn(3, 1, 8))
     draws = torch.stack([head.sample(out, 1.0) for _ in range(4000)]).mean(0)
     assert torch.allclose(draws, head.expected(out), atol=0.08)
@@ -242,7 +239,7 @@ def test_a_held_action_moves_a_dream_and_flips_discrete_codes_only():
     moved = held_action_response(model, vision, start, turn, tau=1.0, seed=1)
     frames = decode(vision, dream(model, start, turn, 1.0, seed=1)).astype(float)
     assert moved == {"frame_change": pytest.approx(abs(frames[-1] - frames[0]).mean()), "flips": 0.0, "variables": 0}
-    discrete = MDNRNN(MDNRNNConfig(latent="gumbel", hidden_size=16, num_vars=4, num_classes=3))
+    discrete = MDNRNN(MDNRNNConfig(latent="gumbel", hidden_size=16), (4, 3))
     codes = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 0]), 3).float()
     gumbel = GumbelVAE(GumbelConfig(num_vars=4, num_classes=3))
     hot = held_action_response(discrete, gumbel, codes, turn, tau=3.0, seed=1)

@@ -31,13 +31,13 @@ def test_constant_controllers_hold_their_action():
 
 
 def test_a_z_only_controller_embedded_in_z_h_acts_the_same_whatever_h():
-    cfg = ControllerConfig()
+    z_h = LinearController(ControllerConfig())
     z_only = LinearController(ControllerConfig(inputs="z"), np.random.default_rng(0).normal(size=3 * 32 + 3))
-    embedded = LinearController(cfg, embed_z_only(z_only.get_flat(), cfg))
+    embedded = LinearController(ControllerConfig(), embed_z_only(z_only.get_flat(), z_h))
     z, h = np.random.default_rng(1).normal(size=(5, 32)), np.random.default_rng(2).normal(size=(5, 256))
     assert np.array_equal(embedded.act(z, h), z_only.act(z)) and np.array_equal(embedded.act(z, 3 * h), z_only.act(z))
     with pytest.raises(ValueError, match="99 parameters"):
-        embed_z_only(np.zeros(10), cfg)
+        embed_z_only(np.zeros(10), z_h)
 
 
 def test_dream_check_command_ranks_the_panel_and_caches_real_returns(world_model, wm_root, capsys):

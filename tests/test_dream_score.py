@@ -70,7 +70,8 @@ def test_the_command_writes_its_results_and_refuses_bad_input(two_agents, wm_roo
         f.write(b"\0")
     spec, params, _ = agent_files.load_agent_file(a)
     foreign = agent_files.save_agent(wm_root / "foreign.pt", agent_files.AgentSpec(
-        spec.latent, spec.vision, spec.vision_sha256, "checkpoints/mdnrnn/vae_other.pt", sha256(other_m), spec.controller),
+        spec.latent, spec.vision, spec.vision_sha256, "checkpoints/mdnrnn/vae_other.pt", sha256(other_m), spec.controller,
+        spec.latent_size, spec.hidden_size),
         params)
     assert main(["dream-score", *flags, str(a), str(foreign)]) == 2
     assert "foreign.pt sees through" in capsys.readouterr().err

@@ -21,7 +21,7 @@ def test_parameter_count_and_shapes():
 
 
 def test_heads_can_be_switched_off_and_discrete_head():
-    model = MDNRNN(MDNRNNConfig(latent="gumbel", num_vars=4, num_classes=6, reward_head=False, done_head=False))
+    model = MDNRNN(MDNRNNConfig(latent="gumbel", reward_head=False, done_head=False), (4, 6))
     out, _ = model(torch.rand(2, 3, 4, 6), torch.rand(2, 3, 3))
     assert out["logits"].shape == (2, 3, 4, 6) and "reward" not in out and "done_logit" not in out
 
@@ -38,11 +38,11 @@ def test_stepping_one_at_a_time_equals_the_whole_sequence():
     assert torch.allclose(torch.cat(mus, dim=1), full["mu"], atol=1e-5)
 
 
-@pytest.mark.parametrize("cfg", [MDNRNNConfig(), MDNRNNConfig(latent="gumbel", num_vars=4, num_classes=6)])
+@pytest.mark.parametrize("cfg", [MDNRNNConfig(), MDNRNNConfig(latent="gumbel")])
 def test_advance_is_forwards_state_without_the_heads(cfg):
     """What an acting agent calls each step: the same new (h, c) as ``forward`` with L = 1, bit for bit."""
     torch.manual_seed(0)
-    model = MDNRNN(cfg)
+    model = MDNRNN(cfg, (32,) if cfg.latent == "vae" else (4, 6))
     latent = torch.randn(3, *((32,) if cfg.latent == "vae" else (4, 6)))
     a, state = torch.rand(3, 3), (torch.randn(1, 3, cfg.hidden_size), torch.randn(1, 3, cfg.hidden_size))
     _, expected = model(latent[:, None], a[:, None], state)
@@ -109,7 +109,7 @@ def test_loss_and_gradients_stay_finite_for_extreme_inputs(scale):
 
 
 def test_discrete_loss_is_cross_entropy_and_mask_drops_padding():
-    model = MDNRNN(MDNRNNConfig(latent="gumbel", num_vars=4, num_classes=6, hidden_size=8))
+    model = MDNRNN(MDNRNNConfig(latent="gumbel", hidden_size=8), (4, 6))
     logits = torch.randn(2, 3, 4, 6)
     target = torch.randint(6, (2, 3, 4))
     loss, _ = mdnrnn_loss(model, {"logits": logits}, target)
@@ -140,7 +140,7 @@ def test_sampling_with_temperature():
 
 def test_the_head_is_chosen_once_from_the_kind_of_v():
     assert isinstance(MDNRNN(MDNRNNConfig(hidden_size=8)).head, MixtureHead)
-    discrete = MDNRNN(MDNRNNConfig(latent="gumbel", num_vars=4, num_classes=6, hidden_size=8))
+    discrete = MDNRNN(MDNRNNConfig(latent="gumbel", hidden_size=8), (4, 6))
     assert isinstance(discrete.head, CategoricalHead) and discrete.input_size == 24
     out, _ = discrete(torch.zeros(2, 5, 4, 6), torch.zeros(2, 5, 3))
     assert discrete.head.mode(out).shape == (2, 5, 4, 6) and discrete.sample_next(out, 1.0).shape == (2, 4, 6)
@@ -149,8 +149,8 @@ def test_the_head_is_chosen_once_from_the_kind_of_v():
 @pytest.mark.parametrize("latent", ["vae", "gumbel"])
 def test_a_transition_reward_head_reads_only_the_step_between_two_latents(latent):
     torch.manual_seed(0)
-    cfg = MDNRNNConfig(latent=latent, reward_input="transition", num_vars=4, num_classes=3)
-    model = MDNRNN(cfg)
+    cfg = MDNRNNConfig(latent=latent, reward_input="transition")
+    model = MDNRNN(cfg, (32,) if latent == "vae" else (4, 3))
     shape = (2, 5, 32) if latent == "vae" else (2, 5, 4, 3)
     z, a = torch.randn(shape), torch.rand(2, 5, 3)
     out, _ = model(z, a)
@@ -161,3 +161,22 @@ def test_a_transition_reward_head_reads_only_the_step_between_two_latents(latent
     assert torch.allclose(model.transition_reward(z[:, 2], after[:, 2]), reward[:, 2])  # one step = the sequence's
     out2, _ = model(z, torch.rand(2, 5, 3))  # the action changes h, never this reward
     assert torch.equal(model.transition_reward(z, after), reward) and not torch.allclose(out2["h"], out["h"])
+
+
+def test_files_written_before_the_code_shape_was_recorded_load_with_their_sizes(tmp_path):
+    """Shipped Ms (pinned by SHA-256, never rewritten) hold the code sizes in their model config; newer files
+    record the shape beside it, and the config itself holds only choices."""
+    from worldmodels.core import checkpoint
+    from worldmodels.core.config import from_dict, to_dict
+    from worldmodels.models.mdnrnn import load
+
+    model = MDNRNN(MDNRNNConfig(latent="gumbel", hidden_size=8), (4, 6))
+    old = {**to_dict(model.cfg), "z_size": 32, "num_vars": 4, "num_classes": 6}
+    checkpoint.save(tmp_path / "old.pt", {"kind": "mdnrnn", "model": model.state_dict(), "config": {"mdnrnn": old}})
+    assert load(tmp_path / "old.pt").code_shape == (4, 6)
+    assert "num_vars" not in to_dict(from_dict({"mdnrnn": old}).mdnrnn)
+    checkpoint.save(tmp_path / "new.pt", {"kind": "mdnrnn", "model": model.state_dict(),
+                                          "config": {"model": to_dict(model.cfg), "training": {}, "code_shape": [4, 6]}})
+    assert load(tmp_path / "new.pt").code_shape == (4, 6)
+    with pytest.raises(ValueError, match=r"shape \(N, K\)"):
+        MDNRNN(MDNRNNConfig(latent="gumbel"), (24,))

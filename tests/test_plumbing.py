@@ -41,7 +41,7 @@ def test_the_fake_env_pays_tiles_and_ends_like_carracing():
 
 
 def test_sizes_come_from_the_files_and_episodes_are_batched_per_env(spec):
-    assert spec.controller.latent_size == 32 and spec.controller.hidden_state_size == 16
+    assert spec.latent_size == 32 and spec.hidden_size == 16
     n = 32 * 3 + 16 * 3 + 3
     agent = WorldModelAgent(spec)
     params = np.stack([gas(n, 0.9), gas(n, 0.1), gas(n, 0.9)])

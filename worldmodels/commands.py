@@ -2,7 +2,7 @@
 
 tyro turns every field into a flag of the same name (``--population``, ``--tile-cutoff``) with the field's
 docstring as its help; ``worldmodels.cli`` fills the defaults from the preset of ``--scale`` and runs them.
-Fields of a config section that are read from V, M or the data (``Derived``) have no flag.
+Sizes read from V, M or the data (M's code shape, C's input sizes) are not config, so they have no flag.
 """
 
 from __future__ import annotations

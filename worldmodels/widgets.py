@@ -22,7 +22,6 @@ from PIL import Image
 
 from .agent.dream import DreamEnv, decode, dream
 from .agent.files import Agent
-from .models.controller import LinearController
 from .models.gumbel_vae import GumbelVAE, hard_code
 from .models.vae import ConvVAE
 from .world.frames import frames_to_tensor, tensor_to_frames
@@ -299,7 +298,7 @@ class DreamDriver(_Shown):
     def __init__(self, mdnrnn, vision_model, starts: torch.Tensor, tau: float = 1.0, agent: Agent | None = None,
                  seed: int = 0, scale: int = 6):
         self.mdnrnn, self.vision_model, self.starts, self.agent, self.scale = mdnrnn, vision_model, starts, agent, scale
-        self.controller = LinearController(agent.spec.controller) if agent is not None else None
+        self.controller = agent.spec.make_controller() if agent is not None else None
         self.steer = widgets.FloatSlider(value=0.0, min=-1.0, max=1.0, step=0.05, description="steer")
         self.gas = widgets.FloatSlider(value=0.3, min=0.0, max=1.0, step=0.05, description="gas")
         self.brake = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="brake")

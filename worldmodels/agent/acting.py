@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..models.controller import LinearController
 from ..models.encoder import FrameEncoder
 from .files import AgentSpec, load_models
 
@@ -35,7 +34,7 @@ class WorldModelAgent:
         self.encoder = FrameEncoder(self.vision, precision)
         self.precision = self.encoder.precision
         self.device = torch.device(device)
-        self.controller = LinearController(spec.controller)
+        self.controller = spec.make_controller()
         self.soft = spec.controller.code_input == "soft"
         self.state: tuple[torch.Tensor, torch.Tensor] | None = None
 

@@ -79,8 +79,7 @@ class DreamEnv:
             raise ValueError("DreamEnv: no M to dream in")
         if penalty and len(self.members) < 2:
             raise ValueError(f"DreamEnv: penalty={penalty} needs an ensemble of two or more Ms to disagree")
-        sizes = {(m.cfg.latent, m.cfg.z_size, m.cfg.num_vars, m.cfg.num_classes, m.cfg.hidden_size)
-                 for m in self.members}
+        sizes = {(m.cfg.latent, m.code_shape, m.cfg.hidden_size) for m in self.members}
         if len(sizes) > 1:
             raise ValueError(f"DreamEnv: the members of an ensemble must share latent and hidden sizes, got {sizes}")
         for m in self.members:

@@ -36,7 +36,10 @@ class AgentSpec:
     """M checkpoint, or None for a z-only controller"""
     mdnrnn_sha256: str | None
     controller: ControllerConfig
-    """with ``latent_size`` and ``hidden_state_size`` read from V and M"""
+    latent_size: int
+    """C's latent input, read from V: Z, or N * K for the discrete V's codes"""
+    hidden_size: int
+    """C's h input, read from M: its LSTM units H (0 without an M)"""
 
     @staticmethod
     def build(vision: str | Path, mdnrnn: str | Path | None, controller: ControllerConfig) -> AgentSpec:
@@ -47,17 +50,27 @@ class AgentSpec:
         if controller.code_input == "soft" and not vision_model.soft_codes:
             raise ValueError(f"{vision}: code_input='soft' needs a V with class probabilities (a {vision_model.latent} "
                              f"has none); use code_input='hard' (the default)")
-        hidden = mdnrnn_model.cfg.hidden_size if mdnrnn_model is not None else controller.hidden_state_size
-        cfg = dataclasses.replace(controller, latent_size=vision_model.code_size, hidden_state_size=hidden)
+        hidden = mdnrnn_model.cfg.hidden_size if mdnrnn_model is not None else 0
         return AgentSpec(vision_model.latent, portable(vision), sha256(vision), portable(mdnrnn) if mdnrnn else None,
-                         sha256(mdnrnn) if mdnrnn else None, cfg)
+                         sha256(mdnrnn) if mdnrnn else None, controller, vision_model.code_size, hidden)
+
+    def make_controller(self, params: np.ndarray | None = None) -> LinearController:
+        """C sized for this V and M, with ``params`` (num_params,) or zeros."""
+        return LinearController(self.controller, params, latent_size=self.latent_size, hidden_size=self.hidden_size)
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "controller": to_dict(self.controller)}
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> AgentSpec:
-        return AgentSpec(**{**d, "controller": from_dict({"controller": d["controller"]}).controller})
+        """From ``to_dict``'s output, or an older file's, whose controller config held the two sizes
+        (``latent_size``, ``hidden_state_size``)."""
+        sizes = {k: d[k] for k in ("latent_size", "hidden_size") if k in d}
+        if len(sizes) < 2:
+            c = d["controller"]
+            sizes = {"latent_size": c.get("latent_size", 32),
+                     "hidden_size": c.get("hidden_state_size", 256) if d.get("mdnrnn") else 0}
+        return AgentSpec(**{**d, **sizes, "controller": from_dict({"controller": d["controller"]}).controller})
 
     def check_files(self, where: str) -> None:
         """Refuse to run if V or M has changed since the controller was trained on them."""
@@ -92,8 +105,7 @@ def load_models(vision: str, mdnrnn: str | None, device: torch.device | str = "c
     vision_model = load_vision(resolve(vision), device=device)
     mdnrnn_model = load_mdnrnn(resolve(mdnrnn), device=device) if mdnrnn else None
     if mdnrnn_model is not None:
-        m = mdnrnn_model.cfg
-        m_shape = (m.z_size,) if m.latent == "vae" else (m.num_vars, m.num_classes)
+        m, m_shape = mdnrnn_model.cfg, mdnrnn_model.code_shape
         if m.latent != vision_model.latent or m_shape != tuple(vision_model.code_shape):
             raise ValueError(f"{mdnrnn} models {m.latent} codes of shape {m_shape}, but {vision} gives "
                              f"{vision_model.latent} codes of shape {tuple(vision_model.code_shape)}: pass the M trained "
@@ -104,7 +116,7 @@ def load_models(vision: str, mdnrnn: str | None, device: torch.device | str = "c
 def agent_payload(spec: AgentSpec, params: np.ndarray, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """What an agent file holds: the controller's flat parameters, its spec (V, M, hashes, config) and ``extra``
     (plain types). Refuses a wrong number of parameters or non-finite values."""
-    LinearController(spec.controller, params)
+    spec.make_controller(params)
     return {"kind": "controller", "model": {"params": torch.from_numpy(np.asarray(params))},
             "spec": spec.to_dict(), "config": {"controller": to_dict(spec.controller)}, **(extra or {})}
 
@@ -120,7 +132,7 @@ def _spec_of(path: str | Path, d: Any) -> AgentSpec:
     problem = None
     if not isinstance(d, dict):
         problem = "no 'spec' (the V and M it acts through and the controller's config)"
-    elif set(d) != fields:
+    elif set(d) not in (fields, fields - {"latent_size", "hidden_size"}):  # an older file's spec lacks the sizes
         problem = f"a 'spec' with keys {sorted(d)}, expected {sorted(fields)}"
     elif not isinstance(d["vision"], str) or not isinstance(d["vision_sha256"], str) \
             or not isinstance(d["mdnrnn"], (str, type(None))) or not isinstance(d["mdnrnn_sha256"], (str, type(None))) \
@@ -144,7 +156,7 @@ def load_agent_file(path: str | Path) -> tuple[AgentSpec, np.ndarray, dict[str, 
                                          f"controller's parameters); {checkpoint.remedy(Path(path))}")
     params = params.numpy().astype(np.float64)
     try:
-        LinearController(spec.controller, params)
+        spec.make_controller(params)
     except ValueError as e:
         raise checkpoint.CheckpointError(f"{path}: {e}") from e
     spec.check_files(str(path))

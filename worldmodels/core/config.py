@@ -11,8 +11,6 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-import tyro
-
 from .validation import Between, ConfigError, Name, check, flag
 
 Scale = Literal["smoke", "book", "paper"]
@@ -20,7 +18,6 @@ Backend = Literal["serial", "process", "ray"]
 Renderer = Literal["stock", "exact", "fast", "direct"]
 Precision = Literal["auto", "float32", "bfloat16"]  # of V's encoder (auto: bf16 where native, core/hardware.py)
 Latent = Literal["vae", "gumbel"]
-Derived = Annotated[int, tyro.conf.Suppress]  # read from V, M or the data, so no command-line flag
 SEED = Between(0, 2**31 - 1)  # what every seeded generator here takes
 STEPS = Between(1, 1000)  # CarRacing-v3 truncates an episode at 1,000 steps; a dream is no longer than the real episode
 WORKERS = Between(0, 1024)  # 0: one per core
@@ -203,13 +200,8 @@ class MDNRNNConfig:
         check(self)
 
     latent: Latent = "vae"
-    """``vae``: Gaussian mixtures over a continuous z; ``gumbel``: a categorical head over N x K codes"""
-    z_size: Annotated[Derived, MODEL_SIZE] = 32
-    """Z, the continuous latent size (for ``latent="vae"``)"""
-    num_vars: Annotated[Derived, MODEL_SIZE] = 32
-    """N categorical variables (for ``latent="gumbel"``)"""
-    num_classes: Annotated[Derived, Between(2, 65_536)] = 32
-    """K classes per variable (for ``latent="gumbel"``)"""
+    """``vae``: Gaussian mixtures over a continuous z; ``gumbel``: a categorical head over N x K codes (the codes'
+    shape is read from V's latents, not set here)"""
     action_size: Annotated[int, Between(1, 16)] = 3
     """steer, gas, brake"""
     hidden_size: Annotated[int, MODEL_SIZE] = 256
@@ -244,10 +236,6 @@ class ControllerConfig:
 
     inputs: Literal["z_h", "z"] = "z_h"
     """``z_h``: [z, h] as in the paper; ``z``: z only (the paper's "V only" agent)"""
-    latent_size: Annotated[Derived, MODEL_SIZE] = 32
-    """size of the latent input: Z for the VAE, N * K for the Gumbel VAE's hard one-hot codes"""
-    hidden_state_size: Annotated[Derived, Between(0, 65_536)] = 256
-    """H, the MDN-RNN's hidden units (used with ``inputs="z_h"``)"""
     hidden_layer: Annotated[int, Between(0, 65_536)] = 0
     """units of an optional tanh hidden layer (0: the paper's linear controller)"""
     code_input: Literal["hard", "soft"] = "hard"
@@ -500,6 +488,9 @@ SCALARS = ("sequence_length", "figures")  # the fields of Config that are not se
 
 RENAMED = {"evolution": {"release": "world_model"}}  # fields renamed since files were written: old -> new
 DEFAULTS_BEFORE = {"evolution": {"vision_precision": "float32"}}
+DERIVED_BEFORE = {"mdnrnn": ("z_size", "num_vars", "num_classes"), "controller": ("latent_size", "hidden_state_size")}
+"""sizes that files written before they were read from V and M hold in their config (``from_dict`` drops them;
+``models.mdnrnn.code_shape_of`` and ``agent.files.AgentSpec.from_dict`` read them)"""
 """fields added with one default and given another later: what a recorded section without the field ran with"""
 MOVED_TO_PARALLEL = ("evolution", "collect", "evaluation", "dream_check")
 """sections that held their own backend, workers and ray_address before ``parallel`` (the first one found gives an
@@ -512,6 +503,7 @@ def from_dict(d: dict[str, Any]) -> Config:
     stages = {}
     for name, cls in STAGE_TYPES.items():
         values = {**DEFAULTS_BEFORE.get(name, {}), **d[name]} if name in d else {}
+        values = {k: v for k, v in values.items() if k not in DERIVED_BEFORE.get(name, ())}
         for old, new in RENAMED.get(name, {}).items():
             if old in values:
                 values[new] = values.pop(old)

@@ -1,12 +1,13 @@
 """C: the controller, action = squash(W [z, h] + b), with flat parameters for CMA-ES.
 
-Shapes (B batch, D = latent_size (+ H)): inputs (B, D) -> actions (B, 3). The squash keeps every
+Shapes (B batch, D = latent_size (+ hidden_size)): inputs (B, D) -> actions (B, 3). The squash keeps every
 action inside CarRacing's action space, as in the paper's code: steer = tanh(a0) in [-1, 1],
 gas = (tanh(a1) + 1) / 2 in [0, 1], brake = clip(tanh(a2), 0, 1) in [0, 1].
 
 With Z = 32 and H = 256 the linear controller has (32 + 256) * 3 + 3 = 867 parameters. Variants
 (``ControllerConfig``): z only (the paper's "V only" agent), a tanh hidden layer, and the Gumbel
 VAE's one-hot codes as the latent input (``latent_size = N * K``; hard, or soft: the posterior's probabilities).
+The two sizes are V's and M's, not choices: ``agent.files.AgentSpec`` reads them from the files.
 
 The controller is plain numpy: evolution evaluates thousands of parameter vectors, each for a
 few hundred small matrix products, where torch's per-call overhead would dominate.
@@ -24,9 +25,16 @@ from ..core.config import ControllerConfig
 class LinearController:
     """squash(W x + b), optionally with one tanh hidden layer; parameters live in one flat vector."""
 
-    def __init__(self, cfg: ControllerConfig, params: np.ndarray | None = None):
+    def __init__(self, cfg: ControllerConfig, params: np.ndarray | None = None, *, latent_size: int = 32,
+                 hidden_size: int = 256):
+        """``latent_size``: V's code, Z or N * K (default: the shipped Vs' 32); ``hidden_size``: M's H, read with
+        ``inputs="z_h"`` (default 256)."""
+        if latent_size < 1 or hidden_size < 0:
+            raise ValueError(f"controller sizes: latent_size {latent_size} (1 or more), hidden_size {hidden_size} "
+                             f"(0 or more)")
         self.cfg = cfg
-        self.input_size = cfg.latent_size + (cfg.hidden_state_size if cfg.inputs == "z_h" else 0)
+        self.latent_size = latent_size
+        self.input_size = latent_size + (hidden_size if cfg.inputs == "z_h" else 0)
         sizes = [self.input_size] + ([cfg.hidden_layer] if cfg.hidden_layer else []) + [3]
         self.shapes = [(n_out, n_in) for n_in, n_out in itertools.pairwise(sizes)]  # weight shapes, layer by layer
         self.num_params = sum(o * i + o for o, i in self.shapes)
@@ -75,7 +83,7 @@ class LinearController:
         x = self.inputs(z, h)
         if x.shape[1] != self.input_size:
             raise ValueError(f"controller input has {x.shape[1]} features, expected {self.input_size} "
-                             f"(latent {self.cfg.latent_size} + hidden {self.input_size - self.cfg.latent_size})")
+                             f"(latent {self.latent_size} + hidden {self.input_size - self.latent_size})")
         if not np.all(np.isfinite(x)):
             raise ValueError("controller input is not finite (NaN or inf in z or h)")
         return x

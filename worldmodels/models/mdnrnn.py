@@ -22,7 +22,6 @@ without masks M runs the plain ``nn.LSTM``, and with them a step loop over the s
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import torch
@@ -38,24 +37,17 @@ LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 class MixtureHead(nn.Linear):
     """Next z as a Gaussian mixture per dimension: h (B, L, H) -> log_pi, mu, log_sigma (B, L, Z, M)."""
 
-    def __init__(self, cfg: MDNRNNConfig):
-        super().__init__(cfg.hidden_size, 3 * cfg.z_size * cfg.num_mixtures)
+    dims = 1  # codes of shape (Z,)
+
+    def __init__(self, cfg: MDNRNNConfig, code_shape: tuple[int, ...]):
+        (self.z_size,) = code_shape
+        super().__init__(cfg.hidden_size, 3 * self.z_size * cfg.num_mixtures)
         self.cfg = cfg
-
-    @staticmethod
-    def input_size(cfg: MDNRNNConfig) -> int:
-        return cfg.z_size
-
-    @staticmethod
-    def sized(cfg: MDNRNNConfig, code_shape: tuple[int, ...]) -> MDNRNNConfig:
-        """``cfg`` for codes of shape (Z,)."""
-        (z_size,) = code_shape
-        return dataclasses.replace(cfg, z_size=z_size)
 
     def forward(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
         B, L, _ = h.shape
         cfg = self.cfg
-        params = super().forward(h).reshape(B, L, 3, cfg.z_size, cfg.num_mixtures)  # (B, L, 3, Z, M)
+        params = super().forward(h).reshape(B, L, 3, self.z_size, cfg.num_mixtures)  # (B, L, 3, Z, M)
         return {"log_pi": F.log_softmax(params[:, :, 0], dim=-1),  # (B, L, Z, M)
                 "mu": params[:, :, 1],
                 "log_sigma": params[:, :, 2].clamp(cfg.log_sigma_min, cfg.log_sigma_max)}
@@ -93,23 +85,16 @@ class MixtureHead(nn.Linear):
 class CategoricalHead(nn.Linear):
     """Next code as N categoricals: h (B, L, H) -> logits (B, L, N, K)."""
 
-    def __init__(self, cfg: MDNRNNConfig):
-        super().__init__(cfg.hidden_size, cfg.num_vars * cfg.num_classes)
+    dims = 2  # codes of shape (N, K)
+
+    def __init__(self, cfg: MDNRNNConfig, code_shape: tuple[int, ...]):
+        self.num_vars, self.num_classes = code_shape
+        super().__init__(cfg.hidden_size, self.num_vars * self.num_classes)
         self.cfg = cfg
-
-    @staticmethod
-    def input_size(cfg: MDNRNNConfig) -> int:
-        return cfg.num_vars * cfg.num_classes
-
-    @staticmethod
-    def sized(cfg: MDNRNNConfig, code_shape: tuple[int, ...]) -> MDNRNNConfig:
-        """``cfg`` for codes of shape (N, K)."""
-        num_vars, num_classes = code_shape
-        return dataclasses.replace(cfg, num_vars=num_vars, num_classes=num_classes)
 
     def forward(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
         B, L, _ = h.shape
-        return {"logits": super().forward(h).reshape(B, L, self.cfg.num_vars, self.cfg.num_classes)}
+        return {"logits": super().forward(h).reshape(B, L, self.num_vars, self.num_classes)}
 
     @staticmethod
     def nll(out: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
@@ -143,11 +128,28 @@ class CategoricalHead(nn.Linear):
 HEADS = {"vae": MixtureHead, "gumbel": CategoricalHead}  # by the kind of V whose codes M models
 
 
-def config_for(cfg: MDNRNNConfig, latent: str, code_shape: tuple[int, ...]) -> MDNRNNConfig:
-    """M's config for codes of ``code_shape`` made by a V of kind ``latent``."""
+DEFAULT_CODE_SHAPE = {"vae": (32,), "gumbel": (32, 32)}  # the shipped Vs' codes: Z = 32, N x K = 32 x 32
+
+
+def check_code_shape(latent: str, code_shape: tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """``code_shape`` as a tuple, once it fits an M of ``latent`` ((Z,) for ``vae``, (N, K) for ``gumbel``)."""
     if latent not in HEADS:
         raise ValueError(f"no M head for a V of kind {latent!r}: expected one of {sorted(HEADS)}")
-    return HEADS[latent].sized(dataclasses.replace(cfg, latent=latent), tuple(code_shape))
+    shape = tuple(int(n) for n in code_shape)
+    if len(shape) != HEADS[latent].dims or min(shape) < 1 or (latent == "gumbel" and shape[1] < 2):
+        raise ValueError(f"an M of {latent} codes reads codes of shape {'(Z,)' if latent == 'vae' else '(N, K)'} "
+                         f"with sizes of 1 or more (K of 2 or more), not {shape}")
+    return shape
+
+
+def code_shape_of(config: dict, section: dict) -> tuple[int, ...]:
+    """The code shape an M checkpoint was built for: ``config["code_shape"]``, or in files written before it was
+    recorded there, the sizes its model ``section`` held (``z_size``, or ``num_vars`` and ``num_classes``)."""
+    latent = section.get("latent", "vae")
+    if "code_shape" in config:
+        return check_code_shape(latent, config["code_shape"])
+    legacy = ("z_size",) if latent == "vae" else ("num_vars", "num_classes")
+    return check_code_shape(latent, [section.get(k, n) for k, n in zip(legacy, DEFAULT_CODE_SHAPE[latent])])
 
 
 TRAINING_ONLY = ("dropout", "reward_overestimate")  # MDNRNNConfig fields a fine-tune may change
@@ -157,15 +159,17 @@ TRANSITION_HIDDEN = 64  # units of the transition reward head
 class MDNRNN(nn.Module):
     """One ``nn.LSTM`` that serves whole-sequence training and step-by-step acting; the head is chosen once."""
 
-    def __init__(self, cfg: MDNRNNConfig):
+    def __init__(self, cfg: MDNRNNConfig, code_shape: tuple[int, ...] | None = None):
+        """``code_shape``: the shape of one code of V's, (Z,) or (N, K) (default: the shipped Vs',
+        ``DEFAULT_CODE_SHAPE``); read from the latents M learns from, and recorded in its checkpoints."""
         super().__init__()
         if cfg.latent not in HEADS:
             raise ValueError(f"MDNRNNConfig.latent={cfg.latent!r}: expected one of {sorted(HEADS)}")
         self.cfg = cfg
-        head = HEADS[cfg.latent]
-        self.input_size = head.input_size(cfg)
+        self.code_shape = check_code_shape(cfg.latent, code_shape or DEFAULT_CODE_SHAPE[cfg.latent])
+        self.input_size = math.prod(self.code_shape)
         self.lstm = nn.LSTM(self.input_size + cfg.action_size, cfg.hidden_size, batch_first=True)
-        self.head = head(cfg)
+        self.head = HEADS[cfg.latent](cfg, self.code_shape)
         self.reward = None
         if cfg.reward_head:
             self.reward = nn.Linear(cfg.hidden_size, 1) if cfg.reward_input == "h" else nn.Sequential(
@@ -215,7 +219,7 @@ class MDNRNN(nn.Module):
 
     def targets_as_inputs(self, target: torch.Tensor) -> torch.Tensor:
         """Training targets as the latents M reads: z (B, L, Z) as is, class indices (B, L, N) one-hot (B, L, N, K)."""
-        return F.one_hot(target.long(), self.cfg.num_classes).float() if self.cfg.latent == "gumbel" else target
+        return F.one_hot(target.long(), self.code_shape[-1]).float() if self.cfg.latent == "gumbel" else target
 
     def _masked_lstm(self, x: torch.Tensor, action: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None,
                      mask_h: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -320,7 +324,8 @@ def load(path, device: torch.device | str = "cpu") -> MDNRNN:
 def mdnrnn_from_payload(payload: dict, where) -> MDNRNN:
     """The MDN-RNN a checkpoint payload holds (``where`` names it in errors), on the CPU."""
     section = checkpoint.model_section(payload, where, "mdnrnn")
-    model = checkpoint.rebuild(where, lambda: MDNRNN(from_dict({"mdnrnn": section}).mdnrnn))
+    model = checkpoint.rebuild(where, lambda: MDNRNN(from_dict({"mdnrnn": section}).mdnrnn,
+                                                     code_shape_of(payload["config"], section)))
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as e:

@@ -60,23 +60,22 @@ class Member:
     h_free: bool = False
 
 
-def z_only_mask(cfg: ControllerConfig) -> np.ndarray:
+def z_only_mask(controller: LinearController) -> np.ndarray:
     """(num_params,) True for the parameters of a linear controller that do not read h: W's z columns and b."""
-    controller = LinearController(cfg)
-    if cfg.hidden_layer:
+    if controller.cfg.hidden_layer:
         raise ValueError("z_only_mask: only a linear controller (hidden_layer=0) splits into z and h weights")
     weight = np.zeros((3, controller.input_size), dtype=bool)
-    weight[:, : cfg.latent_size] = True
+    weight[:, : controller.latent_size] = True
     return np.concatenate([weight.ravel(), np.ones(3, dtype=bool)])
 
 
-def embed_z_only(params: np.ndarray, cfg: ControllerConfig) -> np.ndarray:
-    """A z-only linear controller's parameters (3 * Z + 3,) as a [z, h] controller of ``cfg`` whose h weights are
-    zero: it acts exactly as the z-only one, through any M."""
-    mask = z_only_mask(cfg)
+def embed_z_only(params: np.ndarray, controller: LinearController) -> np.ndarray:
+    """A z-only linear controller's parameters (3 * Z + 3,) as the parameters of ``controller``, a [z, h] one, whose h
+    weights are zero: it acts exactly as the z-only one, through any M."""
+    mask = z_only_mask(controller)
     if len(params) != mask.sum():
-        raise ValueError(f"embed_z_only: a z-only controller for Z={cfg.latent_size} has {mask.sum()} parameters, "
-                         f"got {len(params)}")
+        raise ValueError(f"embed_z_only: a z-only controller for Z={controller.latent_size} has {mask.sum()} "
+                         f"parameters, got {len(params)}")
     out = np.zeros(len(mask))
     out[mask] = params
     return out
@@ -84,14 +83,14 @@ def embed_z_only(params: np.ndarray, cfg: ControllerConfig) -> np.ndarray:
 
 def panel(spec: AgentSpec, cfg: DreamCheckConfig, agents: list[str | Path]) -> list[Member]:
     """The controllers dream-check ranks (see the module docstring), for ``spec``'s V and M."""
-    c = spec.controller
-    n = LinearController(c).num_params
+    c, controller = spec.controller, spec.make_controller()
+    n = controller.num_params
 
     def noise(name: str, scale: float) -> np.ndarray:  # each member its own stream: adding an agent changes no other
         return np.random.default_rng([cfg.seed, 0xD5EA, zlib.crc32(name.encode())]).normal(0, scale, n)
 
     linear_z_h = c.inputs == "z_h" and not c.hidden_layer  # a panel that can hold z-only members
-    z_mask = z_only_mask(c) if linear_z_h else np.ones(n, dtype=bool)
+    z_mask = z_only_mask(controller) if linear_z_h else np.ones(n, dtype=bool)
     members = [Member(name, constant_params(n, action), h_free=True) for name, action in CONSTANT_ACTIONS.items()]
     h_free = []
     for path in agents:
@@ -99,7 +98,7 @@ def panel(spec: AgentSpec, cfg: DreamCheckConfig, agents: list[str | Path]) -> l
         name = Path(path).stem
         same_v = agent_spec.vision_sha256 == spec.vision_sha256
         if linear_z_h and agent_spec.controller.inputs == "z" and same_v and len(params) == z_mask.sum():
-            h_free.append(Member(name, embed_z_only(params, c), h_free=True))
+            h_free.append(Member(name, embed_z_only(params, controller), h_free=True))
             continue
         if agent_spec.controller.inputs != c.inputs or len(params) != n:
             continue  # a controller for another kind of V or M
@@ -229,7 +228,7 @@ def dream_returns(spec: AgentSpec, members: list[Member], starts: torch.Tensor, 
     params = np.repeat(np.stack([m.params for m in members]), cfg.tracks, axis=0)  # (P * R, n)
     env = DreamEnv(worlds or mdnrnn, starts, tau=cfg.tau, seed=cfg.seed, max_steps=cfg.max_steps,
                    dropout=cfg.dropout, memory=mdnrnn if worlds else None, penalty=cfg.penalty if len(worlds) > 1 else 0.0)
-    returns, _ = play(env, LinearController(spec.controller), params)
+    returns, _ = play(env, spec.make_controller(), params)
     return returns.reshape(len(members), cfg.tracks)
 
 

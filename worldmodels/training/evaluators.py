@@ -17,7 +17,6 @@ from ..agent.files import AgentSpec
 from ..core.config import Config, EvolutionConfig
 from ..core.parallel import TaskPool
 from ..core.provenance import resolve
-from ..models.controller import LinearController
 from ..models.mdnrnn import load as load_mdnrnn
 from ..models.registry import codes_at, load_vision
 from ..world.datasets import LatentSequences
@@ -51,7 +50,7 @@ class DreamEvaluator:
         self.mdnrnn = load_mdnrnn(resolve(spec.mdnrnn), device=default_device())  # CUDA when present
         # an ensemble is the world; the agent's own M then only gives C its h
         self.world = [load_mdnrnn(resolve(p), device=default_device()) for p in cfg.ensemble] or self.mdnrnn
-        self.controller = LinearController(spec.controller)
+        self.controller = spec.make_controller()
         if cfg.dream_branches:
             world = self.world if cfg.ensemble else [self.mdnrnn]
             self.starts = branch_starts(world, self.mdnrnn if cfg.ensemble else None, latents, cfg.dream_branches,

@@ -39,7 +39,6 @@ from ..core.hardware import resolve_precision
 from ..core.parallel import TaskPool
 from ..core.provenance import portable, resolve, sha256
 from ..core.storage import remove_stale_temporaries, run_lock, save_csv
-from ..models.controller import LinearController
 from . import release as releases
 from .es_state import LEGACY_STATE, STATE, load_state, new_state, read_meta, save_state, tell
 from .evaluators import DreamEvaluator, RealEvaluator, dream_latents
@@ -150,13 +149,15 @@ def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = 
                 save_derived(state, folder)  # a kill between the state and its derived files left them behind
         else:
             cfg = _with_precision(cfg, e)
-            n = LinearController(spec.controller).num_params
+            n = spec.make_controller().num_params
             x0 = np.zeros(n)
             if e.init:
                 init_spec, x0, _ = load_agent_file(resolve(e.init))
-                if init_spec.controller != spec.controller:
-                    raise ValueError(f"{e.init}: its controller {init_spec.controller} does not match "
-                                     f"{spec.controller}")
+                if (init_spec.controller, init_spec.latent_size, init_spec.hidden_size) != \
+                        (spec.controller, spec.latent_size, spec.hidden_size):
+                    raise ValueError(f"{e.init}: its controller {init_spec.controller} on inputs of {init_spec.latent_size} "
+                                     f"+ {init_spec.hidden_size} does not match {spec.controller} on "
+                                     f"{spec.latent_size} + {spec.hidden_size}")
             state = new_state(x0, e, _config_dict(cfg), spec.to_dict())
         if len(state["history"]) >= e.generations:
             return state

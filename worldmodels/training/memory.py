@@ -21,7 +21,15 @@ from ..core import checkpoint, paths
 from ..core.config import Config, MDNRNNConfig, from_dict, to_dict
 from ..core.provenance import changed_inputs, digest, portable, resolve, sha256
 from ..core.validation import check_name
-from ..models.mdnrnn import MDNRNN, TRAINING_ONLY, config_for, load, mdnrnn_from_payload, mdnrnn_loss
+from ..models.mdnrnn import (
+    MDNRNN,
+    TRAINING_ONLY,
+    check_code_shape,
+    code_shape_of,
+    load,
+    mdnrnn_from_payload,
+    mdnrnn_loss,
+)
 from ..models.registry import codes_at, latents_class
 from ..world.datasets import LatentSequences, merge_latents, split_by_episode
 from ..world.rollouts import collection
@@ -30,9 +38,10 @@ from .loop import check_split, evaluate, fit
 from .vision import training_summary
 
 
-def model_config(cfg: Config, latent: str, latents: dict[str, np.ndarray]) -> MDNRNNConfig:
-    """The M config for ``latent``, with the code sizes read from the latents file."""
-    return config_for(cfg.mdnrnn, latent, tuple(codes_at(latents, [0]).shape[1:]))
+def model_config(cfg: Config, latent: str, latents: dict[str, np.ndarray]) -> tuple[MDNRNNConfig, tuple[int, ...]]:
+    """The M config for ``latent``, and the shape of one code, (Z,) or (N, K), read from the latents file."""
+    return (dataclasses.replace(cfg.mdnrnn, latent=latent),
+            check_code_shape(latent, tuple(codes_at(latents, [0]).shape[1:])))
 
 
 def mdnrnn_step(model: MDNRNN, batch: dict[str, torch.Tensor], step: int, generator: torch.Generator | None = None):
@@ -140,24 +149,27 @@ def train(latent: str, cfg: Config, *, progress: bool = True, device: torch.devi
     mix = mix or mix_of(cfg.collect.name)
     latents, train_eps, val_eps, files = data(latent, cfg, mix)
     made_by = latents_class(latents, files[0])
-    mcfg = model_config(cfg, latent, latents)
+    mcfg, code_shape = model_config(cfg, latent, latents)
     t = cfg.mdnrnn_training
     train_set = LatentSequences(latents, made_by, train_eps, cfg.sequence_length, seed=t.seed,
                                 episodes_in_memory=t.episodes_in_memory)
     held_out = LatentSequences(latents, made_by, val_eps or train_eps[:1], cfg.sequence_length, seed=t.seed,
                                episodes_in_memory=t.episodes_in_memory)
     torch.manual_seed(t.seed)
-    model = MDNRNN(mcfg)
+    model = MDNRNN(mcfg, code_shape)
     if init:
         start = load(resolve(init))
-        if dataclasses.replace(start.cfg, **{k: getattr(mcfg, k) for k in (*TRAINING_ONLY, "reward_input")}) != mcfg:
-            raise ValueError(f"--init {init}: an M of {start.cfg}, but these latents need {mcfg}")
+        if dataclasses.replace(start.cfg, **{k: getattr(mcfg, k) for k in (*TRAINING_ONLY, "reward_input")}) != mcfg \
+                or start.code_shape != code_shape:
+            raise ValueError(f"--init {init}: an M of {start.cfg} on codes of shape {start.code_shape}, but these "
+                             f"latents need {mcfg} on codes of shape {code_shape}")
         weights = start.state_dict()
         if start.cfg.reward_input != mcfg.reward_input:  # another kind of reward head: the new one starts fresh
             weights = {k: v for k, v in weights.items() if not k.startswith("reward.")}
             weights.update({k: v for k, v in model.state_dict().items() if k.startswith("reward.")})
         model.load_state_dict(weights)
-    meta = {"kind": "mdnrnn", "config": {"model": to_dict(mcfg), "sequence_length": cfg.sequence_length,
+    meta = {"kind": "mdnrnn", "config": {"model": to_dict(mcfg), "code_shape": list(code_shape),
+                                         "sequence_length": cfg.sequence_length,
                                          "training": {k: v for k, v in to_dict(t).items() if k != "epochs"},
                                          "latents": files, "weights": [w for _, w in mix],
                                          "init": {"path": portable(resolve(init)), "sha256": sha256(resolve(init))}
@@ -171,7 +183,10 @@ def train(latent: str, cfg: Config, *, progress: bool = True, device: torch.devi
     last = run_dir(latent, cfg, run, mix=mix) / "last.pt"
     if last.exists():  # a run begun before an MDNRNNConfig field was added recorded it implicitly, as its default
         recorded = checkpoint.load(last, kind="mdnrnn")["config"]
-        if {**recorded, "model": to_dict(from_dict({"mdnrnn": recorded["model"]}).mdnrnn)} == meta["config"]:
+        # ... and one begun before the code shape was recorded beside the model's config, in it
+        as_now = {**recorded, "model": to_dict(from_dict({"mdnrnn": recorded["model"]}).mdnrnn),
+                  "code_shape": list(code_shape_of(recorded, recorded["model"]))}
+        if as_now == meta["config"]:
             meta["config"] = recorded
     history = fit(model, mdnrnn_step, lambda epoch: train_set.batches(t.batch_size, epoch),
                   lambda: held_out.batches(t.batch_size, 0, shuffle=False), t, run_dir(latent, cfg, run, mix=mix), meta,
