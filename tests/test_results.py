@@ -122,7 +122,7 @@ def test_paired_differences_cancel_the_tracks_own_spread():
     assert p["tracks"] == 4 and p["mean"] == pytest.approx(-15.0)
     diffs = [-10.0, -20.0, -150.0, 120.0]
     se = (sum((d + 15.0) ** 2 for d in diffs) / 3 / 4) ** 0.5
-    assert p["se"] == pytest.approx(se) and p["lost_over_100"] == 1 and p["won_over_100"] == 1
+    assert p["se"] == pytest.approx(se) and p["lost"] == 1 and p["won"] == 1
     table = results.paired_table({"a": base, "b": other}).splitlines()
     assert table[2] == "| a | 4 | 550.0 +/- 295.8 | 600.0 | - | - | - |"
     assert table[3].startswith("| b | 4 | 535.0 +/- ") and f"| -15.0 +/- {se:.1f} | 1 | 1 |" in table[3]

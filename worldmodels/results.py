@@ -9,6 +9,7 @@ and M's data and the agents that drove them) and, once ``python -m worldmodels e
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +127,8 @@ def _memory_summary(card: dict[str, Any]) -> str:
 def paired(base: dict[str, Any], other: dict[str, Any], where: tuple[str, str] = ("base", "other"),
            loss: float = 100.0) -> dict[str, Any]:
     """``other`` against ``base``, two evaluations (``evaluate``'s results) on the same tracks: the difference of
-    their returns track by track (mean, and its standard error), and on how many tracks ``other`` lost more than
-    ``loss`` points. Paired, so the tracks' own spread (a standard deviation of 100 to 300) cancels. ``where`` names
+    their returns track by track (mean, and its standard error), and on how many tracks ``other`` lost (``lost``) or
+    won (``won``) more than ``loss`` points. Paired, so the tracks' own spread (a standard deviation of 100 to 300) cancels. ``where`` names
     the two in errors."""
     for name, e in zip(where, (base, other)):
         if not {"returns", "seeds"} <= set(e):
@@ -143,10 +144,8 @@ def paired(base: dict[str, Any], other: dict[str, Any], where: tuple[str, str] =
     if len(base["returns"]) < 2:
         raise ValueError(f"{where[0]}: a paired difference needs two tracks or more")
     diff = [o - b for b, o in zip(base["returns"], other["returns"])]
-    n, mean = len(diff), sum(diff) / len(diff)
-    se = math.sqrt(sum((d - mean) ** 2 for d in diff) / (n - 1) / n)
-    return {"tracks": n, "mean": mean, "se": se, f"lost_over_{loss:g}": sum(d < -loss for d in diff),
-            f"won_over_{loss:g}": sum(d > loss for d in diff)}
+    return {"tracks": len(diff), "mean": statistics.fmean(diff), "se": statistics.stdev(diff) / math.sqrt(len(diff)),
+            "lost": sum(d < -loss for d in diff), "won": sum(d > loss for d in diff)}
 
 
 def paired_table(evaluations: dict[str, dict[str, Any]], loss: float = 100.0) -> str:
@@ -156,13 +155,10 @@ def paired_table(evaluations: dict[str, dict[str, Any]], loss: float = 100.0) ->
     lines = [f"| what | tracks | mean +/- std | median | paired vs {first} | lost > {loss:g} | won > {loss:g} |",
              "|---|---|---|---|---|---|---|"]
     for label, e in evaluations.items():
-        returns = sorted(e["returns"])
-        median = (returns[(len(returns) - 1) // 2] + returns[len(returns) // 2]) / 2
         p = paired(base, e, (first, label), loss) if label != first else None
-        diff = f"{p['mean']:+.1f} +/- {p['se']:.1f}" if p else "-"
-        lost, won = (p[f"lost_over_{loss:g}"], p[f"won_over_{loss:g}"]) if p else ("-", "-")
-        lines.append(f"| {label} | {len(returns)} | {e['mean']:.1f} +/- {e['std']:.1f} | {median:.1f} | {diff} | "
-                     f"{lost} | {won} |")
+        diff = f"{p['mean']:+.1f} +/- {p['se']:.1f} | {p['lost']} | {p['won']}" if p else "- | - | -"
+        lines.append(f"| {label} | {len(e['returns'])} | {e['mean']:.1f} +/- {e['std']:.1f} | "
+                     f"{statistics.median(e['returns']):.1f} | {diff} |")
     return "\n".join(lines)
 
 
