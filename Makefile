@@ -53,10 +53,12 @@ lint: setup
 	$(PY) -m ruff check worldmodels tests benchmarks notebooks/*.py
 	$(VENV)/bin/lint-imports
 
+# every benchmark (about 30 minutes on 2 cores; a quiet machine), each writing benchmarks/results/NAME.json; then the
+# benchmarks page and the README's speed table are written from those records
 bench: setup
-	$(PY) benchmarks/renderers.py
-	$(PY) benchmarks/collection.py
-	$(PY) benchmarks/controller.py
+	$(PY) -m worldmodels collect --scale book
+	for b in renderers collection vae dream controller iterate; do $(PY) benchmarks/$$b.py || exit 1; done
+	$(PY) -m worldmodels.docsite
 
 # after editing a notebook's .py (or .ipynb), bring its pair up to date
 sync: setup

@@ -11,6 +11,7 @@ workers, in an order that rotates each round; steps/s counts the steps the episo
 ends one early), writing and encoding included. Start-up (spawning the workers, importing torch, loading V) is
 timed apart, as a collection of one 1-step episode per worker, and ``after start-up`` leaves it out: a collection
 of 10,000 episodes pays it once. The last column projects the preset's 10,000 x 1,000 steps from that rate.
+Writes ``benchmarks/results/collection.json`` (``--record``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 from worldmodels import get_config
+from worldmodels.benchmark import Record, results_dir
 from worldmodels.core import paths
 from worldmodels.core.config import ParallelConfig
 from worldmodels.models.encoder import collection_encoder
@@ -78,7 +80,10 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--record", default=None, help="where the record goes (default benchmarks/results/)")
     args = parser.parse_args()
+    record = Record.start("collection")
+    out = args.record or results_dir() / "collection.json"  # before run() points WM_ROOT at its scratch folders
     variants = ["today", "paper", "paper_all_frames"]
     keys = ("rate", "steady", "size", "ratio", "steady_ratio")
     found: dict[str, dict[str, list[float]]] = {v: {k: [] for k in keys} for v in variants}
@@ -96,15 +101,20 @@ def main() -> None:
     paper = get_config("paper").collect
     total = paper.episodes * paper.steps
     median = {v: {k: statistics.median(found[v][k]) for k in keys} for v in variants}
-    print(f"\ncollection to M's data, {args.episodes} x {args.steps} steps, {args.workers} workers, median of "
-          f"{args.rounds} rounds (writing and encoding included)")
-    print("| path | env steps/s | x today | after start-up | x today | bytes a step | 10,000 x 1,000 steps |")
-    print("|---|---|---|---|---|---|---|")
+    rows = []
     for v in variants:
         m = median[v]
-        print(f"| {v} | {m['rate']:.0f} | {m['ratio']:.2f} | {m['steady']:.0f} | {m['steady_ratio']:.2f} | "
-              f"{m['size']:,.0f} | {total / m['steady'] / 60:.0f} min, {total * m['size'] / 1e9:.1f} GB |")
-
+        rows.append([v, f"{m['rate']:,.0f}", f"{m['ratio']:.2f}", f"{m['steady']:,.0f}", f"{m['steady_ratio']:.2f}",
+                     f"{m['size']:,.0f}", f"{total / m['steady'] / 60:.0f} min, {total * m['size'] / 1e9:.1f} GB"])
+    record.table(f"Collection to M's data, {args.episodes} x {args.steps} steps, {args.workers} workers, median of "
+                 f"{args.rounds} rounds (writing and encoding included)",
+                 ["path", "env steps/s", "x today", "after start-up", "x today", "bytes a step",
+                  f"{paper.episodes:,} x {paper.steps:,} steps"], rows)
+    m = median["paper"]
+    record.headline(f"collection to M's data, the paper preset's path, {args.workers} workers",
+                    f"{m['steady']:,.0f} env steps/s after start-up ({m['steady_ratio']:.2f} x the book's path): "
+                    f"{paper.episodes:,} x {paper.steps:,} steps in {total / m['steady'] / 60:.0f} min")
+    record.save(out)
 
 if __name__ == "__main__":
     main()

@@ -13,6 +13,8 @@
    in every worker, is printed separately.
 3. Dream vs real for the same population (16 x 4 trials x ``--steps`` steps): ``RealEvaluator``
    on a process pool against ``DreamEvaluator`` (all 64 episodes in one batch inside M).
+
+Writes ``benchmarks/results/controller.json`` (``--record``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import worldmodels as wm
 from worldmodels.agent.acting import WorldModelAgent, run_episodes
 from worldmodels.agent.episodes import make_agent_env
 from worldmodels.agent.files import AgentSpec
+from worldmodels.benchmark import Record
 from worldmodels.core.config import ControllerConfig
 from worldmodels.core.parallel import TaskPool
 from worldmodels.training.evaluators import DreamEvaluator, RealEvaluator, dream_latents
@@ -57,7 +60,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--agent-only", action="store_true", help="section 1 only")
+    parser.add_argument("--record", default=None, help="where the record goes (default benchmarks/results/)")
     args = parser.parse_args()
+    record = Record.start("controller")
     spec = AgentSpec.build(ROOT / "checkpoints/vae/book.pt", ROOT / "checkpoints/mdnrnn/vae_book.pt", ControllerConfig())
     rng = np.random.default_rng(0)
 
@@ -70,26 +75,26 @@ def main() -> None:
         for case in cases:
             rates[case].append(agent_rate(spec, case[0], case[1], args.steps, case[2]))
     base = statistics.median(rates[earlier])
-    print(f"\n1. agent steps/s on one core (1 torch thread), median of {args.rounds} rounds of {args.steps} steps")
-    print("| renderer | envs stepped together | V | agent steps/s | x the earlier path (fast, 8, float32) |")
-    print("|---|---|---|---|---|")
-    for case in cases:
-        r = statistics.median(rates[case])
-        print(f"| {case[0]} | {case[1]} | {case[2]} | {r:,.0f} | {r / base:.2f} |")
+    record.table(f"1. Agent steps/s on one core (1 torch thread), median of {args.rounds} rounds of {args.steps} steps",
+                 ["renderer", "envs stepped together", "V", "agent steps/s", "x the earlier path (fast, 8, float32)"],
+                 [[*case, f"{statistics.median(rates[case]):,.0f}", f"{statistics.median(rates[case]) / base:.2f}"]
+                  for case in cases])
     ratios = [n / t for n, t in zip(rates[new], rates[earlier], strict=True)]
-    print(f"today's path / the earlier path, per round: {', '.join(f'{x:.2f}' for x in ratios)} (median "
-          f"{statistics.median(ratios):.2f})")
+    record.note(f"Today's path (direct, 32 envs, bfloat16 V) over the earlier one, per round: "
+                f"{', '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f}).")
+    record.headline("agent steps/s on one core, evolution's path (direct renderer, 32 envs, bf16 V)",
+                    f"{statistics.median(rates[new]):,.0f}")
     torch.set_num_threads(threads)
-    if args.agent_only:
-        return
+    if not args.agent_only:
+        backends_and_dreams(record, spec, rng, args)
+    record.save(args.record)
 
+
+def backends_and_dreams(record: Record, spec: AgentSpec, rng: np.random.Generator, args) -> None:
+    """Sections 2 and 3: a generation on each backend, and the same population in the real env and the dream."""
     cfg = wm.get_config("book", evolution={"max_steps": args.steps, "envs_per_task": 8})
     candidates = rng.normal(0, 0.1, (8, 867))
-    print(f"\n2. one generation: population 8 x 2 trials x {args.steps} steps, direct renderer, bf16 V, 8 envs a task, "
-          f"warm pool (median of {args.rounds})")
-    print("| backend | workers | start + first generation, s | generation, s | x serial |")
-    print("|---|---|---|---|---|")
-    times = {}
+    rows, times = [], {}
     for backend in ("serial", "process", "ray"):
         start = time.perf_counter()
         with TaskPool(backend, 2 if backend != "serial" else 1) as pool:
@@ -97,12 +102,15 @@ def main() -> None:
             generation_seconds(evaluator, candidates, 2)  # warm-up: workers start, load V and M, make envs
             started = time.perf_counter() - start
             times[backend] = statistics.median(generation_seconds(evaluator, candidates, 2) for _ in range(args.rounds))
-        print(f"| {backend} | {1 if backend == 'serial' else 2} | {started:.1f} | {times[backend]:.2f} | "
-              f"{times['serial'] / times[backend]:.2f} |")
+        rows.append([backend, 1 if backend == "serial" else 2, f"{started:.1f}", f"{times[backend]:.2f}",
+                     f"{times['serial'] / times[backend]:.2f}"])
         if backend == "ray":
             import ray
 
             ray.shutdown()
+    record.table(f"2. One generation: population 8 x 2 trials x {args.steps} steps, direct renderer, bf16 V, 8 envs a "
+                 f"task, warm pool (median of {args.rounds})",
+                 ["backend", "workers", "start + first generation, s", "generation, s", "x serial"], rows)
 
     population = rng.normal(0, 0.1, (16, 867))
     dream_cfg = wm.get_config("book", evolution={"max_steps": args.steps, "mode": "dream"})
@@ -112,12 +120,10 @@ def main() -> None:
         generation_seconds(real, population[:2], 1)  # warm-up
         real_s = statistics.median(generation_seconds(real, population, 4) for _ in range(args.rounds))
     dream_s = statistics.median(generation_seconds(dreamer, population, 4) for _ in range(args.rounds))
-    print(f"\n3. the same population, 16 x 4 trials x {args.steps} steps (median of {args.rounds})")
-    print("| evaluation | seconds | x dream |")
-    print("|---|---|---|")
-    print(f"| real env, direct renderer, bf16 V, process pool of 2 | {real_s:.2f} | {real_s / dream_s:.0f} |")
-    print(f"| dream, one batch of 64 in M | {dream_s:.2f} | 1 |")
-
+    record.table(f"3. The same population in the real env and in the dream, 16 x 4 trials x {args.steps} steps "
+                 f"(median of {args.rounds})", ["evaluation", "seconds", "x dream"],
+                 [["real env, direct renderer, bf16 V, process pool of 2", f"{real_s:.2f}", f"{real_s / dream_s:.0f}"],
+                  ["dream, one batch of 64 in M", f"{dream_s:.2f}", "1"]])
 
 if __name__ == "__main__":
     main()

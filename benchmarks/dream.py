@@ -5,9 +5,10 @@
 A real agent step is: env.step (stock or fast renderer), preprocess, V encodes the frame
 (batch 1), M advances one step. A dream step is one step of ``DreamEnv`` for each of B
 dreams (LSTM step, mixture sampling at tau 1.15, reward and done heads); "dropout 0.1" is the same with a
-dropout mask per dream (``DreamEnv(dropout=...)``: the masked step loop instead of ``nn.LSTM``). Both use the
+dropout mask per dream (``DreamEnv``'s ``dropout``: the masked step loop instead of ``nn.LSTM``). Both use the
 paper's network sizes (weights do not change the speed). Rounds interleave everything;
-medians are printed with the ratio to the stock-env agent.
+medians are printed with the ratio to the stock-env agent. Writes ``benchmarks/results/dream.json``
+(``--record``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from worldmodels.agent.dream import DreamEnv
+from worldmodels.benchmark import Record
 from worldmodels.core.config import MDNRNNConfig, VAEConfig
 from worldmodels.models.mdnrnn import MDNRNN
 from worldmodels.models.vae import ConvVAE
@@ -58,7 +60,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--record", default=None, help="where the record goes (default benchmarks/results/)")
     args = parser.parse_args()
+    record = Record.start("dream")
     torch.manual_seed(0)
     vae, mdnrnn = ConvVAE(VAEConfig()).eval(), MDNRNN(MDNRNNConfig()).eval()
     names = ["agent, stock env", "agent, fast env"] + [f"dream, B = {b}" for b in BATCHES]
@@ -71,13 +75,14 @@ def main() -> None:
             rates[f"dream, B = {b}"].append(dream_rate(mdnrnn, b, args.steps))
         rates[names[-1]].append(dream_rate(mdnrnn, BATCHES[-1], args.steps, dropout=0.1))
     base = statistics.median(rates["agent, stock env"])
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.rounds} rounds")
-    print("| what | steps/s | x stock-env agent |")
-    print("|---|---|---|")
-    for n in names:
-        r = statistics.median(rates[n])
-        print(f"| {n} | {r:,.0f} | {r / base:,.1f} |")
-
+    median = {n: statistics.median(rates[n]) for n in names}
+    record.table(f"Agent steps (env, V at batch 1, one M step) against dream steps, {torch.get_num_threads()} torch "
+                 f"threads, median of {args.rounds} rounds of {args.steps} steps",
+                 ["what", "steps/s", "x stock-env agent"], [[n, f"{r:,.0f}", f"{r / base:,.1f}"] for n, r in median.items()])
+    b = f"dream, B = {BATCHES[-1]}"
+    record.headline(f"dream steps/s, {BATCHES[-1]} dreams stepping together in M",
+                    f"{median[b]:,.0f} ({median[b] / base:,.0f} x an agent step in the stock env)")
+    record.save(args.record)
 
 if __name__ == "__main__":
     main()

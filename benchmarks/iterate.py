@@ -9,7 +9,8 @@ interleave the two; medians and their ratio are printed, and the cost of a whole
 6 tracks x 1000 steps is scaled from them.
 
 With ``--loop``, the wall time of each step of each finished round of that loop, as its ``state.json``
-recorded it (the loop's own run, not repeated here).
+recorded it (the loop's own run, not repeated here). Needs the book's rollouts (``python -m worldmodels
+collect``, or ``make run``). Writes ``benchmarks/results/iterate.json`` (``--record``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 from worldmodels.agent.episodes import run_many
 from worldmodels.agent.files import AgentSpec
+from worldmodels.benchmark import Record
 from worldmodels.core import paths
 from worldmodels.core.config import ControllerConfig, DreamCheckConfig
 from worldmodels.core.parallel import TaskPool
@@ -40,7 +42,9 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=2)
     parser.add_argument("--max-steps", type=int, default=300)
     parser.add_argument("--loop", type=Path, default=None)
+    parser.add_argument("--record", default=None, help="where the record goes (default benchmarks/results/)")
     args = parser.parse_args()
+    record = Record.start("iterate")
 
     vision, mdnrnn = paths.vision_release("vae", "book"), paths.mdnrnn_release("vae", "book")
     cfg = DreamCheckConfig(tracks=args.tracks, max_steps=args.max_steps)
@@ -61,23 +65,25 @@ def main() -> None:
             dream.append(time.perf_counter() - start)
     r, d = statistics.median(real), statistics.median(dream)
     scale = 6 * 1000 / (cfg.tracks * cfg.max_steps)
-    print(f"dream-check halves, {len(members)} controllers x {cfg.tracks} tracks x {cfg.max_steps} steps, "
-          f"median of {args.rounds} interleaved rounds:")
-    print("| half | seconds | steps/s | x dream |\n|---|---|---|---|")
-    print(f"| real (fast renderer, every core) | {r:.2f} | {steps / r:,.0f} | {r / d:.1f} |")
-    print(f"| dream (one batch of {len(params)}) | {d:.2f} | {len(params) * cfg.max_steps / d:,.0f} | 1.0 |")
-    print(f"a whole dream-check (6 tracks x 1000 steps), scaled: real half about {r * scale:.0f} s, dream half "
-          f"about {d * scale:.0f} s (real returns are cached per V and M: a new M, as every round of the loop makes, "
-          f"replays both halves; the same M checked again, only the dreams)")
+    record.table(f"Dream-check's halves, {len(members)} controllers x {cfg.tracks} tracks x {cfg.max_steps} steps, "
+                 f"median of {args.rounds} interleaved rounds", ["half", "seconds", "steps/s", "x dream"],
+                 [["real (fast renderer, every core)", f"{r:.2f}", f"{steps / r:,.0f}", f"{r / d:.1f}"],
+                  [f"dream (one batch of {len(params)})", f"{d:.2f}", f"{len(params) * cfg.max_steps / d:,.0f}", "1.0"]])
+    record.note(f"A whole dream-check (6 tracks x 1000 steps), scaled: real half about {r * scale:.0f} s, dream half "
+                f"about {d * scale:.0f} s. Real returns are cached per V and M: a new M, as every round of the loop "
+                f"makes, replays both halves; the same M checked again, only the dreams.")
+    record.headline("a whole dream-check (6 tracks x 1000 steps, the book's panel), scaled",
+                    f"about {r * scale + d * scale:.0f} s ({r * scale:.0f} s of it real episodes)")
     if args.loop:
         state = json.loads((args.loop / "state.json").read_text())
-        print(f"\n{args.loop}: seconds per step of each round, as the loop recorded them")
-        print("| round | " + " | ".join(STEPS) + " | total |\n|" + "---|" * (len(STEPS) + 2))
+        rows = []
         for row in state["rounds"]:
             times = [row.get(s, {}).get("seconds") for s in STEPS]
             total = sum(t for t in times if t is not None)
-            print(f"| {row['round']} | " + " | ".join("-" if t is None else f"{t:.0f}" for t in times) + f" | {total:.0f} |")
-
+            rows.append([row["round"], *("-" if t is None else f"{t:.0f}" for t in times), f"{total:.0f}"])
+        record.table(f"{args.loop}: seconds per step of each round, as the loop recorded them",
+                     ["round", *STEPS, "total"], rows)
+    record.save(args.record)
 
 if __name__ == "__main__":
     main()

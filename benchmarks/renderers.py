@@ -1,11 +1,13 @@
 """Steps/s of the stock, exact, fast and direct renderers on one core, and fast's and direct's pixel agreement.
 
-    python benchmarks/renderers.py [--rounds 7] [--steps 300] [--episodes 3]
+    python benchmarks/renderers.py [--rounds 7] [--steps 300] [--episodes 2]
 
 Speed: each round times every renderer on the same seed and actions, in rotating
 order, pinned to one core; ratios are taken within a round, then the median is
 reported. Fidelity: whole 1000-step episodes with driving-like and random actions,
-fast against stock frame by frame, and direct (V's 64x64 input) against ``preprocess(stock state)``.
+fast against stock frame by frame, and direct (V's 64x64 input) against ``preprocess(stock state)``
+(0-255 scale: the mean absolute difference, the worst frame's mean, the worst 4x4 patch); ``exact`` must equal
+stock on every frame. Writes ``benchmarks/results/renderers.json`` (``--record``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 import cv2
 import numpy as np
 
+from worldmodels.benchmark import Record
 from worldmodels.world.env import RENDERERS, make_env
 from worldmodels.world.frames import preprocess
 
@@ -47,7 +50,7 @@ def play(renderer: str, seed: int, actions: np.ndarray) -> tuple[np.ndarray, flo
     return np.stack(frames), elapsed
 
 
-def speed(rounds: int, steps: int) -> None:
+def speed(record: Record, rounds: int, steps: int) -> None:
     rates = {r: [] for r in RENDERERS}
     ratios = {r: [] for r in RENDERERS}
     for k in range(rounds):
@@ -60,18 +63,17 @@ def speed(rounds: int, steps: int) -> None:
         for r in RENDERERS:
             rates[r].append(this[r])
             ratios[r].append(this[r] / this["stock"])
-    print(f"\nsteps/s on one core, median of {rounds} interleaved rounds of {steps} steps")
-    print("| renderer | steps/s (median) | x stock (median of per-round ratios) |")
-    print("|---|---|---|")
-    for r in RENDERERS:
-        print(f"| {r} | {statistics.median(rates[r]):.0f} | {statistics.median(ratios[r]):.2f} |")
+    median = {r: (statistics.median(rates[r]), statistics.median(ratios[r])) for r in RENDERERS}
+    record.table(f"Env steps/s on one core, median of {rounds} interleaved rounds of {steps} steps",
+                 ["renderer", "steps/s", "x stock (median of per-round ratios)"],
+                 [[r, f"{rate:,.0f}", f"{ratio:.2f}"] for r, (rate, ratio) in median.items()])
+    for r in ("stock", "direct"):
+        record.headline(f"env steps/s on one core, {r} renderer",
+                        f"{median[r][0]:,.0f}" + ("" if r == "stock" else f" ({median[r][1]:.1f} x stock)"))
 
 
-def fidelity(episodes: int) -> None:
-    print(f"\nfast vs stock, and direct vs preprocess(stock), over {episodes} whole episodes per policy (0-255)")
-    print("| actions | seed | steps | mean abs diff | worst frame mean | worst 4x4 patch | direct: mean | worst frame "
-          "| worst 4x4 patch | exact == stock |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+def fidelity(record: Record, episodes: int) -> None:
+    rows = []
     for kind in ("driving", "random"):
         for seed in range(100, 100 + episodes):
             actions = actions_for(kind, 1000, seed)
@@ -84,9 +86,13 @@ def fidelity(episodes: int) -> None:
             reference = np.stack([preprocess(f, 64, crop=True) for f in stock]).astype(np.float32)
             e = np.abs(reference - direct.astype(np.float32)).mean(-1)  # (T + 1, 64, 64)
             e_patches = e.reshape(len(e), 16, 4, 16, 4).mean((2, 4))
-            print(f"| {kind} | {seed} | {len(d) - 1} | {d.mean():.3f} | {d.mean((1, 2)).max():.3f} | "
-                  f"{patches.max():.1f} | {e.mean():.3f} | {e.mean((1, 2)).max():.3f} | {e_patches.max():.1f} | "
-                  f"{np.array_equal(stock, exact)} |")
+            rows.append([kind, seed, len(d) - 1, f"{d.mean():.3f}", f"{d.mean((1, 2)).max():.3f}",
+                         f"{patches.max():.1f}", f"{e.mean():.3f}", f"{e.mean((1, 2)).max():.3f}",
+                         f"{e_patches.max():.1f}", np.array_equal(stock, exact)])
+    record.table(f"Pixel agreement over {episodes} whole episodes a policy (0-255): fast against stock, direct "
+                 "against preprocess(stock)",
+                 ["actions", "seed", "steps", "fast: mean abs diff", "worst frame", "worst 4x4 patch",
+                  "direct: mean abs diff", "worst frame", "worst 4x4 patch", "exact == stock"], rows)
 
 
 def main() -> None:
@@ -94,12 +100,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--episodes", type=int, default=2, help="fidelity episodes per policy (0 skips)")
+    parser.add_argument("--record", default=None, help="where the record goes (default benchmarks/results/)")
     args = parser.parse_args()
+    record = Record.start("renderers")
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     cv2.setNumThreads(1)
-    speed(args.rounds, args.steps)
+    speed(record, args.rounds, args.steps)
     if args.episodes:
-        fidelity(args.episodes)
+        fidelity(record, args.episodes)
+    record.save(args.record)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ Training: each round runs every variant for ``--train-steps`` steps of batch 100
 frames, in rotating order; frames/s medians and per-round ratios to fp32 are printed.
 Quality: every variant trains ``--quality-steps`` steps from the same initial weights on
 the same batches and is scored on the same held-out frames (per-pixel MSE, fp32 eval),
-so a speed-up is kept only if reconstruction holds. Encoding: frames/s at batch 1 and 1000.
+so a speed-up is kept only if reconstruction holds. Encoding: frames/s at batch 1 and 1000. Needs the book's
+rollouts (``python -m worldmodels collect``, or ``make run``). Writes ``benchmarks/results/vae.json``
+(``--record``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 import numpy as np
 import torch
 
+from worldmodels.benchmark import Record
 from worldmodels.core import paths
 from worldmodels.core.config import VAEConfig
 from worldmodels.models.vae import ConvVAE
@@ -78,7 +81,9 @@ def main() -> None:
     parser.add_argument("--rollouts", default="book")
     parser.add_argument("--quality-variants", default=",".join(VARIANTS), help="comma-separated subset to train")
     parser.add_argument("--skip-speed", action="store_true", help="only the quality comparison")
+    parser.add_argument("--record", default=None, help="where the record goes (default benchmarks/results/)")
     args = parser.parse_args()
+    record = Record.start("vae")
     files = episode_files(paths.rollout_dir(args.rollouts))
     train_frames = FrameDataset(files[:-10], seed=0, episodes_in_memory=40)
     batches = [b for b, _ in zip(train_frames.batches(100), range(max(args.train_steps, args.quality_steps)))]
@@ -88,11 +93,12 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     if not args.skip_speed:
-        speed(base, batches, held_out, args)
-    quality(base, batches, held_out, args)
+        speed(record, base, batches, held_out, args)
+    quality(record, base, batches, held_out, args)
+    record.save(args.record)
 
 
-def speed(base: ConvVAE, batches: list, held_out: torch.Tensor, args: argparse.Namespace) -> None:
+def speed(record: Record, base: ConvVAE, batches: list, held_out: torch.Tensor, args: argparse.Namespace) -> None:
     rates = {v: [] for v in VARIANTS}
     ratios = {v: [] for v in VARIANTS}
     for k in range(args.rounds):
@@ -106,29 +112,23 @@ def speed(base: ConvVAE, batches: list, held_out: torch.Tensor, args: argparse.N
         for v in VARIANTS:
             rates[v].append(this[v])
             ratios[v].append(this[v] / this["fp32"])
-    print(f"\nVAE training, batch 100, median of {args.rounds} rounds of {args.train_steps} steps")
-    print("| variant | frames/s | x fp32 |")
-    print("|---|---|---|")
-    for v in VARIANTS:
-        print(f"| {v} | {statistics.median(rates[v]):.0f} | {statistics.median(ratios[v]):.2f} |")
-
-    print("\nencoding (mu, logvar) frames/s")
-    print("| variant | batch 1 | batch 1000 | batch-1000 x fp32 |")
-    print("|---|---|---|---|")
+    threads = torch.get_num_threads()
+    record.table(f"V training, batch 100, {threads} threads, median of {args.rounds} rounds of {args.train_steps} steps",
+                 ["variant", "training frames/s", "x fp32 (median of per-round ratios)"],
+                 [[v, f"{statistics.median(rates[v]):,.0f}", f"{statistics.median(ratios[v]):.2f}"] for v in VARIANTS])
     small, large = held_out[:200], held_out[:1000]
     enc = {}
     for variant in VARIANTS:
         enc[variant] = (encode_rate(base, small, 1, variant, 1), encode_rate(base, large, 1000, variant, 3))
-    for v in VARIANTS:
-        print(f"| {v} | {enc[v][0]:.0f} | {enc[v][1]:.0f} | {enc[v][1] / enc['fp32'][1]:.2f} |")
+    record.table(f"Encoding (mu, logvar), frames/s, {threads} threads",
+                 ["variant", "batch 1", "batch 1000", "batch 1000, x fp32"],
+                 [[v, f"{enc[v][0]:,.0f}", f"{enc[v][1]:,.0f}", f"{enc[v][1] / enc['fp32'][1]:.2f}"] for v in VARIANTS])
+    record.headline("V training, batch 100, bf16 autocast (the default)",
+                    f"{statistics.median(rates['bf16']):,.0f} frames/s ({statistics.median(ratios['bf16']):.2f} x fp32)")
 
 
-def quality(base: ConvVAE, batches: list, held_out: torch.Tensor, args: argparse.Namespace) -> None:
+def quality(record: Record, base: ConvVAE, batches: list, held_out: torch.Tensor, args: argparse.Namespace) -> None:
     variants = [v for v in args.quality_variants.split(",") if v]
-    print(f"\nreconstruction after {args.quality_steps} steps from the same weights on the same batches "
-          f"({len(held_out)} held-out frames, per-pixel MSE)")
-    print(f"| variant | held-out MSE | / {variants[0]} |")
-    print("|---|---|---|")
     quality = {}
     for variant in variants:
         model = prepare(copy.deepcopy(base), variant)
@@ -136,9 +136,10 @@ def quality(base: ConvVAE, batches: list, held_out: torch.Tensor, args: argparse
         torch.manual_seed(1)
         train_steps(model, optimizer, batches[: args.quality_steps], variant)
         quality[variant] = held_out_mse(model, held_out)
-    for v in variants:
-        print(f"| {v} | {quality[v]:.5f} | {quality[v] / quality[variants[0]]:.3f} |")
-
+    record.table(f"Reconstruction after {args.quality_steps} steps from the same weights on the same batches "
+                 f"({len(held_out)} held-out frames, per-pixel MSE, scored in fp32)",
+                 ["variant", "held-out MSE", f"/ {variants[0]}"],
+                 [[v, f"{quality[v]:.5f}", f"{quality[v] / quality[variants[0]]:.3f}"] for v in variants])
 
 if __name__ == "__main__":
     main()

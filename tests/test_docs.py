@@ -27,7 +27,7 @@ def test_every_generated_page_is_what_the_generator_writes():
 
 
 def test_a_hand_edited_page_is_found_stale(tmp_path, monkeypatch):
-    for name in ("docs", "checkpoints"):
+    for name in ("docs", "checkpoints", "benchmarks"):
         (tmp_path / name).symlink_to(ROOT / name)
     readme = (ROOT / "README.md").read_text()
     (tmp_path / "README.md").write_text(readme.replace("| `vae_agent_book` |", "| `vae_agent_book` (edited) |", 1))

@@ -1,6 +1,6 @@
 """The house rule: every import in the package points down a layer, and no module imports itself back.
 
-Layers, top to bottom: cli > commands | reproduce > film > compare | results | viz | widgets > training > agent > models > world >
+Layers, top to bottom: cli > commands | reproduce > film > benchmark | compare | results | viz | widgets > training > agent > models > world >
 core (the import-linter contract in pyproject.toml). The cycle check covers modules inside one layer too.
 """
 

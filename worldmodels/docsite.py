@@ -9,12 +9,16 @@ exits 1 naming every page that differs from what it would write, which ``tests/t
   table of the shipped world models (V and M cards: held-out metrics, dream-check);
 - ``docs/cli.md``: each command's ``--help``, as tyro prints it from the config at 100 columns;
 - ``docs/api.md``: the API reference, every module of the package by layer (mkdocstrings renders the docstrings);
+- ``docs/benchmarks.md``: each script of ``benchmarks/`` (its docstring) with the tables of its last record,
+  ``benchmarks/results/<name>.json`` (``worldmodels.benchmark``); their headline figures sit in the README's
+  speed table, between two markers;
 - ``docs/index.md``: the README, its links pointed inside the site.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import io
 import os
@@ -26,11 +30,14 @@ from typing import Any
 import worldmodels
 
 from . import cli, results
+from .benchmark import Record, markdown_table, results_dir
 from .core import paths
 from .core.storage import atomic_write, load_json
 
 WIDTH = "100"  # columns of the --help text in docs/cli.md, whatever the terminal
 README_MARKERS = ("<!-- results table: written by python -m worldmodels.docsite -->", "<!-- end of results table -->")
+SPEED_MARKERS = ("<!-- speed table: written by python -m worldmodels.docsite -->", "<!-- end of speed table -->")
+BENCHMARKS = ("renderers", "collection", "vae", "dream", "controller", "iterate")  # benchmarks/<name>.py, page order
 GENERATED = "<!-- written by `python -m worldmodels.docsite` from the cards and the code: do not edit -->\n"
 
 
@@ -144,7 +151,8 @@ def cli_page() -> str:
 
 
 LAYERS = (("Command line and pipeline", ("cli", "commands", "reproduce", "docsite")),
-          ("Measures, results, plots, widgets", ("compare", "results", "viz", "widgets", "film")),
+          ("Measures, results, benchmark records, plots, widgets",
+           ("benchmark", "compare", "results", "viz", "widgets", "film")),
           ("training: loops, evolution, dream-check, the iterative loop", ("training",)),
           ("agent: acting, episodes, evaluation, dreams", ("agent",)),
           ("models: V, M, C", ("models",)),
@@ -168,19 +176,73 @@ def api_page() -> str:
     return "\n".join(lines)
 
 
+def _benchmark_doc(name: str) -> tuple[str, str, str]:
+    """(title, usage line, the rest) of ``benchmarks/<name>.py``'s docstring, in markdown."""
+    path = paths.root() / "benchmarks" / f"{name}.py"
+    doc = ast.get_docstring(ast.parse(path.read_text(), str(path))) or ""
+    title, _, rest = doc.replace("``", "`").partition("\n\n")
+    usage, _, body = rest.partition("\n\n")
+    return title.rstrip(".").replace("\n", " "), usage.strip(), body.strip()
+
+
+def _records() -> dict[str, Record | None]:
+    """Each benchmark's last record, or None where it has none yet."""
+    found = {}
+    for name in BENCHMARKS:
+        path = results_dir() / f"{name}.json"
+        found[name] = Record.load(path) if path.exists() else None
+    return found
+
+
+def benchmarks_page() -> str:
+    lines = [GENERATED.rstrip(), "", "# Benchmarks", "",
+             ("Each script in `benchmarks/` runs the candidate and its baseline in one process, interleaved, and "
+              "prints medians and the ratios taken within a round; then it writes its record to "
+              "`benchmarks/results/<name>.json` (`worldmodels.benchmark`). This page is written from those "
+              "records, so every figure here is one a command printed. Run a benchmark again (`make bench` runs "
+              "them all), then `python -m worldmodels.docsite`. What the figures decided (the renderers, bf16, the "
+              "batch of envs, the paper's collection path), and the figures measured before this page was "
+              "generated, are in the [Research log](research-log.md)."), ""]
+    for name, record in _records().items():
+        title, usage, body = _benchmark_doc(name)
+        lines += [f"## {title}", "", "```bash", usage, "```", "", body, ""]
+        if record is None:
+            lines += [f"No record yet: `python benchmarks/{name}.py` writes one.", ""]
+        else:
+            lines += [record.measured() + ".", "", record.markdown(), ""]
+    return "\n".join(lines)
+
+
+def speed_table() -> str:
+    """The README's speed table: every record's headline figures, with the command that gave them, and the machine
+    and date (one sentence when every record shares them, else a column)."""
+    records = [r for r in _records().values() if r]
+    where = {r.machine_line() for r in records}
+    if len(where) <= 1:
+        rows = [[h["what"], h["figure"], f"`{r.command}`"] for r in records for h in r.headlines]
+        table = markdown_table(["what", "figure", "measured by"], rows)
+        return f"{where.pop()}\n\n{table}" if where else table
+    rows = [[h["what"], h["figure"], f"`{r.command}`", r.machine_line()] for r in records for h in r.headlines]
+    return markdown_table(["what", "figure", "measured by", "where"], rows)
+
+
 def index_page(readme: str) -> str:
     """The README as the site's home page: ``docs/x.md`` links become ``x.md``."""
     return GENERATED + readme.replace("](docs/", "](")
 
 
-def readme_with_table(readme: str) -> str:
-    """The README with the text between its two markers replaced by today's results table."""
-    start, end = README_MARKERS
-    if start not in readme or end not in readme:
-        raise ValueError(f"README.md: the results table's markers are missing ({start!r} ... {end!r})")
-    head, rest = readme.split(start, 1)
+def _between(text: str, markers: tuple[str, str], body: str) -> str:
+    start, end = markers
+    if start not in text or end not in text:
+        raise ValueError(f"README.md: a generated table's markers are missing ({start!r} ... {end!r})")
+    head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
-    return f"{head}{start}\n{results_table()}\n{end}{tail}"
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
+def readme_with_table(readme: str) -> str:
+    """The README with the text between each pair of markers replaced: today's results table and speed table."""
+    return _between(_between(readme, README_MARKERS, results_table()), SPEED_MARKERS, speed_table())
 
 
 def pages(root: Path | None = None) -> dict[Path, str]:
@@ -190,7 +252,8 @@ def pages(root: Path | None = None) -> dict[Path, str]:
     readme_text = readme_with_table(readme.read_text())
     docs = root / "docs"
     return {docs / "results.md": results_page(), docs / "agents.md": agents_page(), docs / "cli.md": cli_page(),
-            docs / "api.md": api_page(), docs / "index.md": index_page(readme_text), readme: readme_text}
+            docs / "api.md": api_page(), docs / "benchmarks.md": benchmarks_page(),
+            docs / "index.md": index_page(readme_text), readme: readme_text}
 
 
 def stale(root: Path | None = None) -> list[Path]:

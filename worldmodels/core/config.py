@@ -280,7 +280,7 @@ class EvolutionConfig:
     vision_precision: Precision = "auto"
     """V's encoder when the candidates act: ``bfloat16`` (a bf16 copy, channels-last; a discrete V stays
     ``float32``) is faster on a CPU with bf16 units and moves z by about 1%, but slower where bf16 is emulated (an
-    AVX2-only CPU; both measured in docs/benchmarks.md); ``auto`` takes bfloat16 where the processor computes it
+    AVX2-only CPU; both measured in docs/controller.md); ``auto`` takes bfloat16 where the processor computes it
     natively, resolved when a run begins (the run records what it ran, and a resume keeps it)"""
     tile_cutoff: Annotated[int, Between(0, 1000)] = 0
     """end an episode after this many steps without a new tile, charging -0.1 for each step left (0: off)"""
