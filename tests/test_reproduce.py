@@ -10,13 +10,16 @@ from worldmodels.agent.files import load_agent_file
 from worldmodels.cli import main
 from worldmodels.core.checkpoint import CheckpointError
 from worldmodels.core.paths import latents_path
-from worldmodels.reproduce import AGENTS, agent_config, reproduce
+from worldmodels.core.provenance import portable
+from worldmodels.reproduce import AGENTS, agent_config, reproduce, world_files
 from worldmodels.training import memory, vision
 from worldmodels.world.rollouts import collect
 
 RELEASES = ["vae/t.pt", "gumbel/t.pt", "gumbel/t_st.pt", "mdnrnn/vae_t.pt", "mdnrnn/gumbel_t.pt",
             "mdnrnn/gumbel_t_st.pt", "controller/vae_t.pt", "controller/vae_t_vonly.pt", "controller/gumbel_t.pt",
-            "controller/gumbel_t_soft.pt", "controller/gumbel_t_st.pt", "controller/vae_t_dream.pt"]
+            "controller/gumbel_t_soft.pt", "controller/gumbel_t_st.pt", "controller/vae_t_dream.pt",
+            "mdnrnn/vae_agent_t.pt", "mdnrnn/gumbel_agent_t_st.pt", "controller/vae_agent_t.pt",
+            "controller/gumbel_agent_t_st.pt"]
 
 
 def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsys):
@@ -25,17 +28,29 @@ def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsy
     for rel in RELEASES:
         assert (ckpt / rel).exists() and (ckpt / rel).with_suffix(".json").exists(), rel
     for key, recipe in AGENTS.items():
-        card = json.loads((ckpt / "controller" / f"{recipe.latent}_t{recipe.suffix}.json").read_text())
+        card = json.loads((ckpt / "controller" / f"{recipe.latent}_{recipe.release('t')}.json").read_text())
         assert card["evaluation"]["episodes"] == 2 and card["evaluation"]["renderer"] == "stock"
         assert card["evaluation"]["max_steps"] == 30  # the smoke length, recorded: not the protocol
-        world = "t_st" if key == "gumbel_st" else "t"
-        assert card["world_model"]["vision"] == f"checkpoints/{recipe.latent}/{world}.pt"
+        vision_file, mdnrnn_file = world_files("t", recipe.world or recipe.latent)
+        assert card["world_model"]["vision"] == portable(vision_file)
         if key != "vae_vonly":  # a z-only controller runs no M
-            assert card["world_model"]["mdnrnn"] == f"checkpoints/mdnrnn/{recipe.latent}_{world}.pt"
+            assert card["world_model"]["mdnrnn"] == portable(mdnrnn_file)
         assert card["config"]["controller"]["inputs"] == ("z" if key == "vae_vonly" else "z_h")
         assert card["config"]["controller"]["code_input"] == ("soft" if key == "gumbel_soft" else "hard")
         assert card["config"]["evolution"]["mode"] == ("dream" if key == "vae_dream" else "real")
         assert card["commands"] == ["python -m worldmodels reproduce --scale smoke --name t --backend serial --quiet"]
+    # the iterative step: the agent drove M's rollouts, the plain V read them, C started where the recipe says
+    iterated = json.loads((ckpt / "controller" / "gumbel_agent_t_st.json").read_text())
+    assert iterated["world_model"]["vision"] == "checkpoints/gumbel/t_st.pt"
+    assert iterated["world_model"]["mdnrnn"] == "checkpoints/mdnrnn/gumbel_agent_t_st.pt"
+    assert iterated["config"]["evolution"]["init"] == "checkpoints/controller/gumbel_t_st.pt"
+    assert json.loads((ckpt / "controller" / "vae_agent_t.json").read_text())["config"]["evolution"]["init"] is None
+    driven = json.loads((wm_root / "data" / "rollouts" / "vae_agent_t" / "manifest.json").read_text())["data"]
+    assert (driven["policy"], driven["agent"], driven["action_noise"]) == ("agent", "checkpoints/controller/vae_t.pt", 0.1)
+    assert json.loads((ckpt / "mdnrnn" / "vae_agent_t.json").read_text())["training"]["epochs"] == 40
+    lineage = json.loads((ckpt / "controller" / "vae_agent_t.json").read_text())["lineage"]
+    own = json.loads((ckpt / "controller" / "vae_t.json").read_text())["lineage"]["real_env_steps"]
+    assert lineage["real_env_steps"] > own  # the driving agent's lineage and its rollouts count
     assert json.loads((ckpt / "controller" / "gumbel_t.json").read_text())["config"]["evolution"]["covariance"] \
         == "diagonal"
     assert "| `vae_t_vonly` | continuous V only + C" in capsys.readouterr().out

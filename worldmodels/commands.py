@@ -268,7 +268,7 @@ class Reproduce:
     """release name (default: the scale's); existing releases are kept"""
     agents: tuple[str, ...] | None = None
     """agent recipes to build, keys of ``worldmodels.reproduce.AGENTS`` (vae, vae_vonly, gumbel, gumbel_soft,
-    gumbel_st, vae_dream; None: all)"""
+    gumbel_st, vae_dream, vae_agent, gumbel_agent_st; None: all); an agent another one needs is built with it"""
     generations: Annotated[int | None, Between(1, 1_000_000)] = None
     """CMA-ES generations per agent (default: the scale's)"""
     episodes: Annotated[int | None, Between(1, 100_000)] = None
