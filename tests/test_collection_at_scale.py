@@ -241,11 +241,30 @@ def test_encode_packs_the_collected_latents_into_a_memory_mapped_store(vision_fi
     stamp = (store / "mu.npy").stat().st_mtime_ns
     assert vision.latents_for(model, "scale", VISION, progress=False) == store  # reused, not packed again
     assert (store / "mu.npy").stat().st_mtime_ns == stamp
+    # another V reads the episodes that kept their frames (every 2nd here), into its own latents file
     (wm_root / "checkpoints/gumbel").mkdir()
     shutil.copy(REPO / "checkpoints/gumbel/book.pt", wm_root / "checkpoints/gumbel/book.pt")
-    with pytest.raises(ValueError, match="encoded as collected by checkpoints/vae/book.pt"):
-        vision.encode(load_vision(wm_root / "checkpoints/gumbel/book.pt"), "scale", progress=False,
-                      source="checkpoints/gumbel/book.pt")
+    gumbel = load_vision(wm_root / "checkpoints/gumbel/book.pt")
+    path = vision.encode(gumbel, "scale", progress=False, source="checkpoints/gumbel/book.pt")
+    assert path == paths.latents_store("gumbel", "scale") == paths.latents_path("gumbel", "scale")
+    kept = frame_files(paths.rollout_dir("scale"))
+    assert len(kept) == 3 < len(files)
+    codes = LatentSequences.load(path)
+    assert list(codes["seed"]) == [int(f.stem) for f in kept] and str(codes["source"]) == "checkpoints/gumbel/book.pt"
+    frames = load_episode(kept[0])["obs"]
+    expected = gumbel.encode_frames(frames)["logits"].astype(np.float16)
+    assert np.array_equal(codes["logits"][0, : len(frames)], expected)
+    stamp = (path / "logits.npy").stat().st_mtime_ns
+    assert vision.latents_for(gumbel, "scale", "checkpoints/gumbel/book.pt", progress=False) == path  # reused
+    assert (path / "logits.npy").stat().st_mtime_ns == stamp
+    # another V of the collection's own kind: its latents would be the encoder's store, so it is refused
+    from worldmodels.core import checkpoint
+
+    payload = checkpoint.load(vision_file, kind="vae")
+    checkpoint.save(wm_root / "checkpoints/vae/other.pt", {**payload, "history": []})
+    with pytest.raises(ValueError, match="encoded as collected by checkpoints/vae/book.pt.*same kind"):
+        vision.encode(load_vision(wm_root / "checkpoints/vae/other.pt"), "scale", progress=False,
+                      source="checkpoints/vae/other.pt")
     (store / "logvar.npy").unlink()
     with pytest.raises(RolloutError, match="logvar.npy"):
         LatentSequences.load(store)

@@ -10,6 +10,7 @@ Files (``worldmodels.core.paths``)::
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,11 @@ def held_out_metrics(model: Vision, files: list[Path], batch_size: int = 200) ->
 def encode(model: Vision, rollouts: str, progress: bool = True, source: str = "") -> Path:
     """Encode every episode of ``data/rollouts/<rollouts>`` into ``data/latents/<rollouts>_<latent>.npz``.
 
+    A collection encoded as collected (``collect --encoder``) goes into the memory-mapped store
+    ``data/latents/<rollouts>_<latent>/`` instead (``latent_store``): its stored posteriors when ``source`` is the V
+    that encoded it; else this V's posteriors of the episodes that kept their frames (``--frames-every``), saying
+    how many of the collection's they are (M's card records the count it learnt from).
+
     Episodes are padded to the longest; ``length`` (E,) gives each one's number of steps T::
 
         the posterior's arrays float32 (E, T + 1, ...): mu, logvar (E, T + 1, Z) | logits (E, T + 1, N, K)
@@ -179,8 +185,12 @@ def encode(model: Vision, rollouts: str, progress: bool = True, source: str = ""
     files = episode_files(paths.rollout_dir(rollouts))
     if not files:
         raise FileNotFoundError(f"{paths.rollout_dir(rollouts)}: no episodes to encode; run collect first")
-    if encoded_as_collected(rollouts):
-        return _pack(model, rollouts, files, source, progress)
+    record = encoded_as_collected(rollouts)
+    if record:
+        if _digest(source) == record["encoder_sha256"]:
+            return _pack(model, rollouts, files, source, progress)
+        return _pack(model, rollouts, _frames_for_another_v(model, rollouts, record, files, source, progress), source,
+                     progress, encode=lambda f, frames: _encoded(model, f, frames, source))
     episodes = []
     iterator = files
     if progress:
@@ -190,12 +200,7 @@ def encode(model: Vision, rollouts: str, progress: bool = True, source: str = ""
     start = time.perf_counter()
     for f in iterator:
         ep = load_episode(f)
-        latent = model.encode_frames(ep["obs"])
-        broken = [k for k, v in latent.items() if not np.all(np.isfinite(v))]
-        if broken:
-            raise FloatingPointError(f"{source or 'V'}: encoding {f} gave non-finite {broken}; nothing was written. "
-                                     f"The V is broken (NaN weights?): retrain it or take a release")
-        episodes.append((ep, latent))
+        episodes.append((ep, _encoded(model, f, ep.pop("obs"), source)))
     longest = max(len(ep["action"]) for ep, _ in episodes)
     E = len(episodes)
     out: dict[str, np.ndarray] = {}
@@ -229,33 +234,65 @@ def encoded_as_collected(rollouts: str) -> dict[str, Any] | None:
     return data if data.get("encoder") else None
 
 
-def _pack(model: Vision, rollouts: str, files: list[Path], source: str, progress: bool) -> Path:
-    """The latents a collection stored as it went, gathered into ``paths.latents_store`` (memory-mapped); only the
-    V that encoded them may claim them."""
-    record = encoded_as_collected(rollouts)
-    digest = sha256(resolve(source)) if source and resolve(source).is_file() else ""
-    if digest != record["encoder_sha256"]:
+def _digest(source: str) -> str:
+    """The SHA-256 of the V file ``source``, or "" when it names no file."""
+    return sha256(resolve(source)) if source and resolve(source).is_file() else ""
+
+
+def _encoded(model: Vision, f: Path, frames: np.ndarray, source: str) -> dict[str, np.ndarray]:
+    """V's posterior of one episode's frames (T + 1, 64, 64, 3), refused when it is not finite."""
+    latent = model.encode_frames(frames)
+    broken = [k for k, v in latent.items() if not np.all(np.isfinite(v))]
+    if broken:
+        raise FloatingPointError(f"{source or 'V'}: encoding {f} gave non-finite {broken}; nothing was written. "
+                                 f"The V is broken (NaN weights?): retrain it or take a release")
+    return latent
+
+
+def _frames_for_another_v(model: Vision, rollouts: str, record: dict[str, Any], files: list[Path], source: str,
+                          progress: bool) -> list[Path]:
+    """The episodes of a collection encoded as collected that a V other than its encoder can encode: those that kept
+    their frames. Refused where the store it would write is the encoder's (a V of the same kind)."""
+    store = paths.latents_store(model.latent, rollouts)
+    if (store / STORE).is_file() and load_json(store / STORE).get("source_sha256") == record["encoder_sha256"]:
         raise ValueError(f"data/rollouts/{rollouts} was encoded as collected by {record['encoder']} (SHA-256 "
-                         f"{record['encoder_sha256'][:12]}...), not by {source or 'an unnamed V'}: encode with "
-                         f"--checkpoint {record['encoder']}, or collect again with --encoder {source or '<V file>'} "
-                         f"(the same seeds drive the same episodes)")
+                         f"{record['encoder_sha256'][:12]}...), whose latents are the {model.latent} latents of these "
+                         f"rollouts ({store}); {source or 'an unnamed V'} of the same kind cannot replace them: encode "
+                         f"with --checkpoint {record['encoder']}, or collect again with --encoder "
+                         f"{source or '<V file>'} (the same seeds drive the same episodes)")
+    kept = frame_files(paths.rollout_dir(rollouts))
+    if not kept:
+        raise FileNotFoundError(f"data/rollouts/{rollouts}: no episode kept its frames (collected with --frames-every "
+                                f"0), so only {record['encoder']}, which encoded it, has its latents")
+    if progress:
+        print(f"data/rollouts/{rollouts} was encoded as collected by {record['encoder']}: {source or 'this V'} encodes "
+              f"the {len(kept):,} of its {len(files):,} episodes that kept their frames")
+    return kept
+
+
+def _pack(model: Vision, rollouts: str, files: list[Path], source: str, progress: bool,
+          encode: Callable[[Path, np.ndarray], dict[str, np.ndarray]] | None = None) -> Path:
+    """Into ``paths.latents_store`` (memory-mapped): the latents a collection stored as it went (only the V that
+    encoded them may claim them; ``encode`` checks), or, with ``encode``, another V's of the episodes ``files``."""
     start = time.perf_counter()
     path = latent_store.pack(files, paths.latents_store(model.latent, rollouts), source=portable(resolve(source)),
-                             source_sha256=digest)
+                             source_sha256=_digest(source), encode=encode)
     if progress:
-        print(f"packed the latents of {len(files)} episodes in {time.perf_counter() - start:.1f} s -> {path}")
+        print(f"{'encoded' if encode else 'packed'} the latents of {len(files)} episodes in "
+              f"{time.perf_counter() - start:.1f} s -> {path}")
     return path
 
 
 def latents_for(model: Vision, rollouts: str, source: str, progress: bool = True) -> Path:
     """The latents file of ``rollouts`` encoded by the V at ``source``: reused if it exists and was
     made by that checkpoint (in the current format), (re-)encoded otherwise."""
-    if encoded_as_collected(rollouts):
-        store = paths.latents_store(model.latent, rollouts)
+    record = encoded_as_collected(rollouts)
+    if record:  # a store: the encoder's latents of every episode, or another V's of those that kept their frames
+        store, digest = paths.latents_store(model.latent, rollouts), _digest(str(source))
         stored = load_json(store / STORE) if (store / STORE).is_file() else {}
-        digest = sha256(resolve(source)) if resolve(source).is_file() else ""
-        if stored.get("source_sha256") == digest and stored.get("episodes") == len(
-                episode_files(paths.rollout_dir(rollouts))):
+        folder = paths.rollout_dir(rollouts)
+        episodes = len(episode_files(folder) if digest == record["encoder_sha256"] else frame_files(folder))
+        if digest and stored.get("source_sha256") == digest and stored.get("episodes") == episodes:
             return store
         return encode(model, rollouts, progress=progress, source=str(source))
     path = paths.latents_path(model.latent, rollouts)

@@ -1,7 +1,8 @@
 """Latents too large to load: one ``.npy`` file per array, memory-mapped, for collections encoded as collected.
 
 A collection made with ``--encoder`` keeps each episode's posterior in its episode file. ``pack`` gathers them into
-the folder ``data/latents/<rollouts>_<kind>/`` that M trains from, holding the arrays of a latents file
+the folder ``data/latents/<rollouts>_<kind>/`` that M trains from (or, given another V's ``encode``, computes that
+V's posteriors of the episodes that kept their frames), holding the arrays of a latents file
 (``worldmodels.training.vision.encode``) with the posterior in float16::
 
     mu, logvar float16 (E, T + 1, Z) | logits float16 (E, T + 1, N, K)
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,17 +28,32 @@ from ..core.storage import load_npz, remove_stale_temporaries, save_json
 from .datasets import POSTERIOR_KEYS, STORE, STORE_RECORDS, RolloutError, load_episode
 
 
-def pack(files: Sequence[str | Path], out: str | Path, source: str, source_sha256: str) -> Path:
+def pack(files: Sequence[str | Path], out: str | Path, source: str, source_sha256: str,
+         encode: Callable[[Path, np.ndarray], dict[str, np.ndarray]] | None = None) -> Path:
     """Gather the posteriors and step records of episode files (collected with an encoder) into the folder ``out``.
 
+    Args:
+        encode: (file, frames (T + 1, 64, 64, 3) uint8) -> posterior arrays (T + 1, ...): compute each episode's
+            posterior from its frames with this V instead of reading the one stored in it (the episodes must keep
+            their frames). One episode's frames are in memory at a time.
+
     Raises:
-        RolloutError: an episode without a posterior, or with another one than the first (names the file).
+        RolloutError: an episode without a posterior (or, with ``encode``, without frames), or with another one than
+            the first (names the file).
     """
     out = Path(out)
     if not files:
         raise RolloutError(f"{out}: no episode files to pack; run collect first")
-    first = load_episode(files[0], frames=False)
-    keys = [k for k in POSTERIOR_KEYS if k in first]
+
+    def posterior(f: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(the episode's step records, its posterior)."""
+        ep = load_episode(f, frames=encode is not None)
+        if encode is not None:
+            return ep, encode(Path(f), ep.pop("obs"))
+        return ep, {k: ep[k] for k in POSTERIOR_KEYS if k in ep}
+
+    first = posterior(files[0])[1]
+    keys = list(first)
     if not keys:
         raise RolloutError(f"{files[0]}: holds no latents (collected without --encoder); run `python -m worldmodels "
                            f"encode` on its folder instead")
@@ -57,14 +73,14 @@ def pack(files: Sequence[str | Path], out: str | Path, source: str, source_sha25
                    for k, dtype in STORE_RECORDS.items()})
     seeds = np.zeros(E, np.int64)
     for e, f in enumerate(files):
-        ep = load_episode(f, frames=False)
-        missing = [k for k in keys if k not in ep]
+        ep, post = posterior(f)
+        missing = [k for k in keys if k not in post]
         if missing:
             raise RolloutError(f"{f}: no {missing} (the folder's other episodes have them); re-run collect, which "
                                f"collects it again")
         n = len(ep["action"])
         for k in keys:  # the rows past an episode's end stay 0, as open_memmap made them
-            arrays[k][e, : n + 1] = ep[k]
+            arrays[k][e, : n + 1] = post[k]
         for k in STORE_RECORDS:
             arrays[k][e, :n] = ep[k]
         seeds[e] = ep["seed"]
