@@ -20,6 +20,7 @@ than trained again.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,9 +209,6 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
         return get_config(scale, parallel=parallel, evaluation=evaluation, collect=collect_cfg,
                           mdnrnn_training=dict(world.memory_training), **{world.latent: world.vision})
 
-    worlds_done: set[str] = set()  # the world models (their M) seen to, by key of WORLD_MODELS
-    agents_done: set[str] = set()  # the agents seen to, by key of AGENTS
-
     def build_vision(key: str) -> None:
         world = WORLD_MODELS[key]
         if missing(f"V ({key})", paths.vision_release(world.latent, world.release(name))):
@@ -218,10 +216,8 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
             vision.train(world.latent, wcfg, progress=progress, run=world.run())
             vision.release(world.latent, wcfg, world.release(name), command=command, run=world.run())
 
+    @functools.cache  # each world model (its M) and each agent is seen to once, however many need it
     def build_memory(key: str) -> None:
-        if key in worlds_done:
-            return
-        worlds_done.add(key)
         world = WORLD_MODELS[key]
         vision_path, mdnrnn_path = world_files(name, key)
         if world.vision_of:
@@ -239,10 +235,8 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
         memory.train(world.latent, wcfg, progress=progress, run=world.run())
         memory.release(world.latent, wcfg, world.release(name), command=command, run=world.run())
 
+    @functools.cache
     def build_agent(key: str) -> None:
-        if key in agents_done:
-            return
-        agents_done.add(key)
         recipe = AGENTS[key]
         build_memory(recipe.world or recipe.latent)
         if recipe.init:
