@@ -270,6 +270,54 @@ def test_encode_packs_the_collected_latents_into_a_memory_mapped_store(vision_fi
         LatentSequences.load(store)
 
 
+def test_a_subset_of_the_frame_bearing_episodes_trains_and_encodes_another_v_of_the_collectors_kind(vision_file,
+                                                                                                     capsys):
+    from worldmodels.cli import main
+    from worldmodels.core import checkpoint
+    from worldmodels.training import vision
+    from worldmodels.training.lineage import lineage
+    from worldmodels.world.datasets import LatentSequences, episode_files
+    from worldmodels.world.subset import subset
+
+    files = collect(paper_like(frames_every=2, seed=90), progress=False, make_encoder=collection_encoder)
+    kept = frame_files(files[0].parent)
+    assert main(["subset", "--rollouts", "scale", "--name", "scale_frames"]) == 0
+    assert "3 episodes of data/rollouts/scale that kept their frames" in capsys.readouterr().out
+    out = paths.rollout_dir("scale_frames")
+    assert [f.name for f in episode_files(out)] == [f.name for f in kept] == ["000090.npz", "000092.npz", "000094.npz"]
+    assert all((out / f.name).samefile(f) for f in kept)  # hard links: no copy
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["members"] == [90, 92, 94] and manifest["episodes"] == 3 and "encoder" not in manifest["data"]
+    assert manifest["subset_of"]["rollouts"] == "scale" and set(manifest["episode_policies"]) == {"000090", "000092",
+                                                                                                  "000094"}
+    assert verify(out) == [] and frame_files(out) == episode_files(out)
+    assert subset("scale", "scale_frames") == out  # again: the same folder, nothing changed
+    # its lineage is its own episodes' steps, not the source's
+    steps = sum(len(load_episode(f)["action"]) for f in kept)
+    assert lineage(("scale_frames", "rollouts")) == {"rollouts data/rollouts/scale_frames": steps}
+    # a V of the collector's kind, refused on the source, encodes the subset like any collection
+    payload = checkpoint.load(vision_file, kind="vae")
+    checkpoint.save(paths.root() / "checkpoints/vae/other.pt", {**payload, "history": []})
+    other = load_vision(paths.root() / "checkpoints/vae/other.pt")
+    path = vision.encode(other, "scale_frames", progress=False, source="checkpoints/vae/other.pt")
+    latents = LatentSequences.load(path)
+    assert path == paths.latents_path("vae", "scale_frames") and list(latents["seed"]) == [90, 92, 94]
+    # collect does not fill the gaps between the members; a missing member or a stray file is named
+    with pytest.raises(ValueError, match="is a subset of data/rollouts/scale"):
+        collect(paper_like(frames_every=2, seed=90), folder=out, progress=False, make_encoder=collection_encoder)
+    (out / "000092.npz").unlink()
+    assert [str(p.name) for p, _ in verify(out)] == ["000092.npz"] and "subset again" in verify(out)[0][1]
+    assert subset("scale", "scale_frames") == out and verify(out) == []  # re-made
+    shutil.copy(files[1], out / files[1].name)
+    assert "not one of the manifest's seeds (the 3 members of a subset)" in verify(out)[0][1]
+    with pytest.raises(ValueError, match="not frame-bearing episodes"):
+        subset("scale", "scale_frames")
+    with pytest.raises(ValueError, match="the source folder itself"):
+        subset("scale", "scale")
+    with pytest.raises(FileNotFoundError, match="no rollout folder"):
+        subset("nothing", "scale_x")
+
+
 def test_m_windows_built_in_groups_cover_every_step_once(vision_file):
     from worldmodels.models.vae import ConvVAE
     from worldmodels.training import vision

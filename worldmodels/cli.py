@@ -43,6 +43,7 @@ from .commands import (
     Evolve,
     Iterate,
     Reproduce,
+    Subset,
     TrainGumbel,
     TrainMDNRNN,
     TrainVAE,
@@ -85,6 +86,15 @@ def _verify(args: Verify, command: str) -> int:
     print(f"{len(files) - len(unreadable)} of {len(files)} episode files in {folder} are readable"
           + (f"; {len(bad) - len(unreadable)} other problems (above)" if len(bad) > len(unreadable) else ""))
     return 1 if bad else 0
+
+
+def _subset(args: Subset, command: str) -> int:
+    from .world.datasets import episode_files
+    from .world.subset import subset
+
+    folder = subset(args.rollouts, args.name)
+    print(f"{folder}: {len(episode_files(folder)):,} episodes of data/rollouts/{args.rollouts} that kept their frames")
+    return 0
 
 
 def _config(scale: str, rollouts: str | None, **sections) -> Config:
@@ -321,7 +331,8 @@ def _reproduce(args: Reproduce, command: str) -> int:
 
 
 COMMANDS = {
-    "collect": (Collect, _collect), "verify": (Verify, _verify), "train-vae": (TrainVAE, _train_vision),
+    "collect": (Collect, _collect), "verify": (Verify, _verify), "subset": (Subset, _subset),
+    "train-vae": (TrainVAE, _train_vision),
     "train-gumbel": (TrainGumbel, _train_vision), "encode": (Encode, _encode),
     "train-mdnrnn": (TrainMDNRNN, _train_mdnrnn), "evolve": (Evolve, _evolve), "evaluate": (Evaluate, _evaluate),
     "dream-check": (DreamCheck, _dream_check), "dream-score": (DreamScore, _dream_score),
@@ -366,6 +377,7 @@ def defaults(name: str, scale: str):
                                    controller=cfg.controller, parallel=cfg.parallel, scale=scale),
         "reproduce": lambda: Reproduce(scale=scale),
         "compare-scores": lambda: None,
+        "subset": lambda: None,
     }
     return made[name]()
 

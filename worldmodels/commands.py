@@ -56,6 +56,17 @@ class Verify:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Subset:
+    """A rollout folder of the episodes of another that kept their frames (hard links): a collection encoded as
+    collected then trains a V of its encoder's kind, whose latents, and so whose M, it could not hold."""
+
+    rollouts: Name
+    """the source folder under data/rollouts"""
+    name: Name
+    """the new folder data/rollouts/NAME"""
+
+
+@dataclass(frozen=True, kw_only=True)
 class _Training:
     """What every training command takes besides its config sections."""
 

@@ -129,6 +129,12 @@ def read_manifest(folder: str | Path) -> dict | None:
     if not (isinstance(seeds, list) and len(seeds) == 2 and all(type(s) is int for s in seeds)
             and 0 <= seeds[0] <= seeds[1]):
         raise RolloutError(f"{path}: its 'seeds' {seeds!r} are not [first, last] whole numbers; {fix}")
+    members = manifest.get("members")
+    if members is not None and not (isinstance(members, list) and all(type(m) is int for m in members)
+                                    and members == sorted(set(members)) and members
+                                    and seeds[0] <= members[0] and members[-1] <= seeds[1]):
+        raise RolloutError(f"{path}: its 'members' (the seeds of a subset) are not increasing whole numbers within "
+                           f"its seeds {seeds}; {fix}")
     steps = data.get("steps")
     if steps is not None and not (type(steps) is int and steps >= 1):
         raise RolloutError(f"{path}: its data.steps {steps!r} is not a whole number of at least 1; {fix}")
@@ -139,8 +145,9 @@ def read_manifest(folder: str | Path) -> dict | None:
 
 
 def episode_files(folder: str | Path) -> list[Path]:
-    """Episode files of a rollout folder, in seed order: those of its manifest's seeds where it has one (a file
-    outside them is not part of the collection; ``verify`` names it), else every ``<seed>.npz``."""
+    """Episode files of a rollout folder, in seed order: those of its manifest's seeds (or, for a subset, its
+    ``members``) where it has one (a file outside them is not part of the collection; ``verify`` names it), else
+    every ``<seed>.npz``."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no rollout folder; run `python -m worldmodels collect` first")
@@ -148,8 +155,15 @@ def episode_files(folder: str | Path) -> list[Path]:
     manifest = read_manifest(folder)
     if manifest is None:
         return files
+    return [f for f in files if f.stem.isdigit() and int(f.stem) in _seeds(manifest)]
+
+
+def _seeds(manifest: dict) -> range | frozenset[int]:
+    """The seeds of a collection's episodes: its ``members`` (a subset) or every seed from its first to its last."""
+    if manifest.get("members") is not None:
+        return frozenset(manifest["members"])
     first, last = manifest["seeds"]
-    return [f for f in files if f.stem.isdigit() and first <= int(f.stem) <= last]
+    return range(first, last + 1)
 
 
 def has_frames(path: str | Path) -> bool:
@@ -178,7 +192,7 @@ def verify(folder: str | Path) -> list[tuple[Path, str]]:
     """Fully read every episode of ``folder`` and hold the folder to its manifest; returns (file, error) for
     every bad, missing or foreign episode (an empty folder, or one without a manifest, is an error too).
 
-    Held to the manifest: every seed from its first to its last has a file; no other ``<seed>.npz`` lies there
+    Held to the manifest: every seed from its first to its last (a subset's ``members``) has a file; no other ``<seed>.npz`` lies there
     (training reads only the manifest's seeds); each file's stored seed is its name's; no episode is longer than
     ``data.steps``, and one that is shorter ended on a termination (the car left the playfield or finished the lap).
     """
@@ -192,11 +206,13 @@ def verify(folder: str | Path) -> list[tuple[Path, str]]:
         manifest = False
     if manifest is None:
         bad.append((folder / MANIFEST, f"{folder / MANIFEST}: missing; how these episodes were collected is unknown"))
-    first, last = manifest["seeds"] if manifest else (None, None)
+    seeds = _seeds(manifest) if manifest else None
+    listed = (f"{seeds.start} to {seeds.stop - 1}" if isinstance(seeds, range)
+              else f"the {len(seeds)} members of a subset") if manifest else ""
     steps = manifest["data"].get("steps") if manifest else None
     for path in files:
-        if first is not None and not (path.stem.isdigit() and first <= int(path.stem) <= last):
-            bad.append((path, (f"{path}: not one of the manifest's seeds ({first} to {last}), so not part of this "
+        if seeds is not None and not (path.stem.isdigit() and int(path.stem) in seeds):
+            bad.append((path, (f"{path}: not one of the manifest's seeds ({listed}), so not part of this "
                               f"collection; move it out of {folder}")))
             continue
         try:
@@ -216,12 +232,13 @@ def verify(folder: str | Path) -> list[tuple[Path, str]]:
             bad.append((path, (f"{path}: {length} steps where the manifest says {steps}, and the episode did not end "
                               f"(no termination); the manifest or the file is not what collect wrote: collect into "
                               f"another --name")))
-    if first is not None:
+    if seeds is not None:
         present = {p.name for p in files}
-        for seed in range(first, last + 1):
+        for seed in sorted(seeds):
             path = folder / f"{seed:06d}.npz"
             if path.name not in present:
-                bad.append((path, f"{path}: missing (the manifest lists seeds {first} to {last}); run collect again"))
+                bad.append((path, f"{path}: missing (the manifest lists seeds {listed}); run collect again"
+                                  + (" (for a subset: subset again)" if manifest.get("members") else "")))
     if not files:
         bad.append((folder, f"{folder}: no episode files; run collect"))
     return bad

@@ -226,7 +226,11 @@ def _check_manifest(folder: Path, new: dict) -> None:
             raise ValueError(f"{folder} holds {len(orphans)} episode files but no {MANIFEST}, so how they were "
                              f"collected is unknown; restore {path}, or collect into another --name")
         return
-    old = read_manifest(folder)["data"]
+    old_manifest = read_manifest(folder)
+    if old_manifest.get("subset_of"):
+        raise ValueError(f"{folder} is a subset of data/rollouts/{old_manifest['subset_of'].get('rollouts')} (made "
+                         f"by `worldmodels subset`), not a collection to add episodes to; collect into another --name")
+    old = old_manifest["data"]
     new = new["data"]
     diff = {k: (old.get(k), new[k]) for k in new if _jsonable(old.get(k)) != _jsonable(new[k])}
     if diff:
