@@ -20,7 +20,7 @@ from worldmodels.world import datacard
 from worldmodels.world.datasets import RolloutError, frame_files, load_episode, verify
 from worldmodels.world.env import make_env
 from worldmodels.world.policies import PilotPolicy, make_policy
-from worldmodels.world.rollouts import collect, manifest_for, run_episode
+from worldmodels.world.rollouts import collect, collection, manifest_for, run_episode
 
 VISION = "checkpoints/vae/book.pt"
 
@@ -291,6 +291,8 @@ def test_a_subset_of_the_frame_bearing_episodes_trains_and_encodes_another_v_of_
     assert manifest["subset_of"]["rollouts"] == "scale" and set(manifest["episode_policies"]) == {"000090", "000092",
                                                                                                   "000094"}
     assert verify(out) == [] and frame_files(out) == episode_files(out)
+    mix = collection("scale_frames")["mix"]  # what M's card shows of its data
+    assert mix["all"]["episodes"] == 3 and mix["subset_of"]["rollouts"] == "scale" and "wall_seconds" not in mix
     assert subset("scale", "scale_frames") == out  # again: the same folder, nothing changed
     # its lineage is its own episodes' steps, not the source's
     steps = sum(len(load_episode(f)["action"]) for f in kept)

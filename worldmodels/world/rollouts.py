@@ -199,7 +199,8 @@ def collection(name: str) -> dict:
            "episodes": manifest.get("episodes"), "seeds": manifest.get("seeds")}
     try:
         card = load_card(folder / datacard.CARD)
-        out["mix"] = {k: card[k] for k in ("all", "by_policy", "wall_seconds", "bytes_per_step")}
+        out["mix"] = {k: card[k] for k in ("all", "by_policy", "bytes_per_step")}
+        out["mix"].update({k: card[k] for k in ("wall_seconds", "subset_of") if k in card})  # a subset has no time
     except (OSError, ValueError, KeyError, TypeError):
         pass  # collected before data cards, or not finished
     return out
