@@ -67,7 +67,8 @@ def subset(source: str, name: str) -> Path:
         old = read_manifest(out)
         if old is not None and (old.get("subset_of") != new["subset_of"] or old.get("members") != members):
             raise ValueError(f"{out} holds another collection ({out / MANIFEST}); name a new folder, or delete it")
-        strays = [f for f in out.glob("[0-9]*.npz") if not f.stem.isdigit() or int(f.stem) not in set(members)]
+        wanted = set(members)
+        strays = [f for f in out.glob("[0-9]*.npz") if not f.stem.isdigit() or int(f.stem) not in wanted]
         if strays:
             raise ValueError(f"{out} holds {len(strays)} episode files that are not frame-bearing episodes of "
                              f"{src} (e.g. {strays[0].name}); name a new folder, or delete it")
