@@ -155,7 +155,8 @@ def episode_files(folder: str | Path) -> list[Path]:
     manifest = read_manifest(folder)
     if manifest is None:
         return files
-    return [f for f in files if f.stem.isdigit() and int(f.stem) in _seeds(manifest)]
+    seeds = _seeds(manifest)
+    return [f for f in files if f.stem.isdigit() and int(f.stem) in seeds]
 
 
 def _seeds(manifest: dict) -> range | frozenset[int]:

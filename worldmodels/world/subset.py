@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..core import paths
 from ..core.provenance import sha256
-from ..core.storage import load_card, run_lock, save_json
+from ..core.storage import TMP_SUFFIX, atomic_write, remove_stale_temporaries, run_lock, save_json
 from . import datacard
 from .datasets import MANIFEST, frame_files, has_frames, read_manifest
 
@@ -30,12 +30,14 @@ ENCODER_KEYS = ("encoder", "encoder_sha256", "encoder_precision", "frames_every"
 
 def _link(source: Path, target: Path) -> None:
     """``target`` as a hard link to ``source`` (a copy across file systems), written whole or not at all."""
-    tmp = target.with_name(f".{target.name}.tmp")
+    tmp = target.with_name(f".{target.name}.link{TMP_SUFFIX}")  # remove_stale_temporaries clears a killed run's
     tmp.unlink(missing_ok=True)
     try:
         os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
+    except OSError:  # another file system: an atomic copy
+        with open(source, "rb") as f:
+            atomic_write(target, lambda out: shutil.copyfileobj(f, out))
+        return
     os.replace(tmp, target)
 
 
@@ -72,6 +74,7 @@ def subset(source: str, name: str) -> Path:
         if strays:
             raise ValueError(f"{out} holds {len(strays)} episode files that are not frame-bearing episodes of "
                              f"{src} (e.g. {strays[0].name}); name a new folder, or delete it")
+        remove_stale_temporaries(out)
         save_json(out / MANIFEST, new)  # first: a killed run leaves a folder this command recognises
         for f in files:
             target = out / f.name
@@ -80,11 +83,6 @@ def subset(source: str, name: str) -> Path:
         card = datacard.describe([out / f.name for f in files])
         new["episode_policies"] = card.pop("episode_policies")
         save_json(out / MANIFEST, new)
-        try:
-            source_card = load_card(src / datacard.CARD)
-            card["collection"] = source_card.get("collection", manifest["data"])
-        except (OSError, ValueError):
-            card["collection"] = manifest["data"]
-        card["subset_of"] = new["subset_of"]
+        card.update(collection=manifest["data"], subset_of=new["subset_of"])  # as collect's card: how it was collected
         save_json(out / datacard.CARD, card)
     return out
