@@ -61,6 +61,13 @@ def test_evolve_release_and_evaluate_commands(world_model, wm_root, capsys):
     assert card["evaluation"]["episodes"] == 2 and "returns" not in card["evaluation"]
 
 
+def test_evolve_says_where_a_step_budget_stopped_it(world_model, wm_root, capsys):
+    base = ["evolve", "--scale", "smoke", "--backend", "serial", "--generations", "3", "--quiet", "--name", "budget"]
+    assert main([*base, "--step-budget", "1"]) == 2  # V and M alone cost more than one step
+    assert "--step-budget 1: not one generation fits it" in capsys.readouterr().err
+    assert main([*base, "--step-budget", "100000000"]) == 0
+    assert "stopped" not in capsys.readouterr().out
+
 def test_evaluate_names_a_missing_agent(wm_root, capsys):
     assert main(["evaluate", str(wm_root / "nothing.pt"), "--episodes", "1"]) == 2
     assert "nothing.pt: no such checkpoint" in capsys.readouterr().err

@@ -65,6 +65,35 @@ def test_more_generations_extend_a_finished_run(world_model):
     assert results(extended) == results(four)
 
 
+def test_a_step_budget_stops_before_a_generation_that_could_pass_it_and_resumes_when_raised(world_model):
+    from worldmodels.training.lineage import lineage
+
+    straight = evolve.evolve(smoke(name="straight", generations=5, eval_every=2, eval_episodes=1), progress=False)
+    cfg = smoke(name="budget", generations=5, eval_every=2, eval_episodes=1)
+    vision, mdnrnn = evolve.world_model_files(cfg.evolution)
+    ancestry = sum(lineage((vision, "vision"), (mdnrnn, "mdnrnn")).values())
+    assert ancestry > 0
+    per_generation = [evolve.worst_case_steps(cfg.evolution, g) for g in range(5)]
+    assert per_generation[:2] == [4 * 2 * 30, 4 * 2 * 30 + 1000]  # population x trials x steps, + the evaluation
+    budget = ancestry + sum(per_generation[:3]) + per_generation[3] - 1  # three fit, the fourth could pass it
+    stopped = evolve.evolve(smoke(name="budget", generations=5, eval_every=2, eval_episodes=1, step_budget=budget),
+                            progress=False)
+    assert len(stopped["history"]) == 3 and "before generation 4" in stopped["stopped"]
+    assert results(stopped) == results(straight)[:3]
+    card = json.loads(evolve.release(smoke(name="budget", generations=5, eval_every=2, eval_episodes=1,
+                                           step_budget=budget), "budget").with_suffix(".json").read_text())
+    assert card["lineage"]["real_env_steps"] == ancestry + stopped["env_steps"] <= budget
+    # a finished (stopped) run stays stopped under the same budget, and carries on exactly when it is raised
+    again = evolve.evolve(smoke(name="budget", generations=5, eval_every=2, eval_episodes=1, step_budget=budget),
+                          progress=False)
+    assert len(again["history"]) == 3
+    raised = evolve.evolve(smoke(name="budget", generations=5, eval_every=2, eval_episodes=1, step_budget=budget * 2),
+                           progress=False)
+    assert results(raised) == results(straight)
+    with pytest.raises(ValueError, match="step_budget"):
+        smoke(step_budget=-1)
+
+
 def test_process_pool_and_ray_give_the_same_results(world_model):
     ray = pytest.importorskip("ray")
     by_process = evolve.evolve(smoke(name="process", backend="process"), progress=False)

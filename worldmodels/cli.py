@@ -166,6 +166,11 @@ def _evolve(args: Evolve, command: str) -> int:
         print(f"compute savers on: {', '.join(savings)} (history.csv counts cut episodes and trials per generation)")
     state = evolve.evolve(cfg, progress=not args.quiet, vision_path=args.vision, mdnrnn_path=args.mdnrnn,
                           command=command)
+    if state.get("stopped"):
+        print(f"{evolve.run_dir(cfg.evolution)}: {state['stopped']}")
+    if not state["history"]:
+        raise ValueError(f"--step-budget {cfg.evolution.step_budget:,}: not one generation fits it; nothing to "
+                         f"release (raise the budget)")
     last = state["history"][-1]
     print(f"{evolve.run_dir(cfg.evolution)}: {last['generation']} generations, mean {last['mean']:.1f}, "
           f"best {last['best']:.1f}, real env steps {state['env_steps']:,}, dream steps {state['dream_steps']:,}")

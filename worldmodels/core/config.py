@@ -292,6 +292,9 @@ class EvolutionConfig:
     """every this many generations, score the ES mean on ``eval_episodes`` fresh episodes (0: never)"""
     eval_episodes: Annotated[int, Between(1, 100_000)] = 16
     """episodes of each evaluation of the mean"""
+    step_budget: Annotated[int, Between(0, 10**12)] = 0
+    """stop before a generation that could take the agent's lineage (the real env steps behind its V, M and
+    ``init``, plus this run's) past this many, counting each of its episodes at its full length (0: no budget)"""
     dream_tau: Annotated[float, Between(0.01, 10)] = 1.15
     """temperature of the dream (paper: 1.15)"""
     dream_termination_reward: Annotated[float, Between(-1000, 0)] = -100.0

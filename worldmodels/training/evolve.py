@@ -45,7 +45,7 @@ from .evaluators import DreamEvaluator, RealEvaluator, dream_latents
 from .lineage import card_entry, lineage
 
 # settings that may change when a run resumes (with ``cfg.parallel``, never compared): they do not change its results
-_RESUMABLE = ("generations",)
+_RESUMABLE = ("generations", "step_budget")
 
 
 def generation_seeds(seed: int, generation: int, n: int, stream: int = 0) -> np.ndarray:
@@ -55,6 +55,14 @@ def generation_seeds(seed: int, generation: int, n: int, stream: int = 0) -> np.
 
 def trials_at(cfg: EvolutionConfig, generation: int) -> int:
     return cfg.early_trials if cfg.early_trials and generation < cfg.early_generations else cfg.trials
+
+
+def worst_case_steps(cfg: EvolutionConfig, generation: int) -> int:
+    """The most real env steps generation ``generation`` (0-based) can take: every training episode run to
+    ``max_steps`` (none in the dream) and, where it is due, the evaluation of the mean (episodes of 1000 steps)."""
+    training = cfg.population * trials_at(cfg, generation) * cfg.max_steps if cfg.mode == "real" else 0
+    evaluation = cfg.eval_episodes * 1000 if cfg.eval_every and (generation + 1) % cfg.eval_every == 0 else 0
+    return training + evaluation
 
 
 def world_model_files(cfg: EvolutionConfig) -> tuple[Path, Path]:
@@ -177,7 +185,14 @@ def _run(state: dict, cfg: Config, spec: AgentSpec, folder: Path, progress: bool
             from tqdm.auto import tqdm
 
             bar = tqdm(total=e.generations, initial=len(state["history"]), desc=f"evolve {folder.name}", unit="gen")
+        ancestry = sum(lineage(*_ancestors(state, spec)).values()) if e.step_budget else 0
         while len(state["history"]) < e.generations:
+            worst = ancestry + state["env_steps"] + worst_case_steps(e, len(state["history"]))
+            if e.step_budget and worst > e.step_budget:
+                state["stopped"] = (f"stopped before generation {len(state['history']) + 1}: it could take the "
+                                    f"lineage to {worst:,} real env steps, past --step-budget {e.step_budget:,} "
+                                    f"({ancestry:,} behind V, M and --init, {state['env_steps']:,} in this run)")
+                break
             row = _generation(state, evaluator, e, spec, pool, folder)
             if bar is not None:
                 bar.update()
