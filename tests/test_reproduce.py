@@ -11,7 +11,7 @@ from worldmodels.cli import main
 from worldmodels.core.checkpoint import CheckpointError
 from worldmodels.core.paths import latents_path
 from worldmodels.core.provenance import portable
-from worldmodels.reproduce import AGENTS, agent_config, reproduce, world_files
+from worldmodels.reproduce import AGENTS, agent_config, reproduce, scale_config, world_files
 from worldmodels.training import memory, vision
 from worldmodels.world.rollouts import collect
 
@@ -19,7 +19,8 @@ RELEASES = ["vae/t.pt", "gumbel/t.pt", "gumbel/t_st.pt", "mdnrnn/vae_t.pt", "mdn
             "mdnrnn/gumbel_t_st.pt", "controller/vae_t.pt", "controller/vae_t_vonly.pt", "controller/gumbel_t.pt",
             "controller/gumbel_t_soft.pt", "controller/gumbel_t_st.pt", "controller/vae_t_dream.pt",
             "mdnrnn/vae_agent_t.pt", "mdnrnn/gumbel_agent_t_st.pt", "controller/vae_agent_t.pt",
-            "controller/gumbel_agent_t_st.pt"]
+            "controller/gumbel_agent_t_st.pt", "vae/t_frames.pt", "mdnrnn/vae_t_frames.pt",
+            "controller/vae_t_frames_dream.pt", "controller/vae_t_frames.pt"]
 
 
 def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsys):
@@ -37,7 +38,7 @@ def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsy
             assert card["world_model"]["mdnrnn"] == portable(mdnrnn_file)
         assert card["config"]["controller"]["inputs"] == ("z" if key == "vae_vonly" else "z_h")
         assert card["config"]["controller"]["code_input"] == ("soft" if key == "gumbel_soft" else "hard")
-        assert card["config"]["evolution"]["mode"] == ("dream" if key == "vae_dream" else "real")
+        assert card["config"]["evolution"]["mode"] == ("dream" if key.endswith("dream") else "real")
         assert card["commands"] == ["python -m worldmodels reproduce --scale smoke --name t --backend serial --quiet"]
     # the iterative step: the agent drove M's rollouts, the plain V read them, C started where the recipe says
     iterated = json.loads((ckpt / "controller" / "gumbel_agent_t_st.json").read_text())
@@ -58,6 +59,17 @@ def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsy
     assert st["estimator"] == "straight_through" and st["unimix"] == 0.01  # the recipe's V, not the plain one
     assert json.loads((ckpt / "gumbel" / "t.json").read_text())["config"]["model"]["estimator"] == "gumbel"
 
+    # the paper scale's line: a V of its own on the collection's frame-bearing episodes (a subset), its M, a dream
+    # agent dreaming from those episodes, and real CMA-ES from it under issue 30's step budget
+    frames = json.loads((wm_root / "data" / "rollouts" / "smoke_frames" / "manifest.json").read_text())
+    assert frames["subset_of"]["rollouts"] == "smoke" and len(frames["members"]) == 4
+    assert json.loads((ckpt / "vae" / "t_frames.json").read_text())["config"]["rollouts"] == "smoke_frames"
+    dreamer = json.loads((ckpt / "controller" / "vae_t_frames_dream.json").read_text())
+    assert dreamer["config"]["evolution"]["dream_branches"] == 4096 and dreamer["data"]["dream_starts"] == "data/rollouts/smoke_frames"
+    real = json.loads((ckpt / "controller" / "vae_t_frames.json").read_text())["config"]["evolution"]
+    assert real["init"] == "checkpoints/controller/vae_t_frames_dream.pt" and real["step_budget"] == 20_000_000
+    assert (real["early_trials"], real["eval_every"], real["population"]) == (4, 5, 4)  # smoke's own sizes
+
     # again: nothing is rebuilt and no release changes
     before = {rel: (ckpt / rel).read_bytes() for rel in RELEASES}
     reproduce("smoke", "t", backend="serial", progress=False)
@@ -73,6 +85,14 @@ def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsy
     np.testing.assert_array_equal(load_agent_file(ckpt / "controller" / "vae_t_vonly.pt")[1], params)
     assert "evaluation" in json.loads((ckpt / "controller" / "vae_t_vonly.json").read_text())
 
+    # a V built again on the same rollouts: the collection is left as it was, so its subset is found as made
+    subset_manifest = (wm_root / "data" / "rollouts" / "smoke_frames" / "manifest.json").read_bytes()
+    (ckpt / "vae" / "t_frames.pt").unlink()
+    logs = []
+    reproduce("smoke", "t", agents=[], backend="serial", progress=False, log=logs.append)
+    assert "[reproduce] V (vae_frames) ..." in logs and (ckpt / "vae" / "t_frames.pt").exists()
+    assert (wm_root / "data" / "rollouts" / "smoke_frames" / "manifest.json").read_bytes() == subset_manifest
+
     # a release killed between its model file and its card: the same command completes it, the model untouched
     (ckpt / "mdnrnn" / "vae_t.json").unlink()
     reproduce("smoke", "t", agents=[], backend="serial", progress=False)
@@ -80,15 +100,31 @@ def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsy
     assert json.loads((ckpt / "mdnrnn" / "vae_t.json").read_text())["release"] == "t"
 
 
-def test_reproduce_refuses_unknown_agents(wm_root):
+def test_reproduce_refuses_unknown_agents_and_those_of_another_scale(wm_root):
     with pytest.raises(ValueError, match="unknown agents"):
         reproduce("smoke", "t", agents=["vae", "nope"], progress=False)
+    with pytest.raises(ValueError, match=r"\['vae_frames'\] are not recipes of --scale book: vae_frames: smoke, paper"):
+        reproduce("book", "t", agents=["vae", "vae_frames"], progress=False)
 
 
 def test_agent_config_names_runs_and_releases_after_the_world_model():
     cfg = agent_config("book", "mine", AGENTS["vae_dream"], {"generations": 7})
     assert (cfg.evolution.name, cfg.evolution.world_model, cfg.evolution.mode) == ("mine_dream", "mine", "dream")
     assert cfg.evolution.generations == 7 and cfg.evolution.population == 32
+
+
+def test_the_paper_recipes_are_the_shipped_runs_settings():
+    """At paper scale the recipes give the settings the shipped paper10k_frames line ran with (its cards)."""
+    dream = agent_config("paper", "paper10k", AGENTS["vae_frames_dream"])
+    assert dream.collect.name == "paper10k_frames" and dream.collect.seed == 30_000
+    e = dream.evolution
+    assert (e.population, e.trials, e.max_steps, e.generations, e.dream_branches, e.eval_every) == \
+        (32, 16, 400, 30, 4096, 0)
+    real = agent_config("paper", "paper10k", AGENTS["vae_frames"]).evolution
+    assert (real.population, real.trials, real.early_trials, real.early_generations, real.sigma0) == (16, 16, 4, 30, 0.05)
+    assert (real.tile_cutoff, real.eval_every, real.eval_episodes, real.step_budget) == (100, 5, 32, 20_000_000)
+    assert real.init == "checkpoints/controller/vae_paper10k_frames_dream.pt"
+    assert scale_config("paper").collect.blend == (0.1, 0.05, 0.85)
 
 
 def test_an_mdnrnn_run_does_not_resume_on_latents_of_another_v(wm_root):

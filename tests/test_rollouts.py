@@ -79,8 +79,13 @@ def test_resume_keeps_finished_episodes_and_fills_gaps(wm_root):
     assert again == files
     assert files[0].stat().st_mtime_ns == stamps[files[0]] and files[2].stat().st_mtime_ns == stamps[files[2]]
     assert files[1].exists() and not list(files[0].parent.glob(".*.tmp"))
+    manifest = (files[0].parent / "manifest.json").read_bytes()
+    assert collect(cfg, progress=False) == files  # nothing to collect: the manifest (a subset's anchor) unchanged
+    assert (files[0].parent / "manifest.json").read_bytes() == manifest
+    assert len(json.loads(manifest)["runs"]) == 2
     bigger = collect(small(episodes=5), progress=False)
     assert len(bigger) == 5 and verify(bigger[0].parent) == []
+    assert len(json.loads((files[0].parent / "manifest.json").read_text())["runs"]) == 3
 
 
 def test_damaged_file_is_set_aside_and_collected_again(wm_root):

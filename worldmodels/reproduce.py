@@ -3,13 +3,16 @@
 For a release name NAME (default: the scale's name) it makes sure these exist, building only what is missing,
 in this order:
 
-    data/rollouts/<rollouts>                                     collect (resumes)
+    data/rollouts/<rollouts>                                     collect (resumes), when something is built from them
     checkpoints/<latent>/NAME<suffix>.pt                         train each V of ``WORLD_MODELS`` (resumes), release
     checkpoints/mdnrnn/<latent>_NAME<suffix>.pt                  encode with that V, train its M (resumes), release
     checkpoints/controller/<latent>_NAME<suffix>.pt              evolve each recipe of ``AGENTS`` (resumes), release
     an ``evaluation`` in each agent's card                       evaluate: the protocol (100 episodes, stock renderer)
 
-then prints the results table. The paper's iterative step is a world model too (``WorldModel.driver``): an agent
+then prints the results table. Each world model and recipe belongs to scales (``book``: the chapter's eight
+agents; ``paper``: the paper-scale line, a V of its own on the frame-bearing episodes of ``COLLECTIONS["paper"]``
+made a ``subset``, its M, a dream agent and real CMA-ES from it; ``smoke``: all of them, at its tiny sizes). The
+paper's iterative step is a world model too (``WorldModel.driver``): an agent
 of this name, plus action noise, drives new rollouts, another world model's V reads them and a new M learns from
 them (``mdnrnn/<latent>_agent_NAME<suffix>``); its recipes (``vae_agent``, ``gumbel_agent_st``) build the agent
 they need first. An existing release is never overwritten (agents pin their V and M by SHA-256): delete it, or
@@ -38,7 +41,15 @@ from .models.registry import load_vision
 from .training import evolve, memory, vision
 from .training import release as releases
 from .world.rollouts import collect
+from .world.subset import subset
 
+# the rollouts each scale's recipes learn from, beyond the scale's preset: at paper scale, paper10k's draw (seeds
+# 30,000 to 39,999; 85% of the episodes the pilot's, faster and steadier than the preset's blend)
+COLLECTIONS: dict[str, dict[str, Any]] = {
+    "paper": {"name": "paper10k", "seed": 30_000, "blend": (0.1, 0.05, 0.85), "pilot_speed": (40.0, 90.0),
+              "pilot_gain": (0.8, 1.5), "pilot_noise": (0.0, 0.1), "pilot_caution": (0.4, 1.0),
+              "pilot_throttle": (0.1, 0.6)},
+}
 _REAL = {"mode": "real", "tile_cutoff": 100, "eval_every": 10, "eval_episodes": 16}
 _DIAGONAL = {**_REAL, "covariance": "diagonal", "sigma0": 0.02}
 # the rollouts of the iterative step: the agent plus Gaussian action noise, on seeds of their own
@@ -68,6 +79,16 @@ class WorldModel:
     """M's training section (``mdnrnn_training``) beyond the scale's preset"""
     collection: dict[str, Any] = field(default_factory=dict)
     """the driven rollouts' ``collect`` settings beyond the agent policy and the sizes above"""
+    frames: bool = False
+    """V and M learn from ``<rollouts>_frames``, the episodes of the scale's rollouts that kept their frames
+    (``subset``): a collection encoded as collected lends its frames to a V of its own"""
+    vision_training: dict[str, Any] = field(default_factory=dict)
+    """V's training section (``vae_training``) beyond the scale's preset"""
+    scales: tuple[str, ...] = ("smoke", "book")
+    """the scales it belongs to (smoke: every recipe, at toy sizes)"""
+    sizes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """sections (``vae_training``, ``mdnrnn_training``) of the shipped run's sizes: beyond the scale's preset at
+    every scale but smoke, whose preset keeps each run tiny"""
 
     def release(self, name: str) -> str:
         return f"{self.prefix}{name}{self.suffix}"
@@ -77,8 +98,10 @@ class WorldModel:
         return None if self.driver else self.suffix.lstrip("_") or None
 
     def rollouts(self, name: str, cfg: Config) -> str:
-        """The rollout folder M learns from."""
-        return f"{self.latent}_{self.release(name)}" if self.driver else cfg.collect.name
+        """The rollout folder M learns from (and V, unless the world model reads another's)."""
+        if self.driver:
+            return f"{self.latent}_{self.release(name)}"
+        return f"{cfg.collect.name}_frames" if self.frames else cfg.collect.name
 
 
 WORLD_MODELS: dict[str, WorldModel] = {
@@ -93,6 +116,12 @@ WORLD_MODELS: dict[str, WorldModel] = {
     # the same step for the straight-through model (the best discrete agent's M)
     "gumbel_agent_st": WorldModel("gumbel", "_st", prefix="agent_", driver="gumbel_st", vision_of="gumbel_st",
                                   memory_training={"epochs": 40}, collection=_DRIVEN),
+    # the paper scale (``vae/paper10k_frames``, ``mdnrnn/vae_paper10k_frames``): a V of its own on the 2,500
+    # episodes of the paper-scale collection that kept their frames, 8 x 1,500 steps, and its M for 16 epochs
+    "vae_frames": WorldModel("vae", "_frames", frames=True, scales=("smoke", "paper"),
+                             sizes={"vae_training": {"epochs": 8, "max_steps_per_epoch": 1500,
+                                                     "episodes_in_memory": 64},
+                                    "mdnrnn_training": {"epochs": 16}}),
 }
 
 
@@ -111,6 +140,9 @@ class Recipe:
     """before the release name, as its world model's (``agent_``)"""
     init: str = ""
     """the key of the recipe whose agent it starts from (``--init``; default: zeros)"""
+    sizes: dict[str, Any] = field(default_factory=dict)
+    """evolution settings of the shipped run's size (population, trials, generations, ...): beyond the scale's
+    preset at every scale but smoke, whose preset keeps each run tiny"""
 
     def release(self, name: str) -> str:
         """The agent's release (and run) name on the world model released as ``name``."""
@@ -119,6 +151,11 @@ class Recipe:
     def world_model(self, name: str) -> str:
         """The release name of its M (and of its V, unless the world model reads another's)."""
         return WORLD_MODELS[self.world or self.latent].release(name)
+
+    @property
+    def scales(self) -> tuple[str, ...]:
+        """Its world model's scales."""
+        return WORLD_MODELS[self.world or self.latent].scales
 
 
 AGENTS: dict[str, Recipe] = {
@@ -143,19 +180,39 @@ AGENTS: dict[str, Recipe] = {
     # "gumbel_st" on the M of its iterative step, starting from the "gumbel_st" agent (``gumbel_agent_book_st``)
     "gumbel_agent_st": Recipe("gumbel", "_st", dict(_DIAGONAL), world="gumbel_agent_st", prefix="agent_",
                               init="gumbel_st"),
+    # the paper scale's dream agent (``vae_paper10k_frames_dream``): 30 generations in M, each dream branching
+    # from one of 4,096 real mid-episode states of the frames' episodes and lasting 400 steps; no env steps
+    "vae_frames_dream": Recipe("vae", "_frames_dream", {"mode": "dream", "eval_every": 0, "dream_branches": 4096},
+                               world="vae_frames",
+                               sizes={"population": 32, "trials": 16, "max_steps": 400, "generations": 30}),
+    # real CMA-ES from it, 4 trials a candidate for 30 generations then 16, ranked on 32 fresh tracks every 5,
+    # until the agent's lineage could pass 20 M real env steps (issue 30's budget; --step-budget)
+    "vae_frames": Recipe("vae", "_frames", {**_REAL, "sigma0": 0.05, "early_trials": 4, "early_generations": 30,
+                                            "eval_every": 5, "eval_episodes": 32, "step_budget": 20_000_000},
+                         world="vae_frames", init="vae_frames_dream",
+                         sizes={"population": 16, "trials": 16, "generations": 1000}),
 }
+
+
+def scale_config(scale: str, collect: dict[str, Any] | None = None, **sections: Any) -> Config:
+    """The preset ``scale`` with the rollouts of ``COLLECTIONS`` and the overrides ``sections``."""
+    return get_config(scale, collect={**COLLECTIONS.get(scale, {}), **(collect or {})}, **sections)
 
 
 def agent_config(scale: str, name: str, recipe: Recipe, overrides: dict[str, Any] | None = None,
                  parallel: dict[str, Any] | None = None) -> Config:
     """The config that evolves ``recipe`` on the world model released as ``name`` (``parallel``: where its
     episodes run, as a ``ParallelConfig``'s fields)."""
-    evolution = {**recipe.evolution, "name": recipe.release(name), "latent": recipe.latent,
-                 "world_model": recipe.world_model(name), **(overrides or {})}
+    evolution = {**recipe.evolution, **(recipe.sizes if scale != "smoke" else {}), "name": recipe.release(name),
+                 "latent": recipe.latent, "world_model": recipe.world_model(name), **(overrides or {})}
     if recipe.init:
         start = AGENTS[recipe.init]
         evolution["init"] = portable(paths.controller_release(start.latent, start.release(name)))
-    return get_config(scale, evolution=evolution, controller=dict(recipe.controller), parallel=parallel or {})
+    world = WORLD_MODELS[recipe.world or recipe.latent]
+    # the frames' episodes, which V and M learnt from, are where its dreams start (and what its run records)
+    collect_cfg = {"name": world.rollouts(name, scale_config(scale))} if world.frames else {}
+    return scale_config(scale, evolution=evolution, controller=dict(recipe.controller), parallel=parallel or {},
+                      collect=collect_cfg)
 
 
 def world_files(name: str, key: str) -> tuple[Path, Path]:
@@ -180,13 +237,17 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
             100 x 1000 steps except at the smoke scale, which the card records).
     """
     name = name or scale
-    agents = list(AGENTS) if agents is None else agents
+    agents = [k for k, r in AGENTS.items() if scale in r.scales] if agents is None else agents
     unknown = [a for a in agents if a not in AGENTS]
     if unknown:
         raise ValueError(f"unknown agents {unknown}: expected some of {sorted(AGENTS)}")
+    foreign = [a for a in agents if scale not in AGENTS[a].scales]
+    if foreign:
+        raise ValueError(f"agents {foreign} are not recipes of --scale {scale}: "
+                         + "; ".join(f"{a}: {', '.join(AGENTS[a].scales)}" for a in foreign))
     parallel = {k: v for k, v in {"backend": backend, "workers": workers}.items() if v is not None}
     evaluation = {k: v for k, v in {"episodes": episodes, "max_steps": eval_max_steps}.items() if v is not None}
-    cfg = get_config(scale, parallel=parallel, evaluation=evaluation)
+    cfg = scale_config(scale, parallel=parallel, evaluation=evaluation)
     # every setting is checked here, before the first release is built
     overrides = {"generations": generations} if generations is not None else {}
     get_config(scale, evolution=overrides)
@@ -200,18 +261,34 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
         return not done
 
     def world_config(world: WorldModel) -> Config:
-        collect_cfg = {}
+        collect_cfg = {"name": world.rollouts(name, cfg)} if world.frames else {}
         if world.driver:
             driver = AGENTS[world.driver]
             collect_cfg = {**world.collection, "name": world.rollouts(name, cfg), "episodes": cfg.collect.episodes,
                            "steps": cfg.iterate.steps,
                            "agent": portable(paths.controller_release(driver.latent, driver.release(name)))}
-        return get_config(scale, parallel=parallel, evaluation=evaluation, collect=collect_cfg,
-                          mdnrnn_training=dict(world.memory_training), **{world.latent: world.vision})
+        sizes = world.sizes if scale != "smoke" else {}
+        return scale_config(scale, parallel=parallel, evaluation=evaluation, collect=collect_cfg,
+                          vae_training={**world.vision_training, **sizes.get("vae_training", {})},
+                          mdnrnn_training={**world.memory_training, **sizes.get("mdnrnn_training", {})},
+                          **{world.latent: world.vision})
+
+    @functools.cache
+    def rollouts(key: str | None = None) -> None:
+        """The scale's rollouts, collected (or completed) the first time something is built from them; with
+        ``key``, those world model ``key`` learns from (the frames' episodes: a ``subset`` of them)."""
+        if key is None or not WORLD_MODELS[key].frames:
+            files = collect(cfg.collect, progress=progress, parallel=cfg.parallel)
+            log(f"[reproduce] rollouts: {len(files)} episodes in {files[0].parent}")
+            return
+        rollouts()
+        folder = subset(cfg.collect.name, WORLD_MODELS[key].rollouts(name, cfg))
+        log(f"[reproduce] rollouts for {key}: the episodes of {cfg.collect.name} that kept their frames, in {folder}")
 
     def build_vision(key: str) -> None:
         world = WORLD_MODELS[key]
         if missing(f"V ({key})", paths.vision_release(world.latent, world.release(name))):
+            rollouts(key)
             wcfg = world_config(world)
             vision.train(world.latent, wcfg, progress=progress, run=world.run())
             vision.release(world.latent, wcfg, world.release(name), command=command, run=world.run())
@@ -225,7 +302,9 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
         if not missing(f"M ({key})", mdnrnn_path):
             return
         wcfg = world_config(world)
-        if world.driver:
+        if not world.driver:
+            rollouts(key)
+        else:
             build_agent(world.driver)
             files = collect(wcfg.collect, progress=progress, make_policy=make_policy, parallel=wcfg.parallel)
             log(f"[reproduce] rollouts for M ({key}): {len(files)} episodes in {files[0].parent}, driven by "
@@ -243,6 +322,8 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
             build_agent(recipe.init)
         path = paths.controller_release(recipe.latent, recipe.release(name))
         if missing(f"agent {key}", path):
+            if recipe.evolution.get("mode") == "dream":  # dreams start from M's rollouts
+                rollouts(recipe.world or recipe.latent)
             acfg = agent_config(scale, name, recipe, overrides, parallel)
             vision_path, mdnrnn_path = world_files(name, recipe.world or recipe.latent)
             evolve.evolve(acfg, progress=progress, command=command, vision_path=vision_path, mdnrnn_path=mdnrnn_path)
@@ -255,9 +336,7 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
             evaluation_lib.write_evaluation(path, result)
         log(f"[reproduce] {path.name}: {result['mean']:.1f} +/- {result['std']:.1f}")
 
-    files = collect(cfg.collect, progress=progress, parallel=cfg.parallel)
-    log(f"[reproduce] rollouts: {len(files)} episodes in {files[0].parent}")
-    plain = [key for key, world in WORLD_MODELS.items() if not world.driver]
+    plain = [key for key, world in WORLD_MODELS.items() if not world.driver and scale in world.scales]
     for key in plain:
         build_vision(key)
     for key in plain:
