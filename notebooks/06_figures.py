@@ -159,6 +159,21 @@ if iterated_path.exists():
     display(Video(str(video), embed=True, width=480))
 
 # %% [markdown]
+# The best continuous agent, `vae_paper10k_frames`, took another road to its data. Its V learnt from the frames
+# of 2,500 episodes of the paper-scale collection, mostly a scripted pilot at speed (`subset` keeps the episodes
+# that kept their frames); its M learnt from their codes; its controller began as the agent trained only in that
+# M's dream (`vae_paper10k_frames_dream`) and then evolved in the real env for 100 generations. Its whole lineage
+# is 18.8 million real env steps, inside issue 30's budget of 20 million (`python -m worldmodels reproduce --scale
+# paper` builds it). The same track:
+
+# %%
+paper_path = paths.controller_release("vae", "paper10k_frames")
+if paper_path.exists():
+    paper_episode, video = film(paper_path, cfg.evaluation.seed, "06_paper_agent", cfg.figures, max_steps=STEPS)
+    print(f"return {paper_episode['return']:.1f} in {len(paper_episode['rewards'])} steps")
+    display(Video(str(video), embed=True, width=480))
+
+# %% [markdown]
 # ## Results beside the paper's
 #
 # Scores are `python -m worldmodels evaluate` on 100 held-out tracks with the stock renderer, read from the
