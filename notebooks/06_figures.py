@@ -209,8 +209,9 @@ display(Markdown(compare.markdown_table(table)))
 # `input_change` is how far C's input moves in one step, relative to its size: about 5% for the VAE's z, a
 # third for the hard code, whose near-uniform posteriors (`confidence`: the argmax class's probability) flip a
 # few variables every step even on a straight road. C's weights turn those jumps into steering jitter, and
-# CMA-ES has four times as many weights to set (3,843 against 867). The best continuous and the best discrete
-# agent (`gumbel_book_st`, on the straight-through V and its M, when it is shipped) on the same held-out track:
+# CMA-ES has four times as many weights to set (3,843 against 867). The book's continuous agent (`vae_book`,
+# filmed above) and its discrete one on the same V data (`gumbel_book_st`, on the straight-through V and its M,
+# when it is shipped) on the same held-out track:
 
 # %%
 discrete_path = paths.controller_release("gumbel", f"{RELEASE}_st")

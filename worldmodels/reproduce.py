@@ -109,7 +109,7 @@ WORLD_MODELS: dict[str, WorldModel] = {
     "gumbel": WorldModel("gumbel"),
     # DreamerV3's straight-through estimator with 1% unimix (notebook 03): the discrete V the best discrete agent has
     "gumbel_st": WorldModel("gumbel", "_st", STRAIGHT_THROUGH),
-    # the iterative step once (the best shipped agent's M): vae's agent with action noise 0.1 drives 200 x 1000
+    # the iterative step once (``vae_agent_book``'s M): vae's agent with action noise 0.1 drives 200 x 1000
     # steps at book scale, the book V reads them, a new M learns from them alone for 40 epochs
     "vae_agent": WorldModel("vae", prefix="agent_", driver="vae", vision_of="vae", memory_training={"epochs": 40},
                             collection=_DRIVEN),
