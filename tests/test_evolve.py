@@ -15,6 +15,7 @@ from worldmodels.agent import evaluation as evaluation_lib
 from worldmodels.agent import files as agent_files
 from worldmodels.core.checkpoint import CheckpointError
 from worldmodels.core.config import EvaluationConfig
+from worldmodels.core.provenance import sha256
 from worldmodels.training import es_state, evolve
 from worldmodels.world.rollouts import collect
 
@@ -115,6 +116,18 @@ def test_compute_savers_are_recorded(world_model):
     assert all(r["cut"] > 0 for r in rows)  # 5 steps without a new tile is short: some episodes are cut
     assert rows[0]["env_steps"] < 4 * 1 * 30
     assert "mean_score" in rows[2] and state["best_mean"] is not None
+    # the evaluated mean is kept with its card: the tracks that scored it, none a candidate trained on
+    folder = evolve.run_dir(smoke(name="savers").evolution)
+    kept = evolve.evaluated_mean_path(folder, 3)
+    assert sorted(p.name for p in (folder / evolve.MEANS).iterdir()) == ["g00003.json", "g00003.pt"]
+    record = json.loads(kept.with_suffix(".json").read_text())
+    assert record["generation"] == 3 and record["score"] == rows[2]["mean_score"] == state["best_mean"][0]
+    assert len(record["returns"]) == len(record["seeds"]) == 2 and record["real_env_steps"] == state["env_steps"]
+    training = {int(s) for g in range(3) for s in evolve.generation_seeds(0, g, 2)}
+    assert not training & set(record["seeds"])
+    _, params, payload = agent_files.load_agent_file(kept)
+    np.testing.assert_array_equal(params, state["best_mean"][1])
+    assert payload["which"] == "evaluated_mean" and record["agent_sha256"] == sha256(kept)
     path = evolve.release(smoke(name="savers"), "savers")
     card = json.loads(path.with_suffix(".json").read_text())
     assert card["which"] == "best_mean" and card["training"]["real_env_steps"] == state["env_steps"]

@@ -15,9 +15,12 @@ Run folder ``data/runs/controller_<latent>_<name>/``::
     best.pt       agent file with the best candidate so far (its score is one generation's noisy mean)
     mean.pt       agent file with the ES's current mean
     best_mean.pt  with ``eval_every``: the mean that scored best on fresh episodes (the paper's choice)
+    means/        with ``eval_every``: every mean so scored, ``g<generation>.pt`` (an agent file) and
+                  ``g<generation>.json`` (its card: the tracks' seeds, its returns, the run's env steps so far)
 
-The files after ``state.npz`` are derived from it, and rewritten from it whenever a run starts or resumes, so
-a kill between the two leaves nothing stale. One run at a time holds the folder (``run_lock``).
+The files from ``history.csv`` to ``best_mean.pt`` are derived from ``state.npz``, and rewritten from it whenever
+a run starts or resumes, so a kill between the two leaves nothing stale; ``means/`` is written just before the
+state, and a generation a kill cut short writes its file again. One run at a time holds the folder (``run_lock``).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from ..core.config import Config, EvolutionConfig, from_dict, to_dict
 from ..core.hardware import resolve_precision
 from ..core.parallel import TaskPool
 from ..core.provenance import portable, resolve, sha256
-from ..core.storage import remove_stale_temporaries, run_lock, save_csv
+from ..core.storage import remove_stale_temporaries, run_lock, save_csv, save_json
 from . import release as releases
 from .es_state import LEGACY_STATE, STATE, load_state, new_state, read_meta, save_state, tell
 from .evaluators import DreamEvaluator, RealEvaluator, dream_latents
@@ -46,6 +49,7 @@ from .lineage import card_entry, lineage
 
 # settings that may change when a run resumes (with ``cfg.parallel``, never compared): they do not change its results
 _RESUMABLE = ("generations", "step_budget")
+MEANS = "means"  # every evaluated ES mean, as an agent file and a card
 
 
 def generation_seeds(seed: int, generation: int, n: int, stream: int = 0) -> np.ndarray:
@@ -147,6 +151,7 @@ def evolve(cfg: Config, progress: bool = True, vision_path: str | Path | None = 
     folder = run_dir(e)
     with run_lock(folder):
         remove_stale_temporaries(folder)
+        remove_stale_temporaries(folder / MEANS)
         state_path = folder / STATE
         if state_path.exists() or (folder / LEGACY_STATE).exists():
             state = load_state(state_path)
@@ -232,12 +237,33 @@ def _generation(state: dict, evaluator, e: EvolutionConfig, spec: AgentSpec, poo
         state["env_steps"] += int(out["steps"].sum())
         row["env_steps"] = state["env_steps"]
         row["mean_score"] = float(out["returns"].mean())
+        save_evaluated_mean(folder, spec, es.mean, g + 1, seeds, out["returns"], state["env_steps"])
         if state["best_mean"] is None or row["mean_score"] > state["best_mean"][0]:
             state["best_mean"] = (row["mean_score"], es.mean.copy())
     row["seconds"] = round(time.perf_counter() - start, 3)
     state["history"].append(row)
     save(state, folder)
     return row
+
+
+def evaluated_mean_path(folder: Path, generation: int) -> Path:
+    """Where the ES mean scored after generation ``generation`` lies: ``means/g<generation>.pt``, a card beside."""
+    return folder / MEANS / f"g{generation:05d}.pt"
+
+
+def save_evaluated_mean(folder: Path, spec: AgentSpec, mean: np.ndarray, generation: int, seeds: np.ndarray,
+                        returns: np.ndarray, env_steps: int) -> Path:
+    """Keep an evaluated ES mean as an agent file with a card: its returns on the fresh tracks that ranked it (seeds
+    no candidate trained on), so ``best_mean`` is a choice among files anyone can score again. Written before the
+    state: a run killed in between evaluates it again, to the same file."""
+    path = evaluated_mean_path(folder, generation)
+    path.parent.mkdir(exist_ok=True)
+    record = {"run": portable(folder), "generation": generation, "score": float(np.mean(returns)),
+              "seeds": [int(x) for x in seeds], "returns": [round(float(r), 2) for r in returns],
+              "real_env_steps": env_steps}
+    save_agent(path, spec, mean, {"which": "evaluated_mean", **record})
+    save_json(path.with_suffix(".json"), {**record, "agent": portable(path), "agent_sha256": sha256(path)})
+    return path
 
 
 def save(state: dict, folder: Path) -> None:
