@@ -11,7 +11,8 @@ in this order:
 
 then prints the results table. Each world model and recipe belongs to scales (``book``: the chapter's eight
 agents; ``paper``: the paper-scale line, a V of its own on the frame-bearing episodes of ``COLLECTIONS["paper"]``
-made a ``subset``, its M, a dream agent and real CMA-ES from it; ``smoke``: all of them, at its tiny sizes). The
+made a ``subset``, its M, a dream agent and real CMA-ES from it, and the straight-through V, its M and a dream
+agent on the same collection; ``smoke``: all of them, at its tiny sizes). The
 paper's iterative step is a world model too (``WorldModel.driver``): an agent
 of this name, plus action noise, drives new rollouts, another world model's V reads them and a new M learns from
 them (``mdnrnn/<latent>_agent_NAME<suffix>``); its recipes (``vae_agent``, ``gumbel_agent_st``) build the agent
@@ -86,9 +87,9 @@ class WorldModel:
     """V's training section (``vae_training``) beyond the scale's preset"""
     scales: tuple[str, ...] = ("smoke", "book")
     """the scales it belongs to (smoke: every recipe, at toy sizes)"""
-    sizes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """sections (``vae_training``, ``mdnrnn_training``) of the shipped run's sizes: beyond the scale's preset at
-    every scale but smoke, whose preset keeps each run tiny"""
+    sizes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """per scale, the sections (``vae_training``, ``mdnrnn_training``) of the shipped run's sizes beyond that
+    scale's preset (never smoke's, whose preset keeps each run tiny)"""
 
     def release(self, name: str) -> str:
         return f"{self.prefix}{name}{self.suffix}"
@@ -108,7 +109,12 @@ WORLD_MODELS: dict[str, WorldModel] = {
     "vae": WorldModel("vae"),
     "gumbel": WorldModel("gumbel"),
     # DreamerV3's straight-through estimator with 1% unimix (notebook 03): the discrete V the best discrete agent has
-    "gumbel_st": WorldModel("gumbel", "_st", STRAIGHT_THROUGH),
+    # at paper scale (``gumbel/paper10k_st``, ``mdnrnn/gumbel_paper10k_st``) V reads the collection's frames,
+    # 8 x 1,500 steps, and its M learns from every episode for 12 epochs
+    "gumbel_st": WorldModel("gumbel", "_st", STRAIGHT_THROUGH, scales=("smoke", "book", "paper"),
+                            sizes={"paper": {"vae_training": {"epochs": 8, "max_steps_per_epoch": 1500,
+                                                              "episodes_in_memory": 64},
+                                             "mdnrnn_training": {"epochs": 12}}}),
     # the iterative step once (``vae_agent_book``'s M): vae's agent with action noise 0.1 drives 200 x 1000
     # steps at book scale, the book V reads them, a new M learns from them alone for 40 epochs
     "vae_agent": WorldModel("vae", prefix="agent_", driver="vae", vision_of="vae", memory_training={"epochs": 40},
@@ -119,9 +125,9 @@ WORLD_MODELS: dict[str, WorldModel] = {
     # the paper scale (``vae/paper10k_frames``, ``mdnrnn/vae_paper10k_frames``): a V of its own on the 2,500
     # episodes of the paper-scale collection that kept their frames, 8 x 1,500 steps, and its M for 16 epochs
     "vae_frames": WorldModel("vae", "_frames", frames=True, scales=("smoke", "paper"),
-                             sizes={"vae_training": {"epochs": 8, "max_steps_per_epoch": 1500,
-                                                     "episodes_in_memory": 64},
-                                    "mdnrnn_training": {"epochs": 16}}),
+                             sizes={"paper": {"vae_training": {"epochs": 8, "max_steps_per_epoch": 1500,
+                                                               "episodes_in_memory": 64},
+                                              "mdnrnn_training": {"epochs": 16}}}),
 }
 
 
@@ -143,6 +149,8 @@ class Recipe:
     sizes: dict[str, Any] = field(default_factory=dict)
     """evolution settings of the shipped run's size (population, trials, generations, ...): beyond the scale's
     preset at every scale but smoke, whose preset keeps each run tiny"""
+    only: tuple[str, ...] = ()
+    """the scales it belongs to, where fewer than its world model's (default: all of those)"""
 
     def release(self, name: str) -> str:
         """The agent's release (and run) name on the world model released as ``name``."""
@@ -154,8 +162,8 @@ class Recipe:
 
     @property
     def scales(self) -> tuple[str, ...]:
-        """Its world model's scales."""
-        return WORLD_MODELS[self.world or self.latent].scales
+        """The scales it belongs to: ``only``, or its world model's."""
+        return self.only or WORLD_MODELS[self.world or self.latent].scales
 
 
 AGENTS: dict[str, Recipe] = {
@@ -172,7 +180,7 @@ AGENTS: dict[str, Recipe] = {
     # smoothly) while M still steps on the hard code
     "gumbel_soft": Recipe("gumbel", "_soft", dict(_DIAGONAL), {"code_input": "soft"}),
     # as "gumbel", on the straight-through V and its M (``gumbel_book_st``)
-    "gumbel_st": Recipe("gumbel", "_st", dict(_DIAGONAL), world="gumbel_st"),
+    "gumbel_st": Recipe("gumbel", "_st", dict(_DIAGONAL), world="gumbel_st", only=("smoke", "book")),
     # only inside M: every candidate's dreams in one batch, no env steps
     "vae_dream": Recipe("vae", "_dream", {"mode": "dream", "population": 32, "trials": 8, "max_steps": 500}),
     # "vae" again, from zeros, on the M of the iterative step (``vae_agent_book``)
@@ -191,6 +199,11 @@ AGENTS: dict[str, Recipe] = {
                                             "eval_every": 5, "eval_episodes": 32, "step_budget": 20_000_000},
                          world="vae_frames", init="vae_frames_dream",
                          sizes={"population": 16, "trials": 16, "generations": 1000}),
+    # the paper scale's discrete dream agent (``gumbel_paper10k_st_dream``): as "vae_frames_dream", on the
+    # straight-through V and M of the whole collection, with a full covariance as that run had
+    "gumbel_st_dream": Recipe("gumbel", "_st_dream", {"mode": "dream", "eval_every": 0, "dream_branches": 4096},
+                              world="gumbel_st", only=("smoke", "paper"),
+                              sizes={"population": 32, "trials": 16, "max_steps": 400, "generations": 30}),
 }
 
 
@@ -213,6 +226,25 @@ def agent_config(scale: str, name: str, recipe: Recipe, overrides: dict[str, Any
     collect_cfg = {"name": world.rollouts(name, scale_config(scale))} if world.frames else {}
     return scale_config(scale, evolution=evolution, controller=dict(recipe.controller), parallel=parallel or {},
                       collect=collect_cfg)
+
+
+def world_config(scale: str, name: str, key: str, parallel: dict[str, Any] | None = None,
+                 evaluation: dict[str, Any] | None = None) -> Config:
+    """The config that trains world model ``key``'s V and M under release name ``name`` (``parallel``,
+    ``evaluation``: those sections' fields)."""
+    world = WORLD_MODELS[key]
+    cfg = scale_config(scale)
+    collect_cfg = {"name": world.rollouts(name, cfg)} if world.frames else {}
+    if world.driver:
+        driver = AGENTS[world.driver]
+        collect_cfg = {**world.collection, "name": world.rollouts(name, cfg), "episodes": cfg.collect.episodes,
+                       "steps": cfg.iterate.steps,
+                       "agent": portable(paths.controller_release(driver.latent, driver.release(name)))}
+    sizes = world.sizes.get(scale, {}) if scale != "smoke" else {}
+    return scale_config(scale, parallel=parallel or {}, evaluation=evaluation or {}, collect=collect_cfg,
+                        vae_training={**world.vision_training, **sizes.get("vae_training", {})},
+                        mdnrnn_training={**world.memory_training, **sizes.get("mdnrnn_training", {})},
+                        **{world.latent: world.vision})
 
 
 def world_files(name: str, key: str) -> tuple[Path, Path]:
@@ -260,19 +292,6 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
         log(f"[reproduce] {what}: {path} exists, kept" if done else f"[reproduce] {what} ...")
         return not done
 
-    def world_config(world: WorldModel) -> Config:
-        collect_cfg = {"name": world.rollouts(name, cfg)} if world.frames else {}
-        if world.driver:
-            driver = AGENTS[world.driver]
-            collect_cfg = {**world.collection, "name": world.rollouts(name, cfg), "episodes": cfg.collect.episodes,
-                           "steps": cfg.iterate.steps,
-                           "agent": portable(paths.controller_release(driver.latent, driver.release(name)))}
-        sizes = world.sizes if scale != "smoke" else {}
-        return scale_config(scale, parallel=parallel, evaluation=evaluation, collect=collect_cfg,
-                          vae_training={**world.vision_training, **sizes.get("vae_training", {})},
-                          mdnrnn_training={**world.memory_training, **sizes.get("mdnrnn_training", {})},
-                          **{world.latent: world.vision})
-
     @functools.cache
     def rollouts(key: str | None = None) -> None:
         """The scale's rollouts, collected (or completed) the first time something is built from them; with
@@ -289,7 +308,7 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
         world = WORLD_MODELS[key]
         if missing(f"V ({key})", paths.vision_release(world.latent, world.release(name))):
             rollouts(key)
-            wcfg = world_config(world)
+            wcfg = world_config(scale, name, key, parallel, evaluation)
             vision.train(world.latent, wcfg, progress=progress, run=world.run())
             vision.release(world.latent, wcfg, world.release(name), command=command, run=world.run())
 
@@ -301,7 +320,7 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
             build_vision(world.vision_of)
         if not missing(f"M ({key})", mdnrnn_path):
             return
-        wcfg = world_config(world)
+        wcfg = world_config(scale, name, key, parallel, evaluation)
         if not world.driver:
             rollouts(key)
         else:
