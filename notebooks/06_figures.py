@@ -187,8 +187,9 @@ display(Markdown(results.markdown(results.agent_rows(by_score=True))))  # best f
 
 # %% [markdown]
 # What each score cost: the real env steps of every agent's whole lineage (its own evolution, its V's and M's data
-# and whoever drove them, and the evaluations that chose it), beside published agents. A solve (900, dashed) within
-# 20 million steps is issue 30's target; the paper spent up to about 1.8 billion.
+# and whoever drove them, and the evaluations that chose it), beside published agents. Issue 30's target is the
+# paper's score (906, dashed) within 20 million steps (dotted); the paper spent up to about 1.8 billion, far off
+# the axis to the right. Numbers mark the agents, best first; the key names them.
 
 # %%
 viz.save_figure(viz.score_by_lineage(results.agent_rows(), results.ANCHORS), "06_score_by_env_steps", cfg.figures)

@@ -32,9 +32,20 @@ def test_score_by_lineage_places_evaluated_agents_and_anchors_at_their_steps():
              "real_env_steps": 20_000_000},
             {"agent": "vae_x", "what": "continuous V + M + C, trained in the real env", "mean": None, "std": None,
              "real_env_steps": 1}]
-    fig = viz.score_by_lineage(rows, [("paper", 906.0, 21.0, 1.8e9)])
-    ax = fig.axes[0]
+    fig = viz.score_by_lineage(rows, [("paper", 906.0, 21.0, 1.8e9), ("ppo", 909.0, 10.0, 2.6e6)])
+    ax, key = fig.axes
     points = sorted((float(c.get_children()[0].get_xdata()[0]), float(c.get_children()[0].get_ydata()[0]))
                     for c in ax.containers)
-    assert points == [(15e6, 840.0), (20e6, 690.0), (1.8e9, 906.0)]  # the unevaluated agent is left out
-    assert {t.get_text() for t in ax.texts} == {"vae_a", "vae_d", "paper"} and ax.get_xscale() == "log"
+    right = ax.get_xlim()[1]
+    # the unevaluated agent is left out; the paper, far past the budget, sits on the axis' right edge
+    assert points == [(2.6e6, 909.0), (15e6, 840.0), (20e6, 690.0), (right, 906.0)] and right == 20e6 * 1.12
+    assert sorted(t.get_text() for t in ax.texts) == ["1", "2", "A", "B"]  # agents best first, then anchors
+    lines = [t.get_text() for t in key.texts]
+    assert lines[0].startswith(" 1  vae_a: 840") and lines[2].startswith(" A  paper: 906") and "1.8 G" in lines[2]
+
+
+def test_crowded_labels_are_spread_and_lone_ones_stay():
+    assert viz._spread_labels([100.0, 500.0], 40.0) == [100.0, 500.0]
+    placed = viz._spread_labels([200.0, 190.0, 210.0, 600.0], 40.0)
+    assert placed[3] == 600.0 and sorted(placed[:3]) == [160.0, 200.0, 240.0]  # centred on the cluster's mean
+    assert placed[1] < placed[0] < placed[2]  # in the points' order

@@ -30,7 +30,7 @@ REFERENCES = [
 # score against real env steps (``viz.score_by_lineage``)
 ANCHORS = [
     ("World Models, the paper (at most)", 906.0, 21.0, 1.8e9),
-    ("PPO, Beta policy (episodes end 30 steps without reward)", 909.0, 10.0, 2.6e6),
+    ("PPO, Beta policy (stops 30 steps unrewarded)", 909.0, 10.0, 2.6e6),
     ("rl-zoo PPO-LSTM", 862.5, 97.3, 4e6),
 ]
 

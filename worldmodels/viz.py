@@ -267,29 +267,84 @@ def score_curves(histories: dict[str, list[dict]], title: str = ""):
     return fig
 
 
-def score_by_lineage(rows: list[dict], anchors: Sequence[tuple[str, float, float, float]] = ()):
+def _spread_labels(y: Sequence[float], gap: float) -> list[float]:
+    """Label heights for points at heights ``y`` (one column of labels): each at least ``gap`` from the next,
+    moved as little as that allows (a cluster's labels are centred on its points'); returned in ``y``'s order."""
+    order = sorted(range(len(y)), key=lambda i: y[i])
+    groups: list[list[int]] = []  # runs of labels packed at ``gap``, each with its centre's height
+    for i in order:
+        groups.append([i])
+        while len(groups) > 1:
+            low, high = groups[-2], groups[-1]
+            low_top = np.mean([y[j] for j in low]) + gap * (len(low) - 1) / 2
+            high_bottom = np.mean([y[j] for j in high]) - gap * (len(high) - 1) / 2
+            if high_bottom - low_top >= gap:
+                break
+            groups[-2:] = [low + high]
+    placed = [0.0] * len(y)
+    for group in groups:
+        centre = np.mean([y[j] for j in group])
+        for k, j in enumerate(group):
+            placed[j] = centre + gap * (k - (len(group) - 1) / 2)
+    return placed
+
+
+def score_by_lineage(rows: list[dict], anchors: Sequence[tuple[str, float, float, float]] = (),
+                     budget: float = 2e7):
     """Every evaluated agent's protocol score (mean, and its standard deviation as a bar) against the real env steps
-    of its whole lineage (``results.agent_rows``), on a log axis, beside published ``anchors`` (who, mean, std,
-    steps) as squares: how much driving each score cost."""
-    fig, ax = plt.subplots(figsize=(8, 4.2))
-    scored = [r for r in rows if r["mean"] is not None]
-    for r in scored:
+    of its whole lineage (``results.agent_rows``), beside published ``anchors`` (who, mean, std, steps) as squares:
+    how much driving each score cost. The axis is linear to a little past ``budget`` (issue 30's 20 M steps, dotted),
+    where the agents crowd; anchors beyond it are drawn as a dashed line at their score, marked at the right edge.
+    Points carry numbers (agents, best first) and letters (anchors), spread apart where they crowd; the key beside
+    the axes names each with its score and steps."""
+    fig, (ax, key) = plt.subplots(1, 2, figsize=(10, 4.6), gridspec_kw={"width_ratios": [2.2, 1]})
+    right = max([budget] + [r["real_env_steps"] for r in rows if r["mean"] is not None]) * 1.12
+    scored = sorted((r for r in rows if r["mean"] is not None), key=lambda r: -r["mean"])
+    points = []  # (label, x, y, std, colour, marker, key line)
+    for n, r in enumerate(scored, 1):
         dream = "dream" in r["what"]
-        ax.errorbar(r["real_env_steps"], r["mean"], yerr=r["std"], fmt="o", ms=5, capsize=2, alpha=0.8,
-                    color="tab:purple" if dream else ("tab:blue" if "continuous" in r["what"] else "tab:orange"))
-        ax.annotate(r["agent"], (r["real_env_steps"], r["mean"]), fontsize=6, xytext=(4, 2), textcoords="offset points")
-    for who, mean, std, steps in anchors:
-        ax.errorbar(steps, mean, yerr=std, fmt="s", ms=6, capsize=2, color="black")
-        ax.annotate(who, (steps, mean), fontsize=6, xytext=(4, -9), textcoords="offset points")
-    ax.axhline(900, color="grey", lw=0.8, ls="--")
-    ax.axvline(2e7, color="grey", lw=0.8, ls=":")  # issue 30's budget: 20 M real env steps
-    ax.set_xscale("log")
-    ax.set_xlim(right=1e10)
+        colour = "tab:purple" if dream else ("tab:blue" if "continuous" in r["what"] else "tab:orange")
+        points.append((str(n), r["real_env_steps"], r["mean"], r["std"], colour, "o",
+                       f"{r['agent']}: {r['mean']:.0f} \u00b1 {r['std']:.0f}, {r['real_env_steps'] / 1e6:.1f} M"))
+    for n, (who, mean, std, steps) in enumerate(anchors):
+        points.append((chr(ord("A") + n), min(steps, right), mean, std, "black", "s",
+                       f"{who}: {mean:.0f} \u00b1 {std:.0f}, "
+                       + (f"{steps / 1e9:.1f} G" if steps >= 1e9 else f"{steps / 1e6:.1f} M")))
+    for label, x, y, std, colour, marker, _ in points:
+        if marker == "s" and x >= right:  # off the axis: its score as a line, its square on the edge
+            ax.axhline(y, color="black", lw=0.6, ls="--")
+            ax.errorbar(x, y, yerr=std, fmt=">", ms=6, capsize=2, color="black", clip_on=False)
+            continue
+        ax.errorbar(x, y, yerr=std, fmt=marker, ms=5 if marker == "o" else 6, capsize=2,
+                    alpha=0.8 if marker == "o" else 1.0, color=colour)
+    ax.axvline(budget, color="grey", lw=0.8, ls=":")
+    ax.set_xlim(0, right)
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v / 1e6:.0f} M")
     ax.set_xlabel("real env steps of the whole lineage")
     ax.set_ylabel("protocol score (100 tracks)")
     ax.set_title("score against real env steps (blue: continuous, orange: discrete, purple: trained in the dream; "
                  "squares: published)", fontsize=8)
     ax.grid(alpha=0.3)
+    # labels to the right of their points (left of the edge's); points within 1.5% of the axis of each other share
+    # a column, whose labels are spread to at least 4% of the score axis apart, with a thin line where one moved
+    low, high = ax.get_ylim()
+    columns: dict[int, list[int]] = {}
+    for i, p in enumerate(points):
+        columns.setdefault(int(p[1] / (0.04 * right)), []).append(i)
+    for members in columns.values():
+        heights = _spread_labels([points[i][2] for i in members], 0.045 * (high - low))
+        for i, height in zip(members, heights):
+            label, x, y, _, colour, _, _ = points[i]
+            side = -1 if x >= right else 1
+            moved = abs(height - y) > 1e-6 * (high - low)
+            ax.annotate(label, (x, y), xytext=(x + side * 0.02 * right, height), fontsize=6.5, color=colour,
+                        va="center", ha="left" if side > 0 else "right",
+                        arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "grey", "shrinkA": 0, "shrinkB": 3}
+                        if moved else None)
+    key.axis("off")
+    for row, (label, *_, colour, _, line) in enumerate(points):
+        key.text(0.0, 1 - row / max(len(points), 22), f"{label:>2}  {line}", fontsize=6.5, color=colour,
+                 transform=key.transAxes, va="top", family="monospace")
     fig.tight_layout()
     return fig
 
