@@ -5,6 +5,8 @@ Files (``worldmodels.core.paths``)::
     data/runs/<latent>_<rollouts>/last.pt, history.csv     training runs (resumable)
     checkpoints/<latent>/<release>.pt + .json              shipped releases (fp16 weights) and cards
     data/latents/<rollouts>_<latent>.npz                   encoded rollouts for the MDN-RNN
+    data/latents/<rollouts>_<latent>/                      the same, memory-mapped (``latent_store``): collections
+                                                           encoded as collected, and posteriors over ``STORE_ABOVE``
 """
 
 from __future__ import annotations
@@ -166,13 +168,20 @@ def held_out_metrics(model: Vision, files: list[Path], batch_size: int = 200) ->
     return {"frames": n, "mse_per_pixel": round(sq / max(n, 1), 6), "kl_nats": round(kl / max(n, 1), 3)}
 
 
+STORE_ABOVE = 2 * 2**30
+"""bytes of float32 posteriors above which ``encode`` writes the memory-mapped store (float16, one episode in memory
+at a time) rather than one npz built in memory: 2,500 episodes of 1,000 steps of 32 x 64 logits are 20 GB"""
+
+
 def encode(model: Vision, rollouts: str, progress: bool = True, source: str = "") -> Path:
     """Encode every episode of ``data/rollouts/<rollouts>`` into ``data/latents/<rollouts>_<latent>.npz``.
 
     A collection encoded as collected (``collect --encoder``) goes into the memory-mapped store
     ``data/latents/<rollouts>_<latent>/`` instead (``latent_store``): its stored posteriors when ``source`` is the V
     that encoded it; else this V's posteriors of the episodes that kept their frames (``--frames-every``), saying
-    how many of the collection's they are (M's card records the count it learnt from).
+    how many of the collection's they are (M's card records the count it learnt from). So does any collection whose
+    posteriors would pass ``STORE_ABOVE`` bytes as float32, or that has such a store already (it is replaced, so no
+    other V's latents are left where ``paths.latents_path`` looks first).
 
     Episodes are padded to the longest; ``length`` (E,) gives each one's number of steps T::
 
@@ -191,6 +200,9 @@ def encode(model: Vision, rollouts: str, progress: bool = True, source: str = ""
             return _pack(model, rollouts, files, source, progress)
         return _pack(model, rollouts, _frames_for_another_v(model, rollouts, record, files, source, progress), source,
                      progress, encode=lambda f, frames: _encoded(model, f, frames, source))
+    if paths.latents_store(model.latent, rollouts).is_dir() or _posterior_bytes(model, files) > STORE_ABOVE:
+        return _pack(model, rollouts, files, source, progress,
+                     encode=lambda f, frames: _encoded(model, f, frames, source))
     episodes = []
     iterator = files
     if progress:
@@ -232,6 +244,17 @@ def encoded_as_collected(rollouts: str) -> dict[str, Any] | None:
     with ``--encoder``, else None."""
     data = collection_data(rollouts)
     return data if data.get("encoder") else None
+
+
+def _posterior_bytes(model: Vision, files: list[Path]) -> int:
+    """The bytes ``model``'s float32 posteriors of every step (and first frame) of ``files`` would take."""
+    first = load_episode(files[0])["obs"][:1]
+    per_frame = sum(4 * v[0].size for v in model.encode_frames(first).values())
+    frames = 0
+    for f in files:
+        with load_npz(f) as npz:
+            frames += len(npz["reward"]) + 1
+    return per_frame * frames
 
 
 def _digest(source: str) -> str:
@@ -293,6 +316,14 @@ def latents_for(model: Vision, rollouts: str, source: str, progress: bool = True
         folder = paths.rollout_dir(rollouts)
         episodes = len(episode_files(folder) if digest == record["encoder_sha256"] else frame_files(folder))
         if digest and stored.get("source_sha256") == digest and stored.get("episodes") == episodes:
+            return store
+        return encode(model, rollouts, progress=progress, source=str(source))
+    store = paths.latents_store(model.latent, rollouts)
+    if store.is_dir():  # a large collection's posteriors (``STORE_ABOVE``)
+        stored = load_json(store / STORE) if (store / STORE).is_file() else {}
+        digest = _digest(str(source))
+        if digest and stored.get("source_sha256") == digest and \
+                stored.get("episodes") == len(episode_files(paths.rollout_dir(rollouts))):
             return store
         return encode(model, rollouts, progress=progress, source=str(source))
     path = paths.latents_path(model.latent, rollouts)
