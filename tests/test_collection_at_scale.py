@@ -358,6 +358,38 @@ def test_m_trains_on_a_store(vision_file):
     assert mix["all"]["episodes"] == 4 and set(mix["by_policy"]) <= {"random", "brownian", "pilot"}
 
 
+def test_one_group_of_windows_is_held_at_a_time(monkeypatch):
+    """The windows of 1,000 episodes of 64-class codes take about 17 GB: a group's are let go before the next
+    group's are built (holding both ran the 24 GB machine out of memory)."""
+    import gc
+    import weakref
+
+    from worldmodels.models.vae import ConvVAE
+    from worldmodels.world.datasets import LatentSequences
+
+    class Window(dict):  # a dict that a weak reference can watch
+        pass
+
+    E, T = 4, 5
+    latents = {"mu": np.zeros((E, T + 1, 32), np.float32), "logvar": np.zeros((E, T + 1, 32), np.float32),
+               "action": np.zeros((E, T, 3), np.float32), "reward": np.zeros((E, T), np.float32),
+               "terminated": np.zeros((E, T), bool), "length": np.full(E, T)}
+    data = LatentSequences(latents, ConvVAE, range(E), 8, episodes_in_memory=2)
+    built, alive_when_building = [], []
+    windows = data.windows
+
+    def watched(*args, **kwargs):
+        gc.collect()
+        alive_when_building.append(sum(ref() is not None for ref in built))
+        group = [Window(w) for w in windows(*args, **kwargs)]
+        built.extend(weakref.ref(w) for w in group)
+        return group
+
+    monkeypatch.setattr(data, "windows", watched)
+    assert sum(len(batch["mask"]) for batch in data.batches(1)) == E
+    assert alive_when_building == [0, 0]  # two groups; none of the first's windows left when the second is built
+
+
 def test_m_learns_leaving_the_playfield_as_an_end_and_a_finished_lap_as_none():
     from worldmodels.models.vae import ConvVAE
     from worldmodels.world.datasets import LatentSequences
@@ -373,3 +405,35 @@ def test_m_learns_leaving_the_playfield_as_an_end_and_a_finished_lap_as_none():
     windows = LatentSequences(latents, ConvVAE, [0, 1], 8).windows(0, shuffle=False)
     assert windows[0]["done"].tolist() == [0.0] * 8  # the lap: no end M should charge -100 for
     assert windows[1]["done"][: T].tolist() == [0, 0, 0, 0, 1.0]
+
+
+def test_posteriors_too_large_for_memory_go_into_a_store_and_replace_any_npz(vision_file, wm_root, monkeypatch):
+    """A plain collection whose posteriors pass ``STORE_ABOVE`` (2,500 episodes of 64-class codes: 20 GB as float32)
+    is encoded one episode at a time into the memory-mapped store; once a store is there, small posteriors go into
+    it too, so no stale store of another V is read in their place; M trains from it."""
+    from worldmodels.training import memory, vision
+    from worldmodels.world.datasets import LatentSequences
+
+    cfg = get_config("smoke", collect={"name": "plain", "episodes": 3}, mdnrnn_training={"episodes_in_memory": 2})
+    files = collect(cfg.collect, progress=False)
+    model = load_vision(vision_file)
+    assert vision.encode(model, "plain", progress=False, source=VISION) == wm_root / "data/latents/plain_vae.npz"
+    small = vision._posterior_bytes(model, files)
+    assert small == 4 * 64 * sum(len(load_episode(f, frames=False)["action"]) + 1 for f in files)  # mu, logvar
+    monkeypatch.setattr(vision, "STORE_ABOVE", small - 1)
+    store = vision.encode(model, "plain", progress=False, source=VISION)
+    assert store == paths.latents_store("vae", "plain") == paths.latents_path("vae", "plain") and store.is_dir()
+    latents = LatentSequences.load(store)
+    frames = load_episode(files[1])["obs"]
+    assert np.array_equal(latents["mu"][1, : len(frames)], model.encode_frames(frames)["mu"].astype(np.float16))
+    assert list(latents["seed"]) == [int(f.stem) for f in files] and str(latents["source"]) == VISION
+    stamp = (store / "mu.npy").stat().st_mtime_ns
+    assert vision.latents_for(model, "plain", VISION, progress=False) == store  # reused, not encoded again
+    assert (store / "mu.npy").stat().st_mtime_ns == stamp
+    monkeypatch.setattr(vision, "STORE_ABOVE", 2 * 2**30)
+    record = json.loads((store / "store.json").read_text())
+    (store / "store.json").write_text(json.dumps({**record, "source_sha256": "0" * 64}))  # another V's store
+    assert vision.latents_for(model, "plain", VISION, progress=False) == store  # encoded again, into the store
+    assert json.loads((store / "store.json").read_text()) == record and (store / "mu.npy").stat().st_mtime_ns != stamp
+    _, history = memory.train("vae", cfg, progress=False)
+    assert np.isfinite(history[-1]["val_loss"])

@@ -469,11 +469,13 @@ class LatentSequences:
 
     def batches(self, batch_size: int, epoch: int = 0, shuffle: bool = True) -> Iterator[dict[str, torch.Tensor]]:
         """Batches of windows as dicts of tensors (see the class docstring), ``episodes_in_memory`` episodes' worth
-        of windows at a time (a last batch of a group may be smaller)."""
-        for windows in self._window_groups(epoch, shuffle):
+        of windows at a time (a last batch of a group may be smaller). A group's windows are let go before the next
+        group's are built, so only one group is ever held (1,000 episodes of 64-class codes: about 17 GB)."""
+        groups = self._window_groups(epoch, shuffle)
+        while (windows := next(groups, None)) is not None:
             for i in range(0, len(windows), batch_size):
-                chunk = windows[i : i + batch_size]
-                yield {k: torch.from_numpy(np.stack([w[k] for w in chunk])) for k in chunk[0]}
+                yield {k: torch.from_numpy(np.stack([w[k] for w in windows[i : i + batch_size]])) for k in windows[i]}
+            del windows
 
     def _window_groups(self, epoch: int, shuffle: bool) -> Iterator[list[dict[str, np.ndarray]]]:
         group = self.episodes_in_memory
