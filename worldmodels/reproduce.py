@@ -108,8 +108,8 @@ class WorldModel:
 WORLD_MODELS: dict[str, WorldModel] = {
     "vae": WorldModel("vae"),
     "gumbel": WorldModel("gumbel"),
-    # DreamerV3's straight-through estimator with 1% unimix (notebook 03): the discrete V the best discrete agent has
-    # at paper scale (``gumbel/paper10k_st``, ``mdnrnn/gumbel_paper10k_st``) V reads the collection's frames,
+    # DreamerV3's straight-through estimator with 1% unimix (notebook 03): the discrete V the best discrete agent
+    # has; at paper scale (``gumbel/paper10k_st``, ``mdnrnn/gumbel_paper10k_st``) V reads the collection's frames,
     # 8 x 1,500 steps, and its M learns from every episode for 12 epochs
     "gumbel_st": WorldModel("gumbel", "_st", STRAIGHT_THROUGH, scales=("smoke", "book", "paper"),
                             sizes={"paper": {"vae_training": {"epochs": 8, "max_steps_per_epoch": 1500,
