@@ -298,8 +298,8 @@ def score_by_lineage(rows: list[dict], anchors: Sequence[tuple[str, float, float
     Points carry numbers (agents, best first) and letters (anchors), spread apart where they crowd; the key beside
     the axes names each with its score and steps."""
     fig, (ax, key) = plt.subplots(1, 2, figsize=(10, 4.6), gridspec_kw={"width_ratios": [2.2, 1]})
-    right = max([budget] + [r["real_env_steps"] for r in rows if r["mean"] is not None]) * 1.12
     scored = sorted((r for r in rows if r["mean"] is not None), key=lambda r: -r["mean"])
+    right = max([budget] + [r["real_env_steps"] for r in scored]) * 1.12
     points = []  # (label, x, y, std, colour, marker, key line)
     for n, r in enumerate(scored, 1):
         dream = "dream" in r["what"]
@@ -325,8 +325,8 @@ def score_by_lineage(rows: list[dict], anchors: Sequence[tuple[str, float, float
     ax.set_title("score against real env steps (blue: continuous, orange: discrete, purple: trained in the dream; "
                  "squares: published)", fontsize=8)
     ax.grid(alpha=0.3)
-    # labels to the right of their points (left of the edge's); points within 1.5% of the axis of each other share
-    # a column, whose labels are spread to at least 4% of the score axis apart, with a thin line where one moved
+    # labels to the right of their points (left of the edge's); points in the same 4% of the axis share
+    # a column, whose labels are spread to at least 4.5% of the score axis apart, with a thin line where one moved
     low, high = ax.get_ylim()
     columns: dict[int, list[int]] = {}
     for i, p in enumerate(points):

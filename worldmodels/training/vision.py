@@ -195,14 +195,17 @@ def encode(model: Vision, rollouts: str, progress: bool = True, source: str = ""
     if not files:
         raise FileNotFoundError(f"{paths.rollout_dir(rollouts)}: no episodes to encode; run collect first")
     record = encoded_as_collected(rollouts)
+
+    def this_v(f: Path, frames: np.ndarray) -> dict[str, np.ndarray]:
+        return _encoded(model, f, frames, source)
+
     if record:
         if _digest(source) == record["encoder_sha256"]:
             return _pack(model, rollouts, files, source, progress)
         return _pack(model, rollouts, _frames_for_another_v(model, rollouts, record, files, source, progress), source,
-                     progress, encode=lambda f, frames: _encoded(model, f, frames, source))
+                     progress, encode=this_v)
     if paths.latents_store(model.latent, rollouts).is_dir() or _posterior_bytes(model, files) > STORE_ABOVE:
-        return _pack(model, rollouts, files, source, progress,
-                     encode=lambda f, frames: _encoded(model, f, frames, source))
+        return _pack(model, rollouts, files, source, progress, encode=this_v)
     episodes = []
     iterator = files
     if progress:
@@ -310,20 +313,15 @@ def latents_for(model: Vision, rollouts: str, source: str, progress: bool = True
     """The latents file of ``rollouts`` encoded by the V at ``source``: reused if it exists and was
     made by that checkpoint (in the current format), (re-)encoded otherwise."""
     record = encoded_as_collected(rollouts)
-    if record:  # a store: the encoder's latents of every episode, or another V's of those that kept their frames
-        store, digest = paths.latents_store(model.latent, rollouts), _digest(str(source))
+    store = paths.latents_store(model.latent, rollouts)
+    if record or store.is_dir():  # a store: the encoder's latents of every episode, another V's of those that kept
+        # their frames, or posteriors over ``STORE_ABOVE``
+        digest = _digest(str(source))
         stored = load_json(store / STORE) if (store / STORE).is_file() else {}
         folder = paths.rollout_dir(rollouts)
-        episodes = len(episode_files(folder) if digest == record["encoder_sha256"] else frame_files(folder))
+        kept_frames_only = record and digest != record["encoder_sha256"]
+        episodes = len(frame_files(folder) if kept_frames_only else episode_files(folder))
         if digest and stored.get("source_sha256") == digest and stored.get("episodes") == episodes:
-            return store
-        return encode(model, rollouts, progress=progress, source=str(source))
-    store = paths.latents_store(model.latent, rollouts)
-    if store.is_dir():  # a large collection's posteriors (``STORE_ABOVE``)
-        stored = load_json(store / STORE) if (store / STORE).is_file() else {}
-        digest = _digest(str(source))
-        if digest and stored.get("source_sha256") == digest and \
-                stored.get("episodes") == len(episode_files(paths.rollout_dir(rollouts))):
             return store
         return encode(model, rollouts, progress=progress, source=str(source))
     path = paths.latents_path(model.latent, rollouts)
