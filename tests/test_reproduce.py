@@ -22,7 +22,11 @@ RELEASES = ["vae/t.pt", "gumbel/t.pt", "gumbel/t_st.pt", "mdnrnn/vae_t.pt", "mdn
             "controller/gumbel_t_soft.pt", "controller/gumbel_t_st.pt", "controller/vae_t_dream.pt",
             "mdnrnn/vae_agent_t.pt", "mdnrnn/gumbel_agent_t_st.pt", "controller/vae_agent_t.pt",
             "controller/gumbel_agent_t_st.pt", "vae/t_frames.pt", "mdnrnn/vae_t_frames.pt",
-            "controller/vae_t_frames_dream.pt", "controller/vae_t_frames.pt", "controller/gumbel_t_st_dream.pt"]
+            "controller/vae_t_frames_dream.pt", "controller/vae_t_frames.pt", "controller/gumbel_t_st_dream.pt",
+            "mdnrnn/vae_t_base.pt", *[f"mdnrnn/vae_t_ens3k_{i}.pt" for i in range(5)],
+            *[f"mdnrnn/vae_t_{i}.pt" for i in range(5)], "mdnrnn/vae_t_lean.pt",
+            *[f"mdnrnn/vae_t_lean_{i}.pt" for i in range(5)], "controller/vae_t_branch3k_dream.pt",
+            "controller/vae_t_branch_dream.pt", "controller/vae_t_soup_dream.pt", "controller/vae_t_soup_lean_dream.pt"]
 
 
 def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsys):
@@ -34,7 +38,7 @@ def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsy
         card = json.loads((ckpt / "controller" / f"{recipe.latent}_{recipe.release('t')}.json").read_text())
         assert card["evaluation"]["episodes"] == 2 and card["evaluation"]["renderer"] == "stock"
         assert card["evaluation"]["max_steps"] == 30  # the smoke length, recorded: not the protocol
-        vision_file, mdnrnn_file = world_files("t", recipe.world or recipe.latent)
+        vision_file, mdnrnn_file = world_files("smoke", "t", recipe.world or recipe.latent)
         assert card["world_model"]["vision"] == portable(vision_file)
         if key != "vae_vonly":  # a z-only controller runs no M
             assert card["world_model"]["mdnrnn"] == portable(mdnrnn_file)
@@ -71,6 +75,23 @@ def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsy
     real = json.loads((ckpt / "controller" / "vae_t_frames.json").read_text())["config"]["evolution"]
     assert real["init"] == "checkpoints/controller/vae_t_frames_dream.pt" and real["step_budget"] == 20_000_000
     assert (real["early_trials"], real["eval_every"], real["population"]) == (4, 5, 4)  # smoke's own sizes
+
+    # the ensemble line: Ms on other draws, read by the scale's V (here this name's), fine-tuned from one base (or
+    # from that V's own M), and dream agents in five of them at once, two of them soups of three seeds
+    assert sorted(f.name for f in (ckpt / "vae").glob("*.pt")) == ["t.pt", "t_frames.pt"]  # no V of their own
+    base = json.loads((ckpt / "mdnrnn" / "vae_t_base.json").read_text())
+    assert base["data"]["collection"]["rollouts"] == "data/rollouts/smoke_paper" and base["config"]["training"]["bf16"]
+    assert base["config"]["init"] is None and base["config"]["encoded_by"] == "checkpoints/vae/t.pt"
+    for member, first, seed in [("vae_t_ens3k_3", "vae_t_base", 3), ("vae_t_4", "vae_t_base", 4),
+                                ("vae_t_lean", "vae_t", 0), ("vae_t_lean_2", "vae_t_lean", 2)]:
+        recorded = json.loads((ckpt / "mdnrnn" / f"{member}.json").read_text())["config"]
+        assert (recorded["init"]["path"], recorded["training"]["seed"]) == (f"checkpoints/mdnrnn/{first}.pt", seed)
+    branch = json.loads((ckpt / "controller" / "vae_t_branch3k_dream.json").read_text())
+    assert branch["config"]["evolution"]["ensemble"] == [f"checkpoints/mdnrnn/vae_t_ens3k_{i}.pt" for i in range(5)]
+    assert branch["data"]["dream_starts"] == "data/rollouts/smoke_paper3k" and branch["which"] == "mean"
+    soup = json.loads((ckpt / "controller" / "vae_t_soup_lean_dream.json").read_text())
+    assert soup["which"] == "soup" and [i["seed"] for i in soup["soup_of"]] == [0, 1, 2]
+    assert soup["config"]["evolution"]["ensemble"][0] == "checkpoints/mdnrnn/vae_t_lean_0.pt"
 
     # again: nothing is rebuilt and no release changes
     before = {rel: (ckpt / rel).read_bytes() for rel in RELEASES}
@@ -129,14 +150,24 @@ def test_the_paper_world_models_are_the_shipped_runs_settings(key):
     """At paper scale each world model's V and M train with the settings the shipped paper10k releases' cards
     record (model, training beyond the epochs, which runs resume from, and the epochs the cards report)."""
     world, cfg = WORLD_MODELS[key], world_config("paper", "paper10k", key)
-    vision_path, mdnrnn_path = world_files("paper10k", key)
+    vision_path, mdnrnn_path = world_files("paper", "paper10k", key)
     vision_card, mdnrnn_card = _card(vision_path), _card(mdnrnn_path)
     recorded = vision_card["config"]
-    assert _differences(recorded["model"], to_dict(getattr(cfg, world.latent))) == {}
-    assert _differences(recorded["training"], to_dict(cfg.vae_training), {"epochs"}) == {}
-    assert (recorded["rollouts"], vision_card["training"]["epochs"]) == (cfg.collect.name, cfg.vae_training.epochs)
+    if world.draw:  # an M on another draw, read by the book line's V, which encoded that draw as it was collected
+        assert portable(vision_path) == cfg.collect.encoder == mdnrnn_card["config"]["encoded_by"]
+        assert mdnrnn_card["data"]["collection"]["rollouts"] == f"data/rollouts/{cfg.collect.name}"
+        assert mdnrnn_card["data"]["collection"]["seeds"] == [cfg.collect.seed, cfg.collect.seed + cfg.collect.episodes - 1]
+        first = None if not world.init else portable(paths.mdnrnn_release("vae", "book")) if world.init == "encoder" \
+            else portable(world_files("paper", "paper10k", world.init)[1])
+        assert (mdnrnn_card["config"]["init"] or {}).get("path") == first
+    else:
+        assert _differences(recorded["model"], to_dict(getattr(cfg, world.latent))) == {}
+        assert _differences(recorded["training"], to_dict(cfg.vae_training), {"epochs"}) == {}
+        assert (recorded["rollouts"], vision_card["training"]["epochs"]) == (cfg.collect.name, cfg.vae_training.epochs)
     recorded = mdnrnn_card["config"]
-    assert _differences(recorded["model"], to_dict(cfg.mdnrnn), {"latent"}) == {}
+    # the oldest cards (the ensemble line's) still record the code's size in the model's section, now the code shape
+    older = {"z_size", "num_vars", "num_classes"} - set(to_dict(cfg.mdnrnn))
+    assert _differences(recorded["model"], to_dict(cfg.mdnrnn), {"latent", *older}) == {}
     assert _differences(recorded["training"], to_dict(cfg.mdnrnn_training), {"epochs"}) == {}
     assert (recorded["sequence_length"], mdnrnn_card["training"]["epochs"]) == \
         (cfg.sequence_length, cfg.mdnrnn_training.epochs)
@@ -161,7 +192,9 @@ def test_the_paper_recipes_are_the_shipped_runs_settings(key):
         skip.add("step_budget")  # runs before --step-budget record none (None), the recipe 0
     recorded = {**recorded, "ensemble": tuple(recorded["ensemble"])}
     assert _differences(recorded, rebuilt, skip) == {}
-    assert _differences(card["config"]["controller"], to_dict(cfg.controller)) == {}
+    # the ensemble line's cards still record the controller's input sizes, which are now read from V and M
+    older = {"hidden_state_size", "latent_size"} - set(to_dict(cfg.controller))
+    assert _differences(card["config"]["controller"], to_dict(cfg.controller), older) == {}
     if recipe.evolution.get("mode") == "dream":
         assert card["config"]["rollouts"] == cfg.collect.name  # where its dreams start
     assert scale_config("paper").collect.blend == (0.1, 0.05, 0.85)

@@ -12,7 +12,9 @@ in this order:
 then prints the results table. Each world model and recipe belongs to scales (``book``: the chapter's eight
 agents; ``paper``: the paper-scale line, a V of its own on the frame-bearing episodes of ``COLLECTIONS["paper"]``
 made a ``subset``, its M, a dream agent and real CMA-ES from it, and the straight-through V, its M and a dream
-agent on the same collection; ``smoke``: all of them, at its tiny sizes). The
+agent on the same collection, and the ensemble line: Ms on other draws (``DRAWS``) read by the book line's V, five
+fine-tuned from one base, and dream agents in five at once, two of them soups of three seeds; ``smoke``: all of
+them, at its tiny sizes). The
 paper's iterative step is a world model too (``WorldModel.driver``): an agent
 of this name, plus action noise, drives new rollouts, another world model's V reads them and a new M learns from
 them (``mdnrnn/<latent>_agent_NAME<suffix>``); its recipes (``vae_agent``, ``gumbel_agent_st``) build the agent
@@ -36,7 +38,7 @@ from .agent.policy import make_policy
 from .core import paths
 from .core.config import Config
 from .core.presets import STRAIGHT_THROUGH, get_config
-from .core.provenance import portable
+from .core.provenance import portable, resolve
 from .core.storage import load_card
 from .models.registry import load_vision
 from .training import evolve, memory, vision
@@ -51,8 +53,19 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
               "pilot_gain": (0.8, 1.5), "pilot_noise": (0.0, 0.1), "pilot_caution": (0.4, 1.0),
               "pilot_throttle": (0.1, 0.6)},
 }
+# other collections some paper-scale Ms learn from, each encoded as collected by the scale's encoder (the preset's
+# ``collect.encoder``, the book line's V): the paper preset's own draw (seeds 0 to 9,999, its blend) and the first
+# 3,000 episodes of paper10k's draw; at the smoke scale each is a tiny collection named after it
+DRAWS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "paper3k": {**COLLECTIONS["paper"], "name": "paper3k", "episodes": 3_000},
+    "paper10k": COLLECTIONS["paper"],
+}
 _REAL = {"mode": "real", "tile_cutoff": 100, "eval_every": 10, "eval_episodes": 16}
 _DIAGONAL = {**_REAL, "covariance": "diagonal", "sigma0": 0.02}
+# the paper scale's dream agents: dreams branch from 4,096 real mid-episode states and last 400 steps
+_ENSEMBLE_DREAM = {"mode": "dream", "eval_every": 0, "dream_branches": 4096}
+_DREAM_SIZES = {"population": 32, "trials": 16, "max_steps": 400, "generations": 30}
 # the rollouts of the iterative step: the agent plus Gaussian action noise, on seeds of their own
 _DRIVEN = {"policy": "agent", "action_noise": 0.1, "seed": 200}
 
@@ -90,18 +103,31 @@ class WorldModel:
     sizes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     """per scale, the sections (``vae_training``, ``mdnrnn_training``) of the shipped run's sizes beyond that
     scale's preset (never smoke's, whose preset keeps each run tiny)"""
+    draw: str = ""
+    """an M alone on a collection of ``DRAWS``, read by the scale's encoder (``encoder_files``); no V of its own"""
+    init: str = ""
+    """the key of the world model whose M this M starts from (fine-tuning); ``encoder``: the M beside the scale's
+    encoder; empty: a fresh M"""
+    aliases: dict[str, str] = field(default_factory=dict)
+    """release names under a given NAME where they are not ``<prefix>NAME<suffix>``: shipped releases named before
+    this recipe was (``mdnrnn/vae_paper`` is this line's base M under the name paper10k)"""
 
     def release(self, name: str) -> str:
-        return f"{self.prefix}{name}{self.suffix}"
+        return self.aliases.get(name, f"{self.prefix}{name}{self.suffix}")
 
-    def run(self) -> str | None:
-        """The V's and M's run name; None (the rollouts' name) for a driven M, whose rollouts differ by NAME."""
+    def run(self, name: str) -> str | None:
+        """The V's and M's run name; None (the rollouts' name) for a driven M, whose rollouts differ by NAME; an M
+        on a draw is named after its release (many learn from one draw)."""
+        if self.draw:
+            return self.release(name)
         return None if self.driver else self.suffix.lstrip("_") or None
 
     def rollouts(self, name: str, cfg: Config) -> str:
         """The rollout folder M learns from (and V, unless the world model reads another's)."""
         if self.driver:
             return f"{self.latent}_{self.release(name)}"
+        if self.draw:
+            return scale_config(cfg.scale, draw=self.draw).collect.name
         return f"{cfg.collect.name}_frames" if self.frames else cfg.collect.name
 
 
@@ -128,6 +154,27 @@ WORLD_MODELS: dict[str, WorldModel] = {
                              sizes={"paper": {"vae_training": {"epochs": 8, "max_steps_per_epoch": 1500,
                                                                "episodes_in_memory": 64},
                                               "mdnrnn_training": {"epochs": 16}}}),
+    # the ensemble line (the dream agents ``vae_branch_dream``, ``vae_branch10k_dream``, ``vae_soup10k_dream`` and
+    # ``vae_soup_lean_dream``): Ms on the scale encoder's codes of other draws, five of each fine-tuned for one
+    # epoch from one base with seeds 0 to 4. The base ``mdnrnn/vae_paper``: 5 epochs in bf16 on the preset's draw
+    "vae_base": WorldModel("vae", "_base", draw="paper", memory_training={"bf16": True}, scales=("smoke", "paper"),
+                           sizes={"paper": {"mdnrnn_training": {"epochs": 5}}}, aliases={"paper10k": "paper"}),
+    # ``mdnrnn/vae_paper3k_{0..4}``: from the base, 1,400 steps on paper10k's first 3,000 episodes
+    **{f"vae_ens3k_{i}": WorldModel("vae", f"_ens3k_{i}", draw="paper3k", init="vae_base",
+                                    memory_training={"seed": i}, scales=("smoke", "paper"),
+                                    sizes={"paper": {"mdnrnn_training": {"epochs": 1, "max_steps_per_epoch": 1400}}},
+                                    aliases={"paper10k": f"paper3k_{i}"}) for i in range(5)},
+    # ``mdnrnn/vae_paper10k_{0..4}``: from the base, an epoch of paper10k
+    **{f"vae_ens_{i}": WorldModel("vae", f"_{i}", draw="paper10k", init="vae_base", memory_training={"seed": i},
+                                  scales=("smoke", "paper"), sizes={"paper": {"mdnrnn_training": {"epochs": 1}}})
+       for i in range(5)},
+    # ``mdnrnn/vae_paper10k_lean``: the encoder's own M (the book line's) fine-tuned for 4 epochs of paper10k, and
+    # ``mdnrnn/vae_paper10k_lean_{0..4}``: an epoch more from it each
+    "vae_lean": WorldModel("vae", "_lean", draw="paper10k", init="encoder", scales=("smoke", "paper"),
+                           sizes={"paper": {"mdnrnn_training": {"epochs": 4}}}),
+    **{f"vae_lean_{i}": WorldModel("vae", f"_lean_{i}", draw="paper10k", init="vae_lean", memory_training={"seed": i},
+                                   scales=("smoke", "paper"), sizes={"paper": {"mdnrnn_training": {"epochs": 1}}})
+       for i in range(5)},
 }
 
 
@@ -151,10 +198,17 @@ class Recipe:
     preset at every scale but smoke, whose preset keeps each run tiny"""
     only: tuple[str, ...] = ()
     """the scales it belongs to, where fewer than its world model's (default: all of those)"""
+    ensemble: tuple[str, ...] = ()
+    """keys of ``WORLD_MODELS`` whose Ms its dreams run in (``--ensemble``), one drawn per dream"""
+    soup: tuple[int, ...] = ()
+    """seeds of runs of this recipe (``<release>_s<seed>``) whose ES means are averaged into the release (a model
+    soup, ``--soup-with``); empty: one run, seed 0"""
+    aliases: dict[str, str] = field(default_factory=dict)
+    """release names under a given NAME where they are not ``<prefix>NAME<suffix>`` (as ``WorldModel.aliases``)"""
 
     def release(self, name: str) -> str:
         """The agent's release (and run) name on the world model released as ``name``."""
-        return f"{self.prefix}{name}{self.suffix}"
+        return self.aliases.get(name, f"{self.prefix}{name}{self.suffix}")
 
     def world_model(self, name: str) -> str:
         """The release name of its M (and of its V, unless the world model reads another's)."""
@@ -204,26 +258,61 @@ AGENTS: dict[str, Recipe] = {
     "gumbel_st_dream": Recipe("gumbel", "_st_dream", {"mode": "dream", "eval_every": 0, "dream_branches": 4096},
                               world="gumbel_st", only=("smoke", "paper"),
                               sizes={"population": 32, "trials": 16, "max_steps": 400, "generations": 30}),
+    # the ensemble line's dream agents: as "vae_frames_dream" on the book line's V, each dream in one of five Ms
+    # drawn at random. ``vae_branch_dream``: the Ms of paper10k's first 3,000 episodes, dreams from those
+    "vae_branch_dream": Recipe("vae", "_branch3k_dream", _ENSEMBLE_DREAM, world="vae_ens3k_0",
+                               ensemble=tuple(f"vae_ens3k_{i}" for i in range(5)), sizes=dict(_DREAM_SIZES),
+                               aliases={"paper10k": "branch_dream"}),
+    # ``vae_branch10k_dream``: the Ms of all of paper10k
+    "vae_branch10k_dream": Recipe("vae", "_branch_dream", _ENSEMBLE_DREAM, world="vae_ens_0",
+                                  ensemble=tuple(f"vae_ens_{i}" for i in range(5)), sizes=dict(_DREAM_SIZES),
+                                  aliases={"paper10k": "branch10k_dream"}),
+    # ``vae_soup10k_dream``: that run with seeds 0, 1 and 2, their ES means averaged
+    "vae_soup10k_dream": Recipe("vae", "_soup_dream", _ENSEMBLE_DREAM, world="vae_ens_0",
+                                ensemble=tuple(f"vae_ens_{i}" for i in range(5)), sizes=dict(_DREAM_SIZES),
+                                soup=(0, 1, 2), aliases={"paper10k": "soup10k_dream"}),
+    # ``vae_soup_lean_dream``: the same soup in the lean Ms, fine-tuned from the book line's M
+    "vae_soup_lean_dream": Recipe("vae", "_soup_lean_dream", _ENSEMBLE_DREAM, world="vae_lean_0",
+                                  ensemble=tuple(f"vae_lean_{i}" for i in range(5)), sizes=dict(_DREAM_SIZES),
+                                  soup=(0, 1, 2), aliases={"paper10k": "soup_lean_dream"}),
 }
 
 
-def scale_config(scale: str, collect: dict[str, Any] | None = None, **sections: Any) -> Config:
-    """The preset ``scale`` with the rollouts of ``COLLECTIONS`` and the overrides ``sections``."""
-    return get_config(scale, collect={**COLLECTIONS.get(scale, {}), **(collect or {})}, **sections)
+def scale_config(scale: str, collect: dict[str, Any] | None = None, draw: str = "", **sections: Any) -> Config:
+    """The preset ``scale`` with the rollouts of ``COLLECTIONS`` (or of ``DRAWS[draw]``; at the smoke scale a tiny
+    collection named after the draw) and the overrides ``sections``."""
+    rollouts = COLLECTIONS.get(scale, {})
+    if draw:
+        rollouts = {"name": f"{get_config(scale).collect.name}_{draw}"} if scale == "smoke" else DRAWS[draw]
+    return get_config(scale, collect={**rollouts, **(collect or {})}, **sections)
+
+
+def encoder_files(scale: str, name: str) -> tuple[Path, Path]:
+    """The V that encodes the draws, and the M beside it: the preset's ``collect.encoder`` (at paper scale the book
+    line's ``vae/book``, and ``mdnrnn/vae_book``); at a scale without one (smoke), world model ``vae``'s."""
+    encoder = get_config(scale).collect.encoder
+    if not encoder:
+        return world_files(scale, name, "vae")
+    return resolve(encoder), paths.mdnrnn_release("vae", Path(encoder).stem)
 
 
 def agent_config(scale: str, name: str, recipe: Recipe, overrides: dict[str, Any] | None = None,
-                 parallel: dict[str, Any] | None = None) -> Config:
+                 parallel: dict[str, Any] | None = None, seed: int | None = None) -> Config:
     """The config that evolves ``recipe`` on the world model released as ``name`` (``parallel``: where its
-    episodes run, as a ``ParallelConfig``'s fields)."""
+    episodes run, as a ``ParallelConfig``'s fields; ``seed``: which run of a ``soup``, default its first)."""
     evolution = {**recipe.evolution, **(recipe.sizes if scale != "smoke" else {}), "name": recipe.release(name),
                  "latent": recipe.latent, "world_model": recipe.world_model(name), **(overrides or {})}
     if recipe.init:
         start = AGENTS[recipe.init]
         evolution["init"] = portable(paths.controller_release(start.latent, start.release(name)))
+    if recipe.ensemble:
+        evolution["ensemble"] = tuple(portable(world_files(scale, name, key)[1]) for key in recipe.ensemble)
+    if recipe.soup:
+        seed = recipe.soup[0] if seed is None else seed
+        evolution.update(name=f"{recipe.release(name)}_s{seed}", seed=seed)
     world = WORLD_MODELS[recipe.world or recipe.latent]
-    # the frames' episodes, which V and M learnt from, are where its dreams start (and what its run records)
-    collect_cfg = {"name": world.rollouts(name, scale_config(scale))} if world.frames else {}
+    # the episodes V and M learnt from (the frames' or a draw's) are where its dreams start (and what its run records)
+    collect_cfg = {"name": world.rollouts(name, scale_config(scale))} if world.frames or world.draw else {}
     return scale_config(scale, evolution=evolution, controller=dict(recipe.controller), parallel=parallel or {},
                       collect=collect_cfg)
 
@@ -241,15 +330,17 @@ def world_config(scale: str, name: str, key: str, parallel: dict[str, Any] | Non
                        "steps": cfg.iterate.steps,
                        "agent": portable(paths.controller_release(driver.latent, driver.release(name)))}
     sizes = world.sizes.get(scale, {}) if scale != "smoke" else {}
-    return scale_config(scale, parallel=parallel or {}, evaluation=evaluation or {}, collect=collect_cfg,
+    return scale_config(scale, parallel=parallel or {}, evaluation=evaluation or {}, collect=collect_cfg, draw=world.draw,
                         vae_training={**world.vision_training, **sizes.get("vae_training", {})},
                         mdnrnn_training={**world.memory_training, **sizes.get("mdnrnn_training", {})},
                         **{world.latent: world.vision})
 
 
-def world_files(name: str, key: str) -> tuple[Path, Path]:
-    """The V and M releases of world model ``key`` under release name ``name``."""
+def world_files(scale: str, name: str, key: str) -> tuple[Path, Path]:
+    """The V and M releases of world model ``key`` at ``scale`` under release name ``name``."""
     world = WORLD_MODELS[key]
+    if world.draw:
+        return encoder_files(scale, name)[0], paths.mdnrnn_release(world.latent, world.release(name))
     seeing = WORLD_MODELS[world.vision_of] if world.vision_of else world
     return (paths.vision_release(seeing.latent, seeing.release(name)),
             paths.mdnrnn_release(world.latent, world.release(name)))
@@ -284,7 +375,7 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
     overrides = {"generations": generations} if generations is not None else {}
     get_config(scale, evolution=overrides)
     for key in WORLD_MODELS:
-        world_files(name, key)  # a name that is one safe path component
+        world_files(scale, name, key)  # a name that is one safe path component
 
     def missing(what: str, path: Path) -> bool:
         """Whether the release at ``path`` must be built (or completed: a model file without its card); says which."""
@@ -295,7 +386,9 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
     @functools.cache
     def rollouts(key: str | None = None) -> None:
         """The scale's rollouts, collected (or completed) the first time something is built from them; with
-        ``key``, those world model ``key`` learns from (the frames' episodes: a ``subset`` of them)."""
+        ``key``, those world model ``key`` learns from (the frames' episodes: a ``subset`` of them; or its draw)."""
+        if key is not None and WORLD_MODELS[key].draw:
+            return drawn(WORLD_MODELS[key].draw)
         if key is None or not WORLD_MODELS[key].frames:
             files = collect(cfg.collect, progress=progress, parallel=cfg.parallel)
             log(f"[reproduce] rollouts: {len(files)} episodes in {files[0].parent}")
@@ -304,22 +397,32 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
         folder = subset(cfg.collect.name, WORLD_MODELS[key].rollouts(name, cfg))
         log(f"[reproduce] rollouts for {key}: the episodes of {cfg.collect.name} that kept their frames, in {folder}")
 
+    @functools.cache
+    def drawn(draw: str) -> None:
+        """The collection ``DRAWS[draw]``, collected (or completed) the first time an M is built from it."""
+        files = collect(scale_config(scale, draw=draw, parallel=parallel).collect, progress=progress,
+                        parallel=cfg.parallel)
+        log(f"[reproduce] rollouts of the draw {draw}: {len(files)} episodes in {files[0].parent}")
+
     def build_vision(key: str) -> None:
         world = WORLD_MODELS[key]
         if missing(f"V ({key})", paths.vision_release(world.latent, world.release(name))):
             rollouts(key)
             wcfg = world_config(scale, name, key, parallel, evaluation)
-            vision.train(world.latent, wcfg, progress=progress, run=world.run())
-            vision.release(world.latent, wcfg, world.release(name), command=command, run=world.run())
+            vision.train(world.latent, wcfg, progress=progress, run=world.run(name))
+            vision.release(world.latent, wcfg, world.release(name), command=command, run=world.run(name))
 
     @functools.cache  # each world model (its M) and each agent is seen to once, however many need it
     def build_memory(key: str) -> None:
         world = WORLD_MODELS[key]
-        vision_path, mdnrnn_path = world_files(name, key)
+        vision_path, mdnrnn_path = world_files(scale, name, key)
         if world.vision_of:
             build_vision(world.vision_of)
         if not missing(f"M ({key})", mdnrnn_path):
             return
+        if world.draw:
+            encoder()
+        init = start(key) if world.init else None
         wcfg = world_config(scale, name, key, parallel, evaluation)
         if not world.driver:
             rollouts(key)
@@ -330,23 +433,49 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
                 f"{wcfg.collect.agent}")
         vision.latents_for(load_vision(vision_path, latent=world.latent), wcfg.collect.name, portable(vision_path),
                            progress=progress)
-        memory.train(world.latent, wcfg, progress=progress, run=world.run())
-        memory.release(world.latent, wcfg, world.release(name), command=command, run=world.run())
+        memory.train(world.latent, wcfg, progress=progress, run=world.run(name), init=init)
+        memory.release(world.latent, wcfg, world.release(name), command=command, run=world.run(name))
+
+    def start(key: str) -> Path:
+        """The M that world model ``key``'s M is fine-tuned from (``WorldModel.init``), built if it is missing."""
+        first = WORLD_MODELS[key].init
+        if first == "encoder":
+            return encoder()[1]
+        build_memory(first)
+        return world_files(scale, name, first)[1]
+
+    @functools.cache
+    def encoder() -> tuple[Path, Path]:
+        """The scale's encoder and the M beside it (``encoder_files``): built where world model ``vae`` belongs to
+        the scale, else they must exist (the book line's, at paper scale)."""
+        if scale in WORLD_MODELS["vae"].scales:
+            build_memory("vae")
+        absent = [portable(f) for f in encoder_files(scale, name) if not releases.exists(f)]
+        if absent:
+            raise FileNotFoundError(f"the {scale} scale's Ms on other draws read the codes of its encoder and may start "
+                                    f"from the M beside it, and {' and '.join(absent)} is missing: `python -m "
+                                    f"worldmodels reproduce --scale book --name book` builds the book line's V and M")
+        return encoder_files(scale, name)
 
     @functools.cache
     def build_agent(key: str) -> None:
         recipe = AGENTS[key]
         build_memory(recipe.world or recipe.latent)
+        for member in recipe.ensemble:
+            build_memory(member)
         if recipe.init:
             build_agent(recipe.init)
         path = paths.controller_release(recipe.latent, recipe.release(name))
         if missing(f"agent {key}", path):
             if recipe.evolution.get("mode") == "dream":  # dreams start from M's rollouts
                 rollouts(recipe.world or recipe.latent)
-            acfg = agent_config(scale, name, recipe, overrides, parallel)
-            vision_path, mdnrnn_path = world_files(name, recipe.world or recipe.latent)
-            evolve.evolve(acfg, progress=progress, command=command, vision_path=vision_path, mdnrnn_path=mdnrnn_path)
-            evolve.release(acfg, recipe.release(name), command=command)
+            runs = [agent_config(scale, name, recipe, overrides, parallel, seed) for seed in recipe.soup or (None,)]
+            vision_path, mdnrnn_path = world_files(scale, name, recipe.world or recipe.latent)
+            for acfg in runs:
+                evolve.evolve(acfg, progress=progress, command=command, vision_path=vision_path,
+                              mdnrnn_path=mdnrnn_path)
+            evolve.release(runs[0], recipe.release(name), command=command,
+                           soup=tuple(c.evolution.name for c in runs[1:]))
         result = load_card(path.with_suffix(".json")).get("evaluation")
         if result is None:
             e = cfg.evaluation
@@ -355,7 +484,9 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
             evaluation_lib.write_evaluation(path, result)
         log(f"[reproduce] {path.name}: {result['mean']:.1f} +/- {result['std']:.1f}")
 
-    plain = [key for key, world in WORLD_MODELS.items() if not world.driver and scale in world.scales]
+    # each V and its M; the Ms of a driven collection or of a draw are built for the agents that need them
+    plain = [key for key, world in WORLD_MODELS.items()
+             if not world.driver and not world.draw and scale in world.scales]
     for key in plain:
         build_vision(key)
     for key in plain:
