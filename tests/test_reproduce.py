@@ -10,7 +10,7 @@ from worldmodels.agent.files import load_agent_file
 from worldmodels.cli import main
 from worldmodels.core import paths
 from worldmodels.core.checkpoint import CheckpointError
-from worldmodels.core.config import to_dict
+from worldmodels.core.config import from_dict, to_dict
 from worldmodels.core.paths import latents_path
 from worldmodels.core.provenance import portable
 from worldmodels.reproduce import AGENTS, WORLD_MODELS, agent_config, reproduce, scale_config, world_config, world_files
@@ -26,7 +26,9 @@ RELEASES = ["vae/t.pt", "gumbel/t.pt", "gumbel/t_st.pt", "mdnrnn/vae_t.pt", "mdn
             "mdnrnn/vae_t_base.pt", *[f"mdnrnn/vae_t_ens3k_{i}.pt" for i in range(5)],
             *[f"mdnrnn/vae_t_{i}.pt" for i in range(5)], "mdnrnn/vae_t_lean.pt",
             *[f"mdnrnn/vae_t_lean_{i}.pt" for i in range(5)], "controller/vae_t_branch3k_dream.pt",
-            "controller/vae_t_branch_dream.pt", "controller/vae_t_soup_dream.pt", "controller/vae_t_soup_lean_dream.pt"]
+            "controller/vae_t_branch_dream.pt", "controller/vae_t_soup_dream.pt", "controller/vae_t_soup_lean_dream.pt",
+            "mdnrnn/vae_mixed_t.pt", "controller/vae_t_loop_dream.pt", "mdnrnn/vae_t_loop_dream.pt",
+            "mdnrnn/vae_t_checked.pt", "controller/vae_t_checked_dream.pt"]
 
 
 def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsys):
@@ -39,6 +41,8 @@ def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsy
         assert card["evaluation"]["episodes"] == 2 and card["evaluation"]["renderer"] == "stock"
         assert card["evaluation"]["max_steps"] == 30  # the smoke length, recorded: not the protocol
         vision_file, mdnrnn_file = world_files("smoke", "t", recipe.world or recipe.latent)
+        if recipe.loop is not None:  # a loop's agent acts through the M its candidate was evolved in
+            mdnrnn_file = paths.mdnrnn_release(recipe.latent, recipe.release("t"))
         assert card["world_model"]["vision"] == portable(vision_file)
         if key != "vae_vonly":  # a z-only controller runs no M
             assert card["world_model"]["mdnrnn"] == portable(mdnrnn_file)
@@ -93,6 +97,24 @@ def test_reproduce_builds_every_release_then_only_what_is_missing(wm_root, capsy
     assert soup["which"] == "soup" and [i["seed"] for i in soup["soup_of"]] == [0, 1, 2]
     assert soup["config"]["evolution"]["ensemble"][0] == "checkpoints/mdnrnn/vae_t_lean_0.pt"
 
+    # the iterative loop: M_0 learnt from the scale's rollouts and vae_agent's mixed episodes (twice an epoch),
+    # fine-tuned from vae_agent's M; the loop's candidate ships with its M; the checked M is the loop's M that its
+    # dream-checks rank first, and C evolves from zeros in it
+    mixed = json.loads((ckpt / "mdnrnn" / "vae_mixed_t.json").read_text())
+    assert [(m["rollouts"], m["weight"]) for m in mixed["data"]["mix"]] == [("vae_mixed_t", 2)]
+    assert mixed["data"]["mix"][0]["collection"]["policy"] == "mixed"
+    assert mixed["config"]["init"]["path"] == "checkpoints/mdnrnn/vae_agent_t.pt" and mixed["training"]["epochs"] == 10
+    loop = json.loads((ckpt / "controller" / "vae_t_loop_dream.json").read_text())
+    assert loop["which"] == "candidate" and loop["config"]["mdnrnn"]["path"] == "checkpoints/mdnrnn/vae_mixed_t.pt"
+    driver = json.loads((ckpt / "controller" / "vae_agent_t.json").read_text())["lineage"]["real_env_steps"]
+    assert loop["lineage"]["real_env_steps"] > driver  # the agent that drove M_0's data counts, and the loop's own
+    checked = json.loads((ckpt / "mdnrnn" / "vae_t_checked.json").read_text())
+    state = json.loads((wm_root / "data" / "runs" / "iterate_vae_t_loop_dream" / "state.json").read_text())
+    checks = [state["start_check"]["spearman"], *(r["dream_check"]["spearman"] for r in state["rounds"])]
+    assert checked["chosen"]["m"] == int(np.argmax(checks)) and checked["dream_check"]["spearman"] == max(checks)
+    assert json.loads((ckpt / "controller" / "vae_t_checked_dream.json").read_text())["config"]["evolution"]["init"] \
+        is None
+
     # again: nothing is rebuilt and no release changes
     before = {rel: (ckpt / rel).read_bytes() for rel in RELEASES}
     reproduce("smoke", "t", backend="serial", progress=False)
@@ -140,6 +162,12 @@ def _card(path):
     return json.loads(path.with_suffix(".json").read_text())
 
 
+def _as_now(section: str, recorded: dict) -> dict:
+    """A config section a card recorded, read as today's config (``from_dict``: a field added since reads as what
+    the run had, sizes now read from V and M are dropped, renamed fields renamed)."""
+    return to_dict(getattr(from_dict({section: recorded}), section))
+
+
 def _differences(recorded: dict, rebuilt: dict, skip=()) -> dict:
     return {k: (recorded.get(k), rebuilt.get(k)) for k in set(recorded) | set(rebuilt)
             if k not in skip and recorded.get(k) != rebuilt.get(k)}
@@ -165,9 +193,8 @@ def test_the_paper_world_models_are_the_shipped_runs_settings(key):
         assert _differences(recorded["training"], to_dict(cfg.vae_training), {"epochs"}) == {}
         assert (recorded["rollouts"], vision_card["training"]["epochs"]) == (cfg.collect.name, cfg.vae_training.epochs)
     recorded = mdnrnn_card["config"]
-    # the oldest cards (the ensemble line's) still record the code's size in the model's section, now the code shape
-    older = {"z_size", "num_vars", "num_classes"} - set(to_dict(cfg.mdnrnn))
-    assert _differences(recorded["model"], to_dict(cfg.mdnrnn), {"latent", *older}) == {}
+    # read as today's config (the oldest cards, the ensemble line's, record the code's size in this section)
+    assert _differences(_as_now("mdnrnn", recorded["model"]), to_dict(cfg.mdnrnn), {"latent"}) == {}
     assert _differences(recorded["training"], to_dict(cfg.mdnrnn_training), {"epochs"}) == {}
     assert (recorded["sequence_length"], mdnrnn_card["training"]["epochs"]) == \
         (cfg.sequence_length, cfg.mdnrnn_training.epochs)
@@ -192,9 +219,7 @@ def test_the_paper_recipes_are_the_shipped_runs_settings(key):
         skip.add("step_budget")  # runs before --step-budget record none (None), the recipe 0
     recorded = {**recorded, "ensemble": tuple(recorded["ensemble"])}
     assert _differences(recorded, rebuilt, skip) == {}
-    # the ensemble line's cards still record the controller's input sizes, which are now read from V and M
-    older = {"hidden_state_size", "latent_size"} - set(to_dict(cfg.controller))
-    assert _differences(card["config"]["controller"], to_dict(cfg.controller), older) == {}
+    assert _differences(_as_now("controller", card["config"]["controller"]), to_dict(cfg.controller)) == {}
     if recipe.evolution.get("mode") == "dream":
         assert card["config"]["rollouts"] == cfg.collect.name  # where its dreams start
     assert scale_config("paper").collect.blend == (0.1, 0.05, 0.85)
@@ -219,3 +244,35 @@ def test_the_agents_flag_names_every_recipe():
 
     listed = inspect.getsource(Reproduce).split("keys of ``worldmodels.reproduce.AGENTS`` (")[1].split("; None")[0]
     assert [k.strip() for k in " ".join(listed.split()).split(",")] == list(AGENTS)
+
+
+@pytest.mark.parametrize("key", ["vae_loop_dream", "vae_checked_dream"])
+def test_the_loop_recipes_are_the_shipped_runs_settings(key):
+    """At book scale the iterative loop's recipes evolve (and loop) with the settings their shipped cards record,
+    read as today's config; the loop starts from an M on the book rollouts and the mixed data (weight 2), and the
+    checked agent's M is the loop's M_2, fine-tuned on those and the first two rounds' episodes."""
+    recipe = AGENTS[key]
+    cfg = agent_config("book", "book", recipe)
+    card = _card(paths.controller_release(recipe.latent, recipe.release("book")))
+    skip = {"name", "world_model",  # labels
+            "envs_per_task"}  # how many episodes one worker steps at once, not what they are
+    assert _differences(_as_now("evolution", card["config"]["evolution"]), to_dict(cfg.evolution), skip) == {}
+    assert _differences(_as_now("controller", card["config"]["controller"]), to_dict(cfg.controller)) == {}
+    if recipe.loop is not None:
+        recorded = {k: v for k, v in _as_now("iterate", card["config"]["iterate"]).items() if k != "rounds"}
+        assert _differences(recorded, {k: v for k, v in to_dict(cfg.iterate).items() if k != "rounds"}) == {}
+        assert card["candidate"]["rounds"] == cfg.iterate.rounds
+        assert [w for _, w in card["config"]["mix"]] == [1, WORLD_MODELS[recipe.world].beside]
+    else:
+        m = _card(world_files("book", "book", recipe.world)[1])
+        assert m["config"]["init"]["path"].endswith("+loopa_r0/last.pt")  # M_1: M_2 is its fine-tune
+        assert [x["weight"] for x in m["data"]["mix"]] == [2, 2, 2] and m["training"]["epochs"] == 5
+
+
+def test_every_shipped_agent_has_a_recipe():
+    """Each agent in checkpoints/controller is a recipe's release under its scale's shipped name: `reproduce`
+    builds every one of them (and on this clone finds them in place)."""
+    shipped = {f.stem for f in (paths.checkpoint_dir() / "controller").glob("*.pt")}
+    rebuilt = {f"{r.latent}_{r.release(name)}" for scale, name in (("book", "book"), ("paper", "paper10k"))
+               for r in AGENTS.values() if scale in r.scales}
+    assert shipped and not shipped - rebuilt, f"shipped agents without a recipe: {sorted(shipped - rebuilt)}"

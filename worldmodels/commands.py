@@ -279,10 +279,10 @@ class Reproduce:
     """release name (default: the scale's); existing releases are kept"""
     agents: tuple[str, ...] | None = None
     """agent recipes to build, keys of ``worldmodels.reproduce.AGENTS`` (vae, vae_vonly, gumbel, gumbel_soft,
-    gumbel_st, vae_dream, vae_agent, gumbel_agent_st, vae_frames_dream, vae_frames, gumbel_st_dream,
-    vae_branch_dream, vae_branch10k_dream, vae_soup10k_dream, vae_soup_lean_dream; None: all of the scale's: the
-    last seven at paper scale, the others at book scale, every one at smoke); an agent another one needs is built
-    with it"""
+    gumbel_st, vae_dream, vae_agent, gumbel_agent_st, vae_loop_dream, vae_checked_dream, vae_frames_dream,
+    vae_frames, gumbel_st_dream, vae_branch_dream, vae_branch10k_dream, vae_soup10k_dream,
+    vae_soup_lean_dream; None: all of the scale's: the last seven at paper scale, the others at book scale, every
+    one at smoke); an agent another one needs is built with it"""
     generations: Annotated[int | None, Between(1, 1_000_000)] = None
     """CMA-ES generations per agent (default: the scale's)"""
     episodes: Annotated[int | None, Between(1, 100_000)] = None

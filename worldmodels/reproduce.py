@@ -10,7 +10,7 @@ in this order:
     an ``evaluation`` in each agent's card                       evaluate: the protocol (100 episodes, stock renderer)
 
 then prints the results table. Each world model and recipe belongs to scales (``book``: the chapter's eight
-agents; ``paper``: the paper-scale line, a V of its own on the frame-bearing episodes of ``COLLECTIONS["paper"]``
+agents and the paper's iterative loop, with an agent evolved in the loop's best-checked M; ``paper``: the paper-scale line, a V of its own on the frame-bearing episodes of ``COLLECTIONS["paper"]``
 made a ``subset``, its M, a dream agent and real CMA-ES from it, and the straight-through V, its M and a dream
 agent on the same collection, and the ensemble line: Ms on other draws (``DRAWS``) read by the book line's V, five
 fine-tuned from one base, and dream agents in five at once, two of them soups of three seeds; ``smoke``: all of
@@ -18,7 +18,8 @@ them, at its tiny sizes). The
 paper's iterative step is a world model too (``WorldModel.driver``): an agent
 of this name, plus action noise, drives new rollouts, another world model's V reads them and a new M learns from
 them (``mdnrnn/<latent>_agent_NAME<suffix>``); its recipes (``vae_agent``, ``gumbel_agent_st``) build the agent
-they need first. An existing release is never overwritten (agents pin their V and M by SHA-256): delete it, or
+they need first. A recipe with a ``loop`` runs the whole iterative loop (``iterate``) instead of one evolution.
+An agent already released needs nothing built for it. An existing release is never overwritten (agents pin their V and M by SHA-256): delete it, or
 pass a new ``--name``, to build it again. Killed at any point, the same command carries on where it stopped. Runs
 live in ``data/runs/`` as with the single-stage commands, so a finished run of the same settings is reused rather
 than trained again.
@@ -41,7 +42,7 @@ from .core.presets import STRAIGHT_THROUGH, get_config
 from .core.provenance import portable, resolve
 from .core.storage import load_card
 from .models.registry import load_vision
-from .training import evolve, memory, vision
+from .training import evolve, iterate, memory, vision
 from .training import release as releases
 from .world.rollouts import collect
 from .world.subset import subset
@@ -66,6 +67,9 @@ _DIAGONAL = {**_REAL, "covariance": "diagonal", "sigma0": 0.02}
 # the paper scale's dream agents: dreams branch from 4,096 real mid-episode states and last 400 steps
 _ENSEMBLE_DREAM = {"mode": "dream", "eval_every": 0, "dream_branches": 4096}
 _DREAM_SIZES = {"population": 32, "trials": 16, "max_steps": 400, "generations": 30}
+# the iterative loop's dream agents, on the real episodes' renderer and V precision of their day (before the
+# direct renderer and a bf16 V became the training path's defaults)
+_BOOK_DREAM = {"mode": "dream", "eval_every": 0, "renderer": "fast", "vision_precision": "float32"}
 # the rollouts of the iterative step: the agent plus Gaussian action noise, on seeds of their own
 _DRIVEN = {"policy": "agent", "action_noise": 0.1, "seed": 200}
 
@@ -111,9 +115,20 @@ class WorldModel:
     aliases: dict[str, str] = field(default_factory=dict)
     """release names under a given NAME where they are not ``<prefix>NAME<suffix>``: shipped releases named before
     this recipe was (``mdnrnn/vae_paper`` is this line's base M under the name paper10k)"""
+    beside: int = 0
+    """with a ``driver``: M learns from the scale's rollouts (weight 1) and the driven episodes, which count this
+    many times an epoch; 0: from the driven episodes alone"""
+    loop: str = ""
+    """the key of the ``AGENTS`` loop whose M this is: of its M_0 to M_rounds, the one the loop's own dream-checks
+    rank first (``vae_checked_dream``'s rule); no V of its own, and M is trained by the loop"""
 
     def release(self, name: str) -> str:
         return self.aliases.get(name, f"{self.prefix}{name}{self.suffix}")
+
+    @property
+    def trains_vision(self) -> bool:
+        """Whether it trains a V of its own (else it reads ``vision_of``'s or the scale encoder's)."""
+        return not (self.vision_of or self.draw)
 
     def run(self, name: str) -> str | None:
         """The V's and M's run name; None (the rollouts' name) for a driven M, whose rollouts differ by NAME; an M
@@ -148,6 +163,17 @@ WORLD_MODELS: dict[str, WorldModel] = {
     # the same step for the straight-through model (the best discrete agent's M)
     "gumbel_agent_st": WorldModel("gumbel", "_st", prefix="agent_", driver="gumbel_st", vision_of="gumbel_st",
                                   memory_training={"epochs": 40}, collection=_DRIVEN),
+    # data that hold failures (``data/rollouts/mixed_agent`` at book scale): vae_agent's agent drives 100 episodes
+    # of 1,000 steps from seed 10,000 with the ``mixed`` policy (perturbed copies of it, random controllers,
+    # constant actions), and its M learns 10 epochs more on them (twice an epoch) beside the scale's rollouts: M_0
+    # of the iterative loop below
+    "vae_mixed": WorldModel("vae", prefix="mixed_", driver="vae_agent", vision_of="vae", init="vae_agent", beside=2,
+                            memory_training={"epochs": 10},
+                            collection={"policy": "mixed", "action_noise": 0.1, "seed": 10_000},
+                            sizes={"book": {"collect": {"episodes": 100}}}),
+    # the loop's M that its dream-checks rank first (``mdnrnn/vae_checked_dream``: M_2 of ``vae_loop_dream``'s loop)
+    "vae_checked": WorldModel("vae", "_checked", vision_of="vae", loop="vae_loop_dream",
+                              aliases={"book": "checked_dream"}),
     # the paper scale (``vae/paper10k_frames``, ``mdnrnn/vae_paper10k_frames``): a V of its own on the 2,500
     # episodes of the paper-scale collection that kept their frames, 8 x 1,500 steps, and its M for 16 epochs
     "vae_frames": WorldModel("vae", "_frames", frames=True, scales=("smoke", "paper"),
@@ -205,6 +231,10 @@ class Recipe:
     soup, ``--soup-with``); empty: one run, seed 0"""
     aliases: dict[str, str] = field(default_factory=dict)
     """release names under a given NAME where they are not ``<prefix>NAME<suffix>`` (as ``WorldModel.aliases``)"""
+    loop: dict[str, Any] | None = None
+    """the paper's iterative loop (``iterate``) from its world model's M instead of one evolution, released with
+    the M its candidate acts through (``mdnrnn/<latent>_<release>``): the loop's sizes (``iterate`` section) beyond
+    the scale's preset, which smoke keeps; None: not a loop"""
 
     def release(self, name: str) -> str:
         """The agent's release (and run) name on the world model released as ``name``."""
@@ -242,6 +272,17 @@ AGENTS: dict[str, Recipe] = {
     # "gumbel_st" on the M of its iterative step, starting from the "gumbel_st" agent (``gumbel_agent_book_st``)
     "gumbel_agent_st": Recipe("gumbel", "_st", dict(_DIAGONAL), world="gumbel_agent_st", prefix="agent_",
                               init="gumbel_st"),
+    # the paper's iterative loop (``vae_loop_dream``): from the M on vae_agent's mixed data, 4 rounds of 30
+    # generations in the dream (20 in the first; 32 candidates, 8 dreams of 500 steps each), 32 real episodes of
+    # each round's mean with action noise, M fine-tuned 5 epochs on everything so far; the candidate is chosen in
+    # dreams of the last M and released with the M it acts through
+    "vae_loop_dream": Recipe("vae", "_loop_dream", _BOOK_DREAM, world="vae_mixed",
+                             sizes={"population": 32, "trials": 8, "max_steps": 500, "generations": 30},
+                             loop={"rounds": 4, "first_generations": 20}, aliases={"book": "loop_dream"}),
+    # C from zeros in the loop's M that dream-check ranks first, 40 generations (``vae_checked_dream``)
+    "vae_checked_dream": Recipe("vae", "_checked_dream", _BOOK_DREAM, world="vae_checked",
+                                sizes={"population": 32, "trials": 8, "max_steps": 500, "generations": 40},
+                                aliases={"book": "checked_dream"}),
     # the paper scale's dream agent (``vae_paper10k_frames_dream``): 30 generations in M, each dream branching
     # from one of 4,096 real mid-episode states of the frames' episodes and lasting 400 steps; no env steps
     "vae_frames_dream": Recipe("vae", "_frames_dream", {"mode": "dream", "eval_every": 0, "dream_branches": 4096},
@@ -313,8 +354,9 @@ def agent_config(scale: str, name: str, recipe: Recipe, overrides: dict[str, Any
     world = WORLD_MODELS[recipe.world or recipe.latent]
     # the episodes V and M learnt from (the frames' or a draw's) are where its dreams start (and what its run records)
     collect_cfg = {"name": world.rollouts(name, scale_config(scale))} if world.frames or world.draw else {}
+    loop = recipe.loop if recipe.loop and scale != "smoke" else {}
     return scale_config(scale, evolution=evolution, controller=dict(recipe.controller), parallel=parallel or {},
-                      collect=collect_cfg)
+                        collect=collect_cfg, iterate=loop)
 
 
 def world_config(scale: str, name: str, key: str, parallel: dict[str, Any] | None = None,
@@ -330,6 +372,7 @@ def world_config(scale: str, name: str, key: str, parallel: dict[str, Any] | Non
                        "steps": cfg.iterate.steps,
                        "agent": portable(paths.controller_release(driver.latent, driver.release(name)))}
     sizes = world.sizes.get(scale, {}) if scale != "smoke" else {}
+    collect_cfg.update(sizes.get("collect", {}))
     return scale_config(scale, parallel=parallel or {}, evaluation=evaluation or {}, collect=collect_cfg, draw=world.draw,
                         vae_training={**world.vision_training, **sizes.get("vae_training", {})},
                         mdnrnn_training={**world.memory_training, **sizes.get("mdnrnn_training", {})},
@@ -420,6 +463,8 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
             build_vision(world.vision_of)
         if not missing(f"M ({key})", mdnrnn_path):
             return
+        if world.loop:
+            return release_loop_memory(key)
         if world.draw:
             encoder()
         init = start(key) if world.init else None
@@ -433,8 +478,34 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
                 f"{wcfg.collect.agent}")
         vision.latents_for(load_vision(vision_path, latent=world.latent), wcfg.collect.name, portable(vision_path),
                            progress=progress)
-        memory.train(world.latent, wcfg, progress=progress, run=world.run(name), init=init)
-        memory.release(world.latent, wcfg, world.release(name), command=command, run=world.run(name))
+        mix = ((cfg.collect.name, 1), (wcfg.collect.name, world.beside)) if world.beside else None
+        memory.train(world.latent, wcfg, progress=progress, run=world.run(name), init=init, mix=mix)
+        memory.release(world.latent, wcfg, world.release(name), command=command, run=world.run(name), mix=mix)
+
+    def release_loop_memory(key: str) -> None:
+        """World model ``key``'s M: of the loop's M_0 to M_rounds, the one its own dream-checks rank first."""
+        world = WORLD_MODELS[key]
+        loop = run_loop(world.loop)
+        checks = [loop.state["start_check"], *(r["dream_check"] for r in loop.state["rounds"])]
+        k = max(range(len(checks)), key=lambda i: checks[i]["spearman"])
+        log(f"[reproduce] M ({key}): M_{k} of {portable(loop.folder)}, dream-checks "
+            f"{[round(c['spearman'], 3) for c in checks]}")
+        memory.release(world.latent, loop.cfg, world.release(name), command=command,
+                       mix=memory.mix_of_run(resolve(loop.mdnrnn_at(k))),
+                       extra={"dream_check": dict(checks[k]),
+                              "chosen": {"loop": portable(loop.folder), "m": k,
+                                         "rule": "the loop's M that its dream-checks rank first"}})
+
+    @functools.cache
+    def run_loop(key: str) -> iterate.Loop:
+        """The iterative loop of recipe ``key``, run to its end (it resumes; a finished one is read back)."""
+        recipe = AGENTS[key]
+        build_memory(recipe.world)
+        vision_path, mdnrnn_path = world_files(scale, name, recipe.world)
+        loop = iterate.Loop(agent_config(scale, name, recipe, overrides, parallel), vision_path, mdnrnn_path,
+                            progress=progress, command=command)
+        loop.run()
+        return loop
 
     def start(key: str) -> Path:
         """The M that world model ``key``'s M is fine-tuned from (``WorldModel.init``), built if it is missing."""
@@ -460,15 +531,18 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
     @functools.cache
     def build_agent(key: str) -> None:
         recipe = AGENTS[key]
-        build_memory(recipe.world or recipe.latent)
-        for member in recipe.ensemble:
-            build_memory(member)
-        if recipe.init:
-            build_agent(recipe.init)
         path = paths.controller_release(recipe.latent, recipe.release(name))
-        if missing(f"agent {key}", path):
+        if missing(f"agent {key}", path):  # an agent in place needs nothing built
+            build_memory(recipe.world or recipe.latent)
+            for member in recipe.ensemble:
+                build_memory(member)
+            if recipe.init:
+                build_agent(recipe.init)
             if recipe.evolution.get("mode") == "dream":  # dreams start from M's rollouts
                 rollouts(recipe.world or recipe.latent)
+            if recipe.loop is not None:
+                iterate.release(run_loop(key), recipe.release(name), command=command)
+                return evaluate(path)
             runs = [agent_config(scale, name, recipe, overrides, parallel, seed) for seed in recipe.soup or (None,)]
             vision_path, mdnrnn_path = world_files(scale, name, recipe.world or recipe.latent)
             for acfg in runs:
@@ -476,6 +550,10 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
                               mdnrnn_path=mdnrnn_path)
             evolve.release(runs[0], recipe.release(name), command=command,
                            soup=tuple(c.evolution.name for c in runs[1:]))
+        evaluate(path)
+
+    def evaluate(path: Path) -> None:
+        """The protocol's score in the agent's card, unless it holds one."""
         result = load_card(path.with_suffix(".json")).get("evaluation")
         if result is None:
             e = cfg.evaluation
@@ -484,9 +562,8 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
             evaluation_lib.write_evaluation(path, result)
         log(f"[reproduce] {path.name}: {result['mean']:.1f} +/- {result['std']:.1f}")
 
-    # each V and its M; the Ms of a driven collection or of a draw are built for the agents that need them
-    plain = [key for key, world in WORLD_MODELS.items()
-             if not world.driver and not world.draw and scale in world.scales]
+    # each V and its M; the Ms of a driven collection, a draw or a loop are built for the agents that need them
+    plain = [key for key, world in WORLD_MODELS.items() if world.trains_vision and scale in world.scales]
     for key in plain:
         build_vision(key)
     for key in plain:
