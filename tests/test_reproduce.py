@@ -276,3 +276,12 @@ def test_every_shipped_agent_has_a_recipe():
     rebuilt = {f"{r.latent}_{r.release(name)}" for scale, name in (("book", "book"), ("paper", "paper10k"))
                for r in AGENTS.values() if scale in r.scales}
     assert shipped and not shipped - rebuilt, f"shipped agents without a recipe: {sorted(shipped - rebuilt)}"
+
+
+def test_the_paper_scale_refuses_to_start_without_the_encoder_it_collects_with(wm_root):
+    """At paper scale every collection is encoded as collected by the book line's V: without it nothing is
+    collected or trained, and the error names the file and the command that builds it."""
+    with pytest.raises(FileNotFoundError, match=r"checkpoints/vae/book.pt is missing: `python -m worldmodels "
+                                                r"reproduce --scale book --name book`"):
+        reproduce("paper", "x", agents=["vae_frames_dream"], progress=False)
+    assert not (wm_root / "data" / "rollouts").exists() or not any((wm_root / "data" / "rollouts").iterdir())

@@ -389,6 +389,14 @@ def world_files(scale: str, name: str, key: str) -> tuple[Path, Path]:
             paths.mdnrnn_release(world.latent, world.release(name)))
 
 
+def _require(files: tuple[Path, ...], why: str) -> None:
+    """Refuse to start when another line's releases that ``why`` needs are missing, naming the command that builds them."""
+    absent = [portable(f) for f in files if not releases.exists(f)]
+    if absent:
+        raise FileNotFoundError(f"{why}, and {' and '.join(absent)} is missing: `python -m worldmodels reproduce "
+                                f"--scale book --name book` builds the book line's V and M")
+
+
 def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | None = None,
               generations: int | None = None, episodes: int | None = None, eval_max_steps: int | None = None,
               backend: str | None = None, workers: int | None = None, progress: bool = True,
@@ -419,6 +427,8 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
     get_config(scale, evolution=overrides)
     for key in WORLD_MODELS:
         world_files(scale, name, key)  # a name that is one safe path component
+    if cfg.collect.encoder:  # every collection of the scale is encoded as collected, by another line's V
+        _require(encoder_files(scale, name)[:1], f"the {scale} scale encodes its collections as they are collected")
 
     def missing(what: str, path: Path) -> bool:
         """Whether the release at ``path`` must be built (or completed: a model file without its card); says which."""
@@ -521,11 +531,8 @@ def reproduce(scale: str = "book", name: str | None = None, agents: list[str] | 
         the scale, else they must exist (the book line's, at paper scale)."""
         if scale in WORLD_MODELS["vae"].scales:
             build_memory("vae")
-        absent = [portable(f) for f in encoder_files(scale, name) if not releases.exists(f)]
-        if absent:
-            raise FileNotFoundError(f"the {scale} scale's Ms on other draws read the codes of its encoder and may start "
-                                    f"from the M beside it, and {' and '.join(absent)} is missing: `python -m "
-                                    f"worldmodels reproduce --scale book --name book` builds the book line's V and M")
+        _require(encoder_files(scale, name), f"the {scale} scale's Ms on other draws read the codes of its encoder "
+                                              f"and may start from the M beside it")
         return encoder_files(scale, name)
 
     @functools.cache
