@@ -13,7 +13,8 @@ from worldmodels.core.checkpoint import CheckpointError
 from worldmodels.core.config import from_dict, to_dict
 from worldmodels.core.paths import latents_path
 from worldmodels.core.provenance import portable
-from worldmodels.reproduce import AGENTS, WORLD_MODELS, agent_config, reproduce, scale_config, world_config, world_files
+from worldmodels.recipes import AGENTS, WORLD_MODELS, agent_config, scale_config, world_config, world_files
+from worldmodels.reproduce import reproduce
 from worldmodels.training import memory, vision
 from worldmodels.world.rollouts import collect
 
@@ -242,7 +243,7 @@ def test_the_agents_flag_names_every_recipe():
 
     from worldmodels.commands import Reproduce
 
-    listed = inspect.getsource(Reproduce).split("keys of ``worldmodels.reproduce.AGENTS`` (")[1].split("; None")[0]
+    listed = inspect.getsource(Reproduce).split("keys of ``worldmodels.recipes.AGENTS`` (")[1].split("; None")[0]
     assert [k.strip() for k in " ".join(listed.split()).split(",")] == list(AGENTS)
 
 

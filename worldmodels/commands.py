@@ -278,7 +278,7 @@ class Reproduce:
     name: Name | None = None
     """release name (default: the scale's); existing releases are kept"""
     agents: tuple[str, ...] | None = None
-    """agent recipes to build, keys of ``worldmodels.reproduce.AGENTS`` (vae, vae_vonly, gumbel, gumbel_soft,
+    """agent recipes to build, keys of ``worldmodels.recipes.AGENTS`` (vae, vae_vonly, gumbel, gumbel_soft,
     gumbel_st, vae_dream, vae_agent, gumbel_agent_st, vae_loop_dream, vae_checked_dream, vae_frames_dream,
     vae_frames, gumbel_st_dream, vae_branch_dream, vae_branch10k_dream, vae_soup10k_dream,
     vae_soup_lean_dream; None: all of the scale's: the last seven at paper scale, the others at book scale, every

@@ -150,7 +150,7 @@ def cli_page() -> str:
     return "\n".join(lines)
 
 
-LAYERS = (("Command line and pipeline", ("cli", "commands", "reproduce", "docsite")),
+LAYERS = (("Command line and pipeline", ("cli", "commands", "reproduce", "recipes", "docsite")),
           ("Measures, results, benchmark records, plots, widgets",
            ("benchmark", "compare", "results", "viz", "widgets", "film")),
           ("training: loops, evolution, dream-check, the iterative loop", ("training",)),
