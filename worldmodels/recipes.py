@@ -35,9 +35,10 @@ DRAWS: dict[str, dict[str, Any]] = {
 }
 _REAL = {"mode": "real", "tile_cutoff": 100, "eval_every": 10, "eval_episodes": 16}
 _DIAGONAL = {**_REAL, "covariance": "diagonal", "sigma0": 0.02}
-# the paper scale's dream agents: dreams branch from 4,096 real mid-episode states and last 400 steps
-_ENSEMBLE_DREAM = {"mode": "dream", "eval_every": 0, "dream_branches": 4096}
+# the paper scale's dream agents: dreams branch from 4,096 real mid-episode states, and the shipped runs' sizes
+_BRANCHED_DREAM = {"mode": "dream", "eval_every": 0, "dream_branches": 4096}
 _DREAM_SIZES = {"population": 32, "trials": 16, "max_steps": 400, "generations": 30}
+_PAPER = ("smoke", "paper")  # the scales of the paper-scale line (smoke runs every recipe)
 # the iterative loop's dream agents, on the real episodes' renderer and V precision of their day (before the
 # direct renderer and a bf16 V became the training path's defaults)
 _BOOK_DREAM = {"mode": "dream", "eval_every": 0, "renderer": "fast", "vision_precision": "float32"}
@@ -76,8 +77,8 @@ class WorldModel:
     scales: tuple[str, ...] = ("smoke", "book")
     """the scales it belongs to (smoke: every recipe, at toy sizes)"""
     sizes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    """per scale, the sections (``vae_training``, ``mdnrnn_training``) of the shipped run's sizes beyond that
-    scale's preset (never smoke's, whose preset keeps each run tiny)"""
+    """per scale, the sections (``vae_training``, ``mdnrnn_training``, a driven ``collect``) of the shipped run's
+    sizes beyond that scale's preset (never smoke's, whose preset keeps each run tiny)"""
     draw: str = ""
     """an M alone on a collection of ``DRAWS``, read by the scale's encoder (``encoder_files``); no V of its own"""
     init: str = ""
@@ -117,6 +118,19 @@ class WorldModel:
         return f"{cfg.collect.name}_frames" if self.frames else cfg.collect.name
 
 
+def _on_draw(suffix: str, draw: str, init: str, sizes: dict[str, Any], **fields: Any) -> WorldModel:
+    """A paper-scale M on ``draw`` (continuous codes), from ``init``'s M; ``sizes``: its ``mdnrnn_training`` sizes."""
+    return WorldModel("vae", suffix, draw=draw, init=init, scales=_PAPER, sizes={"paper": {"mdnrnn_training": sizes}},
+                      **fields)
+
+
+def _five(key: str, suffix: str, draw: str, init: str, sizes: dict[str, Any], shipped: str = "") -> dict[str, WorldModel]:
+    """Five Ms on ``draw`` fine-tuned from ``init``'s with seeds 0 to 4 (``<key><i>``, released ``NAME<suffix><i>``;
+    ``shipped``: the shipped releases' ``<shipped><i>`` under paper10k)."""
+    return {f"{key}{i}": _on_draw(f"{suffix}{i}", draw, init, sizes, memory_training={"seed": i},
+                                  aliases={"paper10k": f"{shipped}{i}"} if shipped else {}) for i in range(5)}
+
+
 WORLD_MODELS: dict[str, WorldModel] = {
     "vae": WorldModel("vae"),
     "gumbel": WorldModel("gumbel"),
@@ -147,31 +161,24 @@ WORLD_MODELS: dict[str, WorldModel] = {
                               aliases={"book": "checked_dream"}),
     # the paper scale (``vae/paper10k_frames``, ``mdnrnn/vae_paper10k_frames``): a V of its own on the 2,500
     # episodes of the paper-scale collection that kept their frames, 8 x 1,500 steps, and its M for 16 epochs
-    "vae_frames": WorldModel("vae", "_frames", frames=True, scales=("smoke", "paper"),
+    "vae_frames": WorldModel("vae", "_frames", frames=True, scales=_PAPER,
                              sizes={"paper": {"vae_training": {"epochs": 8, "max_steps_per_epoch": 1500,
                                                                "episodes_in_memory": 64},
                                               "mdnrnn_training": {"epochs": 16}}}),
     # the ensemble line (the dream agents ``vae_branch_dream``, ``vae_branch10k_dream``, ``vae_soup10k_dream`` and
     # ``vae_soup_lean_dream``): Ms on the scale encoder's codes of other draws, five of each fine-tuned for one
     # epoch from one base with seeds 0 to 4. The base ``mdnrnn/vae_paper``: 5 epochs in bf16 on the preset's draw
-    "vae_base": WorldModel("vae", "_base", draw="paper", memory_training={"bf16": True}, scales=("smoke", "paper"),
-                           sizes={"paper": {"mdnrnn_training": {"epochs": 5}}}, aliases={"paper10k": "paper"}),
+    "vae_base": _on_draw("_base", "paper", "", {"epochs": 5}, memory_training={"bf16": True},
+                         aliases={"paper10k": "paper"}),
     # ``mdnrnn/vae_paper3k_{0..4}``: from the base, 1,400 steps on paper10k's first 3,000 episodes
-    **{f"vae_ens3k_{i}": WorldModel("vae", f"_ens3k_{i}", draw="paper3k", init="vae_base",
-                                    memory_training={"seed": i}, scales=("smoke", "paper"),
-                                    sizes={"paper": {"mdnrnn_training": {"epochs": 1, "max_steps_per_epoch": 1400}}},
-                                    aliases={"paper10k": f"paper3k_{i}"}) for i in range(5)},
+    **_five("vae_ens3k_", "_ens3k_", "paper3k", "vae_base", {"epochs": 1, "max_steps_per_epoch": 1400},
+            shipped="paper3k_"),
     # ``mdnrnn/vae_paper10k_{0..4}``: from the base, an epoch of paper10k
-    **{f"vae_ens_{i}": WorldModel("vae", f"_{i}", draw="paper10k", init="vae_base", memory_training={"seed": i},
-                                  scales=("smoke", "paper"), sizes={"paper": {"mdnrnn_training": {"epochs": 1}}})
-       for i in range(5)},
+    **_five("vae_ens_", "_", "paper10k", "vae_base", {"epochs": 1}),
     # ``mdnrnn/vae_paper10k_lean``: the encoder's own M (the book line's) fine-tuned for 4 epochs of paper10k, and
     # ``mdnrnn/vae_paper10k_lean_{0..4}``: an epoch more from it each
-    "vae_lean": WorldModel("vae", "_lean", draw="paper10k", init="encoder", scales=("smoke", "paper"),
-                           sizes={"paper": {"mdnrnn_training": {"epochs": 4}}}),
-    **{f"vae_lean_{i}": WorldModel("vae", f"_lean_{i}", draw="paper10k", init="vae_lean", memory_training={"seed": i},
-                                   scales=("smoke", "paper"), sizes={"paper": {"mdnrnn_training": {"epochs": 1}}})
-       for i in range(5)},
+    "vae_lean": _on_draw("_lean", "paper10k", "encoder", {"epochs": 4}),
+    **_five("vae_lean_", "_lean_", "paper10k", "vae_lean", {"epochs": 1}),
 }
 
 
@@ -221,6 +228,14 @@ class Recipe:
         return self.only or WORLD_MODELS[self.world or self.latent].scales
 
 
+def _ensemble_dream(suffix: str, members: str, shipped: str, soup: tuple[int, ...] = ()) -> Recipe:
+    """A branched dream agent on the book line's V, each dream in one of the five Ms ``<members>{0..4}`` (C reads
+    the first one's h); ``shipped``: its release under paper10k."""
+    ensemble = tuple(f"{members}{i}" for i in range(5))
+    return Recipe("vae", suffix, _BRANCHED_DREAM, world=ensemble[0], ensemble=ensemble, sizes=_DREAM_SIZES, soup=soup,
+                  aliases={"paper10k": shipped})
+
+
 AGENTS: dict[str, Recipe] = {
     # the paper's agent, in the real env; a car that finds no new tile for 100 steps is stopped (compute saver)
     "vae": Recipe("vae", "", dict(_REAL)),
@@ -256,9 +271,7 @@ AGENTS: dict[str, Recipe] = {
                                 aliases={"book": "checked_dream"}),
     # the paper scale's dream agent (``vae_paper10k_frames_dream``): 30 generations in M, each dream branching
     # from one of 4,096 real mid-episode states of the frames' episodes and lasting 400 steps; no env steps
-    "vae_frames_dream": Recipe("vae", "_frames_dream", {"mode": "dream", "eval_every": 0, "dream_branches": 4096},
-                               world="vae_frames",
-                               sizes={"population": 32, "trials": 16, "max_steps": 400, "generations": 30}),
+    "vae_frames_dream": Recipe("vae", "_frames_dream", _BRANCHED_DREAM, world="vae_frames", sizes=_DREAM_SIZES),
     # real CMA-ES from it, 4 trials a candidate for 30 generations then 16, ranked on 32 fresh tracks every 5,
     # until the agent's lineage could pass 20 M real env steps (issue 30's budget; --step-budget)
     "vae_frames": Recipe("vae", "_frames", {**_REAL, "sigma0": 0.05, "early_trials": 4, "early_generations": 30,
@@ -267,26 +280,17 @@ AGENTS: dict[str, Recipe] = {
                          sizes={"population": 16, "trials": 16, "generations": 1000}),
     # the paper scale's discrete dream agent (``gumbel_paper10k_st_dream``): as "vae_frames_dream", on the
     # straight-through V and M of the whole collection, with a full covariance as that run had
-    "gumbel_st_dream": Recipe("gumbel", "_st_dream", {"mode": "dream", "eval_every": 0, "dream_branches": 4096},
-                              world="gumbel_st", only=("smoke", "paper"),
-                              sizes={"population": 32, "trials": 16, "max_steps": 400, "generations": 30}),
+    "gumbel_st_dream": Recipe("gumbel", "_st_dream", _BRANCHED_DREAM, world="gumbel_st", only=_PAPER,
+                              sizes=_DREAM_SIZES),
     # the ensemble line's dream agents: as "vae_frames_dream" on the book line's V, each dream in one of five Ms
     # drawn at random. ``vae_branch_dream``: the Ms of paper10k's first 3,000 episodes, dreams from those
-    "vae_branch_dream": Recipe("vae", "_branch3k_dream", _ENSEMBLE_DREAM, world="vae_ens3k_0",
-                               ensemble=tuple(f"vae_ens3k_{i}" for i in range(5)), sizes=dict(_DREAM_SIZES),
-                               aliases={"paper10k": "branch_dream"}),
+    "vae_branch_dream": _ensemble_dream("_branch3k_dream", "vae_ens3k_", "branch_dream"),
     # ``vae_branch10k_dream``: the Ms of all of paper10k
-    "vae_branch10k_dream": Recipe("vae", "_branch_dream", _ENSEMBLE_DREAM, world="vae_ens_0",
-                                  ensemble=tuple(f"vae_ens_{i}" for i in range(5)), sizes=dict(_DREAM_SIZES),
-                                  aliases={"paper10k": "branch10k_dream"}),
+    "vae_branch10k_dream": _ensemble_dream("_branch_dream", "vae_ens_", "branch10k_dream"),
     # ``vae_soup10k_dream``: that run with seeds 0, 1 and 2, their ES means averaged
-    "vae_soup10k_dream": Recipe("vae", "_soup_dream", _ENSEMBLE_DREAM, world="vae_ens_0",
-                                ensemble=tuple(f"vae_ens_{i}" for i in range(5)), sizes=dict(_DREAM_SIZES),
-                                soup=(0, 1, 2), aliases={"paper10k": "soup10k_dream"}),
+    "vae_soup10k_dream": _ensemble_dream("_soup_dream", "vae_ens_", "soup10k_dream", soup=(0, 1, 2)),
     # ``vae_soup_lean_dream``: the same soup in the lean Ms, fine-tuned from the book line's M
-    "vae_soup_lean_dream": Recipe("vae", "_soup_lean_dream", _ENSEMBLE_DREAM, world="vae_lean_0",
-                                  ensemble=tuple(f"vae_lean_{i}" for i in range(5)), sizes=dict(_DREAM_SIZES),
-                                  soup=(0, 1, 2), aliases={"paper10k": "soup_lean_dream"}),
+    "vae_soup_lean_dream": _ensemble_dream("_soup_lean_dream", "vae_lean_", "soup_lean_dream", soup=(0, 1, 2)),
 }
 
 
