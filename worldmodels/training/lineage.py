@@ -9,8 +9,9 @@ ancestor once::
                 from (``--init``) (a card that already holds a ``lineage`` is taken as it stands)
     V           its rollouts
     M           the rollouts of every latents file it learnt from + the M it was fine-tuned from
-    rollouts    the steps of their episodes, read from the files (where the folder is gone, the count its M's
-                card records, at most episodes x steps) + the agent that drove them
+    rollouts    the steps of their episodes, read from the files (where the folder is gone, the count its V's or
+                M's card records: the collection's own count, or at most episodes x steps where the card has none)
+                + the agent that drove them
 
     parts = lineage(("checkpoints/controller/vae_agent_book.pt", "controller"))   # {"what path": steps}
     total = sum(parts.values())
@@ -65,6 +66,21 @@ class _Walk:
         self.seen.add(key)
         return new
 
+    def _add(self, what: str, steps: int) -> None:
+        """A part another card counted. A collection is counted once: its exact count replaces an upper bound
+        (``(at most)``) and an upper bound never joins an exact count."""
+        exact = what.removesuffix(" (at most)")
+        if exact.startswith("rollouts "):
+            self.seen.add(exact)  # the walk will not visit it again
+            if exact in self.parts:
+                return
+            if f"{exact} (at most)" in self.parts:
+                if what == exact:
+                    del self.parts[f"{exact} (at most)"]
+                    self.parts[exact] = steps
+                return
+        self.parts[what] = steps
+
     def controller(self, path: str) -> None:
         where = portable(resolve(path))
         if not self._first(f"controller {where}"):
@@ -72,7 +88,8 @@ class _Walk:
         payload = _payload(path, "controller")
         counted = payload.get("card", {}).get("lineage")
         if counted:
-            self.parts.update(counted["parts"])
+            for what, steps in counted["parts"].items():
+                self._add(what, int(steps))
             return
         history = payload.get("history") or []
         steps = history[-1]["env_steps"] if history else payload["card"]["training"]["real_env_steps"]
@@ -91,7 +108,8 @@ class _Walk:
         payload = _payload(path)
         card = payload.get("card", {}).get("data", {})
         name = Path(card["rollouts"]).name if "rollouts" in card else payload["config"]["collect"]["name"]
-        self.rollouts(name, card if {"episodes", "steps"} <= set(card) else None)
+        recorded = card if {"episodes", "steps"} <= set(card) else card.get("collection")  # old cards: at the top
+        self.rollouts(name, recorded if recorded and {"episodes", "steps"} <= set(recorded) else None)
 
     def mdnrnn(self, path: str) -> None:
         if not self._first(f"mdnrnn {portable(resolve(path))}"):
@@ -123,7 +141,11 @@ class _Walk:
             self.parts[key] = steps
             agent = (read_manifest(folder) or {"data": {}})["data"].get("agent")
         elif recorded:
-            self.parts[f"{key} (at most)"] = int(recorded["episodes"]) * int(recorded["steps"])
+            counted = ((recorded.get("mix") or {}).get("all") or {}).get("steps")  # the manifest's own count
+            if counted is not None:
+                self.parts[key] = int(counted)
+            else:
+                self.parts[f"{key} (at most)"] = int(recorded["episodes"]) * int(recorded["steps"])
             agent = recorded.get("agent")
         else:
             raise FileNotFoundError(f"{folder}: no episodes, and no card records how many steps they held; restore "
